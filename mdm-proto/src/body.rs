@@ -1,0 +1,133 @@
+//! The front door for untrusted plist bodies.
+//!
+//! Every byte a device or a peer sends goes through [`parse_value`] or [`parse_dictionary`]
+//! before anything else reads it. The size, the nesting depth and the number of objects are
+//! checked *before* the plist parser builds a value, because the parser recurses once per
+//! nesting level (thousands of levels abort the process) and expands shared binary
+//! references (a few hundred bytes can stand for billions of objects).
+//!
+//! XML and binary (`bplist00`) bodies are accepted; the OpenStep text format is not.
+
+use crate::error::{Error, Result};
+use crate::{binary_check, xml_check};
+use plist::{Dictionary, Value};
+
+/// Limits applied to an untrusted body before it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest body accepted, in bytes.
+    pub max_bytes: usize,
+    /// Deepest nesting of dictionaries and arrays accepted (XML: element nesting).
+    pub max_depth: usize,
+    /// Most objects the decoded value may hold, counting every shared binary reference
+    /// as many times as it is reached.
+    pub max_objects: usize,
+}
+
+impl Limits {
+    /// Limits for MDM check-ins and command reports: 10 MiB, 64 levels, 1,000,000 objects.
+    ///
+    /// Large enough for the biggest real reports (an InstalledApplicationList of a Mac with
+    /// thousands of apps), small enough that decoding stays well under a second.
+    pub const MDM: Limits = Limits {
+        max_bytes: 10 * 1024 * 1024,
+        max_depth: 64,
+        max_objects: 1_000_000,
+    };
+
+    /// The default limits ([`Limits::MDM`]) with a different size limit.
+    pub const fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// These limits with a different depth limit.
+    pub const fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// These limits with a different object limit.
+    pub const fn with_max_objects(mut self, max_objects: usize) -> Self {
+        self.max_objects = max_objects;
+        self
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::MDM
+    }
+}
+
+/// The two encodings of a property list this crate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// `<?xml ...?><plist>...</plist>`
+    Xml,
+    /// `bplist00...`
+    Binary,
+}
+
+/// Says which plist encoding a body uses, without decoding it.
+pub fn sniff_format(bytes: &[u8]) -> Result<Format> {
+    if bytes.starts_with(b"bplist") {
+        return Ok(Format::Binary);
+    }
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Ok(Format::Xml),
+        Some(_) => Err(Error::NotAPlist {
+            reason: "it starts with neither `<` (XML) nor `bplist` (binary)",
+        }),
+        None => Err(Error::NotAPlist {
+            reason: "it is empty",
+        }),
+    }
+}
+
+/// Checks an untrusted body against `limits` and decodes it into a [`Value`].
+pub fn parse_value(bytes: &[u8], limits: &Limits) -> Result<Value> {
+    if bytes.len() > limits.max_bytes {
+        return Err(Error::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    match sniff_format(bytes)? {
+        Format::Binary => {
+            binary_check::check(bytes, limits)?;
+            Value::from_reader(std::io::Cursor::new(bytes)).map_err(Error::Plist)
+        }
+        Format::Xml => {
+            xml_check::check(bytes, limits)?;
+            Value::from_reader_xml(bytes).map_err(Error::Plist)
+        }
+    }
+}
+
+/// Checks an untrusted body against `limits` and decodes it into a top-level [`Dictionary`].
+pub fn parse_dictionary(bytes: &[u8], limits: &Limits) -> Result<Dictionary> {
+    match parse_value(bytes, limits)? {
+        Value::Dictionary(dict) => Ok(dict),
+        other => Err(Error::NotADictionary {
+            found: crate::fields::kind_of(&other),
+        }),
+    }
+}
+
+/// Encodes a value as an XML plist (Apple's layout: tabs, `<?xml` header and DOCTYPE).
+pub fn to_xml(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    value.to_writer_xml(&mut out).map_err(Error::Plist)?;
+    Ok(out)
+}
+
+/// Encodes a value as a binary plist.
+pub fn to_binary(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    value.to_writer_binary(&mut out).map_err(Error::Plist)?;
+    Ok(out)
+}
