@@ -1,6 +1,91 @@
-//! Command-line tool: offline inspection of MDM payloads and the server's admin API.
+//! `mdmctl`: inspect MDM payloads offline, and talk to SCEP, DEP, APNs and the MDM server.
+//!
+//! Output contract of every `inspect` subcommand: on success, exit 0 and one JSON object on
+//! stdout; on bad input, exit 1, nothing on stdout and one line on stderr starting `error:`.
+
+mod api_cmd;
+mod command_new;
+mod dep_cmd;
+mod inspect_checkin;
+mod inspect_command;
+mod inspect_ddm;
+mod inspect_report;
+mod inspect_scep;
+mod output;
+mod push_cmd;
+mod scep_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Apple MDM toolbox.
+#[derive(Debug, Parser)]
+#[command(name = "mdmctl", version, about)]
+struct Cli {
+    /// Base URL of the MDM server's admin API (for the API subcommands).
+    #[arg(long, global = true, env = "MDMCTL_SERVER")]
+    server: Option<String>,
+    /// API key of the MDM server (for the API subcommands).
+    #[arg(long, global = true, env = "MDMCTL_API_KEY")]
+    api_key: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode a payload offline and print it as JSON.
+    #[command(subcommand)]
+    Inspect(Inspect),
+    /// Build MDM commands.
+    #[command(subcommand)]
+    Command(command_new::CommandCmd),
+    /// SCEP client: capabilities, CA certificates, enrollment.
+    Scep(scep_cmd::Args),
+    /// Send MDM push notifications through APNs.
+    Push(push_cmd::Args),
+    /// Apple's device enrollment (DEP/ABM) API.
+    Dep(dep_cmd::Args),
+    /// The MDM server's admin API: enrollments, commands, queues, pushes.
+    #[command(flatten)]
+    Api(api_cmd::ApiCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum Inspect {
+    /// A check-in message as a device PUTs it to the CheckInURL.
+    Checkin(inspect_checkin::Args),
+    /// A command report as a device PUTs it to the ServerURL.
+    Report(inspect_report::Args),
+    /// A command plist as a server sends it.
+    Command(inspect_command::Args),
+    /// A Declarative Device Management declaration (JSON).
+    DdmDeclaration(inspect_ddm::DeclarationArgs),
+    /// A Declarative Device Management status report (JSON).
+    DdmStatus(inspect_ddm::StatusArgs),
+    /// A SCEP pkiMessage (DER).
+    Scep(inspect_scep::Args),
+}
 
 fn main() {
-    eprintln!("mdmctl: not yet implemented");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let api = api_cmd::Connection {
+        server: cli.server,
+        api_key: cli.api_key,
+    };
+    let result = match cli.command {
+        Command::Inspect(Inspect::Checkin(args)) => inspect_checkin::run(args),
+        Command::Inspect(Inspect::Report(args)) => inspect_report::run(args),
+        Command::Inspect(Inspect::Command(args)) => inspect_command::run(args),
+        Command::Inspect(Inspect::DdmDeclaration(args)) => inspect_ddm::run_declaration(args),
+        Command::Inspect(Inspect::DdmStatus(args)) => inspect_ddm::run_status(args),
+        Command::Inspect(Inspect::Scep(args)) => inspect_scep::run(args),
+        Command::Command(cmd) => command_new::run(cmd),
+        Command::Scep(args) => scep_cmd::run(args),
+        Command::Push(args) => push_cmd::run(args),
+        Command::Dep(args) => dep_cmd::run(args),
+        Command::Api(cmd) => api_cmd::run(api, cmd),
+    };
+    if let Err(err) = result {
+        output::fail(&err);
+    }
 }
