@@ -57,7 +57,10 @@ fn read_uint(bytes: &[u8], at: usize, width: usize) -> Result<u64> {
 impl<'a> Layout<'a> {
     fn read(bytes: &'a [u8]) -> Result<Self> {
         if bytes.len() < HEADER_LEN + TRAILER_LEN {
-            return Err(malformed(bytes.len(), "too short for a header and a trailer"));
+            return Err(malformed(
+                bytes.len(),
+                "too short for a header and a trailer",
+            ));
         }
         if &bytes[..8] != b"bplist00" {
             return Err(malformed(0, "unsupported binary plist version"));
@@ -69,7 +72,10 @@ impl<'a> Layout<'a> {
             return Err(malformed(t + 6, "offset size is not 1 to 8 bytes"));
         }
         if !(1..=8).contains(&ref_size) {
-            return Err(malformed(t + 7, "object reference size is not 1 to 8 bytes"));
+            return Err(malformed(
+                t + 7,
+                "object reference size is not 1 to 8 bytes",
+            ));
         }
         let num_objects = read_uint(bytes, t + 8, 8)?;
         let top = read_uint(bytes, t + 16, 8)?;
@@ -120,7 +126,10 @@ impl<'a> Layout<'a> {
             .get(at + 1)
             .ok_or_else(|| malformed(at + 1, "length runs past the end"))?;
         if marker >> 4 != 0x1 || marker & 0x0F > 3 {
-            return Err(malformed(at + 1, "length is not an integer of 1 to 8 bytes"));
+            return Err(malformed(
+                at + 1,
+                "length is not an integer of 1 to 8 bytes",
+            ));
         }
         let width = 1usize << (marker & 0x0F);
         let len = read_uint(self.bytes, at + 2, width)?;
@@ -268,7 +277,9 @@ pub(crate) fn check(bytes: &[u8], limits: &Limits) -> Result<()> {
             frame.next += 1;
             pending = Some(child);
         } else {
-            let done = stack.pop().ok_or_else(|| malformed(0, "walk stack empty"))?;
+            let done = stack
+                .pop()
+                .ok_or_else(|| malformed(0, "walk stack empty"))?;
             let i = done.object as usize;
             mark[i] = Mark::Done;
             size[i] = done.size.saturating_add(1);

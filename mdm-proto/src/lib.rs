@@ -1,1 +1,47 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod binary_check;
+pub mod body;
+pub mod enrollment;
+pub mod error;
+pub mod fields;
+pub mod json;
+pub mod report;
+pub mod string_enum;
+mod xml_check;
+
+pub use body::{Format, Limits, parse_dictionary, parse_value, to_binary, to_xml};
+pub use enrollment::{Channel, Enrollment, EnrollmentType, Identity, SHARED_IPAD_USER_ID};
+pub use error::{Error, Result};
+pub use fields::{Data, DictWriter, Fields, FromValue, ToValue};
+pub use report::{CommandReport, CommandStatus, ErrorChainItem};
+
+/// The plist crate this crate's API speaks; use it to avoid version mismatches.
+pub use plist;
+#[doc(hidden)]
+pub use serde;
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for fuzz targets and the fuzz-corpus replay test.
+
+    /// Runs the plist front door and, when it accepts, the report decoder and its re-encoding.
+    pub fn front_door(data: &[u8]) {
+        if let Ok(value) = crate::parse_value(data, &crate::Limits::MDM) {
+            let _ = crate::to_xml(&value);
+        }
+    }
+
+    /// Decodes a command report and checks that re-encoding is lossless.
+    pub fn report(data: &[u8]) {
+        if let Ok(report) = crate::CommandReport::decode(data) {
+            let again = report.to_dictionary();
+            let reread = crate::CommandReport::from_dictionary(again.clone());
+            assert!(reread.is_ok(), "re-encoded report does not decode");
+            if let Ok(original) = crate::parse_dictionary(data, &crate::Limits::MDM) {
+                assert_eq!(original, again, "report re-encoding lost or changed keys");
+            }
+        }
+    }
+}

@@ -57,7 +57,8 @@ pub(crate) fn check(bytes: &[u8], limits: &Limits) -> Result<()> {
 
 /// True when a tag name (the bytes after `<` or `</`) is `dict` or `array`.
 fn is_container(name: &[u8]) -> bool {
-    let ends_name = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
+    let ends_name =
+        |b: Option<&u8>| b.is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
     (name.starts_with(b"dict") && ends_name(name.get(4)))
         || (name.starts_with(b"array") && ends_name(name.get(5)))
 }
