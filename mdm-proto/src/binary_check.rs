@@ -158,7 +158,7 @@ impl<'a> Layout<'a> {
             0x1 if low <= 4 => self.extent(at, at + 1, 1u64 << low, 1).map(|_| None),
             0x2 if (2..=3).contains(&low) => self.extent(at, at + 1, 1u64 << low, 1).map(|_| None),
             0x3 if low == 3 => self.extent(at, at + 1, 8, 1).map(|_| None),
-            0x4 | 0x5 | 0x6 => {
+            0x4..=0x6 => {
                 let (len, start) = self.length(at, low)?;
                 let unit = if high == 0x6 { 2 } else { 1 };
                 self.extent(at, start, len, unit).map(|_| None)
