@@ -194,7 +194,8 @@ mod tests {
 
     #[test]
     fn every_enrollment_type_resolves() {
-        let cases: &[(&[(&str, &str)], EnrollmentType, &str, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], EnrollmentType, &'a str, &'a str);
+        let cases: &[Case] = &[
             (&[("UDID", "U1")], EnrollmentType::Device, "U1", "U1"),
             (
                 &[("UDID", "U1"), ("UserID", "USER")],
