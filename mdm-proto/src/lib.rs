@@ -7,6 +7,7 @@ pub mod enrollment;
 pub mod error;
 pub mod fields;
 pub mod json;
+pub mod profile;
 pub mod report;
 pub mod string_enum;
 mod xml_check;
@@ -15,6 +16,7 @@ pub use body::{Format, Limits, parse_dictionary, parse_value, to_binary, to_xml}
 pub use enrollment::{Channel, Enrollment, EnrollmentType, Identity, SHARED_IPAD_USER_ID};
 pub use error::{Error, Result};
 pub use fields::{Data, DictWriter, Fields, FromValue, ToValue};
+pub use profile::{EnrollmentProfile, Payload, Profile};
 pub use report::{CommandReport, CommandStatus, ErrorChainItem};
 
 /// The plist crate this crate's API speaks; use it to avoid version mismatches.
