@@ -1,1 +1,84 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod authenticate;
+mod check_out;
+mod declarative_management;
+pub mod error;
+mod get_bootstrap_token;
+mod get_token;
+pub mod message;
+mod message_type;
+pub mod response;
+mod set_bootstrap_token;
+mod token_update;
+mod user_authenticate;
+
+pub use authenticate::Authenticate;
+pub use check_out::CheckOut;
+pub use declarative_management::DeclarativeManagement;
+pub use error::{Error, Result};
+pub use get_bootstrap_token::GetBootstrapToken;
+pub use get_token::{GetToken, TokenParameters, TokenServiceType};
+pub use message::{CheckinMessage, Message, UnknownMessage};
+pub use message_type::MessageType;
+pub use response::{GetBootstrapTokenResponse, GetTokenResponse, UserAuthenticateResponse};
+pub use set_bootstrap_token::SetBootstrapToken;
+pub use token_update::TokenUpdate;
+pub use user_authenticate::UserAuthenticate;
+
+pub use mdm_proto;
+pub use mdm_proto::{Enrollment, EnrollmentType, Identity, Limits};
+
+/// Decodes an untrusted check-in body: shorthand for [`CheckinMessage::decode`].
+pub fn decode(bytes: &[u8]) -> Result<CheckinMessage> {
+    CheckinMessage::decode(bytes)
+}
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for fuzz targets and the fuzz-corpus replay test.
+
+    use crate::{
+        CheckinMessage, GetBootstrapTokenResponse, GetTokenResponse, UserAuthenticateResponse,
+    };
+
+    /// Decodes a check-in; when it decodes, checks that encoding and decoding again gives
+    /// the same message and the same dictionary as the input. Also runs the response
+    /// decoders over the same bytes.
+    pub fn decode(data: &[u8]) {
+        if let Ok(message) = CheckinMessage::decode(data) {
+            let dict = message.to_dictionary();
+            if let Ok(original) = mdm_proto::parse_dictionary(data, &mdm_proto::Limits::MDM) {
+                assert_eq!(original, dict, "re-encoding lost or changed keys");
+            }
+            let bytes = message.encode();
+            assert!(bytes.is_ok(), "a decoded message does not encode");
+            if let Ok(bytes) = bytes {
+                let again = CheckinMessage::decode(&bytes);
+                assert!(again.is_ok(), "an encoded message does not decode");
+                if let Ok(again) = again {
+                    assert_eq!(again, message, "decode(encode(m)) != m");
+                }
+            }
+        }
+        if let Ok(r) = UserAuthenticateResponse::decode(data) {
+            assert_eq!(
+                UserAuthenticateResponse::from_dictionary(r.to_dictionary()).ok(),
+                Some(r)
+            );
+        }
+        if let Ok(r) = GetBootstrapTokenResponse::decode(data) {
+            assert_eq!(
+                GetBootstrapTokenResponse::from_dictionary(r.to_dictionary()).ok(),
+                Some(r)
+            );
+        }
+        if let Ok(r) = GetTokenResponse::decode(data) {
+            assert_eq!(
+                GetTokenResponse::from_dictionary(r.to_dictionary()).ok(),
+                Some(r)
+            );
+        }
+    }
+}

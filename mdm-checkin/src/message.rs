@@ -1,0 +1,322 @@
+//! [`CheckinMessage`]: any check-in, decoded in two steps, and the [`Message`] trait that
+//! every typed message implements.
+
+use crate::error::{Error, Result};
+use crate::message_type::MessageType;
+use crate::{
+    Authenticate, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken, SetBootstrapToken,
+    TokenUpdate, UserAuthenticate,
+};
+use mdm_proto::{DictWriter, Enrollment, Fields, Identity, Limits};
+use plist::{Dictionary, Value};
+
+/// The key that names a check-in's type.
+pub const MESSAGE_TYPE_KEY: &str = "MessageType";
+
+/// A typed check-in message: one `MessageType` of Apple's schema.
+///
+/// Every implementation keeps the identity keys in `identity` and the keys it does not model
+/// in `extra`, so `from_dictionary(m.to_dictionary())` gives `m` back and
+/// `to_dictionary(from_dictionary(d))` gives `d` back.
+pub trait Message: Sized + Into<CheckinMessage> {
+    /// The `MessageType` this type reads and writes.
+    const MESSAGE_TYPE: MessageType;
+
+    /// Reads the message from a decoded dictionary (its `MessageType` must match).
+    ///
+    /// This checks the message's own keys; it does not check that the identity keys name
+    /// an enrollment ([`Message::decode`] does).
+    fn from_dictionary(dict: Dictionary) -> Result<Self>;
+
+    /// The message as a dictionary, `MessageType` and every kept key included.
+    fn to_dictionary(&self) -> Dictionary;
+
+    /// The identity keys the message came with.
+    fn identity(&self) -> &Identity;
+
+    /// Decodes an untrusted body with the default limits ([`Limits::MDM`]), and checks that
+    /// its identity keys name an enrollment.
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        let dict = mdm_proto::parse_dictionary(bytes, &Limits::MDM).map_err(Error::Body)?;
+        let message = Self::from_dictionary(dict)?;
+        message
+            .identity()
+            .resolve()
+            .map_err(|e| Error::invalid(Self::MESSAGE_TYPE.as_str(), e))?;
+        Ok(message)
+    }
+
+    /// Encodes the message as an XML plist.
+    fn encode(&self) -> Result<Vec<u8>> {
+        mdm_proto::to_xml(&Value::Dictionary(self.to_dictionary())).map_err(Error::Encode)
+    }
+
+    /// The enrollment the message comes from.
+    fn enrollment(&self) -> Result<Enrollment> {
+        self.identity()
+            .resolve()
+            .map_err(|e| Error::invalid(Self::MESSAGE_TYPE.as_str(), e))
+    }
+}
+
+/// Checks the `MessageType` of `dict` and hands the remaining keys to `read`, whose errors
+/// are reported with the message type.
+pub(crate) fn read_message<T>(
+    dict: Dictionary,
+    expected: &MessageType,
+    read: impl FnOnce(Fields) -> mdm_proto::Result<T>,
+) -> Result<T> {
+    let found = message_type_of(&dict)?;
+    if found != expected.as_str() {
+        return Err(Error::UnexpectedMessageType {
+            expected: static_name(expected),
+            found: found.to_owned(),
+        });
+    }
+    let mut dict = dict;
+    dict.remove(MESSAGE_TYPE_KEY);
+    read(Fields::new(dict, "")).map_err(|e| Error::invalid(expected.as_str(), e))
+}
+
+/// Writes `MessageType`, the identity keys, the keys `write` puts, then the extra keys, and
+/// sorts the keys as Apple's devices do.
+pub(crate) fn write_message(
+    message_type: &MessageType,
+    identity: &Identity,
+    extra: &Dictionary,
+    write: impl FnOnce(&mut DictWriter),
+) -> Dictionary {
+    let mut out = DictWriter::new();
+    out.put(MESSAGE_TYPE_KEY, message_type);
+    identity.put(&mut out);
+    write(&mut out);
+    out.extend(extra);
+    let mut dict = out.finish();
+    dict.sort_keys();
+    dict
+}
+
+/// The `MessageType` string of a dictionary.
+fn message_type_of(dict: &Dictionary) -> Result<&str> {
+    match dict.get(MESSAGE_TYPE_KEY) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(Error::NoMessageType {
+            found: mdm_proto::fields::kind_of(other),
+        }),
+        None => Err(Error::NoMessageType { found: "nothing" }),
+    }
+}
+
+fn static_name(message_type: &MessageType) -> &'static str {
+    MessageType::KNOWN
+        .iter()
+        .position(|k| k == message_type)
+        .map_or("unknown", |i| KNOWN_NAMES[i])
+}
+
+/// The names of [`MessageType::KNOWN`], as `'static` strings for errors.
+const KNOWN_NAMES: [&str; 8] = [
+    "Authenticate",
+    "TokenUpdate",
+    "CheckOut",
+    "UserAuthenticate",
+    "GetBootstrapToken",
+    "SetBootstrapToken",
+    "DeclarativeManagement",
+    "GetToken",
+];
+
+/// A check-in whose `MessageType` this version does not model, kept whole.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct UnknownMessage {
+    /// The `MessageType` as sent.
+    pub message_type: String,
+    /// The whole dictionary, `MessageType` and identity keys included.
+    pub payload: Dictionary,
+}
+
+impl UnknownMessage {
+    /// A message of type `message_type` with no other keys.
+    pub fn new(message_type: impl Into<String>) -> Self {
+        let message_type = message_type.into();
+        let mut payload = Dictionary::new();
+        payload.insert(
+            MESSAGE_TYPE_KEY.to_owned(),
+            Value::String(message_type.clone()),
+        );
+        UnknownMessage {
+            message_type,
+            payload,
+        }
+    }
+
+    /// Reads the identity keys of the payload.
+    pub fn identity(&self) -> Result<Identity> {
+        let mut fields = Fields::new(self.identity_keys(), "");
+        Identity::take(&mut fields).map_err(|e| Error::invalid(&self.message_type, e))
+    }
+
+    fn identity_keys(&self) -> Dictionary {
+        Identity::KEYS
+            .iter()
+            .filter_map(|k| self.payload.get(k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect()
+    }
+}
+
+/// Any check-in message: one variant per `MessageType` in Apple's schema, plus
+/// [`CheckinMessage::Unknown`] for the ones this version does not know.
+///
+/// Decoding runs in two steps: the body becomes a [`Dictionary`] through the hostile-input
+/// front door ([`mdm_proto::parse_dictionary`]), then its `MessageType` picks the typed
+/// decoder. Encoding gives back every key that was decoded.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CheckinMessage {
+    /// `Authenticate`.
+    Authenticate(Authenticate),
+    /// `TokenUpdate`.
+    TokenUpdate(TokenUpdate),
+    /// `CheckOut`.
+    CheckOut(CheckOut),
+    /// `UserAuthenticate`.
+    UserAuthenticate(UserAuthenticate),
+    /// `GetBootstrapToken`.
+    GetBootstrapToken(GetBootstrapToken),
+    /// `SetBootstrapToken`.
+    SetBootstrapToken(SetBootstrapToken),
+    /// `DeclarativeManagement`.
+    DeclarativeManagement(DeclarativeManagement),
+    /// `GetToken`.
+    GetToken(GetToken),
+    /// A `MessageType` this version does not model, kept whole.
+    Unknown(UnknownMessage),
+}
+
+macro_rules! each_known {
+    ($self:expr, $m:ident => $body:expr, $u:ident => $unknown:expr) => {
+        match $self {
+            CheckinMessage::Authenticate($m) => $body,
+            CheckinMessage::TokenUpdate($m) => $body,
+            CheckinMessage::CheckOut($m) => $body,
+            CheckinMessage::UserAuthenticate($m) => $body,
+            CheckinMessage::GetBootstrapToken($m) => $body,
+            CheckinMessage::SetBootstrapToken($m) => $body,
+            CheckinMessage::DeclarativeManagement($m) => $body,
+            CheckinMessage::GetToken($m) => $body,
+            CheckinMessage::Unknown($u) => $unknown,
+        }
+    };
+}
+
+impl CheckinMessage {
+    /// Decodes an untrusted check-in body with the default limits ([`Limits::MDM`]).
+    ///
+    /// Fails when the body is not a plist dictionary within the limits, has no
+    /// `MessageType`, lacks a key its type really needs (a `TokenUpdate` without `Token`),
+    /// has a known key with a value of the wrong type, or names no enrollment.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        Self::decode_with_limits(bytes, &Limits::MDM)
+    }
+
+    /// Decodes an untrusted check-in body with the given limits.
+    pub fn decode_with_limits(bytes: &[u8], limits: &Limits) -> Result<Self> {
+        let dict = mdm_proto::parse_dictionary(bytes, limits).map_err(Error::Body)?;
+        let message = Self::from_dictionary(dict)?;
+        message.enrollment()?;
+        Ok(message)
+    }
+
+    /// Reads a check-in from a decoded dictionary, by its `MessageType`.
+    ///
+    /// Like [`Message::from_dictionary`], this does not check that the identity keys name
+    /// an enrollment; [`CheckinMessage::enrollment`] does.
+    pub fn from_dictionary(dict: Dictionary) -> Result<Self> {
+        let message_type = MessageType::from(message_type_of(&dict)?);
+        Ok(match message_type {
+            MessageType::Authenticate => Authenticate::from_dictionary(dict)?.into(),
+            MessageType::TokenUpdate => TokenUpdate::from_dictionary(dict)?.into(),
+            MessageType::CheckOut => CheckOut::from_dictionary(dict)?.into(),
+            MessageType::UserAuthenticate => UserAuthenticate::from_dictionary(dict)?.into(),
+            MessageType::GetBootstrapToken => GetBootstrapToken::from_dictionary(dict)?.into(),
+            MessageType::SetBootstrapToken => SetBootstrapToken::from_dictionary(dict)?.into(),
+            MessageType::DeclarativeManagement => {
+                DeclarativeManagement::from_dictionary(dict)?.into()
+            }
+            MessageType::GetToken => GetToken::from_dictionary(dict)?.into(),
+            other => {
+                let message = UnknownMessage {
+                    message_type: other.as_str().to_owned(),
+                    payload: dict,
+                };
+                message.identity()?;
+                CheckinMessage::Unknown(message)
+            }
+        })
+    }
+
+    /// The message as a dictionary, every kept key included.
+    pub fn to_dictionary(&self) -> Dictionary {
+        each_known!(self, m => m.to_dictionary(), u => u.payload.clone())
+    }
+
+    /// Encodes the message as an XML plist.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        mdm_proto::to_xml(&Value::Dictionary(self.to_dictionary())).map_err(Error::Encode)
+    }
+
+    /// The message's `MessageType`.
+    pub fn message_type(&self) -> MessageType {
+        fn of<M: Message>(_: &M) -> MessageType {
+            M::MESSAGE_TYPE
+        }
+        each_known!(self, m => of(m), u => MessageType::from(u.message_type.as_str()))
+    }
+
+    /// True when the message is of a type this version models.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, CheckinMessage::Unknown(_))
+    }
+
+    /// The identity keys of the message.
+    pub fn identity(&self) -> Result<Identity> {
+        each_known!(self, m => Ok(m.identity().clone()), u => u.identity())
+    }
+
+    /// The enrollment the message comes from.
+    pub fn enrollment(&self) -> Result<Enrollment> {
+        let message_type = self.message_type();
+        self.identity()?
+            .resolve()
+            .map_err(|e| Error::invalid(message_type.as_str(), e))
+    }
+}
+
+impl From<UnknownMessage> for CheckinMessage {
+    fn from(message: UnknownMessage) -> Self {
+        CheckinMessage::Unknown(message)
+    }
+}
+
+/// Implements `From<$ty> for CheckinMessage`.
+macro_rules! into_checkin {
+    ($($ty:ident),*) => {
+        $(impl From<$ty> for CheckinMessage {
+            fn from(message: $ty) -> Self {
+                CheckinMessage::$ty(message)
+            }
+        })*
+    };
+}
+
+into_checkin!(
+    Authenticate,
+    TokenUpdate,
+    CheckOut,
+    UserAuthenticate,
+    GetBootstrapToken,
+    SetBootstrapToken,
+    DeclarativeManagement,
+    GetToken
+);
