@@ -1,0 +1,2 @@
+//! Throughput of command encoding and typed report decoding.
+fn main() {}

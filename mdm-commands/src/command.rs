@@ -1,0 +1,149 @@
+//! The `Command` trait and the command envelope.
+
+use crate::error::Result;
+use crate::generated::registry::{AnyCommand, decode_command};
+use crate::schema::CommandSpec;
+use mdm_proto::fields::{DictWriter, Fields, FromValue, ToValue};
+use mdm_proto::plist::{Dictionary, Value};
+use mdm_proto::{Limits, parse_dictionary};
+
+/// A command of the schema: its wire name and the type of its response.
+pub trait Command:
+    FromValue + ToValue + Clone + std::fmt::Debug + PartialEq + Into<AnyCommand> + Send + Sync + 'static
+{
+    /// The command's `RequestType`.
+    const REQUEST_TYPE: &'static str;
+    /// The keys a device sends back when it answers the command.
+    type Response: FromValue
+        + ToValue
+        + Clone
+        + std::fmt::Debug
+        + PartialEq
+        + Default
+        + Send
+        + Sync
+        + 'static;
+    /// What the schema says about the command.
+    fn spec() -> &'static CommandSpec;
+}
+
+/// A command whose `RequestType` this version does not know, kept as sent.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RawCommand {
+    /// `RequestType`.
+    pub request_type: String,
+    /// Every other key of the `Command` dictionary.
+    pub payload: Dictionary,
+}
+
+impl RawCommand {
+    /// A raw command.
+    pub fn new(request_type: impl Into<String>, payload: Dictionary) -> Self {
+        RawCommand {
+            request_type: request_type.into(),
+            payload,
+        }
+    }
+}
+
+impl AnyCommand {
+    /// Reads a `Command` dictionary (with its `RequestType`); `path` names it in errors.
+    pub fn from_dictionary(dict: Dictionary, path: &str) -> Result<Self> {
+        let mut f = Fields::new(dict, path);
+        let request_type: String = f.required("RequestType")?;
+        let payload = Value::Dictionary(f.rest());
+        match decode_command(&request_type, payload.clone(), path) {
+            Some(typed) => Ok(typed?),
+            None => Ok(AnyCommand::Unknown(RawCommand {
+                request_type,
+                payload: Dictionary::from_value(payload, path)?,
+            })),
+        }
+    }
+
+    /// The `Command` dictionary, `RequestType` first.
+    pub fn to_dictionary(&self) -> Dictionary {
+        let mut out = DictWriter::new();
+        out.put(
+            "RequestType",
+            &Value::String(self.request_type().to_owned()),
+        );
+        if let Value::Dictionary(payload) = self.payload_value() {
+            out.extend(&payload);
+        }
+        out.finish()
+    }
+
+    /// True when the command is one this version types.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, AnyCommand::Unknown(_))
+    }
+}
+
+/// A command as a server sends it: `{CommandUUID, Command: {RequestType, …}}`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CommandEnvelope {
+    /// `CommandUUID`.
+    pub command_uuid: String,
+    /// `Command`.
+    pub command: AnyCommand,
+    /// Top-level keys other than these two, kept as sent.
+    pub extra: Dictionary,
+}
+
+impl CommandEnvelope {
+    /// An envelope for a command.
+    pub fn new(command_uuid: impl Into<String>, command: impl Into<AnyCommand>) -> Self {
+        CommandEnvelope {
+            command_uuid: command_uuid.into(),
+            command: command.into(),
+            extra: Dictionary::new(),
+        }
+    }
+
+    /// Decodes an untrusted command plist (XML or binary) with the default [`Limits`].
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        Self::decode_with_limits(bytes, &Limits::MDM)
+    }
+
+    /// Decodes an untrusted command plist.
+    pub fn decode_with_limits(bytes: &[u8], limits: &Limits) -> Result<Self> {
+        Self::from_dictionary(parse_dictionary(bytes, limits)?)
+    }
+
+    /// Reads an envelope from a decoded dictionary.
+    pub fn from_dictionary(dict: Dictionary) -> Result<Self> {
+        let mut f = Fields::new(dict, "");
+        let command_uuid: String = f.required("CommandUUID")?;
+        let command: Dictionary = f.required("Command")?;
+        let command = AnyCommand::from_dictionary(command, "Command")?;
+        Ok(CommandEnvelope {
+            command_uuid,
+            command,
+            extra: f.rest(),
+        })
+    }
+
+    /// The envelope as a dictionary.
+    pub fn to_dictionary(&self) -> Dictionary {
+        let mut out = DictWriter::new();
+        out.put("CommandUUID", &self.command_uuid)
+            .put("Command", &self.command.to_dictionary())
+            .extend(&self.extra);
+        out.finish()
+    }
+
+    /// Encodes the envelope as an XML plist.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        Ok(mdm_proto::to_xml(&Value::Dictionary(self.to_dictionary()))?)
+    }
+
+    /// Encodes the envelope as a binary plist.
+    pub fn encode_binary(&self) -> Result<Vec<u8>> {
+        Ok(mdm_proto::to_binary(&Value::Dictionary(
+            self.to_dictionary(),
+        ))?)
+    }
+}
