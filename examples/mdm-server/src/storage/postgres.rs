@@ -1,0 +1,642 @@
+//! PostgreSQL storage: a connection pool, migrations in `schema_migrations` applied under an
+//! advisory lock (so several instances may start at once), every state change in SQL.
+//!
+//! The URL is libpq's (`postgres://user@host:5432/db?options=-csearch_path%3Dmdm`).
+//! Connections are plain TCP (no TLS): run the database on the same host or a private
+//! network.
+
+use super::{
+    BadReport, CommandRecord, EnrollmentFilter, EnrollmentKey, EnrollmentRecord, NewCommand,
+    PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage, StorageError,
+    TargetStatus, Timestamp,
+};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+/// The schema, one entry per version.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE enrollments (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    udid TEXT,
+    user_short_name TEXT,
+    user_long_name TEXT,
+    enrolled BOOLEAN NOT NULL DEFAULT FALSE,
+    token BYTEA,
+    push_magic TEXT,
+    topic TEXT,
+    unlock_token BYTEA,
+    bootstrap_token BYTEA,
+    authenticate BYTEA,
+    token_update BYTEA,
+    created_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    enrolled_at BIGINT,
+    checked_out_at BIGINT
+);
+CREATE INDEX enrollments_device ON enrollments (device_id);
+CREATE TABLE commands (
+    uuid TEXT PRIMARY KEY,
+    request_type TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT
+);
+CREATE TABLE queue (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    enrollment_id TEXT NOT NULL,
+    command_uuid TEXT NOT NULL REFERENCES commands (uuid) ON DELETE CASCADE,
+    status TEXT,
+    report BYTEA,
+    sent_at BIGINT,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (enrollment_id, command_uuid)
+);
+CREATE INDEX queue_command ON queue (command_uuid);
+CREATE TABLE bad_reports (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    enrollment_id TEXT,
+    command_uuid TEXT,
+    reason TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    received_at BIGINT NOT NULL
+);
+CREATE TABLE push_certs (
+    topic TEXT PRIMARY KEY,
+    cert_pem TEXT NOT NULL,
+    key_pem TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#];
+
+/// Any constant: the advisory lock key that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x6d64_6d73_7276;
+
+const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
+     enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
+     token_update, created_at, last_seen_at, enrolled_at, checked_out_at";
+
+/// Storage in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresStorage {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+    StorageError::backend(e)
+}
+
+impl PostgresStorage {
+    /// Connects to the database a URL names and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StorageError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| StorageError::Config(e.to_string()))?;
+        let storage = PostgresStorage { pool };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(backend)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(backend)?;
+        let row = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        let done = usize::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+            tx.batch_execute(sql).await.map_err(backend)?;
+            let version = (i + 1) as i64;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&version, &super::now()],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+fn enrollment_from_row(r: &tokio_postgres::Row) -> Result<EnrollmentRecord> {
+    fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+        r: &'a tokio_postgres::Row,
+        i: usize,
+    ) -> Result<T> {
+        r.try_get(i).map_err(backend)
+    }
+    let token: Option<Vec<u8>> = get(r, 7)?;
+    let push_magic: Option<String> = get(r, 8)?;
+    let topic: Option<String> = get(r, 9)?;
+    let push = match (token, push_magic, topic) {
+        (Some(token), Some(push_magic), Some(topic)) => Some(PushInfo {
+            token,
+            push_magic,
+            topic,
+        }),
+        _ => None,
+    };
+    Ok(EnrollmentRecord {
+        key: EnrollmentKey {
+            id: get(r, 0)?,
+            device_id: get(r, 1)?,
+            kind: get(r, 2)?,
+            udid: get(r, 3)?,
+            user_short_name: get(r, 4)?,
+            user_long_name: get(r, 5)?,
+        },
+        enrolled: get(r, 6)?,
+        push,
+        unlock_token: get(r, 10)?,
+        bootstrap_token: get(r, 11)?,
+        authenticate: get(r, 12)?,
+        token_update: get(r, 13)?,
+        created_at: get(r, 14)?,
+        last_seen_at: get(r, 15)?,
+        enrolled_at: get(r, 16)?,
+        checked_out_at: get(r, 17)?,
+    })
+}
+
+async fn upsert_key(
+    tx: &deadpool_postgres::Transaction<'_>,
+    key: &EnrollmentKey,
+    now: Timestamp,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO enrollments (id, device_id, kind, udid, user_short_name, user_long_name, \
+         created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, kind = excluded.kind, \
+         udid = COALESCE(excluded.udid, enrollments.udid), \
+         user_short_name = COALESCE(excluded.user_short_name, enrollments.user_short_name), \
+         user_long_name = COALESCE(excluded.user_long_name, enrollments.user_long_name), \
+         last_seen_at = excluded.last_seen_at",
+        &[
+            &key.id,
+            &key.device_id,
+            &key.kind,
+            &key.udid,
+            &key.user_short_name,
+            &key.user_long_name,
+            &now,
+        ],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn to_u64(n: u64) -> u64 {
+    n
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        upsert_key(&tx, key, now).await?;
+        tx.execute(
+            "UPDATE enrollments SET enrolled = FALSE, authenticate = $2 WHERE id = $1",
+            &[&key.id, &raw],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn token_update(
+        &self,
+        key: &EnrollmentKey,
+        push: &PushInfo,
+        unlock_token: Option<&[u8]>,
+        raw: &[u8],
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        upsert_key(&tx, key, now).await?;
+        let was: bool = tx
+            .query_one(
+                "SELECT enrolled FROM enrollments WHERE id = $1 FOR UPDATE",
+                &[&key.id],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        tx.execute(
+            "UPDATE enrollments SET enrolled = TRUE, token = $2, push_magic = $3, topic = $4, \
+             unlock_token = COALESCE($5, unlock_token), token_update = $6, \
+             enrolled_at = CASE WHEN enrolled THEN enrolled_at ELSE $7 END, \
+             checked_out_at = NULL WHERE id = $1",
+            &[
+                &key.id,
+                &push.token,
+                &push.push_magic,
+                &push.topic,
+                &unlock_token,
+                &raw,
+                &now,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(!was)
+    }
+
+    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE enrollments SET enrolled = FALSE, checked_out_at = $2, \
+                 last_seen_at = $2 WHERE id = $1",
+                &[&id, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE enrollments SET last_seen_at = $2 WHERE id = $1",
+                &[&id, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn set_bootstrap_token(
+        &self,
+        id: &str,
+        token: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE enrollments SET bootstrap_token = $2, last_seen_at = $3 WHERE id = $1",
+                &[&id, &token, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(enrollment_from_row).transpose()
+    }
+
+    async fn list_enrollments(&self, filter: &EnrollmentFilter) -> Result<Vec<EnrollmentRecord>> {
+        let mut sql = format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE TRUE");
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        if let Some(d) = &filter.device_id {
+            args.push(Box::new(d.clone()));
+            sql.push_str(&format!(" AND device_id = ${}", args.len()));
+        }
+        if let Some(e) = filter.enrolled {
+            args.push(Box::new(e));
+            sql.push_str(&format!(" AND enrolled = ${}", args.len()));
+        }
+        if let Some(k) = &filter.kind {
+            args.push(Box::new(k.clone()));
+            sql.push_str(&format!(" AND kind = ${}", args.len()));
+        }
+        if let Some(a) = &filter.after {
+            args.push(Box::new(a.clone()));
+            sql.push_str(&format!(" AND id COLLATE \"C\" > ${}", args.len()));
+        }
+        args.push(Box::new(i64::from(filter.limit)));
+        sql.push_str(&format!(" ORDER BY id COLLATE \"C\" LIMIT ${}", args.len()));
+        let refs: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, &refs)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(enrollment_from_row).collect()
+    }
+
+    async fn enqueue(
+        &self,
+        command: &NewCommand,
+        targets: &[String],
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO commands (uuid, request_type, body, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (uuid) DO NOTHING",
+                &[
+                    &command.uuid,
+                    &command.request_type,
+                    &command.body,
+                    &now,
+                    &command.expires_at,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        if inserted == 0 {
+            return Err(StorageError::DuplicateCommand(command.uuid.clone()));
+        }
+        tx.execute(
+            "INSERT INTO queue (enrollment_id, command_uuid, updated_at) \
+             SELECT t.id, $2, $3 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n) \
+             ORDER BY t.n ON CONFLICT DO NOTHING",
+            &[&targets, &command.uuid, &now],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn next_command(
+        &self,
+        id: &str,
+        include_not_now: bool,
+        now: Timestamp,
+    ) -> Result<Option<QueuedCommand>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "WITH pick AS (SELECT q.seq, c.uuid, c.request_type, c.body FROM queue q \
+                 JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE q.enrollment_id = $1 \
+                 AND (q.status IS NULL OR ($2 AND q.status = 'NotNow')) \
+                 AND (c.expires_at IS NULL OR c.expires_at > $3) \
+                 ORDER BY q.seq LIMIT 1), \
+                 upd AS (UPDATE queue SET sent_at = $3 FROM pick WHERE queue.seq = pick.seq) \
+                 SELECT uuid, request_type, body FROM pick",
+                &[&id, &include_not_now, &now],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| QueuedCommand {
+            uuid: r.get(0),
+            request_type: r.get(1),
+            body: r.get(2),
+        }))
+    }
+
+    async fn record_report(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &str,
+        report: &[u8],
+        now: Timestamp,
+    ) -> Result<ReportOutcome> {
+        let client = self.client().await?;
+        let takes_cancelled = status != super::STATUS_NOT_NOW;
+        let changed = client
+            .execute(
+                "UPDATE queue SET status = $3, report = $4, updated_at = $5 \
+                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND $6))",
+                &[&id, &uuid, &status, &report, &now, &takes_cancelled],
+            )
+            .await
+            .map_err(backend)?;
+        if changed > 0 {
+            return Ok(ReportOutcome::Recorded);
+        }
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM queue WHERE enrollment_id = $1 AND command_uuid = $2",
+                &[&id, &uuid],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(if exists.is_some() {
+            ReportOutcome::Repeated
+        } else {
+            ReportOutcome::UnknownCommand
+        })
+    }
+
+    async fn record_bad_report(&self, r: &BadReport) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO bad_reports (enrollment_id, command_uuid, reason, body, received_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &r.enrollment_id,
+                    &r.command_uuid,
+                    &r.reason,
+                    &r.body,
+                    &r.received_at,
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn bad_reports(&self, limit: u32) -> Result<Vec<BadReport>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT enrollment_id, command_uuid, reason, body, received_at FROM bad_reports \
+                 ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| BadReport {
+                enrollment_id: r.get(0),
+                command_uuid: r.get(1),
+                reason: r.get(2),
+                body: r.get(3),
+                received_at: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn command(&self, uuid: &str, now: Timestamp) -> Result<Option<CommandRecord>> {
+        let client = self.client().await?;
+        let Some(r) = client
+            .query_opt(
+                "SELECT uuid, request_type, body, created_at, expires_at FROM commands \
+                 WHERE uuid = $1",
+                &[&uuid],
+            )
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let expires_at: Option<i64> = r.get(4);
+        let targets = client
+            .query(
+                "SELECT enrollment_id, status, report, sent_at, updated_at FROM queue \
+                 WHERE command_uuid = $1 ORDER BY enrollment_id COLLATE \"C\"",
+                &[&uuid],
+            )
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|t| TargetStatus {
+                enrollment_id: t.get(0),
+                status: super::shown_status(t.get(1), expires_at, now),
+                report: t.get(2),
+                sent_at: t.get(3),
+                updated_at: t.get(4),
+            })
+            .collect();
+        Ok(Some(CommandRecord {
+            uuid: r.get(0),
+            request_type: r.get(1),
+            body: r.get(2),
+            created_at: r.get(3),
+            expires_at,
+            targets,
+        }))
+    }
+
+    async fn queue(&self, id: &str, now: Timestamp) -> Result<Vec<QueueEntry>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT c.uuid, c.request_type, q.status, c.created_at, c.expires_at, q.sent_at \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE q.enrollment_id = $1 AND (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > $2) ORDER BY q.seq",
+                &[&id, &now],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueEntry {
+                uuid: r.get(0),
+                request_type: r.get(1),
+                status: super::shown_status(r.get(2), None, now),
+                created_at: r.get(3),
+                expires_at: r.get(4),
+                sent_at: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn clear_queue(&self, id: &str, now: Timestamp) -> Result<u64> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE queue SET status = 'Cancelled', updated_at = $2 \
+                 WHERE enrollment_id = $1 AND (status IS NULL OR status = 'NotNow')",
+                &[&id, &now],
+            )
+            .await
+            .map(to_u64)
+            .map_err(backend)
+    }
+
+    async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE queue SET status = 'Cancelled', updated_at = $2 \
+                 WHERE command_uuid = $1 AND (status IS NULL OR status = 'NotNow')",
+                &[&uuid, &now],
+            )
+            .await
+            .map(to_u64)
+            .map_err(backend)
+    }
+
+    async fn store_push_cert(&self, cert: &PushCert, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO push_certs (topic, cert_pem, key_pem, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (topic) DO UPDATE SET \
+                 cert_pem = excluded.cert_pem, key_pem = excluded.key_pem, \
+                 updated_at = excluded.updated_at",
+                &[&cert.topic, &cert.cert_pem, &cert.key_pem, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn push_cert(&self, topic: &str) -> Result<Option<PushCert>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT topic, cert_pem, key_pem, updated_at FROM push_certs WHERE topic = $1",
+                &[&topic],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| PushCert {
+            topic: r.get(0),
+            cert_pem: r.get(1),
+            key_pem: r.get(2),
+            updated_at: r.get(3),
+        }))
+    }
+}

@@ -1,0 +1,646 @@
+//! SQLite storage: one file, WAL mode, migrations tracked in `PRAGMA user_version`.
+//!
+//! rusqlite is synchronous: each call runs on tokio's blocking pool and takes the one
+//! connection, which SQLite serialises anyway (one writer at a time).
+
+use super::{
+    BadReport, CommandRecord, EnrollmentFilter, EnrollmentKey, EnrollmentRecord, NewCommand,
+    PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage, StorageError,
+    TargetStatus, Timestamp,
+};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::{Arc, Mutex};
+
+/// The schema, one entry per version; a database at version N has run the first N.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE enrollments (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    udid TEXT,
+    user_short_name TEXT,
+    user_long_name TEXT,
+    enrolled INTEGER NOT NULL DEFAULT 0,
+    token BLOB,
+    push_magic TEXT,
+    topic TEXT,
+    unlock_token BLOB,
+    bootstrap_token BLOB,
+    authenticate BLOB,
+    token_update BLOB,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    enrolled_at INTEGER,
+    checked_out_at INTEGER
+);
+CREATE INDEX enrollments_device ON enrollments (device_id);
+CREATE TABLE commands (
+    uuid TEXT PRIMARY KEY,
+    request_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+CREATE TABLE queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    enrollment_id TEXT NOT NULL,
+    command_uuid TEXT NOT NULL REFERENCES commands (uuid) ON DELETE CASCADE,
+    status TEXT,
+    report BLOB,
+    sent_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (enrollment_id, command_uuid)
+);
+CREATE INDEX queue_command ON queue (command_uuid);
+CREATE TABLE bad_reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    enrollment_id TEXT,
+    command_uuid TEXT,
+    reason TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE TABLE push_certs (
+    topic TEXT PRIMARY KEY,
+    cert_pem TEXT NOT NULL,
+    key_pem TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#];
+
+const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
+     enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
+     token_update, created_at, last_seen_at, enrolled_at, checked_out_at";
+
+/// Storage in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: rusqlite::Error) -> StorageError {
+    StorageError::backend(e)
+}
+
+impl SqliteStorage {
+    /// Opens (creating when missing) the database file and runs pending migrations.
+    pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = Connection::open(&path).map_err(backend)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(backend)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(backend)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(backend)?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(backend)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(StorageError::backend)??;
+        Ok(SqliteStorage {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StorageError::Config("SQLite connection lock poisoned".into()))?;
+            f(&mut guard).map_err(backend)
+        })
+        .await
+        .map_err(StorageError::backend)?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    let done = usize::try_from(version).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
+}
+
+fn enrollment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRecord> {
+    let token: Option<Vec<u8>> = r.get(7)?;
+    let push_magic: Option<String> = r.get(8)?;
+    let topic: Option<String> = r.get(9)?;
+    let push = match (token, push_magic, topic) {
+        (Some(token), Some(push_magic), Some(topic)) => Some(PushInfo {
+            token,
+            push_magic,
+            topic,
+        }),
+        _ => None,
+    };
+    Ok(EnrollmentRecord {
+        key: EnrollmentKey {
+            id: r.get(0)?,
+            device_id: r.get(1)?,
+            kind: r.get(2)?,
+            udid: r.get(3)?,
+            user_short_name: r.get(4)?,
+            user_long_name: r.get(5)?,
+        },
+        enrolled: r.get(6)?,
+        push,
+        unlock_token: r.get(10)?,
+        bootstrap_token: r.get(11)?,
+        authenticate: r.get(12)?,
+        token_update: r.get(13)?,
+        created_at: r.get(14)?,
+        last_seen_at: r.get(15)?,
+        enrolled_at: r.get(16)?,
+        checked_out_at: r.get(17)?,
+    })
+}
+
+fn upsert_key(
+    tx: &rusqlite::Transaction<'_>,
+    key: &EnrollmentKey,
+    now: Timestamp,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO enrollments (id, device_id, kind, udid, user_short_name, user_long_name, \
+         created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, kind = excluded.kind, \
+         udid = COALESCE(excluded.udid, udid), \
+         user_short_name = COALESCE(excluded.user_short_name, user_short_name), \
+         user_long_name = COALESCE(excluded.user_long_name, user_long_name), \
+         last_seen_at = excluded.last_seen_at",
+        params![
+            key.id,
+            key.device_id,
+            key.kind,
+            key.udid,
+            key.user_short_name,
+            key.user_long_name,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()> {
+        let (key, raw) = (key.clone(), raw.to_vec());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            upsert_key(&tx, &key, now)?;
+            tx.execute(
+                "UPDATE enrollments SET enrolled = 0, authenticate = ?2 WHERE id = ?1",
+                params![key.id, raw],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn token_update(
+        &self,
+        key: &EnrollmentKey,
+        push: &PushInfo,
+        unlock_token: Option<&[u8]>,
+        raw: &[u8],
+        now: Timestamp,
+    ) -> Result<bool> {
+        let (key, push, unlock, raw) = (
+            key.clone(),
+            push.clone(),
+            unlock_token.map(<[u8]>::to_vec),
+            raw.to_vec(),
+        );
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            upsert_key(&tx, &key, now)?;
+            let was: bool = tx.query_row(
+                "SELECT enrolled FROM enrollments WHERE id = ?1",
+                params![key.id],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE enrollments SET enrolled = 1, token = ?2, push_magic = ?3, topic = ?4, \
+                 unlock_token = COALESCE(?5, unlock_token), token_update = ?6, \
+                 enrolled_at = CASE WHEN enrolled = 1 THEN enrolled_at ELSE ?7 END, \
+                 checked_out_at = NULL WHERE id = ?1",
+                params![
+                    key.id,
+                    push.token,
+                    push.push_magic,
+                    push.topic,
+                    unlock,
+                    raw,
+                    now
+                ],
+            )?;
+            tx.commit()?;
+            Ok(!was)
+        })
+        .await
+    }
+
+    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE enrollments SET enrolled = 0, checked_out_at = ?2, last_seen_at = ?2 \
+                 WHERE id = ?1",
+                params![id, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn set_bootstrap_token(
+        &self,
+        id: &str,
+        token: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, token) = (id.to_owned(), token.map(<[u8]>::to_vec));
+        self.with(move |c| {
+            c.execute(
+                "UPDATE enrollments SET bootstrap_token = ?2, last_seen_at = ?3 WHERE id = ?1",
+                params![id, token, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE id = ?1"),
+                params![id],
+                enrollment_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_enrollments(&self, filter: &EnrollmentFilter) -> Result<Vec<EnrollmentRecord>> {
+        let filter = filter.clone();
+        self.with(move |c| {
+            use rusqlite::types::Value;
+            let mut sql = format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE 1 = 1");
+            let mut args: Vec<Value> = Vec::new();
+            if let Some(d) = filter.device_id {
+                args.push(Value::Text(d));
+                sql.push_str(&format!(" AND device_id = ?{}", args.len()));
+            }
+            if let Some(e) = filter.enrolled {
+                args.push(Value::Integer(i64::from(e)));
+                sql.push_str(&format!(" AND enrolled = ?{}", args.len()));
+            }
+            if let Some(k) = filter.kind {
+                args.push(Value::Text(k));
+                sql.push_str(&format!(" AND kind = ?{}", args.len()));
+            }
+            if let Some(a) = filter.after {
+                args.push(Value::Text(a));
+                sql.push_str(&format!(" AND id > ?{}", args.len()));
+            }
+            args.push(Value::Integer(i64::from(filter.limit)));
+            sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), enrollment_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn enqueue(
+        &self,
+        command: &NewCommand,
+        targets: &[String],
+        now: Timestamp,
+    ) -> Result<()> {
+        let (command, targets) = (command.clone(), targets.to_vec());
+        let uuid = command.uuid.clone();
+        let result = self
+            .with(move |c| {
+                let tx = c.transaction()?;
+                let inserted = tx.execute(
+                    "INSERT INTO commands (uuid, request_type, body, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uuid) DO NOTHING",
+                    params![
+                        command.uuid,
+                        command.request_type,
+                        command.body,
+                        now,
+                        command.expires_at
+                    ],
+                )?;
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                {
+                    let mut stmt = tx.prepare(
+                        "INSERT INTO queue (enrollment_id, command_uuid, updated_at) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    )?;
+                    for t in &targets {
+                        stmt.execute(params![t, command.uuid, now])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if result {
+            Ok(())
+        } else {
+            Err(StorageError::DuplicateCommand(uuid))
+        }
+    }
+
+    async fn next_command(
+        &self,
+        id: &str,
+        include_not_now: bool,
+        now: Timestamp,
+    ) -> Result<Option<QueuedCommand>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let found = tx
+                .query_row(
+                    "SELECT q.seq, c.uuid, c.request_type, c.body FROM queue q \
+                     JOIN commands c ON c.uuid = q.command_uuid \
+                     WHERE q.enrollment_id = ?1 \
+                     AND (q.status IS NULL OR (?2 AND q.status = 'NotNow')) \
+                     AND (c.expires_at IS NULL OR c.expires_at > ?3) \
+                     ORDER BY q.seq LIMIT 1",
+                    params![id, include_not_now, now],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            QueuedCommand {
+                                uuid: r.get(1)?,
+                                request_type: r.get(2)?,
+                                body: r.get(3)?,
+                            },
+                        ))
+                    },
+                )
+                .optional()?;
+            if let Some((seq, _)) = &found {
+                tx.execute(
+                    "UPDATE queue SET sent_at = ?2 WHERE seq = ?1",
+                    params![seq, now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(found.map(|(_, cmd)| cmd))
+        })
+        .await
+    }
+
+    async fn record_report(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &str,
+        report: &[u8],
+        now: Timestamp,
+    ) -> Result<ReportOutcome> {
+        let (id, uuid, status, report) = (
+            id.to_owned(),
+            uuid.to_owned(),
+            status.to_owned(),
+            report.to_vec(),
+        );
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let takes_cancelled = status != super::STATUS_NOT_NOW;
+            let changed = tx.execute(
+                "UPDATE queue SET status = ?3, report = ?4, updated_at = ?5 \
+                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
+                 AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND ?6))",
+                params![id, uuid, status, report, now, takes_cancelled],
+            )?;
+            let outcome = if changed > 0 {
+                ReportOutcome::Recorded
+            } else {
+                let exists = tx
+                    .query_row(
+                        "SELECT 1 FROM queue WHERE enrollment_id = ?1 AND command_uuid = ?2",
+                        params![id, uuid],
+                        |_| Ok(()),
+                    )
+                    .optional()?;
+                if exists.is_some() {
+                    ReportOutcome::Repeated
+                } else {
+                    ReportOutcome::UnknownCommand
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn record_bad_report(&self, report: &BadReport) -> Result<()> {
+        let r = report.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO bad_reports (enrollment_id, command_uuid, reason, body, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    r.enrollment_id,
+                    r.command_uuid,
+                    r.reason,
+                    r.body,
+                    r.received_at
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn bad_reports(&self, limit: u32) -> Result<Vec<BadReport>> {
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT enrollment_id, command_uuid, reason, body, received_at FROM bad_reports \
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit], |r| {
+                Ok(BadReport {
+                    enrollment_id: r.get(0)?,
+                    command_uuid: r.get(1)?,
+                    reason: r.get(2)?,
+                    body: r.get(3)?,
+                    received_at: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn command(&self, uuid: &str, now: Timestamp) -> Result<Option<CommandRecord>> {
+        let uuid = uuid.to_owned();
+        self.with(move |c| {
+            let Some(mut record) = c
+                .query_row(
+                    "SELECT uuid, request_type, body, created_at, expires_at FROM commands \
+                     WHERE uuid = ?1",
+                    params![uuid],
+                    |r| {
+                        Ok(CommandRecord {
+                            uuid: r.get(0)?,
+                            request_type: r.get(1)?,
+                            body: r.get(2)?,
+                            created_at: r.get(3)?,
+                            expires_at: r.get(4)?,
+                            targets: Vec::new(),
+                        })
+                    },
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare(
+                "SELECT enrollment_id, status, report, sent_at, updated_at FROM queue \
+                 WHERE command_uuid = ?1 ORDER BY enrollment_id",
+            )?;
+            let expires_at = record.expires_at;
+            let rows = stmt.query_map(params![uuid], |r| {
+                Ok(TargetStatus {
+                    enrollment_id: r.get(0)?,
+                    status: super::shown_status(r.get(1)?, expires_at, now),
+                    report: r.get(2)?,
+                    sent_at: r.get(3)?,
+                    updated_at: r.get(4)?,
+                })
+            })?;
+            record.targets = rows.collect::<rusqlite::Result<_>>()?;
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    async fn queue(&self, id: &str, now: Timestamp) -> Result<Vec<QueueEntry>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT c.uuid, c.request_type, q.status, c.created_at, c.expires_at, q.sent_at \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE q.enrollment_id = ?1 AND (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > ?2) ORDER BY q.seq",
+            )?;
+            let rows = stmt.query_map(params![id, now], |r| {
+                Ok(QueueEntry {
+                    uuid: r.get(0)?,
+                    request_type: r.get(1)?,
+                    status: super::shown_status(r.get(2)?, None, now),
+                    created_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    sent_at: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn clear_queue(&self, id: &str, now: Timestamp) -> Result<u64> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE queue SET status = 'Cancelled', updated_at = ?2 \
+                 WHERE enrollment_id = ?1 AND (status IS NULL OR status = 'NotNow')",
+                params![id, now],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64> {
+        let uuid = uuid.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE queue SET status = 'Cancelled', updated_at = ?2 \
+                 WHERE command_uuid = ?1 AND (status IS NULL OR status = 'NotNow')",
+                params![uuid, now],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn store_push_cert(&self, cert: &PushCert, now: Timestamp) -> Result<()> {
+        let cert = cert.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO push_certs (topic, cert_pem, key_pem, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (topic) DO UPDATE SET \
+                 cert_pem = excluded.cert_pem, key_pem = excluded.key_pem, \
+                 updated_at = excluded.updated_at",
+                params![cert.topic, cert.cert_pem, cert.key_pem, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn push_cert(&self, topic: &str) -> Result<Option<PushCert>> {
+        let topic = topic.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT topic, cert_pem, key_pem, updated_at FROM push_certs WHERE topic = ?1",
+                params![topic],
+                |r| {
+                    Ok(PushCert {
+                        topic: r.get(0)?,
+                        cert_pem: r.get(1)?,
+                        key_pem: r.get(2)?,
+                        updated_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+}

@@ -1,0 +1,445 @@
+//! One storage test suite, run against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/helpers.rs"]
+mod support;
+
+use mdm_server::storage::{
+    self, BadReport, EnrollmentFilter, EnrollmentKey, NewCommand, PushCert, PushInfo,
+    ReportOutcome, Storage, StorageError,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use support::{PgSchema, TempDir};
+
+type Opener = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Storage>>>>>;
+
+const NOW: i64 = 1_700_000_000;
+
+fn key(id: &str) -> EnrollmentKey {
+    let device = id.split(':').next().unwrap();
+    let kind = if id.contains(':') { "User" } else { "Device" };
+    let mut k = EnrollmentKey::new(id, device, kind);
+    k.udid = Some(device.to_owned());
+    k
+}
+
+fn cmd(uuid: &str) -> NewCommand {
+    NewCommand::new(
+        uuid,
+        "DeviceInformation",
+        format!("<plist>{uuid}</plist>").into_bytes(),
+    )
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn next(s: &dyn Storage, id: &str, idle: bool) -> Option<String> {
+    s.next_command(id, idle, NOW).await.unwrap().map(|c| c.uuid)
+}
+
+async fn enrollment_lifecycle(s: &dyn Storage) {
+    let id = unique("DEV");
+    let k = key(&id);
+    assert!(s.enrollment(&id).await.unwrap().is_none());
+    s.authenticate(&k, b"auth", NOW).await.unwrap();
+    let e = s.enrollment(&id).await.unwrap().unwrap();
+    assert!(!e.enrolled);
+    assert_eq!(e.authenticate.as_deref(), Some(&b"auth"[..]));
+    assert_eq!(e.key.device_id, id);
+    assert!(e.push.is_none());
+
+    let push = PushInfo::new(vec![1, 2, 3], "MAGIC", "com.apple.mgmt.External.x");
+    assert!(
+        s.token_update(&k, &push, Some(b"unlock"), b"tu", NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.token_update(&k, &push, None, b"tu2", NOW + 2)
+            .await
+            .unwrap()
+    );
+    let e = s.enrollment(&id).await.unwrap().unwrap();
+    assert!(e.enrolled);
+    assert_eq!(e.push.as_ref(), Some(&push));
+    assert_eq!(
+        e.unlock_token.as_deref(),
+        Some(&b"unlock"[..]),
+        "kept when not resent"
+    );
+    assert_eq!(e.token_update.as_deref(), Some(&b"tu2"[..]));
+    assert_eq!(e.enrolled_at, Some(NOW + 1));
+    assert_eq!(e.last_seen_at, NOW + 2);
+
+    s.set_bootstrap_token(&id, Some(b"bst"), NOW + 3)
+        .await
+        .unwrap();
+    let e = s.enrollment(&id).await.unwrap().unwrap();
+    assert_eq!(e.bootstrap_token.as_deref(), Some(&b"bst"[..]));
+    s.set_bootstrap_token(&id, None, NOW + 3).await.unwrap();
+    assert!(
+        s.enrollment(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .bootstrap_token
+            .is_none()
+    );
+
+    s.touch(&id, NOW + 4).await.unwrap();
+    assert_eq!(
+        s.enrollment(&id).await.unwrap().unwrap().last_seen_at,
+        NOW + 4
+    );
+
+    s.check_out(&id, NOW + 5).await.unwrap();
+    let e = s.enrollment(&id).await.unwrap().unwrap();
+    assert!(!e.enrolled);
+    assert_eq!(e.checked_out_at, Some(NOW + 5));
+    // Re-enrollment: Authenticate then TokenUpdate enrolls again.
+    s.authenticate(&k, b"auth2", NOW + 6).await.unwrap();
+    assert!(
+        s.token_update(&k, &push, None, b"tu3", NOW + 7)
+            .await
+            .unwrap()
+    );
+    let e = s.enrollment(&id).await.unwrap().unwrap();
+    assert!(e.enrolled);
+    assert_eq!(e.checked_out_at, None);
+    assert_eq!(e.created_at, NOW);
+
+    // A user channel starts with TokenUpdate.
+    let user = format!("{id}:USER1");
+    assert!(
+        s.token_update(&key(&user), &push, None, b"u", NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.enrollment(&user).await.unwrap().unwrap().key.kind, "User");
+}
+
+async fn listing_and_paging(s: &dyn Storage) {
+    let device = unique("LIST");
+    let ids: Vec<String> = vec![
+        device.clone(),
+        format!("{device}:a"),
+        format!("{device}:b"),
+        format!("{device}:c"),
+    ];
+    let push = PushInfo::new(vec![9], "M", "T");
+    for id in &ids {
+        s.authenticate(&key(id), b"a", NOW).await.unwrap();
+    }
+    s.token_update(&key(&ids[1]), &push, None, b"t", NOW)
+        .await
+        .unwrap();
+
+    let mut filter = EnrollmentFilter::default();
+    filter.device_id = Some(device.clone());
+    filter.limit = 100;
+    let all = s.list_enrollments(&filter).await.unwrap();
+    let got: Vec<_> = all.iter().map(|e| e.key.id.clone()).collect();
+    assert_eq!(got, ids, "sorted by ID");
+
+    filter.limit = 2;
+    let page1 = s.list_enrollments(&filter).await.unwrap();
+    assert_eq!(page1.len(), 2);
+    filter.after = Some(page1[1].key.id.clone());
+    let page2 = s.list_enrollments(&filter).await.unwrap();
+    assert_eq!(page2.len(), 2);
+    assert_eq!(page2[0].key.id, ids[2]);
+
+    let mut f = EnrollmentFilter::default();
+    f.device_id = Some(device.clone());
+    f.enrolled = Some(true);
+    f.limit = 100;
+    let enrolled = s.list_enrollments(&f).await.unwrap();
+    assert_eq!(enrolled.len(), 1);
+    assert_eq!(enrolled[0].key.id, ids[1]);
+    f.enrolled = None;
+    f.kind = Some("Device".into());
+    assert_eq!(s.list_enrollments(&f).await.unwrap().len(), 1);
+}
+
+async fn fifo_and_reports(s: &dyn Storage) {
+    let (e1, e2) = (unique("Q1"), unique("Q2"));
+    let (a, b) = (unique("A"), unique("B"));
+    s.enqueue(&cmd(&a), &[e1.clone(), e2.clone()], NOW)
+        .await
+        .unwrap();
+    s.enqueue(&cmd(&b), std::slice::from_ref(&e1), NOW)
+        .await
+        .unwrap();
+
+    let first = s.next_command(&e1, true, NOW).await.unwrap().unwrap();
+    assert_eq!(first.uuid, a);
+    assert_eq!(first.request_type, "DeviceInformation");
+    assert_eq!(first.body, format!("<plist>{a}</plist>").into_bytes());
+    // Not answered yet: sent again.
+    assert_eq!(next(s, &e1, false).await.as_deref(), Some(a.as_str()));
+    assert_eq!(
+        s.record_report(&e1, &a, "Acknowledged", b"ack", NOW)
+            .await
+            .unwrap(),
+        ReportOutcome::Recorded
+    );
+    assert_eq!(next(s, &e1, false).await.as_deref(), Some(b.as_str()));
+    // e2's copy is independent.
+    assert_eq!(next(s, &e2, true).await.as_deref(), Some(a.as_str()));
+
+    // Repeated reports change nothing.
+    assert_eq!(
+        s.record_report(&e1, &a, "Error", b"late", NOW)
+            .await
+            .unwrap(),
+        ReportOutcome::Repeated
+    );
+    let rec = s.command(&a, NOW).await.unwrap().unwrap();
+    let t1 = rec.targets.iter().find(|t| t.enrollment_id == e1).unwrap();
+    assert_eq!(t1.status, "Acknowledged");
+    assert_eq!(t1.report.as_deref(), Some(&b"ack"[..]));
+    assert_eq!(t1.sent_at, Some(NOW));
+    let t2 = rec.targets.iter().find(|t| t.enrollment_id == e2).unwrap();
+    assert_eq!(t2.status, "Queued");
+    assert_eq!(rec.targets.len(), 2);
+
+    // Unknown command.
+    assert_eq!(
+        s.record_report(&e1, "nope", "Acknowledged", b"x", NOW)
+            .await
+            .unwrap(),
+        ReportOutcome::UnknownCommand
+    );
+    // Error and CommandFormatError are final.
+    s.record_report(&e1, &b, "Error", b"err", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e1, true).await, None);
+    s.record_report(&e2, &a, "CommandFormatError", b"cfe", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e2, true).await, None);
+    assert_eq!(
+        s.command(&a, NOW).await.unwrap().unwrap().targets[1].status,
+        if e1 < e2 {
+            "CommandFormatError"
+        } else {
+            "Acknowledged"
+        }
+    );
+
+    // Duplicate command UUID.
+    assert!(matches!(
+        s.enqueue(&cmd(&a), std::slice::from_ref(&e1), NOW).await,
+        Err(StorageError::DuplicateCommand(u)) if u == a
+    ));
+    assert!(s.command("missing", NOW).await.unwrap().is_none());
+}
+
+async fn not_now_does_not_starve_or_loop(s: &dyn Storage) {
+    let e = unique("NN");
+    let ids: Vec<String> = (0..3).map(|i| unique(&format!("C{i}"))).collect();
+    for id in &ids {
+        s.enqueue(&cmd(id), std::slice::from_ref(&e), NOW)
+            .await
+            .unwrap();
+    }
+    // Idle → first command; NotNow → the next one, never the NotNow'd one again.
+    assert_eq!(next(s, &e, true).await.as_ref(), Some(&ids[0]));
+    s.record_report(&e, &ids[0], "NotNow", b"nn", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e, false).await.as_ref(), Some(&ids[1]));
+    s.record_report(&e, &ids[1], "NotNow", b"nn", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e, false).await.as_ref(), Some(&ids[2]));
+    s.record_report(&e, &ids[2], "Acknowledged", b"ok", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e, false).await, None, "the session ends: no loop");
+    let q = s.queue(&e, NOW).await.unwrap();
+    assert_eq!(q.len(), 2);
+    assert!(q.iter().all(|q| q.status == "NotNow"));
+    // The next Idle starts a new round with the NotNow'd commands, oldest first.
+    assert_eq!(next(s, &e, true).await.as_ref(), Some(&ids[0]));
+    s.record_report(&e, &ids[0], "Acknowledged", b"ok", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e, false).await, None);
+    assert_eq!(next(s, &e, true).await.as_ref(), Some(&ids[1]));
+    s.record_report(&e, &ids[1], "Acknowledged", b"ok", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(s, &e, true).await, None);
+    assert!(s.queue(&e, NOW).await.unwrap().is_empty());
+}
+
+async fn expiry_and_cancel(s: &dyn Storage) {
+    let e = unique("EX");
+    let (x, y, z) = (unique("X"), unique("Y"), unique("Z"));
+    let mut expiring = cmd(&x);
+    expiring.expires_at = Some(NOW + 10);
+    s.enqueue(&expiring, std::slice::from_ref(&e), NOW)
+        .await
+        .unwrap();
+    s.enqueue(&cmd(&y), std::slice::from_ref(&e), NOW)
+        .await
+        .unwrap();
+    s.enqueue(&cmd(&z), std::slice::from_ref(&e), NOW)
+        .await
+        .unwrap();
+    assert_eq!(s.queue(&e, NOW).await.unwrap().len(), 3);
+    // Past its expiry, X is skipped and shown as expired.
+    let later = NOW + 20;
+    assert_eq!(
+        s.next_command(&e, true, later)
+            .await
+            .unwrap()
+            .map(|c| c.uuid),
+        Some(y.clone())
+    );
+    let rec = s.command(&x, later).await.unwrap().unwrap();
+    assert_eq!(rec.targets[0].status, "Expired");
+    assert_eq!(rec.expires_at, Some(NOW + 10));
+    assert_eq!(s.queue(&e, later).await.unwrap().len(), 2);
+
+    // Cancel one command, then the whole queue.
+    assert_eq!(s.cancel_command(&y, NOW).await.unwrap(), 1);
+    assert_eq!(next(s, &e, true).await.as_ref(), Some(&x));
+    assert_eq!(s.clear_queue(&e, NOW).await.unwrap(), 2);
+    assert_eq!(next(s, &e, true).await, None);
+    assert_eq!(s.clear_queue(&e, NOW).await.unwrap(), 0);
+    assert_eq!(
+        s.command(&z, NOW).await.unwrap().unwrap().targets[0].status,
+        "Cancelled"
+    );
+    // A NotNow on a cancelled command does not bring it back...
+    assert_eq!(
+        s.record_report(&e, &z, "NotNow", b"nn", NOW).await.unwrap(),
+        ReportOutcome::Repeated
+    );
+    assert_eq!(next(s, &e, true).await, None);
+    // ...but a real answer (it was already sent) is recorded.
+    assert_eq!(
+        s.record_report(&e, &z, "Acknowledged", b"ok", NOW)
+            .await
+            .unwrap(),
+        ReportOutcome::Recorded
+    );
+    assert_eq!(
+        s.command(&z, NOW).await.unwrap().unwrap().targets[0].status,
+        "Acknowledged"
+    );
+}
+
+async fn bad_reports_and_push_certs(s: &dyn Storage) {
+    let marker = unique("BAD");
+    let bad = BadReport::new(
+        Some(marker.clone()),
+        None,
+        "not a plist",
+        b"garbage".to_vec(),
+        NOW,
+    );
+    s.record_bad_report(&bad).await.unwrap();
+    let found = s.bad_reports(1000).await.unwrap();
+    assert!(found.contains(&bad));
+
+    let topic = unique("com.apple.mgmt.External");
+    assert!(s.push_cert(&topic).await.unwrap().is_none());
+    s.store_push_cert(&PushCert::new(&topic, "CERT1", "KEY1"), NOW)
+        .await
+        .unwrap();
+    s.store_push_cert(&PushCert::new(&topic, "CERT2", "KEY2"), NOW + 1)
+        .await
+        .unwrap();
+    let c = s.push_cert(&topic).await.unwrap().unwrap();
+    assert_eq!((c.cert_pem.as_str(), c.key_pem.as_str()), ("CERT2", "KEY2"));
+    assert_eq!(c.updated_at, NOW + 1);
+}
+
+/// State written through one instance is seen by another (a restart, or a second server).
+async fn shared_between_instances(open: &Opener) {
+    let s1 = open().await;
+    let e = unique("SHARED");
+    let c = unique("CMD");
+    s1.authenticate(&key(&e), b"a", NOW).await.unwrap();
+    s1.enqueue(&cmd(&c), std::slice::from_ref(&e), NOW)
+        .await
+        .unwrap();
+    let s2 = open().await;
+    assert!(s2.enrollment(&e).await.unwrap().is_some());
+    assert_eq!(next(&*s2, &e, true).await, Some(c.clone()));
+    s2.record_report(&e, &c, "Acknowledged", b"ok", NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(&*s1, &e, true).await, None);
+}
+
+async fn run_suite(open: Opener) {
+    let s = open().await;
+    enrollment_lifecycle(&*s).await;
+    listing_and_paging(&*s).await;
+    fifo_and_reports(&*s).await;
+    not_now_does_not_starve_or_loop(&*s).await;
+    expiry_and_cancel(&*s).await;
+    bad_reports_and_push_certs(&*s).await;
+    shared_between_instances(&open).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_suite() {
+    let dir = TempDir::new();
+    let path = dir.path().join("mdm.sqlite");
+    let open: Opener = Box::new(move || {
+        let path = path.clone();
+        Box::pin(async move {
+            storage::open(&format!("sqlite:{}", path.display()))
+                .await
+                .unwrap()
+        })
+    });
+    run_suite(open).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_suite() {
+    let Some(schema) = PgSchema::create("postgres_passes_the_suite").await else {
+        return;
+    };
+    let url = schema.url.clone();
+    let open: Opener = Box::new(move || {
+        let url = url.clone();
+        Box::pin(async move { storage::open(&url).await.unwrap() })
+    });
+    run_suite(open).await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn postgres_instances_migrate_concurrently() {
+    let Some(schema) = PgSchema::create("postgres_instances_migrate_concurrently").await else {
+        return;
+    };
+    let (a, b) = tokio::join!(storage::open(&schema.url), storage::open(&schema.url));
+    a.unwrap();
+    b.unwrap();
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn sqlite_reopens_with_migrations_applied() {
+    let dir = TempDir::new();
+    let url = format!("sqlite:{}", dir.path().join("x.sqlite").display());
+    let s = storage::open(&url).await.unwrap();
+    s.enqueue(&cmd("keep"), &["D".into()], NOW).await.unwrap();
+    drop(s);
+    let s = storage::open(&url).await.unwrap();
+    assert_eq!(next(&*s, "D", true).await.as_deref(), Some("keep"));
+    assert!(storage::open("sqlite:").await.is_err());
+}
