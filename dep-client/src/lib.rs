@@ -14,6 +14,16 @@ pub mod types;
 #[doc(hidden)]
 pub mod fuzzing;
 
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod driver;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
+
 pub use bypass::BypassCode;
 pub use endpoint::{
     Config, DEFAULT_BASE_URL, Endpoint, MAX_PAGE_LIMIT, PROTOCOL_VERSION, parse, parse_response,
