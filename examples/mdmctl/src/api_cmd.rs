@@ -1,6 +1,15 @@
-//! The MDM server's admin API: `enrollments`, `commands`, `queue`, `push`.
+//! The MDM server's admin API: `enrollments`, `commands`, `queue`, `push-enrollments`.
+//!
+//! Every subcommand prints the server's JSON answer as one line on stdout; an HTTP error
+//! or an unreachable server exits 1 with one `error:` line.
 
-use crate::output::{CliResult, not_yet};
+use std::path::PathBuf;
+
+use base64::Engine;
+use device_sim::Method;
+use device_sim::http::Connection as Http;
+
+use crate::output::{CliResult, print_json};
 
 /// Where the admin API is and how to authenticate.
 #[derive(Debug)]
@@ -15,10 +24,206 @@ pub struct Connection {
 #[derive(Debug, clap::Subcommand)]
 pub enum ApiCmd {
     /// Enrollments known to the server.
-    Enrollments,
+    #[command(subcommand)]
+    Enrollments(EnrollmentsCmd),
+    /// Commands: send one to enrollments, or show its status.
+    #[command(subcommand)]
+    Commands(CommandsCmd),
+    /// The command queue of one enrollment.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Ask the server to push to enrollments (APNs), so that they connect.
+    PushEnrollments {
+        /// Enrollment IDs.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+/// `mdmctl enrollments ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum EnrollmentsCmd {
+    /// List enrollments.
+    List {
+        /// Only enrollments of this type (Device, User, ...).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Only enrolled (or only unenrolled with `false`) enrollments.
+        #[arg(long)]
+        enrolled: Option<bool>,
+        /// Page size.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Paging cursor returned by the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one enrollment.
+    Show {
+        /// Enrollment ID.
+        id: String,
+    },
+}
+
+/// `mdmctl commands ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum CommandsCmd {
+    /// Queue a typed command for enrollments.
+    Send {
+        /// The command's RequestType.
+        request_type: String,
+        /// JSON file with the command's keys (Apple's names).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Enrollment IDs.
+        #[arg(long = "to", required = true, num_args = 1..)]
+        to: Vec<String>,
+    },
+    /// Show a command's status on every enrollment it targets.
+    Status {
+        /// The CommandUUID.
+        uuid: String,
+    },
+}
+
+/// `mdmctl queue ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum QueueCmd {
+    /// Show the commands still queued for an enrollment.
+    Show {
+        /// Enrollment ID.
+        id: String,
+    },
+    /// Remove every queued command of an enrollment.
+    Clear {
+        /// Enrollment ID.
+        id: String,
+    },
+}
+
+fn escape(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Runs an API subcommand.
-pub fn run(_conn: Connection, _cmd: ApiCmd) -> CliResult {
-    not_yet("the admin API client")
+pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
+    let server = conn
+        .server
+        .ok_or("--server (or MDMCTL_SERVER) is required for the admin API")?;
+    let key = conn
+        .api_key
+        .ok_or("--api-key (or MDMCTL_API_KEY) is required for the admin API")?;
+    let (method, path, body) = match cmd {
+        ApiCmd::Enrollments(EnrollmentsCmd::List {
+            kind,
+            enrolled,
+            limit,
+            cursor,
+        }) => {
+            let mut query = Vec::new();
+            if let Some(k) = kind {
+                query.push(format!("type={}", escape(&k)));
+            }
+            if let Some(e) = enrolled {
+                query.push(format!("enrolled={e}"));
+            }
+            if let Some(l) = limit {
+                query.push(format!("limit={l}"));
+            }
+            if let Some(c) = cursor {
+                query.push(format!("cursor={}", escape(&c)));
+            }
+            let q = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", query.join("&"))
+            };
+            (Method::GET, format!("/v1/enrollments{q}"), Vec::new())
+        }
+        ApiCmd::Enrollments(EnrollmentsCmd::Show { id }) => (
+            Method::GET,
+            format!("/v1/enrollments/{}", escape(&id)),
+            Vec::new(),
+        ),
+        ApiCmd::Commands(CommandsCmd::Send {
+            request_type,
+            json,
+            to,
+        }) => {
+            let mut command = match json {
+                Some(path) => {
+                    let text = std::fs::read(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_slice::<serde_json::Value>(&text)
+                        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?
+                }
+                None => serde_json::json!({}),
+            };
+            let object = command
+                .as_object_mut()
+                .ok_or("the --json file must hold a JSON object")?;
+            object.insert("RequestType".into(), request_type.into());
+            let body = serde_json::json!({"enrollment_ids": to, "command": command});
+            (
+                Method::POST,
+                "/v1/commands".to_owned(),
+                serde_json::to_vec(&body)?,
+            )
+        }
+        ApiCmd::Commands(CommandsCmd::Status { uuid }) => (
+            Method::GET,
+            format!("/v1/commands/{}", escape(&uuid)),
+            Vec::new(),
+        ),
+        ApiCmd::Queue(QueueCmd::Show { id }) => (
+            Method::GET,
+            format!("/v1/enrollments/{}/queue", escape(&id)),
+            Vec::new(),
+        ),
+        ApiCmd::Queue(QueueCmd::Clear { id }) => (
+            Method::DELETE,
+            format!("/v1/enrollments/{}/queue", escape(&id)),
+            Vec::new(),
+        ),
+        ApiCmd::PushEnrollments { ids } => {
+            let ids: Vec<String> = ids.iter().map(|i| escape(i)).collect();
+            (
+                Method::GET,
+                format!("/v1/push/{}", ids.join(",")),
+                Vec::new(),
+            )
+        }
+    };
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("mdmctl:{key}"));
+    let headers = [
+        ("authorization", format!("Basic {basic}")),
+        ("content-type", "application/json".to_owned()),
+        ("accept", "application/json".to_owned()),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = runtime.block_on(async {
+        let mut http = Http::new(&server)?;
+        http.send(method, &path, &headers, body).await
+    })?;
+    let json: serde_json::Value = if answer.body.is_empty() {
+        serde_json::json!({"status": answer.status})
+    } else {
+        serde_json::from_slice(&answer.body).unwrap_or_else(|_| {
+            serde_json::json!({"status": answer.status, "body": String::from_utf8_lossy(&answer.body)})
+        })
+    };
+    if !(200..300).contains(&answer.status) {
+        return Err(format!("the server answered HTTP {}: {json}", answer.status).into());
+    }
+    print_json(&json)
 }

@@ -28,11 +28,11 @@ struct Cli {
     #[arg(long, global = true, env = "MDMCTL_API_KEY")]
     api_key: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: TopLevel,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum TopLevel {
     /// Decode a payload offline and print it as JSON.
     #[command(subcommand)]
     Inspect(Inspect),
@@ -73,17 +73,17 @@ fn main() {
         api_key: cli.api_key,
     };
     let result = match cli.command {
-        Command::Inspect(Inspect::Checkin(args)) => inspect_checkin::run(args),
-        Command::Inspect(Inspect::Report(args)) => inspect_report::run(args),
-        Command::Inspect(Inspect::Command(args)) => inspect_command::run(args),
-        Command::Inspect(Inspect::DdmDeclaration(args)) => inspect_ddm::run_declaration(args),
-        Command::Inspect(Inspect::DdmStatus(args)) => inspect_ddm::run_status(args),
-        Command::Inspect(Inspect::Scep(args)) => inspect_scep::run(args),
-        Command::Command(cmd) => command_new::run(cmd),
-        Command::Scep(args) => scep_cmd::run(args),
-        Command::Push(args) => push_cmd::run(args),
-        Command::Dep(args) => dep_cmd::run(args),
-        Command::Api(cmd) => api_cmd::run(api, cmd),
+        TopLevel::Inspect(Inspect::Checkin(args)) => inspect_checkin::run(args),
+        TopLevel::Inspect(Inspect::Report(args)) => inspect_report::run(args),
+        TopLevel::Inspect(Inspect::Command(args)) => inspect_command::run(args),
+        TopLevel::Inspect(Inspect::DdmDeclaration(args)) => inspect_ddm::run_declaration(args),
+        TopLevel::Inspect(Inspect::DdmStatus(args)) => inspect_ddm::run_status(args),
+        TopLevel::Inspect(Inspect::Scep(args)) => inspect_scep::run(args),
+        TopLevel::Command(cmd) => command_new::run(cmd),
+        TopLevel::Scep(args) => scep_cmd::run(args),
+        TopLevel::Push(args) => push_cmd::run(args),
+        TopLevel::Dep(args) => dep_cmd::run(args),
+        TopLevel::Api(cmd) => api_cmd::run(api, cmd),
     };
     if let Err(err) = result {
         output::fail(&err);
