@@ -1,0 +1,276 @@
+//! A small async SCEP client over HTTP/1.1 (plain `http://` URLs), with enrollment and
+//! PENDING polling. Feature `client`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::rt::TokioIo;
+use x509_cert::Certificate;
+
+use crate::algorithm::{ContentCipher, DigestAlgorithm};
+use crate::capabilities::Capabilities;
+use crate::client::{self, CertRepOutcome, ClientRequest};
+use crate::cms;
+use crate::csr::Csr;
+use crate::error::{Error, Result};
+use crate::issue::{self, IssueOptions};
+use crate::key::PrivateKey;
+use crate::operation::{Operation, request_target};
+
+/// Largest response body read, in bytes.
+pub const MAX_RESPONSE: usize = 1024 * 1024;
+
+/// A SCEP server at one URL.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    authority: String,
+    path: String,
+    timeout: Duration,
+}
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content-Type, if any.
+    pub content_type: Option<String>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HttpClient {
+    /// A client for `url` (`http://host:port/path`).
+    pub fn new(url: &str) -> Result<Self> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| Error::Usage(format!("only http:// URLs are supported: {url}")))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(Error::Usage(format!("no host in {url}")));
+        }
+        let path = path.split('?').next().unwrap_or("/");
+        Ok(Self {
+            authority: authority.to_owned(),
+            path: path.to_owned(),
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Sets the timeout of each request.
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    async fn send(&self, target: &str, post: Option<Vec<u8>>) -> Result<Response> {
+        tokio::time::timeout(self.timeout, self.send_inner(target, post))
+            .await
+            .map_err(|_| Error::Transport("request timed out".into()))?
+    }
+
+    async fn send_inner(&self, target: &str, post: Option<Vec<u8>>) -> Result<Response> {
+        let addr = if self.authority.contains(':') {
+            self.authority.clone()
+        } else {
+            format!("{}:80", self.authority)
+        };
+        let stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| Error::Transport(Box::new(e)))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| Error::Transport(Box::new(e)))?;
+        let driver = tokio::spawn(conn);
+        let builder = http::Request::builder()
+            .uri(target)
+            .header(http::header::HOST, &self.authority);
+        let req = match post {
+            Some(body) => builder
+                .method(http::Method::POST)
+                .header(
+                    http::header::CONTENT_TYPE,
+                    crate::ca::content_type::PKI_MESSAGE,
+                )
+                .body(Full::new(Bytes::from(body))),
+            None => builder
+                .method(http::Method::GET)
+                .body(Full::new(Bytes::new())),
+        }
+        .map_err(|e| Error::Usage(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| Error::Transport(Box::new(e)))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(Error::Transport)?
+            .to_bytes()
+            .to_vec();
+        driver.abort();
+        if !(200..300).contains(&status) {
+            return Err(Error::Http {
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            });
+        }
+        Ok(Response {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// GetCACaps.
+    pub async fn get_ca_caps(&self) -> Result<Capabilities> {
+        let r = self
+            .send(&request_target(&self.path, &Operation::GetCaCaps), None)
+            .await?;
+        Ok(Capabilities::parse(&String::from_utf8_lossy(&r.body)))
+    }
+
+    /// GetCACert: the CA certificate, or the CA/RA chain.
+    pub async fn get_ca_cert(&self) -> Result<Vec<Certificate>> {
+        let r = self
+            .send(&request_target(&self.path, &Operation::GetCaCert), None)
+            .await?;
+        cms::parse_certificates(&r.body)
+    }
+
+    /// GetNextCACert (raw SignedData).
+    pub async fn get_next_ca_cert(&self) -> Result<Vec<u8>> {
+        let r = self
+            .send(&request_target(&self.path, &Operation::GetNextCaCert), None)
+            .await?;
+        Ok(r.body)
+    }
+
+    /// PKIOperation, by POST or by GET with a base64 `message`.
+    pub async fn pki_operation(&self, der: &[u8], post: bool) -> Result<Vec<u8>> {
+        let r = if post {
+            let t = format!("{}?operation=PKIOperation", self.path);
+            self.send(&t, Some(der.to_vec())).await?
+        } else {
+            let t = request_target(&self.path, &Operation::PkiOperation(der.to_vec()));
+            self.send(&t, None).await?
+        };
+        Ok(r.body)
+    }
+}
+
+/// Enrollment settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EnrollOptions {
+    /// Digest; `None` picks the best the server advertises.
+    pub digest: Option<DigestAlgorithm>,
+    /// Cipher; `None` picks the best the server advertises.
+    pub cipher: Option<ContentCipher>,
+    /// challengePassword.
+    pub challenge: Option<String>,
+    /// Wait between polls while PENDING.
+    pub poll_interval: Duration,
+    /// Most polls before giving up.
+    pub max_polls: u32,
+    /// The current time (Unix seconds) for the temporary signer certificate.
+    pub now: i64,
+}
+
+impl EnrollOptions {
+    /// Defaults: negotiated algorithms, no challenge, 5 polls one second apart.
+    pub fn new(now: i64) -> Self {
+        Self {
+            digest: None,
+            cipher: None,
+            challenge: None,
+            poll_interval: Duration::from_secs(1),
+            max_polls: 5,
+            now,
+        }
+    }
+}
+
+/// Result of an enrollment.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Enrolled {
+    /// The issued certificate.
+    pub certificate: Certificate,
+    /// The CA certificates from GetCACert.
+    pub ca_certs: Vec<Certificate>,
+    /// The digest used.
+    pub digest: DigestAlgorithm,
+    /// The cipher used.
+    pub cipher: ContentCipher,
+}
+
+/// Enrolls `key` for `subject_der`: GetCACaps, GetCACert, PKCSReq, and CertPoll while PENDING.
+pub async fn enroll(
+    client: &HttpClient,
+    key: &dyn PrivateKey,
+    subject_der: &[u8],
+    opts: &EnrollOptions,
+) -> Result<Enrolled> {
+    let caps = client.get_ca_caps().await?;
+    let ca_certs = client.get_ca_cert().await?;
+    let recipient = client::recipient_certificate(&ca_certs)
+        .ok_or(Error::Missing("certificate in GetCACert"))?
+        .clone();
+    let digest = opts.digest.unwrap_or_else(|| caps.best_digest());
+    let cipher = opts.cipher.unwrap_or_else(|| caps.best_cipher());
+    let csr = Csr::build(key, subject_der, opts.challenge.as_deref(), &[], digest)?;
+    let signer = issue::self_signed(
+        key,
+        subject_der,
+        false,
+        &IssueOptions::new(vec![1], opts.now - 3600, 86_400).with_digest(digest),
+    )?;
+    let req = client::pkcs_req(&csr, &signer, key, &recipient, digest, cipher)?;
+    let post = caps.post_supported();
+    let mut current: ClientRequest = req.clone();
+    for attempt in 0..=opts.max_polls {
+        let rep = client.pki_operation(&current.der, post).await?;
+        match current.open_response(&rep, key, &ca_certs)? {
+            CertRepOutcome::Issued { certificate, .. } => {
+                return Ok(Enrolled {
+                    certificate: *certificate,
+                    ca_certs,
+                    digest,
+                    cipher,
+                });
+            }
+            CertRepOutcome::Failed { fail_info, text } => {
+                return Err(Error::invalid(
+                    "enrollment",
+                    format!(
+                        "CA answered FAILURE ({fail_info}){}",
+                        text.map(|t| format!(": {t}")).unwrap_or_default()
+                    ),
+                ));
+            }
+            CertRepOutcome::Pending => {
+                if attempt == opts.max_polls {
+                    break;
+                }
+                tokio::time::sleep(opts.poll_interval).await;
+                current = client::cert_poll(&req, subject_der, key, &recipient, digest, cipher)?;
+            }
+        }
+    }
+    Err(Error::invalid(
+        "enrollment",
+        "still PENDING after the last poll",
+    ))
+}
