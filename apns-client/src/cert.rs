@@ -382,15 +382,20 @@ pub fn read_pkcs12(p12: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, PrivateK
     crate::pkcs12::read(p12, password)
 }
 
-/// Every `CERTIFICATE` block of a PEM file, as DER.
+/// Every `CERTIFICATE` block of a PEM file, as DER (at most [`MAX_CHAIN_LEN`]).
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    certificates_from_pem_max(pem, MAX_CHAIN_LEN)
+}
+
+/// Every `CERTIFICATE` block of a PEM file, at most `max` of them.
+pub(crate) fn certificates_from_pem_max(pem: &[u8], max: usize) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
     for block in parse_pem(pem)? {
         if block.label == "CERTIFICATE" || block.label == "X509 CERTIFICATE" {
-            if out.len() == MAX_CHAIN_LEN {
+            if out.len() == max {
                 return Err(Error::cert(
                     "certificate PEM",
-                    format!("more than {MAX_CHAIN_LEN} certificates"),
+                    format!("more than {max} certificates"),
                 ));
             }
             out.push(block.der);

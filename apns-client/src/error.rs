@@ -19,6 +19,8 @@ pub enum Error {
     /// The APNs answer could not be understood.
     #[error("invalid APNs response: {what}: {reason}")]
     InvalidResponse {
+        /// HTTP status of the answer.
+        status: u16,
         /// Where in the response (header name, JSON key or byte offset).
         what: String,
         /// Why.
@@ -41,9 +43,18 @@ pub enum Error {
     /// The private key does not belong to the certificate.
     #[error("the private key does not match the certificate's public key ({0})")]
     KeyMismatch(String),
-    /// A network or TLS failure (client and mock features).
+    /// A network failure: connect, reset, GOAWAY, a dropped connection (client and mock).
     #[error("transport: {0}")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A TLS failure: the peer rejected our certificate or we rejected theirs.
+    #[error("TLS: {0}")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The push did not finish within its deadline (all attempts included).
+    #[error("no answer within the deadline of {0:?}")]
+    Deadline(std::time::Duration),
+    /// No push certificate is loaded for this topic.
+    #[error("no push certificate loaded for topic {0:?}")]
+    UnknownTopic(String),
 }
 
 impl Error {
@@ -54,8 +65,23 @@ impl Error {
         }
     }
 
-    pub(crate) fn response(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// What a failed push means: transport failures, deadlines and 5xx garbage are worth a
+    /// retry; everything else needs a change of configuration or input.
+    pub fn disposition(&self) -> crate::Disposition {
+        match self {
+            Error::InvalidResponse { status, .. } => crate::Disposition::classify(*status, None),
+            Error::Transport(_) | Error::Deadline(_) => crate::Disposition::RetryLater,
+            _ => crate::Disposition::ConfigError,
+        }
+    }
+
+    pub(crate) fn response(
+        status: u16,
+        what: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::InvalidResponse {
+            status,
             what: what.into(),
             reason: reason.into(),
         }

@@ -7,6 +7,13 @@ mod pkcs12;
 mod reason;
 mod request;
 mod response;
+#[cfg(any(feature = "client", feature = "mock"))]
+mod tls;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "mock")]
+pub mod mock;
 
 #[doc(hidden)]
 pub mod fuzzing;

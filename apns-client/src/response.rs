@@ -118,10 +118,12 @@ fn header(headers: &HeaderMap, name: &str, status: u16) -> Result<Option<String>
         Some(v) => match v.to_str() {
             Ok(s) if s.len() <= 128 => Ok(Some(s.to_owned())),
             Ok(s) => Err(Error::response(
+                status,
                 format!("header {name} (status {status})"),
                 format!("{} bytes, at most 128", s.len()),
             )),
             Err(_) => Err(Error::response(
+                status,
                 format!("header {name} (status {status})"),
                 "not visible ASCII",
             )),
@@ -174,26 +176,28 @@ pub fn parse_error_body(status: u16, body: &[u8]) -> Result<ApnsError, Error> {
     let what = |key: &str| format!("body{key} (status {status})");
     if body.len() > MAX_RESPONSE_BODY {
         return Err(Error::response(
+            status,
             what(""),
             format!("{} bytes, at most {MAX_RESPONSE_BODY}", body.len()),
         ));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::response(what(""), "empty error body"));
+        return Err(Error::response(status, what(""), "empty error body"));
     }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         Error::response(
+            status,
             what(""),
             format!("not JSON at line {} column {}: {e}", e.line(), e.column()),
         )
     })?;
     let serde_json::Value::Object(mut map) = value else {
-        return Err(Error::response(what(""), "not a JSON object"));
+        return Err(Error::response(status, what(""), "not a JSON object"));
     };
     let reason = match map.remove("reason") {
         Some(serde_json::Value::String(s)) => ErrorReason::from(s),
-        Some(_) => return Err(Error::response(what(".reason"), "not a string")),
-        None => return Err(Error::response(what(".reason"), "missing")),
+        Some(_) => return Err(Error::response(status, what(".reason"), "not a string")),
+        None => return Err(Error::response(status, what(".reason"), "missing")),
     };
     let timestamp = match map.remove("timestamp") {
         None | Some(serde_json::Value::Null) => None,
@@ -201,12 +205,13 @@ pub fn parse_error_body(status: u16, body: &[u8]) -> Result<ApnsError, Error> {
             Some(t) => Some(t),
             None => {
                 return Err(Error::response(
+                    status,
                     what(".timestamp"),
                     format!("{n} is not a non-negative integer"),
                 ));
             }
         },
-        Some(_) => return Err(Error::response(what(".timestamp"), "not a number")),
+        Some(_) => return Err(Error::response(status, what(".timestamp"), "not a number")),
     };
     Ok(ApnsError {
         reason,
