@@ -205,6 +205,23 @@ pub trait EnvelopeDecryptor {
     fn decrypt_envelope(&self, envelope_der: &[u8]) -> Result<Vec<u8>, Error>;
 }
 
+impl EnvelopeDecryptor for KeyPair {
+    /// Opens the envelope with the workspace's CMS module (`scep_proto::cms`): RSA key
+    /// transport, AES or (3)DES content encryption, DER or BER.
+    fn decrypt_envelope(&self, envelope_der: &[u8]) -> Result<Vec<u8>, Error> {
+        let key = scep_proto::RsaKey::new(self.private_key.clone()).map_err(|e| Error::Crypto {
+            context: "private key",
+            reason: e.to_string(),
+        })?;
+        let cert = x509_cert::Certificate::from_der(&self.certificate_der).ok();
+        scep_proto::cms::open_envelope(envelope_der, &key, cert.as_ref())
+            .map(|(content, _cipher)| content)
+            .map_err(|e| Error::TokenFile {
+                reason: format!("cannot open the CMS envelope: {e}"),
+            })
+    }
+}
+
 /// Splits an S/MIME message into its CMS DER: MIME headers then base64, or a bare PEM
 /// (`-----BEGIN PKCS7-----`), or bare DER.
 pub fn smime_to_der(file: &[u8]) -> Result<Vec<u8>, Error> {
