@@ -369,13 +369,13 @@ enum Kind {
     Sync,
 }
 
-fn encode_cursor(kind: Kind, epoch: u64, offset: usize, events: usize) -> String {
+fn encode_cursor(kind: Kind, org: &str, epoch: u64, offset: usize, events: usize) -> String {
     let k = if kind == Kind::Fetch { "f" } else { "s" };
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{k}:{epoch}:{offset}:{events}"))
+        .encode(format!("{k}:{org}:{epoch}:{offset}:{events}"))
 }
 
-fn decode_cursor(cursor: &str) -> Option<(Kind, u64, usize, usize)> {
+fn decode_cursor(cursor: &str, org: &str) -> Option<(Kind, u64, usize, usize)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
@@ -386,6 +386,9 @@ fn decode_cursor(cursor: &str) -> Option<(Kind, u64, usize, usize)> {
         "s" => Kind::Sync,
         _ => return None,
     };
+    if parts.next()? != org {
+        return None;
+    }
     let epoch = parts.next()?.parse().ok()?;
     let offset = parts.next()?.parse().ok()?;
     let events = parts.next()?.parse().ok()?;
@@ -750,7 +753,7 @@ fn list_devices(
     let limit = limit as usize;
     let cursor = match req.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => match decode_cursor(c) {
+        Some(c) => match decode_cursor(c, &o.token.consumer_key) {
             None => return text(StatusCode::BAD_REQUEST, "INVALID_CURSOR"),
             Some((_, epoch, ..)) if epoch != o.cursor_epoch => {
                 return text(StatusCode::BAD_REQUEST, "EXPIRED_CURSOR");
@@ -775,7 +778,13 @@ fn list_devices(
             let end = (offset + limit).min(o.devices.len());
             out.devices = o.devices[offset..end].to_vec();
             out.more_to_follow = end < o.devices.len();
-            out.cursor = Some(encode_cursor(Kind::Fetch, o.cursor_epoch, end, events));
+            out.cursor = Some(encode_cursor(
+                Kind::Fetch,
+                &o.token.consumer_key,
+                o.cursor_epoch,
+                end,
+                events,
+            ));
         }
         Kind::Sync => {
             let Some((_, _, _, from)) = cursor else {
@@ -790,7 +799,13 @@ fn list_devices(
             }
             out.devices = o.events[from..end].to_vec();
             out.more_to_follow = end < o.events.len();
-            out.cursor = Some(encode_cursor(Kind::Sync, o.cursor_epoch, 0, end));
+            out.cursor = Some(encode_cursor(
+                Kind::Sync,
+                &o.token.consumer_key,
+                o.cursor_epoch,
+                0,
+                end,
+            ));
         }
     }
     json(&out)

@@ -238,16 +238,16 @@ async fn organisations_are_kept_apart() {
     assert_ne!(store.get("org-a"), store.get("org-b"));
     // A cursor of one organisation is worthless for the other.
     let cursor = store.get("org-a").unwrap().cursor;
-    mock.add_devices(b, "BB2", 1);
-    let page = cb
+    let err = cb
         .sync_devices(DeviceListRequest::new(cursor, None))
         .await
-        .unwrap();
-    assert!(
-        page.devices
-            .iter()
-            .all(|d| d.serial_number.starts_with("BB"))
-    );
+        .unwrap_err();
+    assert_eq!(err.api().unwrap().code, ErrorCode::InvalidCursor);
+    // Changes in one organisation reach only its own sync.
+    mock.add_devices(b, "BB2", 1);
+    let ra = da.run_round(&mut ha).await.unwrap();
+    let rb = db.run_round(&mut hb).await.unwrap();
+    assert_eq!((ra.devices, rb.devices), (0, 1));
 }
 
 #[tokio::test]
@@ -371,4 +371,48 @@ async fn transport_errors_are_distinct() {
     );
     let err = client.account().await.unwrap_err();
     assert!(err.is_transport(), "{err}");
+}
+
+#[tokio::test]
+async fn file_store_and_the_run_loop_keep_going() {
+    use dep_client::driver::{CursorStore, FileCursorStore};
+    let mock = MockDep::start().await.unwrap();
+    let org = OrgId(0);
+    mock.add_devices(org, "SER", 5);
+    let client = client(&mock, org);
+    let dir = std::env::temp_dir().join(format!("dep-client-store-{}", std::process::id()));
+    let store = FileCursorStore::new(&dir);
+    let driver = SyncDriver::new("org/with slash", &client, &store);
+    let mut h = Collect::default();
+    // The loop survives a failing round (throttled past the budget) and stops on shutdown.
+    mock.throttle_next([Throttle::Code; 6]);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = async move {
+        let _ = rx.await;
+    };
+    let run = driver.run(&mut h, Duration::from_millis(20), stop);
+    let waiter = async {
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if store
+                .load("org/with slash")
+                .await
+                .unwrap()
+                .is_some_and(|c| c.fetch_complete)
+            {
+                break;
+            }
+        }
+        mock.add_devices(org, "LATE", 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tx.send(());
+    };
+    tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(run, waiter) })
+        .await
+        .unwrap();
+    assert_eq!(h.devices.len(), 6);
+    let cp = store.load("org/with slash").await.unwrap().unwrap();
+    assert_eq!(cp.phase, Phase::Sync);
+    assert!(store.load("other").await.unwrap().is_none());
+    let _ = std::fs::remove_dir_all(dir);
 }
