@@ -194,6 +194,12 @@ impl MockDep {
         format!("http://{}", self.addr)
     }
 
+    /// Sets the URL clients use to reach the mock, when it differs from [`MockDep::base_url`]
+    /// (a TLS terminator or a proxy in front): the OAuth signature of `/session` covers it.
+    pub fn set_public_url(&self, url: &str) {
+        self.lock().base_url = url.trim_end_matches('/').to_string();
+    }
+
     /// A client configuration pointing at the mock.
     pub fn config(&self) -> crate::Config {
         crate::Config::new().with_base_url(self.base_url())
