@@ -86,6 +86,9 @@ pub enum Error {
     /// The message names no device: it has neither `UDID` nor `EnrollmentID`.
     #[error("message identifies no enrollment: it has neither UDID nor EnrollmentID")]
     NoEnrollmentIdentity,
+    /// A request signature or a forwarded client certificate could not be verified.
+    #[error("signature: {0}")]
+    Signature(String),
     /// The caller asked for something that cannot be done (not the peer's fault).
     #[error("usage error: {0}")]
     Usage(String),

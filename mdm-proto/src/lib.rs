@@ -9,6 +9,9 @@ pub mod fields;
 pub mod json;
 pub mod profile;
 pub mod report;
+#[cfg(feature = "signature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+pub mod signature;
 pub mod string_enum;
 mod xml_check;
 
