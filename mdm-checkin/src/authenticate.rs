@@ -74,8 +74,8 @@ impl Message for Authenticate {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, &self.extra, |out| {
+    fn into_dictionary(self) -> Dictionary {
+        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |out| {
             out.put("Topic", &self.topic)
                 .put_opt("DeviceName", &self.device_name)
                 .put_opt("ModelName", &self.model_name)

@@ -54,8 +54,8 @@ impl Message for DeclarativeManagement {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, &self.extra, |out| {
+    fn into_dictionary(self) -> Dictionary {
+        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |out| {
             out.put("Endpoint", &self.endpoint)
                 .put_opt("Data", &self.data);
         })

@@ -21,7 +21,7 @@ pub enum Error {
     #[error("expected a {expected} check-in, found MessageType `{found}`")]
     UnexpectedMessageType {
         /// The type the decoder reads.
-        expected: &'static str,
+        expected: crate::MessageType,
         /// The `MessageType` of the message.
         found: String,
     },

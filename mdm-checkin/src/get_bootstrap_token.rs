@@ -43,8 +43,8 @@ impl Message for GetBootstrapToken {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, &self.extra, |out| {
+    fn into_dictionary(self) -> Dictionary {
+        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |out| {
             out.put_opt("AwaitingConfiguration", &self.awaiting_configuration);
         })
     }

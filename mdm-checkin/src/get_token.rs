@@ -95,8 +95,8 @@ impl Message for GetToken {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, &self.extra, |out| {
+    fn into_dictionary(self) -> Dictionary {
+        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |out| {
             out.put("TokenServiceType", &self.token_service_type)
                 .put_opt("TokenParameters", &self.token_parameters);
         })

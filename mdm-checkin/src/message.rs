@@ -18,7 +18,7 @@ pub const MESSAGE_TYPE_KEY: &str = "MessageType";
 /// Every implementation keeps the identity keys in `identity` and the keys it does not model
 /// in `extra`, so `from_dictionary(m.to_dictionary())` gives `m` back and
 /// `to_dictionary(from_dictionary(d))` gives `d` back.
-pub trait Message: Sized + Into<CheckinMessage> {
+pub trait Message: Sized + Clone + Into<CheckinMessage> {
     /// The `MessageType` this type reads and writes.
     const MESSAGE_TYPE: MessageType;
 
@@ -28,8 +28,14 @@ pub trait Message: Sized + Into<CheckinMessage> {
     /// an enrollment ([`Message::decode`] does).
     fn from_dictionary(dict: Dictionary) -> Result<Self>;
 
-    /// The message as a dictionary, `MessageType` and every kept key included.
-    fn to_dictionary(&self) -> Dictionary;
+    /// The message as a dictionary, `MessageType` and every kept key included, with the
+    /// keys sorted as Apple's devices send them.
+    fn into_dictionary(self) -> Dictionary;
+
+    /// The message as a dictionary (a copy; [`Message::into_dictionary`] avoids it).
+    fn to_dictionary(&self) -> Dictionary {
+        self.clone().into_dictionary()
+    }
 
     /// The identity keys the message came with.
     fn identity(&self) -> &Identity;
@@ -69,7 +75,7 @@ pub(crate) fn read_message<T>(
     let found = message_type_of(&dict)?;
     if found != expected.as_str() {
         return Err(Error::UnexpectedMessageType {
-            expected: static_name(expected),
+            expected: expected.clone(),
             found: found.to_owned(),
         });
     }
@@ -78,20 +84,22 @@ pub(crate) fn read_message<T>(
     read(Fields::new(dict, "")).map_err(|e| Error::invalid(expected.as_str(), e))
 }
 
-/// Writes `MessageType`, the identity keys, the keys `write` puts, then the extra keys, and
-/// sorts the keys as Apple's devices do.
+/// Writes `MessageType`, the identity keys and the keys `write` puts over the extra keys
+/// (the typed values win), and sorts the keys as Apple's devices do.
 pub(crate) fn write_message(
     message_type: &MessageType,
     identity: &Identity,
-    extra: &Dictionary,
+    extra: Dictionary,
     write: impl FnOnce(&mut DictWriter),
 ) -> Dictionary {
     let mut out = DictWriter::new();
     out.put(MESSAGE_TYPE_KEY, message_type);
     identity.put(&mut out);
     write(&mut out);
-    out.extend(extra);
-    let mut dict = out.finish();
+    let mut dict = extra;
+    for (key, value) in out.finish() {
+        dict.insert(key, value);
+    }
     dict.sort_keys();
     dict
 }
@@ -106,25 +114,6 @@ fn message_type_of(dict: &Dictionary) -> Result<&str> {
         None => Err(Error::NoMessageType { found: "nothing" }),
     }
 }
-
-fn static_name(message_type: &MessageType) -> &'static str {
-    MessageType::KNOWN
-        .iter()
-        .position(|k| k == message_type)
-        .map_or("unknown", |i| KNOWN_NAMES[i])
-}
-
-/// The names of [`MessageType::KNOWN`], as `'static` strings for errors.
-const KNOWN_NAMES: [&str; 8] = [
-    "Authenticate",
-    "TokenUpdate",
-    "CheckOut",
-    "UserAuthenticate",
-    "GetBootstrapToken",
-    "SetBootstrapToken",
-    "DeclarativeManagement",
-    "GetToken",
-];
 
 /// A check-in whose `MessageType` this version does not model, kept whole.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +248,11 @@ impl CheckinMessage {
     /// The message as a dictionary, every kept key included.
     pub fn to_dictionary(&self) -> Dictionary {
         each_known!(self, m => m.to_dictionary(), u => u.payload.clone())
+    }
+
+    /// The message as a dictionary, without copying it.
+    pub fn into_dictionary(self) -> Dictionary {
+        each_known!(self, m => m.into_dictionary(), u => u.payload)
     }
 
     /// Encodes the message as an XML plist.

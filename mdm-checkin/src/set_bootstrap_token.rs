@@ -52,8 +52,8 @@ impl Message for SetBootstrapToken {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, &self.extra, |out| {
+    fn into_dictionary(self) -> Dictionary {
+        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |out| {
             out.put_opt("BootstrapToken", &self.bootstrap_token)
                 .put_opt("AwaitingConfiguration", &self.awaiting_configuration);
         })

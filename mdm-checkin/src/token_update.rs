@@ -78,8 +78,8 @@ impl Message for TokenUpdate {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, &self.extra, |out| {
+    fn into_dictionary(self) -> Dictionary {
+        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |out| {
             out.put("Topic", &self.topic)
                 .put("Token", &self.token)
                 .put("PushMagic", &self.push_magic)

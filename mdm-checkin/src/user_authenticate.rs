@@ -52,11 +52,11 @@ impl Message for UserAuthenticate {
         })
     }
 
-    fn to_dictionary(&self) -> Dictionary {
+    fn into_dictionary(self) -> Dictionary {
         write_message(
             &Self::MESSAGE_TYPE,
             &self.identity,
-            &self.extra,
+            self.extra,
             |out: &mut DictWriter| {
                 out.put_opt("DigestResponse", &self.digest_response);
             },
