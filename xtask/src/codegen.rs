@@ -759,3 +759,72 @@ fn registry(modules: &[(String, String, String)]) -> String {
     s.push_str("];\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FUTURE: &str = r#"
+title: Future Command
+description: A command from a newer schema.
+newtopfield: ignored
+payload:
+  requesttype: FutureCommand
+  supportedOS:
+    iOS:
+      introduced: '30.0'
+      newfact: true
+    robotOS:
+      introduced: '1.0'
+payloadkeys:
+- key: Gadget
+  type: <uid>
+  presence: required
+  newkeyfield: 3
+- key: Mode
+  type: <string>
+  rangelist: [fast, slow]
+- key: Items
+  type: <array>
+  subkeys:
+  - key: A
+    type: <dictionary>
+    subkeys:
+    - key: Kind
+      type: <string>
+      rangelist: [a]
+  - key: B
+    type: <dictionary>
+    subkeys:
+    - key: Kind
+      type: <string>
+      rangelist: [b]
+responsekeys:
+- key: Result
+  type: <dictionary>
+  subkeys:
+  - key: ANY
+    type: <integer>
+"#;
+
+    #[test]
+    fn a_newer_schema_generates_with_fallbacks() {
+        let dir = std::env::temp_dir().join(format!("xtask-codegen-{}", std::process::id()));
+        let cmds = dir.join("mdm/commands");
+        std::fs::create_dir_all(&cmds).unwrap();
+        std::fs::write(cmds.join("future.yaml"), FUTURE).unwrap();
+        let defs = crate::schema::load(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let files = generate(&defs);
+        let module = &files["generated/future_command.rs"];
+        assert!(module.contains("pub gadget: rt::Value,"), "{module}");
+        assert!(module.contains("pub enum Mode"));
+        assert!(module.contains("pub enum ItemsItem"));
+        assert!(module.contains("rt::Keyed<i64>"));
+        assert!(module.contains("platform: \"robotOS\""));
+        // Syntactically valid Rust.
+        for text in files.values() {
+            rustfmt(text, Path::new("/nonexistent")).unwrap();
+        }
+    }
+}
