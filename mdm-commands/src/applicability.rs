@@ -137,6 +137,22 @@ pub enum NotApplicable {
         /// The schema's mode: `forbidden` or `required`.
         mode: &'static str,
     },
+    /// The schema does not have this key in the command.
+    #[error("{request_type} has no key {path}")]
+    UnknownKey {
+        /// The command.
+        request_type: &'static str,
+        /// The key path asked about.
+        path: String,
+    },
+    /// One key of the command cannot be used on this device.
+    #[error("key {path}: {reason}")]
+    Key {
+        /// The key path.
+        path: String,
+        /// Why not.
+        reason: Box<NotApplicable>,
+    },
     /// The command is forbidden (or, `required`, only allowed) on Shared iPad.
     #[error("{request_type} is {mode} on Shared iPad")]
     SharedIpad {
@@ -266,6 +282,96 @@ pub fn check_spec(spec: &CommandSpec, facts: &DeviceFacts) -> Result<(), NotAppl
     Ok(())
 }
 
+/// Says whether a key of a command (or a value of a string list such as DeviceInformation's
+/// `Queries`) can be used on the device: the command's own check, then the `supportedOS`
+/// facts of every key along `path` (`["Queries", "ProvisioningUDID"]`,
+/// `["Settings", "DeviceName"]`).
+pub fn check_key(
+    request_type: &str,
+    path: &[&str],
+    facts: &DeviceFacts,
+) -> Result<(), NotApplicable> {
+    let spec = crate::schema::spec(request_type)
+        .ok_or_else(|| NotApplicable::UnknownCommand(request_type.to_owned()))?;
+    check_spec(spec, facts)?;
+    let rt = spec.request_type;
+    let mut keys = spec.payload;
+    let mut walked: Vec<&str> = Vec::new();
+    for name in path {
+        walked.push(name);
+        let mut found = keys.iter().find(|k| k.key == *name);
+        // An array's or a string list's item stands between a key and its subkeys.
+        let mut level = keys;
+        while found.is_none() {
+            match level {
+                [item] if !item.children.is_empty() => {
+                    level = item.children;
+                    found = level.iter().find(|k| k.key == *name);
+                }
+                _ => break,
+            }
+        }
+        let key = found.ok_or_else(|| NotApplicable::UnknownKey {
+            request_type: rt,
+            path: walked.join("."),
+        })?;
+        if let Some(os) = key.os(&facts.platform) {
+            key_facts(rt, os, facts).map_err(|reason| NotApplicable::Key {
+                path: walked.join("."),
+                reason: Box::new(reason),
+            })?;
+        }
+        keys = key.children;
+    }
+    Ok(())
+}
+
+fn key_facts(
+    rt: &'static str,
+    os: &'static OsSupport,
+    facts: &DeviceFacts,
+) -> Result<(), NotApplicable> {
+    if os.introduced == Some("n/a") {
+        return Err(NotApplicable::Platform {
+            request_type: rt,
+            platform: facts.platform.clone(),
+        });
+    }
+    if let Some(version) = &facts.os_version {
+        if let Some(introduced) = os.introduced
+            && compare_versions(version, introduced).is_lt()
+        {
+            return Err(NotApplicable::TooOld {
+                request_type: rt,
+                platform: os.platform,
+                introduced,
+                version: version.clone(),
+            });
+        }
+        if let Some(removed) = os.removed
+            && removed != "n/a"
+            && compare_versions(version, removed).is_ge()
+        {
+            return Err(NotApplicable::Removed {
+                request_type: rt,
+                platform: os.platform,
+                removed,
+                version: version.clone(),
+            });
+        }
+    }
+    if os.supervised == Some(true) && facts.supervised == Some(false) {
+        return Err(NotApplicable::NeedsSupervision(rt));
+    }
+    if os.user_enrollment == Some("forbidden") && facts.user_enrollment {
+        return Err(NotApplicable::UserEnrollment {
+            request_type: rt,
+            mode: "forbidden",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +426,31 @@ mod tests {
         );
         let err = check("RestartDevice", &byod).unwrap_err().to_string();
         assert_eq!(err, "RestartDevice is forbidden on User Enrollment");
+    }
+
+    #[test]
+    fn keys_have_their_own_facts() {
+        let mac = DeviceFacts::new("macOS").with_os_version("11.0");
+        let err =
+            check_key("DeviceInformation", &["Queries", "ProvisioningUDID"], &mac).unwrap_err();
+        assert!(matches!(err, NotApplicable::Key { .. }), "{err}");
+        assert!(err.to_string().contains("11.3"), "{err}");
+        let newer = DeviceFacts::new("macOS").with_os_version("12.0");
+        assert_eq!(
+            check_key(
+                "DeviceInformation",
+                &["Queries", "ProvisioningUDID"],
+                &newer
+            ),
+            Ok(())
+        );
+        let ios = DeviceFacts::new("iOS").with_os_version("17.0");
+        assert!(check_key("DeviceInformation", &["Queries", "ProvisioningUDID"], &ios).is_err());
+        assert!(matches!(
+            check_key("DeviceInformation", &["Queries", "Nope"], &ios),
+            Err(NotApplicable::UnknownKey { .. })
+        ));
+        assert_eq!(check_key("RestartDevice", &["NotifyUser"], &newer), Ok(()));
     }
 
     #[test]

@@ -554,11 +554,12 @@ fn spec_keys(keys: &[Key], indent: usize) -> String {
         let values: Vec<String> = k.rangelist.iter().map(|v| lit(v)).collect();
         let _ = writeln!(
             s,
-            "{pad}    rt::KeySpec {{\n{pad}        key: {},\n{pad}        kind: rt::Kind::{},\n{pad}        required: {},\n{pad}        values: &[{}],\n{pad}        children: {},\n{pad}    }},",
+            "{pad}    rt::KeySpec {{\n{pad}        key: {},\n{pad}        kind: rt::Kind::{},\n{pad}        required: {},\n{pad}        values: &[{}],\n{pad}        supported_os: {},\n{pad}        children: {},\n{pad}    }},",
             lit(&k.key),
             kind(&k.ty),
             k.required(),
             values.join(", "),
+            os_spec(&k.supported_os),
             spec_keys(&k.subkeys, indent + 8)
         );
     }
@@ -581,6 +582,9 @@ fn opt_bool(v: Option<bool>) -> String {
 }
 
 fn os_spec(facts: &[OsFacts]) -> String {
+    if facts.is_empty() {
+        return "&[]".to_owned();
+    }
     let mut s = String::from("&[\n");
     for f in facts {
         let _ = writeln!(

@@ -1332,12 +1332,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Dictionary,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[
             rt::KeySpec {
                 key: "Activated",
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1345,6 +1347,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1352,6 +1355,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1359,17 +1363,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "ANY index",
                     kind: rt::Kind::Dictionary,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "className",
                             kind: rt::Kind::String,
                             required: true,
                             values: &["AssetCacheUnfriendlyPeersInFilterRangeAlert"],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1377,6 +1384,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Date,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1384,6 +1392,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1391,11 +1400,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Array,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "address",
                                 kind: rt::Kind::String,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             }],
                         },
@@ -1407,11 +1418,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "AlertsItem",
                     kind: rt::Kind::Dictionary,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "className",
@@ -1424,6 +1437,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 "AssetCacheRegistrationUnavailableAlert",
                                 "AssetCacheResourceMissingAlert",
                             ],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1431,6 +1445,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Date,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1438,6 +1453,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1445,6 +1461,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1452,6 +1469,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1459,6 +1477,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                     ],
@@ -1469,11 +1488,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "Category Name",
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 }],
             },
@@ -1482,6 +1503,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1489,6 +1511,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1496,6 +1519,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &["LOWSPACE", "OK"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1503,6 +1527,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1510,6 +1535,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1517,12 +1543,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[
                     rt::KeySpec {
                         key: "domain",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -1530,6 +1558,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Integer,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -1537,11 +1566,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY",
                             kind: rt::Kind::Any,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         }],
                     },
@@ -1552,6 +1583,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Real,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1559,6 +1591,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Real,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1566,17 +1599,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "ParentsItem",
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "address",
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1584,6 +1620,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "className",
@@ -1593,6 +1630,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                         "AssetCacheParentCycleAlert",
                                         "AssetCacheParentDepthAlert",
                                     ],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1600,6 +1638,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Date,
                                     required: true,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1607,11 +1646,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Array,
                                     required: true,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[rt::KeySpec {
                                         key: "address",
                                         kind: rt::Kind::String,
                                         required: true,
                                         values: &[],
+                                        supported_os: &[],
                                         children: &[],
                                     }],
                                 },
@@ -1622,12 +1663,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "ac-power",
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1635,6 +1678,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Integer,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1642,12 +1686,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "im",
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1655,6 +1701,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1662,6 +1709,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1669,6 +1717,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1676,6 +1725,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1683,6 +1733,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1692,6 +1743,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1699,12 +1751,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "speed",
                                             kind: rt::Kind::Integer,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1712,6 +1766,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1723,6 +1778,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1730,6 +1786,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1737,6 +1794,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1744,6 +1802,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                     ],
@@ -1754,17 +1813,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "PeersItem",
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "address",
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1772,6 +1834,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "className",
@@ -1781,6 +1844,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                         "AssetCachePeerCycleAlert",
                                         "AssetCacheUnfriendlyPeerAlert",
                                     ],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1788,6 +1852,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Date,
                                     required: true,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1795,11 +1860,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Array,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[rt::KeySpec {
                                         key: "address",
                                         kind: rt::Kind::String,
                                         required: true,
                                         values: &[],
+                                        supported_os: &[],
                                         children: &[],
                                     }],
                                 },
@@ -1808,6 +1875,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::String,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                             ],
@@ -1817,12 +1885,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "ac-power",
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1830,6 +1900,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Integer,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1837,12 +1908,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "im",
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1850,6 +1923,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1857,6 +1931,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1864,6 +1939,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1871,6 +1947,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1878,6 +1955,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1887,6 +1965,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1894,12 +1973,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "speed",
                                             kind: rt::Kind::Integer,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1907,6 +1988,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1918,6 +2000,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1925,6 +2008,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1932,6 +2016,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1939,6 +2024,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1946,6 +2032,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                     ],
@@ -1956,6 +2043,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1963,6 +2051,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1970,6 +2059,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1977,6 +2067,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1984,11 +2075,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "PrivateAddressesItem",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 }],
             },
@@ -1997,6 +2090,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2004,6 +2098,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2011,6 +2106,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2018,6 +2114,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Date,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2025,6 +2122,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &["-1", "0", "1"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2032,6 +2130,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2039,6 +2138,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2046,6 +2146,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &["FAILED", "MIGRATING_DATA", "OK", "PENDING"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2053,6 +2154,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &["-1", "0", "1"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2060,6 +2162,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Date,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2067,6 +2170,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2074,6 +2178,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2081,6 +2186,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2088,6 +2194,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2095,6 +2202,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2102,6 +2210,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2109,6 +2218,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2116,6 +2226,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
         ],

@@ -165,6 +165,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Data,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[],

@@ -213,6 +213,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &["com.apple.cloudvpp"],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -220,6 +221,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],
@@ -228,6 +230,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &["Acknowledged", "InvalidProgramID", "InvalidInvitationURL"],
+        supported_os: &[],
         children: &[],
     }],
 };

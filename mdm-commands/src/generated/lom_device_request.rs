@@ -335,17 +335,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "RequestListItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "DeviceRequestType",
                     kind: rt::Kind::String,
                     required: true,
                     values: &["PowerON", "PowerOFF", "Reset"],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -353,6 +356,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -360,6 +364,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -367,11 +372,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "PrimaryIPv6AddressListItem",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },
@@ -380,11 +387,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "SecondaryIPv6AddressListItem",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },
@@ -393,6 +402,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],
@@ -403,17 +413,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ResponseListItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "DeviceRequestSuccess",
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -421,6 +434,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -428,6 +442,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],

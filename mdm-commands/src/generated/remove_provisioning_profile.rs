@@ -175,6 +175,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[],

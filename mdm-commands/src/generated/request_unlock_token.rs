@@ -166,6 +166,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Data,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

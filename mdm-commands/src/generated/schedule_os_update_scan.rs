@@ -175,6 +175,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -182,6 +183,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

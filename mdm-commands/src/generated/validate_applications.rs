@@ -165,11 +165,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "IdentifiersItem",
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],

@@ -185,6 +185,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -192,6 +193,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };
