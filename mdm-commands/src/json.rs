@@ -141,3 +141,8 @@ fn alternative(alternatives: &'static [KeySpec], item: &Json) -> Option<&'static
         })
     })
 }
+
+/// The JSON form of a typed response (every key kept).
+pub fn response_to_json(response: &crate::AnyResponse) -> Json {
+    mdm_proto::json::to_json(&response.to_value())
+}

@@ -1005,11 +1005,11 @@ pub struct StatusResponse {
     ///
     /// The status of the content cache's registration with Apple, which is one of the following values:
     ///
-    /// \* '-1:' Failed
+    /// - '-1:' Failed
     ///
-    /// \* ' 0:' Pending
+    /// - ' 0:' Pending
     ///
-    /// \* ' 1:' Succeeded
+    /// - ' 1:' Succeeded
     ///
     /// Values: -1, 0, 1.
     pub registration_status: Option<i64>,
@@ -1029,11 +1029,11 @@ pub struct StatusResponse {
     ///
     /// The status of tethered caching, which is content caching with a shared internet connection, which is one of the following values:
     ///
-    /// \* '-1:' Unknown
+    /// - '-1:' Unknown
     ///
-    /// \* ' 0:' Disabled
+    /// - ' 0:' Disabled
     ///
-    /// \* ' 1:' Enabled
+    /// - ' 1:' Enabled
     ///
     /// Values: -1, 0, 1.
     pub tetherator_status: Option<i64>,

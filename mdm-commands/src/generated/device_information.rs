@@ -804,11 +804,11 @@ pub struct SoftwareUpdateSettings {
     ///
     /// Which software updates to present to the user.
     ///
-    /// \* '0' (the default) allows all updates.
+    /// - '0' (the default) allows all updates.
     ///
-    /// \* '1' allows only older updates.
+    /// - '1' allows only older updates.
     ///
-    /// \* '2' allows only newer updates.
+    /// - '2' allows only newer updates.
     ///
     /// No effect if the device qualifies for only a single update.
     pub recommendations_cadence: Option<i64>,
@@ -1040,13 +1040,13 @@ pub struct QueryResponses {
     ///
     /// The cellular technology type, which is one of the following values:
     ///
-    /// \* '0': None
+    /// - '0': None
     ///
-    /// \* '1': GSM
+    /// - '1': GSM
     ///
-    /// \* '2': CDMA
+    /// - '2': CDMA
     ///
-    /// \* '3': GSM and CDMA
+    /// - '3': GSM and CDMA
     ///
     /// Requires the Device Information access right. Available in iOS 4.2.6 and later.
     ///
@@ -1306,41 +1306,41 @@ pub struct QueryResponses {
     ///
     /// The following OIDs were introduced in iOS 16, iPadOS 16, tvOS 16, watchOS 9.l0, visionOS 1.0 and macOS 14.0:
     ///
-    /// \* 1.2.840.113635.100.8.9.1 serial number -- This is the serial number of the device. It is omitted if the enrollment is a User Enrollment.
+    /// - 1.2.840.113635.100.8.9.1 serial number -- This is the serial number of the device. It is omitted if the enrollment is a User Enrollment.
     ///
-    /// \* 1.2.840.113635.100.8.9.2 UDID  -- For a Mac this has the same value as the ProvisioningUDID key in the DeviceInformation response, and does not match the UDID used elsewhere in the MDM protocol. It is omitted if the enrollment is a User Enrollment.
+    /// - 1.2.840.113635.100.8.9.2 UDID  -- For a Mac this has the same value as the ProvisioningUDID key in the DeviceInformation response, and does not match the UDID used elsewhere in the MDM protocol. It is omitted if the enrollment is a User Enrollment.
     ///
-    /// \* 1.2.840.113635.100.8.10.2 sepOS version  -- This is the version of the operating system running on the Secure Enclave at the time the attestation is generated. In most cases this matches the version of the main operating system.
+    /// - 1.2.840.113635.100.8.10.2 sepOS version  -- This is the version of the operating system running on the Secure Enclave at the time the attestation is generated. In most cases this matches the version of the main operating system.
     ///
-    /// \* 1.2.840.113635.100.8.11.1 Freshness code  -- This is the freshness code. For an explanation of the expected value, see the DeviceAttestationNonce key in the DeviceInformation request. This may not match the requested freshness code if a cached attestation was returned.
+    /// - 1.2.840.113635.100.8.11.1 Freshness code  -- This is the freshness code. For an explanation of the expected value, see the DeviceAttestationNonce key in the DeviceInformation request. This may not match the requested freshness code if a cached attestation was returned.
     ///
     /// The following OIDs were introduced in iOS 17.2, iPadOS 17.2, tvOS 17.2, watchOS 10.2, visionOS 1.l0, and macOS 14.2:
     ///
-    /// \* 1.2.840.113635.100.8.9.4 Software Update Device ID -- This is an identifier of the device model. It is expected to match the SoftwareUpdateDeviceID in the DeviceInformation response. This is the device identifier to use when looking up available OS updates through <https://gdmf.apple.com/v2/pmv>.
+    /// - 1.2.840.113635.100.8.9.4 Software Update Device ID -- This is an identifier of the device model. It is expected to match the SoftwareUpdateDeviceID in the DeviceInformation response. This is the device identifier to use when looking up available OS updates through <https://gdmf.apple.com/v2/pmv>.
     ///
-    /// \* 1.2.840.113635.100.8.10.1 OS Version -- This is the version of iOS, iPadOS or tvOS running on the device at the time the attestation is generated.
+    /// - 1.2.840.113635.100.8.10.1 OS Version -- This is the version of iOS, iPadOS or tvOS running on the device at the time the attestation is generated.
     ///
-    /// \* 1.2.840.113635.100.8.10.3 LLB Version -- This is the version of the Low Level Bootloader firmware running on the device at the time the attestation is generated. For more information about the boot process, see the documentation of the boot process in the Apple Platform Security guide.
+    /// - 1.2.840.113635.100.8.10.3 LLB Version -- This is the version of the Low Level Bootloader firmware running on the device at the time the attestation is generated. For more information about the boot process, see the documentation of the boot process in the Apple Platform Security guide.
     ///
     /// The following OIDs were introduced in macOS 14.2:
     ///
-    /// \* 1.2.840.113635.100.8.13.1 System Integrity Protection (SIP) status -- This indicates whether SIP is enabled or disabled at the time the attestation is generated. 0 indicates enabled, 1 indicates disabled.
+    /// - 1.2.840.113635.100.8.13.1 System Integrity Protection (SIP) status -- This indicates whether SIP is enabled or disabled at the time the attestation is generated. 0 indicates enabled, 1 indicates disabled.
     ///
-    /// \* 1.2.840.113635.100.8.13.2 Secure boot status -- This describes part of the configuration of the LocalPolicy at the time the attestation is generated. The possible values are 'Full Security', 'Reduced Security', or 'Permissive Security'. For a description of these values see the Apple Platform Security guide.
+    /// - 1.2.840.113635.100.8.13.2 Secure boot status -- This describes part of the configuration of the LocalPolicy at the time the attestation is generated. The possible values are 'Full Security', 'Reduced Security', or 'Permissive Security'. For a description of these values see the Apple Platform Security guide.
     ///
-    /// \* 1.2.840.113635.100.8.13.3 Third party kernel extensions allowed -- This indicates whether third party kernel extensions are allowed. A value of 0 indicates third party kernel extensions are not allowed. Any other value means that some kinds of third party kernel extensions are allowed.
+    /// - 1.2.840.113635.100.8.13.3 Third party kernel extensions allowed -- This indicates whether third party kernel extensions are allowed. A value of 0 indicates third party kernel extensions are not allowed. Any other value means that some kinds of third party kernel extensions are allowed.
     pub device_properties_attestation: Option<Vec<rt::Data>>,
     /// `EACSPreflight`.
     ///
     /// Specifies whether the device can perform an EraseDeviceCommand using Erase All Content and Settings (EACS), which is one of the following values:
     ///
-    /// \* 'success': The device supports EACS.
+    /// - 'success': The device supports EACS.
     ///
-    /// \* 'not supported': The device is too old to support EACS.
+    /// - 'not supported': The device is too old to support EACS.
     ///
-    /// \* 'unknown failure': A problem occurred for which there isn't a more specific error message.
+    /// - 'unknown failure': A problem occurred for which there isn't a more specific error message.
     ///
-    /// \* '(other string)': A reason why the device can't perform EACS, such as “System is not sealed”
+    /// - '(other string)': A reason why the device can't perform EACS, such as “System is not sealed”
     pub eacs_preflight: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,

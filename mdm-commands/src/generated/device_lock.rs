@@ -65,13 +65,13 @@ pub struct DeviceLockResponse {
     ///
     /// The message result if the command includes a message or phone number, which is one of the following values:
     ///
-    /// \* 'Success': The message displayed successfully.
+    /// - 'Success': The message displayed successfully.
     ///
-    /// \* 'DeviceInLostMode': The device is in Lost Mode.
+    /// - 'DeviceInLostMode': The device is in Lost Mode.
     ///
-    /// \* 'NoPasscodeSet': The message didn't display because there isn't a set passcode.
+    /// - 'NoPasscodeSet': The message didn't display because there isn't a set passcode.
     ///
-    /// \* 'Unknown': An unknown error occurred.
+    /// - 'Unknown': An unknown error occurred.
     pub message_result: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,

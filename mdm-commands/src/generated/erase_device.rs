@@ -111,17 +111,17 @@ pub struct EraseDevice {
     ///
     /// The following values define the device's fallback behavior:
     ///
-    /// \* 'DoNotObliterate': If EACS preflight fails, the device responds to the server with an 'Error' status and doesn't attempt to erase itself.
+    /// - 'DoNotObliterate': If EACS preflight fails, the device responds to the server with an 'Error' status and doesn't attempt to erase itself.
     ///
     /// If EACS preflight succeeds but EACS fails, then the device doesn't attempt to erase itself.
     ///
-    /// \* 'ObliterateWithWarning': If EACS preflight fails, the device responds with an 'Acknowledged' status and then attempts to erase itself.
+    /// - 'ObliterateWithWarning': If EACS preflight fails, the device responds with an 'Acknowledged' status and then attempts to erase itself.
     ///
     /// If EACS preflight succeeds but EACS fails, then the device attempts to erase itself.
     ///
-    /// \* 'Always': The system doesn't attempt EACS. T2 and later devices always obliterate.
+    /// - 'Always': The system doesn't attempt EACS. T2 and later devices always obliterate.
     ///
-    /// \* 'Default': If EACS preflight fails, the device responds to the server with an 'Error' status and then attempts to erase itself.
+    /// - 'Default': If EACS preflight fails, the device responds to the server with an 'Error' status and then attempts to erase itself.
     ///
     /// If EACS preflight succeeds but EACS fails, then the device attempts to erase itself.
     pub obliteration_behavior: Option<ObliterationBehavior>,

@@ -15,9 +15,9 @@ pub struct Options {
     ///
     /// The app's purchase type, which must be one of the following values:
     ///
-    /// \* '0': Free apps and Legacy Volume Purchase Program (VPP) with a redemption code. This option is only available in iOS.
+    /// - '0': Free apps and Legacy Volume Purchase Program (VPP) with a redemption code. This option is only available in iOS.
     ///
-    /// \* '1': Volume Purchase Program (VPP) app assignment.
+    /// - '1': Volume Purchase Program (VPP) app assignment.
     ///
     /// Set this value to '1' to install first-party apps without user login to the iTunes Store, such as Mail or Safari, or to install an iOS app with user enrollment.
     ///
@@ -191,11 +191,11 @@ pub struct InstallApplication {
     ///
     /// A bitwise OR of the management flags. The possible values are:
     ///
-    /// \* '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
+    /// - '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
     ///
-    /// \* '4': Prevent backup of app data.
+    /// - '4': Prevent backup of app data.
     ///
-    /// \* '5': Both '1' and '4'.
+    /// - '5': Both '1' and '4'.
     ///
     /// Available in iOS 5 and later, macOS 11 and later, and tvOS 10.2 and later.
     ///
@@ -213,7 +213,7 @@ pub struct InstallApplication {
     ///
     /// The change management state. The only possible value is:
     ///
-    /// \* 'Managed': Take management of the app if the user installed it already. This also requires that you pass 'true' for 'InstallAsManaged'.
+    /// - 'Managed': Take management of the app if the user installed it already. This also requires that you pass 'true' for 'InstallAsManaged'.
     ///
     /// This value doesn't work with the User Enrollment feature introduced in iOS 13. Available in iOS 9 and later, macOS 11 and later, and tvOS 10.2 and later.
     pub change_management_state: Option<ChangeManagementState>,

@@ -49,7 +49,7 @@ pub struct InstallEnterpriseApplication {
     ///
     /// The management flags. The possible values are:
     ///
-    /// \* '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
+    /// - '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
     ///
     /// Available in macOS 11 and later.
     ///
@@ -63,7 +63,7 @@ pub struct InstallEnterpriseApplication {
     ///
     /// The change management state. This value doesn't work with the User Enrollment feature introduced in iOS 13. The only possible value is:
     ///
-    /// \* 'Managed': Take management of the app if the user installed it already and 'InstallAsManaged' is 'true'.
+    /// - 'Managed': Take management of the app if the user installed it already and 'InstallAsManaged' is 'true'.
     ///
     /// Available in macOS 11 and later.
     pub change_management_state: Option<ChangeManagementState>,

@@ -53,11 +53,11 @@ pub struct InstallMedia {
     ///
     /// The kind of the media, which can be one of the following values:
     ///
-    /// \* 'pdf': A PDF file
+    /// - 'pdf': A PDF file
     ///
-    /// \* 'epub': An EPUB file in 'gzip' format.
+    /// - 'epub': An EPUB file in 'gzip' format.
     ///
-    /// \* 'ibooks': An iBooks Author file in 'gzip' format.
+    /// - 'ibooks': An iBooks Author file in 'gzip' format.
     ///
     /// If you omit this value, its value is the file extension in the URL. This value is available in iOS 8 and later.
     pub kind: Option<Kind>,
@@ -204,17 +204,17 @@ pub struct InstallMediaResponse {
     ///
     /// The reason, if installation fails, which is one of the following values:
     ///
-    /// \* 'CouldNotVerifyITunesStoreID': The 'iTunesStoreID' is invalid.
+    /// - 'CouldNotVerifyITunesStoreID': The 'iTunesStoreID' is invalid.
     ///
-    /// \* 'PurchaseNotFound': The Volume Purchase Program (VPP) license isn't in the user's history.
+    /// - 'PurchaseNotFound': The Volume Purchase Program (VPP) license isn't in the user's history.
     ///
-    /// \* 'AppStoreDisabled': App Store isn't available on the device.
+    /// - 'AppStoreDisabled': App Store isn't available on the device.
     ///
-    /// \* 'WrongMediaType': The media type is invalid. The only valid type is 'Book'.
+    /// - 'WrongMediaType': The media type is invalid. The only valid type is 'Book'.
     ///
-    /// \* 'DownloadInvalid': The URL doesn't lead to a valid book.
+    /// - 'DownloadInvalid': The URL doesn't lead to a valid book.
     ///
-    /// \* 'EnterpriseBooksNotSupportedInMultiUser': Multiuser mode doesn't support enterprise books.
+    /// - 'EnterpriseBooksNotSupportedInMultiUser': Multiuser mode doesn't support enterprise books.
     pub rejection_reason: Option<RejectionReason>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,

@@ -101,55 +101,55 @@ pub struct ManagedApplicationListEntry {
     ///
     /// The status of the managed app, which is one of the following values:
     ///
-    /// \* 'Queued': The app is scheduled for installation.
+    /// - 'Queued': The app is scheduled for installation.
     ///
-    /// \* 'NeedsRedemption': The app needs a redemption code to complete installation.
+    /// - 'NeedsRedemption': The app needs a redemption code to complete installation.
     ///
-    /// \* 'Redeeming': The device is redeeming the redemption code for the app.
+    /// - 'Redeeming': The device is redeeming the redemption code for the app.
     ///
-    /// \* 'Prompting': The app installation is prompting the user.
+    /// - 'Prompting': The app installation is prompting the user.
     ///
-    /// \* 'PromptingForLogin' - The app installation is prompting the user for App Store credentials.
+    /// - 'PromptingForLogin' - The app installation is prompting the user for App Store credentials.
     ///
-    /// \* 'ValidatingPurchase': Validation of the app purchase is occurring.
+    /// - 'ValidatingPurchase': Validation of the app purchase is occurring.
     ///
-    /// \* 'PromptingForUpdate': An app update is prompting the user.
+    /// - 'PromptingForUpdate': An app update is prompting the user.
     ///
-    /// \* 'PromptingForUpdateLogin': An app update is prompting the user for App Store credentials.
+    /// - 'PromptingForUpdateLogin': An app update is prompting the user for App Store credentials.
     ///
-    /// \* 'PromptingForManagement': Changing the app to a managed app is prompting the user.
+    /// - 'PromptingForManagement': Changing the app to a managed app is prompting the user.
     ///
-    /// \* 'ValidatingUpdate': Validation of an app update is occurring.
+    /// - 'ValidatingUpdate': Validation of an app update is occurring.
     ///
-    /// \* 'Updating': The app is updating.
+    /// - 'Updating': The app is updating.
     ///
-    /// \* 'Installing': The app is installing.
+    /// - 'Installing': The app is installing.
     ///
-    /// \* 'Managed': The installed app is a managed app.
+    /// - 'Managed': The installed app is a managed app.
     ///
-    /// \* 'ManagedButUninstalled': The app is a managed app and the user removed it. Reinstalling the app reinstates it as a managed app.
+    /// - 'ManagedButUninstalled': The app is a managed app and the user removed it. Reinstalling the app reinstates it as a managed app.
     ///
-    /// \* 'Unknown': The app state is unknown.
+    /// - 'Unknown': The app state is unknown.
     ///
     /// The following statuses are transient and report only once:
     ///
-    /// \* 'UserInstalledApp': The user installed the app before managed app installation could occur.
+    /// - 'UserInstalledApp': The user installed the app before managed app installation could occur.
     ///
-    /// \* 'UserRejected': The user rejected the offer to install the app.
+    /// - 'UserRejected': The user rejected the offer to install the app.
     ///
-    /// \* 'UpdateRejected': The user rejected the offer to update the app.
+    /// - 'UpdateRejected': The user rejected the offer to update the app.
     ///
-    /// \* 'ManagementRejected':The user rejected management of an installed app.
+    /// - 'ManagementRejected':The user rejected management of an installed app.
     ///
-    /// \* 'Failed': The app installation failed.
+    /// - 'Failed': The app installation failed.
     pub status: Option<Status>,
     /// `ManagementFlags` (required).
     ///
     /// The bitwise OR of the following management flags:
     ///
-    /// \* '1': Remove app upon removal of MDM profile.
+    /// - '1': Remove app upon removal of MDM profile.
     ///
-    /// \* '4': Prevent backup of app data.
+    /// - '4': Prevent backup of app data.
     pub management_flags: Option<i64>,
     /// `UnusedRedemptionCode` (required).
     ///

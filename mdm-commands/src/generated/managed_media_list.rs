@@ -45,25 +45,25 @@ pub struct BooksItem {
     ///
     /// The installation state of this book, which is one of the following values:
     ///
-    /// \* 'Queued'
+    /// - 'Queued'
     ///
-    /// \* 'PromptingForLogin'
+    /// - 'PromptingForLogin'
     ///
-    /// \* 'Updating'
+    /// - 'Updating'
     ///
-    /// \* 'Installing'
+    /// - 'Installing'
     ///
-    /// \* 'Managed'
+    /// - 'Managed'
     ///
-    /// \* 'ManagedButUninstalled'
+    /// - 'ManagedButUninstalled'
     ///
-    /// \* 'Installed'
+    /// - 'Installed'
     ///
-    /// \* 'Uninstalled'
+    /// - 'Uninstalled'
     ///
-    /// \* 'Failed'
+    /// - 'Failed'
     ///
-    /// \* 'Unknown'
+    /// - 'Unknown'
     ///
     /// The 'Failed' and 'Unknown' states are transient and the device only reports them once. Books from the Book Store report their state as 'Installed' instead of 'Managed'.
     pub state: Option<String>,
@@ -75,13 +75,13 @@ pub struct BooksItem {
     ///
     /// The kind of the media, which is one of the following values:
     ///
-    /// \* 'pdf': A PDF file
+    /// - 'pdf': A PDF file
     ///
-    /// \* 'epub': An EPUB file in 'gzip' format
+    /// - 'epub': An EPUB file in 'gzip' format
     ///
-    /// \* 'ibooks': An iBooks Author file in 'gzip' format
+    /// - 'ibooks': An iBooks Author file in 'gzip' format
     ///
-    /// \* The file extension in the URL
+    /// - The file extension in the URL
     ///
     /// This value is available in iOS 8 and later.
     pub kind: Option<String>,

@@ -53,11 +53,11 @@ pub struct OsUpdateStatusItem {
     ///
     /// The status of the update, which is one of the following values:
     ///
-    /// \* 'Idle': The update is idle.
+    /// - 'Idle': The update is idle.
     ///
-    /// \* 'Downloading': The software update is downloading and subsequently preparing.
+    /// - 'Downloading': The software update is downloading and subsequently preparing.
     ///
-    /// \* 'Installing': The software update is installing.
+    /// - 'Installing': The software update is installing.
     pub status: Option<String>,
     /// `MaxDeferrals`.
     ///

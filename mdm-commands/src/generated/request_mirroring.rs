@@ -71,13 +71,13 @@ pub struct RequestMirroringResponse {
     ///
     /// The result of the request. One of these values:
     ///
-    /// \* 'Prompting': The user is receiving a prompt to share their screen.
+    /// - 'Prompting': The user is receiving a prompt to share their screen.
     ///
-    /// \* 'DestinationNotFound': The device is unable to reach the destination.
+    /// - 'DestinationNotFound': The device is unable to reach the destination.
     ///
-    /// \* 'Cancelled': The user canceled the request.
+    /// - 'Cancelled': The user canceled the request.
     ///
-    /// \* 'Unknown': An unknown error occurred.
+    /// - 'Unknown': An unknown error occurred.
     pub mirroring_result: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,

@@ -51,17 +51,17 @@ pub struct UpdatesItem {
     ///
     /// The install action, which is one of the following values:
     ///
-    /// \* 'Default': Download or install the update, depending on the current state. You can check the 'UpdateResults' dictionary to review scheduled updates. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
+    /// - 'Default': Download or install the update, depending on the current state. You can check the 'UpdateResults' dictionary to review scheduled updates. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
     ///
-    /// \* 'DownloadOnly': Download the software update without installing it. This value is available in iOS 9 and later, macOS 11 and later, and tvOS 12 and later.
+    /// - 'DownloadOnly': Download the software update without installing it. This value is available in iOS 9 and later, macOS 11 and later, and tvOS 12 and later.
     ///
-    /// \* 'InstallASAP': In iOS and tvOS, install a previously downloaded software update. In macOS, download the software update and trigger the restart countdown notification. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
+    /// - 'InstallASAP': In iOS and tvOS, install a previously downloaded software update. In macOS, download the software update and trigger the restart countdown notification. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
     ///
-    /// \* 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
+    /// - 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
+    /// - 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
+    /// - 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
     ///
     /// 'InstallForceRestart' may result in data loss.
     pub install_action: InstallAction,
@@ -233,45 +233,45 @@ pub struct UpdateResultsItem {
     ///
     /// The install action that the device scheduled, which is one of the following values:
     ///
-    /// \* 'Error': An error occurred during scheduling.
+    /// - 'Error': An error occurred during scheduling.
     ///
-    /// \* 'DownloadOnly': Download the software update without installing it.
+    /// - 'DownloadOnly': Download the software update without installing it.
     ///
-    /// \* 'InstallASAP': Install a previously downloaded software update.
+    /// - 'InstallASAP': Install a previously downloaded software update.
     ///
-    /// \* 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
+    /// - 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
+    /// - 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
+    /// - 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
     pub install_action: Option<UpdateResultsItemInstallAction>,
     /// `Status` (required).
     ///
     /// The status of the update, which is one of the following values:
     ///
-    /// \* 'Idle': The update is idle.
+    /// - 'Idle': The update is idle.
     ///
-    /// \* 'Downloading': The software update is downloading.
+    /// - 'Downloading': The software update is downloading.
     ///
-    /// \* 'DownloadFailed': The download failed.
+    /// - 'DownloadFailed': The download failed.
     ///
-    /// \* 'DownloadRequiresComputer': Tether the device to download this update. This value is only available in iOS.
+    /// - 'DownloadRequiresComputer': Tether the device to download this update. This value is only available in iOS.
     ///
-    /// \* 'DownloadInsufficientSpace': There isn't enough space to download the update.
+    /// - 'DownloadInsufficientSpace': There isn't enough space to download the update.
     ///
-    /// \* 'DownloadInsufficientPower': There isn't enough power to download the update.
+    /// - 'DownloadInsufficientPower': There isn't enough power to download the update.
     ///
-    /// \* 'DownloadInsufficientNetwork': The network capacity is insufficient to download the update.
+    /// - 'DownloadInsufficientNetwork': The network capacity is insufficient to download the update.
     ///
-    /// \* 'Installing': The software update is installing.
+    /// - 'Installing': The software update is installing.
     ///
-    /// \* 'InstallInsufficientSpace': There isn't enough space to install the update.
+    /// - 'InstallInsufficientSpace': There isn't enough space to install the update.
     ///
-    /// \* 'InstallInsufficientPower': There isn't enough power to install the update.
+    /// - 'InstallInsufficientPower': There isn't enough power to install the update.
     ///
-    /// \* 'InstallPhoneCallInProgress': Installation couldn't occur because a phone call is in progress.
+    /// - 'InstallPhoneCallInProgress': Installation couldn't occur because a phone call is in progress.
     ///
-    /// \* 'InstallFailed': Installation failed due to an unspecified reason.
+    /// - 'InstallFailed': Installation failed due to an unspecified reason.
     pub status: Option<Status>,
     /// `ErrorChain`.
     ///

@@ -380,11 +380,11 @@ pub struct SecurityInfoResponseSecurityInfo {
     ///
     /// An integer that indicates the underlying hardware encryption capabilities of the device, which is one of the following values:
     ///
-    /// \* '1': Block-level encryption
+    /// - '1': Block-level encryption
     ///
-    /// \* '2': File-level encryption
+    /// - '2': File-level encryption
     ///
-    /// \* '3': Both block-level and file-level encryption
+    /// - '3': Both block-level and file-level encryption
     ///
     /// For a device to have data protection, 'HardwareEncryptionCaps' must be '3' and 'PasscodePresent' must 'true'.
     ///

@@ -23,11 +23,11 @@ pub struct SetAutoAdminPassword {
     ///
     /// Create this hash on the server using the CommonCrypto libraries, or equivalent, as a salted SHA-512 PBKDF2 dictionary that contains these elements:
     ///
-    /// \* 'entropy': The derived key from the password hash; for example, from 'CCKeyDerivationPBKDF()'
+    /// - 'entropy': The derived key from the password hash; for example, from 'CCKeyDerivationPBKDF()'
     ///
-    /// \* 'salt': The 32-byte randomized salt; for example, from 'CCRandomCopyBytes()'
+    /// - 'salt': The 32-byte randomized salt; for example, from 'CCRandomCopyBytes()'
     ///
-    /// \* 'iterations:' The number of iterations; for example, from 'CCCalibratePBKDF()' using a minimum hash time of 100 milliseconds, or if unknown, a number in the range of 20,000 to 40,000 iterations
+    /// - 'iterations:' The number of iterations; for example, from 'CCCalibratePBKDF()' using a minimum hash time of 100 milliseconds, or if unknown, a number in the range of 20,000 to 40,000 iterations
     ///
     /// Place the dictionary that contains these elements into an outer dictionary with the key 'SALTED-SHA512-PBKDF2'. Convert this dictionary to binary data before setting it as the value for 'passwordHash'.
     pub password_hash: rt::Data,

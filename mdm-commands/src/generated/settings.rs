@@ -21,11 +21,11 @@ pub struct Wallpaper {
     ///
     /// A number that indicates where to use the wallpaper, which is one of the following values:
     ///
-    /// \* '1': Lock screen
+    /// - '1': Lock screen
     ///
-    /// \* '2': Home screen
+    /// - '2': Home screen
     ///
-    /// \* '3': Both lock and home screens.
+    /// - '3': Both lock and home screens.
     ///
     /// In iOS 16 and later, and iPadOS 17 and later, when you set the wallpaper for the first time, the system sets both the lock screen and home screen. After that, you can separately set each location.
     ///
@@ -1341,11 +1341,11 @@ pub struct SoftwareUpdateSettings {
     ///
     /// This value defines how the system presents software updates to the user. When there's more than one available update for the user, the system behaves as follows:
     ///
-    /// \* '0': Presents both options to the user.
+    /// - '0': Presents both options to the user.
     ///
-    /// \* '1': Presents the lower numbered (oldest) software update version.
+    /// - '1': Presents the lower numbered (oldest) software update version.
     ///
-    /// \* '2': Presents only the highest numbered (most recent) release available for the device.
+    /// - '2': Presents only the highest numbered (most recent) release available for the device.
     ///
     /// This value has no effect when there's only one available update; the system shows the single available update to the user regardless of the value of this setting.
     ///
@@ -1723,9 +1723,9 @@ pub struct SettingsResponseSettings {
     ///
     /// The status of the setting, which is one of the following values:
     ///
-    /// \* 'Acknowledged': The device processed the command successfully.
+    /// - 'Acknowledged': The device processed the command successfully.
     ///
-    /// \* 'Error': An error occurred. See the 'ErrorChain' for more details.
+    /// - 'Error': An error occurred. See the 'ErrorChain' for more details.
     pub status: Option<String>,
     /// `ErrorChain`.
     ///
