@@ -440,6 +440,12 @@ impl Module {
             }
             s.push_str("            extra: rt::Dictionary::new(),\n        }\n    }\n}\n\n");
         }
+        if !any_required {
+            let _ = writeln!(
+                s,
+                "impl {name} {{\n    /// A value with every key absent.\n    pub fn new() -> Self {{\n        Self::default()\n    }}\n}}\n"
+            );
+        }
         let _ = writeln!(s, "impl rt::FromValue for {name} {{");
         if fields.is_empty() && tag.is_none() {
             s.push_str(

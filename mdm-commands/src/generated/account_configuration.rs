@@ -118,6 +118,13 @@ pub struct AccountConfiguration {
     pub extra: rt::Dictionary,
 }
 
+impl AccountConfiguration {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AccountConfiguration {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -176,6 +183,13 @@ impl rt::ToValue for AccountConfiguration {
 pub struct AccountConfigurationResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AccountConfigurationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AccountConfigurationResponse {

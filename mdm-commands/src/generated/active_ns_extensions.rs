@@ -21,6 +21,13 @@ pub struct ActiveNSExtensions {
     pub extra: rt::Dictionary,
 }
 
+impl ActiveNSExtensions {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ActiveNSExtensions {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -95,6 +102,13 @@ pub struct ExtensionsItem {
     pub extra: rt::Dictionary,
 }
 
+impl ExtensionsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ExtensionsItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -143,6 +157,13 @@ pub struct ActiveNSExtensionsResponse {
     pub extensions: Option<Vec<ExtensionsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ActiveNSExtensionsResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ActiveNSExtensionsResponse {

@@ -70,6 +70,13 @@ pub struct ApplyRedemptionCodeResponse {
     pub extra: rt::Dictionary,
 }
 
+impl ApplyRedemptionCodeResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ApplyRedemptionCodeResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {

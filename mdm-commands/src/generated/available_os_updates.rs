@@ -17,6 +17,13 @@ pub struct AvailableOSUpdates {
     pub extra: rt::Dictionary,
 }
 
+impl AvailableOSUpdates {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AvailableOSUpdates {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -125,6 +132,13 @@ pub struct AvailableOsUpdatesItem {
     pub extra: rt::Dictionary,
 }
 
+impl AvailableOsUpdatesItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AvailableOsUpdatesItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -204,6 +218,13 @@ pub struct AvailableOSUpdatesResponse {
     pub available_os_updates: Option<Vec<AvailableOsUpdatesItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AvailableOSUpdatesResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AvailableOSUpdatesResponse {

@@ -21,6 +21,13 @@ pub struct CertificateList {
     pub extra: rt::Dictionary,
 }
 
+impl CertificateList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for CertificateList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ pub struct CertificateListItem {
     pub extra: rt::Dictionary,
 }
 
+impl CertificateListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for CertificateListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -101,6 +115,13 @@ pub struct CertificateListResponse {
     pub certificate_list: Option<Vec<CertificateListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl CertificateListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for CertificateListResponse {

@@ -17,6 +17,13 @@ pub struct ContentCachingInformation {
     pub extra: rt::Dictionary,
 }
 
+impl ContentCachingInformation {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ContentCachingInformation {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -65,6 +72,13 @@ pub struct AlertsForPeerFilterRangesEntry {
     pub addresses: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AlertsForPeerFilterRangesEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AlertsForPeerFilterRangesEntry {
@@ -143,6 +157,13 @@ pub struct AlertsItem {
     pub extra: rt::Dictionary,
 }
 
+impl AlertsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AlertsItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -187,6 +208,13 @@ pub struct CacheDetails {
     pub category_name: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl CacheDetails {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for CacheDetails {
@@ -241,6 +269,13 @@ pub struct DataMigrationError {
     pub user_info: Option<rt::Dictionary>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DataMigrationError {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DataMigrationError {
@@ -299,6 +334,13 @@ pub struct Alert {
     pub addresses: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl Alert {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for Alert {
@@ -361,6 +403,13 @@ pub struct Capabilities {
     pub extra: rt::Dictionary,
 }
 
+impl Capabilities {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for Capabilities {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -409,6 +458,13 @@ pub struct LocalNetwork {
     pub wired: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl LocalNetwork {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for LocalNetwork {
@@ -463,6 +519,13 @@ pub struct Details {
     pub local_network: Option<LocalNetwork>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl Details {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for Details {
@@ -529,6 +592,13 @@ pub struct ParentsItem {
     pub version: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ParentsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ParentsItem {
@@ -601,6 +671,13 @@ pub struct PeersItemAlert {
     pub extra: rt::Dictionary,
 }
 
+impl PeersItemAlert {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for PeersItemAlert {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -663,6 +740,13 @@ pub struct PeersItemDetailsCapabilities {
     pub extra: rt::Dictionary,
 }
 
+impl PeersItemDetailsCapabilities {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for PeersItemDetailsCapabilities {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -711,6 +795,13 @@ pub struct PeersItemDetailsLocalNetwork {
     pub wired: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PeersItemDetailsLocalNetwork {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PeersItemDetailsLocalNetwork {
@@ -765,6 +856,13 @@ pub struct PeersItemDetails {
     pub local_network: Option<PeersItemDetailsLocalNetwork>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PeersItemDetails {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PeersItemDetails {
@@ -835,6 +933,13 @@ pub struct PeersItem {
     pub version: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PeersItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PeersItem {
@@ -1077,6 +1182,13 @@ pub struct StatusResponse {
     pub extra: rt::Dictionary,
 }
 
+impl StatusResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for StatusResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -1211,6 +1323,13 @@ pub struct ContentCachingInformationResponse {
     pub status_response: Option<StatusResponse>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ContentCachingInformationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ContentCachingInformationResponse {

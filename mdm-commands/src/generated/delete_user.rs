@@ -29,6 +29,13 @@ pub struct DeleteUser {
     pub extra: rt::Dictionary,
 }
 
+impl DeleteUser {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeleteUser {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ impl rt::ToValue for DeleteUser {
 pub struct DeleteUserResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeleteUserResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeleteUserResponse {

@@ -440,6 +440,13 @@ pub struct OrganizationInfo {
     pub extra: rt::Dictionary,
 }
 
+impl OrganizationInfo {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for OrganizationInfo {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -490,6 +497,13 @@ pub struct MdmOptions {
     pub prompt_user_to_allow_bootstrap_token_for_authentication: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl MdmOptions {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for MdmOptions {
@@ -576,6 +590,13 @@ pub struct OsUpdateSettings {
     pub extra: rt::Dictionary,
 }
 
+impl OsUpdateSettings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for OsUpdateSettings {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -642,6 +663,13 @@ pub struct AutoSetupAdminAccountsItem {
     pub short_name: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AutoSetupAdminAccountsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AutoSetupAdminAccountsItem {
@@ -742,6 +770,13 @@ pub struct ServiceSubscriptionProperty {
     pub extra: rt::Dictionary,
 }
 
+impl ServiceSubscriptionProperty {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ServiceSubscriptionProperty {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -816,6 +851,13 @@ pub struct SoftwareUpdateSettings {
     pub extra: rt::Dictionary,
 }
 
+impl SoftwareUpdateSettings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SoftwareUpdateSettings {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -886,6 +928,13 @@ pub struct AccessibilitySettings {
     pub grayscale_enabled: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AccessibilitySettings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AccessibilitySettings {
@@ -1346,6 +1395,13 @@ pub struct QueryResponses {
     pub extra: rt::Dictionary,
 }
 
+impl QueryResponses {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for QueryResponses {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -1589,6 +1645,13 @@ pub struct DeviceInformationResponse {
     pub query_responses: Option<QueryResponses>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeviceInformationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeviceInformationResponse {

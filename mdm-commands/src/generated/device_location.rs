@@ -17,6 +17,13 @@ pub struct DeviceLocation {
     pub extra: rt::Dictionary,
 }
 
+impl DeviceLocation {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeviceLocation {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -73,6 +80,13 @@ pub struct DeviceLocationResponse {
     pub timestamp: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeviceLocationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeviceLocationResponse {

@@ -29,6 +29,13 @@ pub struct DeviceLock {
     pub extra: rt::Dictionary,
 }
 
+impl DeviceLock {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeviceLock {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -75,6 +82,13 @@ pub struct DeviceLockResponse {
     pub message_result: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeviceLockResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeviceLockResponse {

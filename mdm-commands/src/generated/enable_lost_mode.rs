@@ -29,6 +29,13 @@ pub struct EnableLostMode {
     pub extra: rt::Dictionary,
 }
 
+impl EnableLostMode {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for EnableLostMode {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ impl rt::ToValue for EnableLostMode {
 pub struct EnableLostModeResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl EnableLostModeResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for EnableLostModeResponse {

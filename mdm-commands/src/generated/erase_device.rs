@@ -133,6 +133,13 @@ pub struct EraseDevice {
     pub extra: rt::Dictionary,
 }
 
+impl EraseDevice {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for EraseDevice {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -171,6 +178,13 @@ impl rt::ToValue for EraseDevice {
 pub struct EraseDeviceResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl EraseDeviceResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for EraseDeviceResponse {

@@ -27,6 +27,13 @@ pub struct Options {
     pub extra: rt::Dictionary,
 }
 
+impl Options {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for Options {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -105,6 +112,13 @@ pub struct Attributes {
     pub lockable: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl Attributes {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for Attributes {
@@ -231,6 +245,13 @@ pub struct InstallApplication {
     pub i_os_app: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstallApplication {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstallApplication {
@@ -367,6 +388,13 @@ pub struct InstallApplicationResponse {
     pub rejection_reason: Option<RejectionReason>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstallApplicationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstallApplicationResponse {

@@ -75,6 +75,13 @@ pub struct InstallEnterpriseApplication {
     pub extra: rt::Dictionary,
 }
 
+impl InstallEnterpriseApplication {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InstallEnterpriseApplication {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -124,6 +131,13 @@ impl rt::ToValue for InstallEnterpriseApplication {
 pub struct InstallEnterpriseApplicationResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstallEnterpriseApplicationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstallEnterpriseApplicationResponse {

@@ -220,6 +220,13 @@ pub struct InstallMediaResponse {
     pub extra: rt::Dictionary,
 }
 
+impl InstallMediaResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InstallMediaResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(

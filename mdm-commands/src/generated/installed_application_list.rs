@@ -69,6 +69,13 @@ pub struct InstalledApplicationList {
     pub extra: rt::Dictionary,
 }
 
+impl InstalledApplicationList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InstalledApplicationList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -191,6 +198,13 @@ pub struct InstalledApplicationListItem {
     pub extra: rt::Dictionary,
 }
 
+impl InstalledApplicationListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InstalledApplicationListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -268,6 +282,13 @@ pub struct InstalledApplicationListResponse {
     pub installed_application_list: Option<Vec<InstalledApplicationListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstalledApplicationListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstalledApplicationListResponse {

@@ -94,6 +94,13 @@ pub struct InviteToProgramResponse {
     pub extra: rt::Dictionary,
 }
 
+impl InviteToProgramResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InviteToProgramResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(

@@ -174,6 +174,13 @@ pub struct ResponseListItem {
     pub extra: rt::Dictionary,
 }
 
+impl ResponseListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ResponseListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -215,6 +222,13 @@ pub struct LOMDeviceRequestResponse {
     pub response_list: Option<Vec<ResponseListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl LOMDeviceRequestResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for LOMDeviceRequestResponse {

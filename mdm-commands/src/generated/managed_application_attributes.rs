@@ -113,6 +113,13 @@ pub struct Attributes {
     pub extra: rt::Dictionary,
 }
 
+impl Attributes {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for Attributes {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -177,6 +184,13 @@ pub struct ApplicationAttributesItem {
     pub extra: rt::Dictionary,
 }
 
+impl ApplicationAttributesItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ApplicationAttributesItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -213,6 +227,13 @@ pub struct ManagedApplicationAttributesResponse {
     pub application_attributes: Option<Vec<ApplicationAttributesItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationAttributesResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationAttributesResponse {

@@ -73,6 +73,13 @@ pub struct ApplicationConfigurationsItem {
     pub extra: rt::Dictionary,
 }
 
+impl ApplicationConfigurationsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ApplicationConfigurationsItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -109,6 +116,13 @@ pub struct ManagedApplicationConfigurationResponse {
     pub application_configurations: Option<Vec<ApplicationConfigurationsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationConfigurationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationConfigurationResponse {

@@ -76,6 +76,13 @@ pub struct ManagedApplicationFeedbackItem {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedApplicationFeedbackItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedApplicationFeedbackItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -112,6 +119,13 @@ pub struct ManagedApplicationFeedbackResponse {
     pub managed_application_feedback: Option<Vec<ManagedApplicationFeedbackItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationFeedbackResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationFeedbackResponse {

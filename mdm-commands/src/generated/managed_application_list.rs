@@ -23,6 +23,13 @@ pub struct ManagedApplicationList {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedApplicationList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedApplicationList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -177,6 +184,13 @@ pub struct ManagedApplicationListEntry {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedApplicationListEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedApplicationListEntry {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -226,6 +240,13 @@ pub struct ManagedApplicationListResponse {
     pub managed_application_list: Option<rt::Keyed<ManagedApplicationListEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationListResponse {

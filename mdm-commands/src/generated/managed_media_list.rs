@@ -17,6 +17,13 @@ pub struct ManagedMediaList {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedMediaList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedMediaList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -101,6 +108,13 @@ pub struct BooksItem {
     pub extra: rt::Dictionary,
 }
 
+impl BooksItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for BooksItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -147,6 +161,13 @@ pub struct ManagedMediaListResponse {
     pub books: Option<Vec<BooksItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedMediaListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedMediaListResponse {

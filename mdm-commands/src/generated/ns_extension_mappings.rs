@@ -17,6 +17,13 @@ pub struct NSExtensionMappings {
     pub extra: rt::Dictionary,
 }
 
+impl NSExtensionMappings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for NSExtensionMappings {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -51,6 +58,13 @@ pub struct ExtensionsItem {
     pub display_name: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ExtensionsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ExtensionsItem {
@@ -91,6 +105,13 @@ pub struct NSExtensionMappingsResponse {
     pub extensions: Option<Vec<ExtensionsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl NSExtensionMappingsResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for NSExtensionMappingsResponse {

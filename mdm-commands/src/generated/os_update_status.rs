@@ -17,6 +17,13 @@ pub struct OSUpdateStatus {
     pub extra: rt::Dictionary,
 }
 
+impl OSUpdateStatus {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for OSUpdateStatus {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -87,6 +94,13 @@ pub struct OsUpdateStatusItem {
     pub extra: rt::Dictionary,
 }
 
+impl OsUpdateStatusItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for OsUpdateStatusItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -135,6 +149,13 @@ pub struct OSUpdateStatusResponse {
     pub os_update_status: Option<Vec<OsUpdateStatusItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl OSUpdateStatusResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for OSUpdateStatusResponse {

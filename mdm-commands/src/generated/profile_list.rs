@@ -21,6 +21,13 @@ pub struct ProfileList {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -77,6 +84,13 @@ pub struct PayloadContentItem {
     pub payload_organization: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PayloadContentItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PayloadContentItem {
@@ -173,6 +187,13 @@ pub struct ProfileListItem {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -231,6 +252,13 @@ pub struct ProfileListResponse {
     pub profile_list: Option<Vec<ProfileListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ProfileListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ProfileListResponse {

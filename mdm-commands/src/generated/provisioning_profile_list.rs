@@ -21,6 +21,13 @@ pub struct ProvisioningProfileList {
     pub extra: rt::Dictionary,
 }
 
+impl ProvisioningProfileList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProvisioningProfileList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ pub struct ProvisioningProfileListItem {
     pub extra: rt::Dictionary,
 }
 
+impl ProvisioningProfileListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProvisioningProfileListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -101,6 +115,13 @@ pub struct ProvisioningProfileListResponse {
     pub provisioning_profile_list: Option<Vec<ProvisioningProfileListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ProvisioningProfileListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ProvisioningProfileListResponse {

@@ -65,6 +65,13 @@ pub struct RemoveApplicationResponse {
     pub extra: rt::Dictionary,
 }
 
+impl RemoveApplicationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RemoveApplicationResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {

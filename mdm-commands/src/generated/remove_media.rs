@@ -85,6 +85,13 @@ pub struct RemoveMediaResponse {
     pub extra: rt::Dictionary,
 }
 
+impl RemoveMediaResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RemoveMediaResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {

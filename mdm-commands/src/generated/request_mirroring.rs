@@ -33,6 +33,13 @@ pub struct RequestMirroring {
     pub extra: rt::Dictionary,
 }
 
+impl RequestMirroring {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RequestMirroring {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -81,6 +88,13 @@ pub struct RequestMirroringResponse {
     pub mirroring_result: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RequestMirroringResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RequestMirroringResponse {

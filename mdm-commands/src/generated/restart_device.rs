@@ -31,6 +31,13 @@ pub struct RestartDevice {
     pub extra: rt::Dictionary,
 }
 
+impl RestartDevice {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RestartDevice {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -65,6 +72,13 @@ impl rt::ToValue for RestartDevice {
 pub struct RestartDeviceResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RestartDeviceResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RestartDeviceResponse {

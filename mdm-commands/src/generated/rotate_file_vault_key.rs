@@ -37,6 +37,13 @@ pub struct FileVaultUnlock {
     pub extra: rt::Dictionary,
 }
 
+impl FileVaultUnlock {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for FileVaultUnlock {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -152,6 +159,13 @@ pub struct RotateResult {
     pub extra: rt::Dictionary,
 }
 
+impl RotateResult {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RotateResult {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -186,6 +200,13 @@ pub struct RotateFileVaultKeyResponse {
     pub rotate_result: Option<RotateResult>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RotateFileVaultKeyResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RotateFileVaultKeyResponse {

@@ -281,6 +281,13 @@ pub struct UpdateResultsItem {
     pub extra: rt::Dictionary,
 }
 
+impl UpdateResultsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UpdateResultsItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -321,6 +328,13 @@ pub struct ScheduleOSUpdateResponse {
     pub update_results: Option<Vec<UpdateResultsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ScheduleOSUpdateResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ScheduleOSUpdateResponse {

@@ -17,6 +17,13 @@ pub struct SecurityInfo {
     pub extra: rt::Dictionary,
 }
 
+impl SecurityInfo {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SecurityInfo {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -51,6 +58,13 @@ pub struct ApplicationsItem {
     pub name: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ApplicationsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ApplicationsItem {
@@ -125,6 +139,13 @@ pub struct FirewallSettings {
     pub extra: rt::Dictionary,
 }
 
+impl FirewallSettings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for FirewallSettings {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -181,6 +202,13 @@ pub struct FirmwarePasswordStatus {
     pub extra: rt::Dictionary,
 }
 
+impl FirmwarePasswordStatus {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for FirmwarePasswordStatus {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -231,6 +259,13 @@ pub struct ManagementStatus {
     pub is_activation_lock_manageable: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagementStatus {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagementStatus {
@@ -330,6 +365,13 @@ pub struct SecureBoot {
     pub reduced_security: Option<Vec<ReducedSecurityItems>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SecureBoot {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SecureBoot {
@@ -488,6 +530,13 @@ pub struct SecurityInfoResponseSecurityInfo {
     pub extra: rt::Dictionary,
 }
 
+impl SecurityInfoResponseSecurityInfo {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SecurityInfoResponseSecurityInfo {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -602,6 +651,13 @@ pub struct SecurityInfoResponse {
     pub security_info: Option<SecurityInfoResponseSecurityInfo>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SecurityInfoResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SecurityInfoResponse {

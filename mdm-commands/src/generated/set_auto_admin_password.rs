@@ -80,6 +80,13 @@ pub struct SetAutoAdminPasswordResponse {
     pub extra: rt::Dictionary,
 }
 
+impl SetAutoAdminPasswordResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SetAutoAdminPasswordResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {

@@ -81,6 +81,13 @@ pub struct SetFirmwarePasswordResponseSetFirmwarePassword {
     pub extra: rt::Dictionary,
 }
 
+impl SetFirmwarePasswordResponseSetFirmwarePassword {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SetFirmwarePasswordResponseSetFirmwarePassword {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -115,6 +122,13 @@ pub struct SetFirmwarePasswordResponse {
     pub set_firmware_password: Option<SetFirmwarePasswordResponseSetFirmwarePassword>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SetFirmwarePasswordResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SetFirmwarePasswordResponse {

@@ -70,6 +70,13 @@ pub struct SetRecoveryLockResponse {
     pub extra: rt::Dictionary,
 }
 
+impl SetRecoveryLockResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SetRecoveryLockResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {

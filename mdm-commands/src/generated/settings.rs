@@ -392,6 +392,13 @@ pub struct Attributes {
     pub extra: rt::Dictionary,
 }
 
+impl Attributes {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for Attributes {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -697,6 +704,13 @@ pub struct OrganizationInfo {
     pub extra: rt::Dictionary,
 }
 
+impl OrganizationInfo {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for OrganizationInfo {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -741,6 +755,13 @@ pub struct MdmOptionsMdmOptions {
     pub prompt_user_to_allow_bootstrap_token_for_authentication: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl MdmOptionsMdmOptions {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for MdmOptionsMdmOptions {
@@ -958,6 +979,13 @@ pub struct PasscodePolicy {
     pub extra: rt::Dictionary,
 }
 
+impl PasscodePolicy {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for PasscodePolicy {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -1050,6 +1078,13 @@ pub struct SharedDeviceConfiguration {
     pub passcode_policy: Option<PasscodePolicy>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SharedDeviceConfiguration {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SharedDeviceConfiguration {
@@ -1444,6 +1479,13 @@ pub struct AccessibilitySettings {
     pub extra: rt::Dictionary,
 }
 
+impl AccessibilitySettings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AccessibilitySettings {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -1741,6 +1783,13 @@ pub struct SettingsResponseSettings {
     pub extra: rt::Dictionary,
 }
 
+impl SettingsResponseSettings {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SettingsResponseSettings {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -1779,6 +1828,13 @@ pub struct SettingsResponse {
     pub settings: Option<SettingsResponseSettings>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SettingsResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SettingsResponse {

@@ -63,6 +63,13 @@ pub struct UnlockUserAccountResponse {
     pub extra: rt::Dictionary,
 }
 
+impl UnlockUserAccountResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UnlockUserAccountResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {

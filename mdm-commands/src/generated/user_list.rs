@@ -17,6 +17,13 @@ pub struct UserList {
     pub extra: rt::Dictionary,
 }
 
+impl UserList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UserList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -81,6 +88,13 @@ pub struct UsersItem {
     pub extra: rt::Dictionary,
 }
 
+impl UsersItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UsersItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -133,6 +147,13 @@ pub struct UserListResponse {
     pub users: Option<Vec<UsersItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl UserListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for UserListResponse {

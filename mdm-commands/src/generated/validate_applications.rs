@@ -21,6 +21,13 @@ pub struct ValidateApplications {
     pub extra: rt::Dictionary,
 }
 
+impl ValidateApplications {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ValidateApplications {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -51,6 +58,13 @@ impl rt::ToValue for ValidateApplications {
 pub struct ValidateApplicationsResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ValidateApplicationsResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ValidateApplicationsResponse {

@@ -67,6 +67,13 @@ pub struct VerifyRecoveryLockResponse {
     pub extra: rt::Dictionary,
 }
 
+impl VerifyRecoveryLockResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for VerifyRecoveryLockResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
