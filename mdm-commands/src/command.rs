@@ -75,6 +75,25 @@ impl AnyCommand {
         out.finish()
     }
 
+    /// A command of a known type with only its required keys, set to empty values (the
+    /// first allowed value where the schema lists them); `None` for an unknown type.
+    pub fn template(request_type: &str) -> Option<Self> {
+        let spec = crate::schema::spec(request_type)?;
+        let mut dict = Dictionary::new();
+        dict.insert(
+            "RequestType".to_owned(),
+            Value::String(request_type.to_owned()),
+        );
+        for key in spec
+            .payload
+            .iter()
+            .filter(|k| k.required && !k.is_wildcard())
+        {
+            dict.insert(key.key.to_owned(), empty_value(key));
+        }
+        AnyCommand::from_dictionary(dict, "Command").ok()
+    }
+
     /// True when the command is one this version types.
     pub fn is_known(&self) -> bool {
         !matches!(self, AnyCommand::Unknown(_))
@@ -145,5 +164,32 @@ impl CommandEnvelope {
         Ok(mdm_proto::to_binary(&Value::Dictionary(
             self.to_dictionary(),
         ))?)
+    }
+}
+
+fn empty_value(spec: &crate::schema::KeySpec) -> Value {
+    use crate::schema::Kind;
+    let first = spec.values.first().copied();
+    match spec.kind {
+        Kind::String => Value::String(first.unwrap_or("").to_owned()),
+        Kind::Boolean => Value::Boolean(false),
+        Kind::Integer => Value::Integer(
+            first
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+                .into(),
+        ),
+        Kind::Real => Value::Real(0.0),
+        Kind::Data => Value::Data(Vec::new()),
+        Kind::Date => Value::Date(std::time::UNIX_EPOCH.into()),
+        Kind::Array => Value::Array(Vec::new()),
+        Kind::Dictionary => Value::Dictionary(
+            spec.children
+                .iter()
+                .filter(|k| k.required && !k.is_wildcard())
+                .map(|k| (k.key.to_owned(), empty_value(k)))
+                .collect(),
+        ),
+        Kind::Any => Value::String(String::new()),
     }
 }

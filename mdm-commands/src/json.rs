@@ -29,7 +29,7 @@ pub fn envelope_from_json(json: &Json) -> Result<CommandEnvelope> {
     let mut dict = Dictionary::new();
     for (key, value) in map {
         let converted = if key == "Command" {
-            Value::Dictionary(command_dictionary_from_json(value, "Command")?)
+            Value::Dictionary(command_dictionary_from_json(value, "Command", None)?)
         } else {
             untyped(value, key)?
         };
@@ -40,14 +40,14 @@ pub fn envelope_from_json(json: &Json) -> Result<CommandEnvelope> {
 
 /// Reads a command from its JSON form (`{"RequestType": …, …}`).
 pub fn command_from_json(json: &Json) -> Result<AnyCommand> {
-    let dict = command_dictionary_from_json(json, "Command")?;
+    let dict = command_dictionary_from_json(json, "Command", None)?;
     AnyCommand::from_dictionary(dict, "Command")
 }
 
 /// Reads the keys of a command of type `request_type` from JSON that does not carry its
 /// RequestType (as `mdmctl command new --json` takes them).
 pub fn payload_from_json(request_type: &str, json: &Json) -> Result<AnyCommand> {
-    let mut dict = command_dictionary_from_json(json, "Command")?;
+    let mut dict = command_dictionary_from_json(json, "Command", Some(request_type))?;
     dict.insert(
         "RequestType".to_owned(),
         Value::String(request_type.to_owned()),
@@ -55,11 +55,15 @@ pub fn payload_from_json(request_type: &str, json: &Json) -> Result<AnyCommand> 
     AnyCommand::from_dictionary(dict, "Command")
 }
 
-fn command_dictionary_from_json(json: &Json, path: &str) -> Result<Dictionary> {
+fn command_dictionary_from_json(
+    json: &Json,
+    path: &str,
+    request_type: Option<&str>,
+) -> Result<Dictionary> {
     let Json::Object(map) = json else {
         return Err(Error::json(path, "expected an object"));
     };
-    let request_type = map.get("RequestType").and_then(Json::as_str);
+    let request_type = request_type.or_else(|| map.get("RequestType").and_then(Json::as_str));
     let keys: &'static [KeySpec] = request_type
         .and_then(crate::schema::spec)
         .map_or(&[], |s| s.payload);
@@ -136,4 +140,9 @@ fn alternative(alternatives: &'static [KeySpec], item: &Json) -> Option<&'static
             matches!(tag.values, [one] if map.get(tag.key).and_then(Json::as_str) == Some(*one))
         })
     })
+}
+
+/// The JSON form of a typed response (every key kept).
+pub fn response_to_json(response: &crate::AnyResponse) -> Json {
+    mdm_proto::json::to_json(&response.to_value())
 }

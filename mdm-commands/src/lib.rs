@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod applicability;
 pub mod command;
 pub mod error;
 #[doc(hidden)]

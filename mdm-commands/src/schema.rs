@@ -36,6 +36,9 @@ pub struct KeySpec {
     pub required: bool,
     /// The allowed values (`rangelist`), as strings; empty when any value is allowed.
     pub values: &'static [&'static str],
+    /// The key's own `supportedOS`, one entry per platform it says something about; a fact
+    /// it leaves out (`None`) is the command's.
+    pub supported_os: &'static [OsSupport],
     /// The keys of a dictionary, or the item (or tagged alternatives) of an array.
     pub children: &'static [KeySpec],
 }
@@ -44,6 +47,13 @@ impl KeySpec {
     /// True for the schema's wildcard keys (`ANY`, `ANY app identifier`).
     pub fn is_wildcard(&self) -> bool {
         self.key == "ANY" || self.key.starts_with("ANY ")
+    }
+
+    /// The key's own `supportedOS` for one platform, compared without case.
+    pub fn os(&self, platform: &str) -> Option<&'static OsSupport> {
+        self.supported_os
+            .iter()
+            .find(|o| o.platform.eq_ignore_ascii_case(platform))
     }
 
     /// The child spec for `key` in a dictionary: the named key, else a wildcard.

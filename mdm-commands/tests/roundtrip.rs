@@ -182,3 +182,13 @@ proptest! {
         check_response(spec.request_type, response);
     }
 }
+
+#[test]
+fn every_known_command_has_a_template() {
+    for spec in all() {
+        let t = mdm_commands::AnyCommand::template(spec.request_type)
+            .unwrap_or_else(|| panic!("{}", spec.request_type));
+        assert!(t.is_known());
+    }
+    assert!(mdm_commands::AnyCommand::template("Nope").is_none());
+}

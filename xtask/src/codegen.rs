@@ -440,6 +440,12 @@ impl Module {
             }
             s.push_str("            extra: rt::Dictionary::new(),\n        }\n    }\n}\n\n");
         }
+        if !any_required {
+            let _ = writeln!(
+                s,
+                "impl {name} {{\n    /// A value with every key absent.\n    pub fn new() -> Self {{\n        Self::default()\n    }}\n}}\n"
+            );
+        }
         let _ = writeln!(s, "impl rt::FromValue for {name} {{");
         if fields.is_empty() && tag.is_none() {
             s.push_str(
@@ -554,11 +560,12 @@ fn spec_keys(keys: &[Key], indent: usize) -> String {
         let values: Vec<String> = k.rangelist.iter().map(|v| lit(v)).collect();
         let _ = writeln!(
             s,
-            "{pad}    rt::KeySpec {{\n{pad}        key: {},\n{pad}        kind: rt::Kind::{},\n{pad}        required: {},\n{pad}        values: &[{}],\n{pad}        children: {},\n{pad}    }},",
+            "{pad}    rt::KeySpec {{\n{pad}        key: {},\n{pad}        kind: rt::Kind::{},\n{pad}        required: {},\n{pad}        values: &[{}],\n{pad}        supported_os: {},\n{pad}        children: {},\n{pad}    }},",
             lit(&k.key),
             kind(&k.ty),
             k.required(),
             values.join(", "),
+            os_spec(&k.supported_os),
             spec_keys(&k.subkeys, indent + 8)
         );
     }
@@ -581,6 +588,9 @@ fn opt_bool(v: Option<bool>) -> String {
 }
 
 fn os_spec(facts: &[OsFacts]) -> String {
+    if facts.is_empty() {
+        return "&[]".to_owned();
+    }
     let mut s = String::from("&[\n");
     for f in facts {
         let _ = writeln!(
@@ -758,4 +768,73 @@ fn registry(modules: &[(String, String, String)]) -> String {
     }
     s.push_str("];\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FUTURE: &str = r#"
+title: Future Command
+description: A command from a newer schema.
+newtopfield: ignored
+payload:
+  requesttype: FutureCommand
+  supportedOS:
+    iOS:
+      introduced: '30.0'
+      newfact: true
+    robotOS:
+      introduced: '1.0'
+payloadkeys:
+- key: Gadget
+  type: <uid>
+  presence: required
+  newkeyfield: 3
+- key: Mode
+  type: <string>
+  rangelist: [fast, slow]
+- key: Items
+  type: <array>
+  subkeys:
+  - key: A
+    type: <dictionary>
+    subkeys:
+    - key: Kind
+      type: <string>
+      rangelist: [a]
+  - key: B
+    type: <dictionary>
+    subkeys:
+    - key: Kind
+      type: <string>
+      rangelist: [b]
+responsekeys:
+- key: Result
+  type: <dictionary>
+  subkeys:
+  - key: ANY
+    type: <integer>
+"#;
+
+    #[test]
+    fn a_newer_schema_generates_with_fallbacks() {
+        let dir = std::env::temp_dir().join(format!("xtask-codegen-{}", std::process::id()));
+        let cmds = dir.join("mdm/commands");
+        std::fs::create_dir_all(&cmds).unwrap();
+        std::fs::write(cmds.join("future.yaml"), FUTURE).unwrap();
+        let defs = crate::schema::load(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let files = generate(&defs);
+        let module = &files["generated/future_command.rs"];
+        assert!(module.contains("pub gadget: rt::Value,"), "{module}");
+        assert!(module.contains("pub enum Mode"));
+        assert!(module.contains("pub enum ItemsItem"));
+        assert!(module.contains("rt::Keyed<i64>"));
+        assert!(module.contains("platform: \"robotOS\""));
+        // Syntactically valid Rust.
+        for text in files.values() {
+            rustfmt(text, Path::new("/nonexistent")).unwrap();
+        }
+    }
 }

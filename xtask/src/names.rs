@@ -153,6 +153,12 @@ pub fn escape(line: &str) -> String {
 fn escape_plain(text: &str, at_start: bool) -> String {
     let mut s = String::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
+        // A list item stays a list item: every doc line is its own paragraph, so no
+        // lazy continuation can follow it.
+        if at_start && i == 0 && matches!(c, '*' | '-') && text[1..].starts_with(' ') {
+            s.push('-');
+            continue;
+        }
         match c {
             '[' => s.push_str("\\["),
             ']' => s.push_str("\\]"),

@@ -15,6 +15,8 @@ pub struct Key {
     pub rangelist: Vec<String>,
     pub rangelist_all_strings: bool,
     pub subkeys: Vec<Key>,
+    /// The key's own `supportedOS` (facts it does not give are the command's).
+    pub supported_os: Vec<OsFacts>,
 }
 
 impl Key {
@@ -101,6 +103,7 @@ fn parse_key(v: &Value) -> Option<Key> {
         rangelist,
         rangelist_all_strings: all_strings,
         subkeys: parse_keys(get(v, "subkeys")),
+        supported_os: parse_supported_os(get(v, "supportedOS")),
     })
 }
 
@@ -138,18 +141,23 @@ fn parse_os(platform: &str, v: &Value) -> OsFacts {
     }
 }
 
+fn parse_supported_os(v: Option<&Value>) -> Vec<OsFacts> {
+    let mut out = Vec::new();
+    if let Some(Value::Mapping(m)) = v {
+        for (platform, facts) in m {
+            if let Some(p) = text(Some(platform)) {
+                out.push(parse_os(&p, facts));
+            }
+        }
+    }
+    out
+}
+
 fn parse_command(file: &str, v: &Value) -> Result<CommandDef, String> {
     let payload = get(v, "payload").ok_or_else(|| format!("{file}: no `payload`"))?;
     let request_type =
         text(get(payload, "requesttype")).ok_or_else(|| format!("{file}: no `requesttype`"))?;
-    let mut supported_os = Vec::new();
-    if let Some(Value::Mapping(m)) = get(payload, "supportedOS") {
-        for (platform, facts) in m {
-            if let Some(p) = text(Some(platform)) {
-                supported_os.push(parse_os(&p, facts));
-            }
-        }
-    }
+    let supported_os = parse_supported_os(get(payload, "supportedOS"));
     Ok(CommandDef {
         file: file.to_owned(),
         title: text(get(v, "title")).unwrap_or_else(|| request_type.clone()),

@@ -1,6 +1,7 @@
 //! `mdmctl command new`.
 
-use crate::output::{CliResult, not_yet};
+use crate::output::{CliResult, print_bytes, read_input};
+use mdm_commands::{AnyCommand, CommandEnvelope};
 
 /// Subcommands of `mdmctl command`.
 #[derive(Debug, clap::Subcommand)]
@@ -16,6 +17,31 @@ pub enum CommandCmd {
 }
 
 /// Runs the subcommand.
-pub fn run(_cmd: CommandCmd) -> CliResult {
-    not_yet("command new")
+pub fn run(cmd: CommandCmd) -> CliResult {
+    match cmd {
+        CommandCmd::New { request_type, json } => new(&request_type, json.as_deref()),
+    }
+}
+
+fn new(request_type: &str, json: Option<&std::path::Path>) -> CliResult {
+    let command = match json {
+        Some(path) => {
+            let bytes = read_input(Some(path))?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+            if let Some(given) = value.get("RequestType").and_then(|v| v.as_str())
+                && given != request_type
+            {
+                return Err(
+                    format!("the JSON's RequestType {given} differs from {request_type}").into(),
+                );
+            }
+            mdm_commands::json::payload_from_json(request_type, &value)?
+        }
+        None => AnyCommand::template(request_type).ok_or_else(|| {
+            format!("unknown RequestType {request_type}: give its keys with --json")
+        })?,
+    };
+    let envelope = CommandEnvelope::new(uuid::Uuid::new_v4().to_string().to_uppercase(), command);
+    print_bytes(&envelope.encode()?)
 }

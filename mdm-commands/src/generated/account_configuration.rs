@@ -118,6 +118,13 @@ pub struct AccountConfiguration {
     pub extra: rt::Dictionary,
 }
 
+impl AccountConfiguration {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AccountConfiguration {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -176,6 +183,13 @@ impl rt::ToValue for AccountConfiguration {
 pub struct AccountConfigurationResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AccountConfigurationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AccountConfigurationResponse {
@@ -291,6 +305,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -298,6 +313,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -305,6 +321,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("10.15"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -312,6 +343,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("10.15"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -319,6 +365,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("10.15"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -326,6 +387,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("10.15"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -333,17 +409,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Array,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "AutoSetupAdminAccountItem",
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[
                     rt::KeySpec {
                         key: "shortName",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -351,6 +430,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::String,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -358,6 +438,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Data,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -365,6 +446,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Boolean,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                 ],
@@ -375,6 +457,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("11.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
     ],

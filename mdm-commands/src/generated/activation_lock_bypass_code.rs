@@ -17,6 +17,13 @@ pub struct ActivationLockBypassCode {
     pub extra: rt::Dictionary,
 }
 
+impl ActivationLockBypassCode {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ActivationLockBypassCode {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -45,6 +52,13 @@ pub struct ActivationLockBypassCodeResponse {
     pub activation_lock_bypass_code: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ActivationLockBypassCodeResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ActivationLockBypassCodeResponse {
@@ -169,6 +183,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

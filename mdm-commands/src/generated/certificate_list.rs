@@ -21,6 +21,13 @@ pub struct CertificateList {
     pub extra: rt::Dictionary,
 }
 
+impl CertificateList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for CertificateList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ pub struct CertificateListItem {
     pub extra: rt::Dictionary,
 }
 
+impl CertificateListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for CertificateListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -101,6 +115,13 @@ pub struct CertificateListResponse {
     pub certificate_list: Option<Vec<CertificateListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl CertificateListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for CertificateListResponse {
@@ -221,6 +242,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: false,
         values: &[],
+        supported_os: &[
+            rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("13.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+            rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("10.15"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+            rt::OsSupport {
+                platform: "tvOS",
+                introduced: Some("13.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+        ],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -228,17 +296,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "CertificateListItem",
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "CommonName",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -246,6 +317,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -253,6 +325,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Data,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],

@@ -17,6 +17,13 @@ pub struct ClearActivationLockBypassCode {
     pub extra: rt::Dictionary,
 }
 
+impl ClearActivationLockBypassCode {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ClearActivationLockBypassCode {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for ClearActivationLockBypassCode {
 pub struct ClearActivationLockBypassCodeResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ClearActivationLockBypassCodeResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ClearActivationLockBypassCodeResponse {

@@ -17,6 +17,13 @@ pub struct ClearRestrictionsPassword {
     pub extra: rt::Dictionary,
 }
 
+impl ClearRestrictionsPassword {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ClearRestrictionsPassword {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for ClearRestrictionsPassword {
 pub struct ClearRestrictionsPasswordResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ClearRestrictionsPasswordResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ClearRestrictionsPasswordResponse {

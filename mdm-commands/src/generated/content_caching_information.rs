@@ -17,6 +17,13 @@ pub struct ContentCachingInformation {
     pub extra: rt::Dictionary,
 }
 
+impl ContentCachingInformation {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ContentCachingInformation {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -65,6 +72,13 @@ pub struct AlertsForPeerFilterRangesEntry {
     pub addresses: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl AlertsForPeerFilterRangesEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for AlertsForPeerFilterRangesEntry {
@@ -143,6 +157,13 @@ pub struct AlertsItem {
     pub extra: rt::Dictionary,
 }
 
+impl AlertsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for AlertsItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -187,6 +208,13 @@ pub struct CacheDetails {
     pub category_name: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl CacheDetails {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for CacheDetails {
@@ -241,6 +269,13 @@ pub struct DataMigrationError {
     pub user_info: Option<rt::Dictionary>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DataMigrationError {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DataMigrationError {
@@ -299,6 +334,13 @@ pub struct Alert {
     pub addresses: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl Alert {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for Alert {
@@ -361,6 +403,13 @@ pub struct Capabilities {
     pub extra: rt::Dictionary,
 }
 
+impl Capabilities {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for Capabilities {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -409,6 +458,13 @@ pub struct LocalNetwork {
     pub wired: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl LocalNetwork {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for LocalNetwork {
@@ -463,6 +519,13 @@ pub struct Details {
     pub local_network: Option<LocalNetwork>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl Details {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for Details {
@@ -529,6 +592,13 @@ pub struct ParentsItem {
     pub version: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ParentsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ParentsItem {
@@ -601,6 +671,13 @@ pub struct PeersItemAlert {
     pub extra: rt::Dictionary,
 }
 
+impl PeersItemAlert {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for PeersItemAlert {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -663,6 +740,13 @@ pub struct PeersItemDetailsCapabilities {
     pub extra: rt::Dictionary,
 }
 
+impl PeersItemDetailsCapabilities {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for PeersItemDetailsCapabilities {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -711,6 +795,13 @@ pub struct PeersItemDetailsLocalNetwork {
     pub wired: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PeersItemDetailsLocalNetwork {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PeersItemDetailsLocalNetwork {
@@ -765,6 +856,13 @@ pub struct PeersItemDetails {
     pub local_network: Option<PeersItemDetailsLocalNetwork>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PeersItemDetails {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PeersItemDetails {
@@ -835,6 +933,13 @@ pub struct PeersItem {
     pub version: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PeersItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PeersItem {
@@ -1005,11 +1110,11 @@ pub struct StatusResponse {
     ///
     /// The status of the content cache's registration with Apple, which is one of the following values:
     ///
-    /// \* '-1:' Failed
+    /// - '-1:' Failed
     ///
-    /// \* ' 0:' Pending
+    /// - ' 0:' Pending
     ///
-    /// \* ' 1:' Succeeded
+    /// - ' 1:' Succeeded
     ///
     /// Values: -1, 0, 1.
     pub registration_status: Option<i64>,
@@ -1029,11 +1134,11 @@ pub struct StatusResponse {
     ///
     /// The status of tethered caching, which is content caching with a shared internet connection, which is one of the following values:
     ///
-    /// \* '-1:' Unknown
+    /// - '-1:' Unknown
     ///
-    /// \* ' 0:' Disabled
+    /// - ' 0:' Disabled
     ///
-    /// \* ' 1:' Enabled
+    /// - ' 1:' Enabled
     ///
     /// Values: -1, 0, 1.
     pub tetherator_status: Option<i64>,
@@ -1075,6 +1180,13 @@ pub struct StatusResponse {
     pub total_bytes_stored_from_peers: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl StatusResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for StatusResponse {
@@ -1213,6 +1325,13 @@ pub struct ContentCachingInformationResponse {
     pub extra: rt::Dictionary,
 }
 
+impl ContentCachingInformationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ContentCachingInformationResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -1332,12 +1451,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Dictionary,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[
             rt::KeySpec {
                 key: "Activated",
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1345,6 +1466,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1352,6 +1474,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1359,17 +1482,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "ANY index",
                     kind: rt::Kind::Dictionary,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "className",
                             kind: rt::Kind::String,
                             required: true,
                             values: &["AssetCacheUnfriendlyPeersInFilterRangeAlert"],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1377,6 +1503,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Date,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1384,6 +1511,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1391,11 +1519,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Array,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "address",
                                 kind: rt::Kind::String,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             }],
                         },
@@ -1407,11 +1537,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "AlertsItem",
                     kind: rt::Kind::Dictionary,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "className",
@@ -1424,6 +1556,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 "AssetCacheRegistrationUnavailableAlert",
                                 "AssetCacheResourceMissingAlert",
                             ],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1431,6 +1564,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Date,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1438,6 +1572,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1445,6 +1580,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1452,6 +1588,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1459,6 +1596,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                     ],
@@ -1469,11 +1607,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "Category Name",
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 }],
             },
@@ -1482,6 +1622,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1489,6 +1630,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1496,6 +1638,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &["LOWSPACE", "OK"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1503,6 +1646,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1510,6 +1654,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1517,12 +1662,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[
                     rt::KeySpec {
                         key: "domain",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -1530,6 +1677,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Integer,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -1537,11 +1685,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY",
                             kind: rt::Kind::Any,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         }],
                     },
@@ -1552,6 +1702,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Real,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1559,6 +1710,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Real,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1566,17 +1718,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "ParentsItem",
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "address",
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1584,6 +1739,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "className",
@@ -1593,6 +1749,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                         "AssetCacheParentCycleAlert",
                                         "AssetCacheParentDepthAlert",
                                     ],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1600,6 +1757,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Date,
                                     required: true,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1607,11 +1765,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Array,
                                     required: true,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[rt::KeySpec {
                                         key: "address",
                                         kind: rt::Kind::String,
                                         required: true,
                                         values: &[],
+                                        supported_os: &[],
                                         children: &[],
                                     }],
                                 },
@@ -1622,12 +1782,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "ac-power",
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1635,6 +1797,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Integer,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1642,12 +1805,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "im",
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1655,6 +1820,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1662,6 +1828,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1669,6 +1836,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1676,6 +1844,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1683,6 +1852,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1692,6 +1862,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1699,12 +1870,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "speed",
                                             kind: rt::Kind::Integer,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1712,6 +1885,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1723,6 +1897,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1730,6 +1905,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1737,6 +1913,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1744,6 +1921,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                     ],
@@ -1754,17 +1932,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "PeersItem",
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[
                         rt::KeySpec {
                             key: "address",
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1772,6 +1953,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "className",
@@ -1781,6 +1963,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                         "AssetCachePeerCycleAlert",
                                         "AssetCacheUnfriendlyPeerAlert",
                                     ],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1788,6 +1971,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Date,
                                     required: true,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1795,11 +1979,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Array,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[rt::KeySpec {
                                         key: "address",
                                         kind: rt::Kind::String,
                                         required: true,
                                         values: &[],
+                                        supported_os: &[],
                                         children: &[],
                                     }],
                                 },
@@ -1808,6 +1994,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::String,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                             ],
@@ -1817,12 +2004,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Dictionary,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[
                                 rt::KeySpec {
                                     key: "ac-power",
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1830,6 +2019,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Integer,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1837,12 +2027,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "im",
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1850,6 +2042,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1857,6 +2050,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1864,6 +2058,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1871,6 +2066,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1878,6 +2074,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1887,6 +2084,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Boolean,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 },
                                 rt::KeySpec {
@@ -1894,12 +2092,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     kind: rt::Kind::Dictionary,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[
                                         rt::KeySpec {
                                             key: "speed",
                                             kind: rt::Kind::Integer,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                         rt::KeySpec {
@@ -1907,6 +2107,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                             kind: rt::Kind::Boolean,
                                             required: false,
                                             values: &[],
+                                            supported_os: &[],
                                             children: &[],
                                         },
                                     ],
@@ -1918,6 +2119,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1925,6 +2127,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1932,6 +2135,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1939,6 +2143,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                         rt::KeySpec {
@@ -1946,6 +2151,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             kind: rt::Kind::String,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         },
                     ],
@@ -1956,6 +2162,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1963,6 +2170,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1970,6 +2178,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1977,6 +2186,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -1984,11 +2194,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Array,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[rt::KeySpec {
                     key: "PrivateAddressesItem",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 }],
             },
@@ -1997,6 +2209,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2004,6 +2217,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2011,6 +2225,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2018,6 +2233,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Date,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2025,6 +2241,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &["-1", "0", "1"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2032,6 +2249,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Boolean,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2039,6 +2257,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2046,6 +2265,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::String,
                 required: false,
                 values: &["FAILED", "MIGRATING_DATA", "OK", "PENDING"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2053,6 +2273,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &["-1", "0", "1"],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2060,6 +2281,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Date,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2067,6 +2289,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2074,6 +2297,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2081,6 +2305,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2088,6 +2313,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2095,6 +2321,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2102,6 +2329,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2109,6 +2337,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
             rt::KeySpec {
@@ -2116,6 +2345,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 kind: rt::Kind::Integer,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             },
         ],

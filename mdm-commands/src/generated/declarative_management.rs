@@ -21,6 +21,13 @@ pub struct DeclarativeManagement {
     pub extra: rt::Dictionary,
 }
 
+impl DeclarativeManagement {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeclarativeManagement {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -51,6 +58,13 @@ impl rt::ToValue for DeclarativeManagement {
 pub struct DeclarativeManagementResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeclarativeManagementResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeclarativeManagementResponse {
@@ -165,6 +179,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Data,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[],

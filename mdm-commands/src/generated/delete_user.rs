@@ -29,6 +29,13 @@ pub struct DeleteUser {
     pub extra: rt::Dictionary,
 }
 
+impl DeleteUser {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeleteUser {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ impl rt::ToValue for DeleteUser {
 pub struct DeleteUserResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeleteUserResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeleteUserResponse {
@@ -178,6 +192,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -185,6 +200,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -192,6 +222,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("14.0"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
     ],

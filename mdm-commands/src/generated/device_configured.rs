@@ -17,6 +17,13 @@ pub struct DeviceConfigured {
     pub extra: rt::Dictionary,
 }
 
+impl DeviceConfigured {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeviceConfigured {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for DeviceConfigured {
 pub struct DeviceConfiguredResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeviceConfiguredResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeviceConfiguredResponse {

@@ -17,6 +17,13 @@ pub struct DeviceLocation {
     pub extra: rt::Dictionary,
 }
 
+impl DeviceLocation {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeviceLocation {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -73,6 +80,13 @@ pub struct DeviceLocationResponse {
     pub timestamp: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeviceLocationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeviceLocationResponse {
@@ -209,6 +223,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -216,6 +231,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -223,6 +239,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("10.3"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -230,6 +261,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("10.3"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -237,6 +283,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("10.3"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -244,6 +305,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("10.3"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -251,6 +327,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Real,
             required: true,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("10.3"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -258,6 +349,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("10.3"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
     ],

@@ -29,6 +29,13 @@ pub struct DeviceLock {
     pub extra: rt::Dictionary,
 }
 
+impl DeviceLock {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DeviceLock {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -65,16 +72,23 @@ pub struct DeviceLockResponse {
     ///
     /// The message result if the command includes a message or phone number, which is one of the following values:
     ///
-    /// \* 'Success': The message displayed successfully.
+    /// - 'Success': The message displayed successfully.
     ///
-    /// \* 'DeviceInLostMode': The device is in Lost Mode.
+    /// - 'DeviceInLostMode': The device is in Lost Mode.
     ///
-    /// \* 'NoPasscodeSet': The message didn't display because there isn't a set passcode.
+    /// - 'NoPasscodeSet': The message didn't display because there isn't a set passcode.
     ///
-    /// \* 'Unknown': An unknown error occurred.
+    /// - 'Unknown': An unknown error occurred.
     pub message_result: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DeviceLockResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DeviceLockResponse {
@@ -196,6 +210,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("7.0"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: Some("ignored"),
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("10.14"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "visionOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
         rt::KeySpec {
@@ -203,6 +264,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("7.0"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: Some("ignored"),
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("11.5"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "visionOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
         rt::KeySpec {
@@ -210,6 +318,68 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("10.8"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "visionOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "watchOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
     ],
@@ -218,6 +388,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

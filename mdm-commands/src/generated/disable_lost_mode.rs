@@ -17,6 +17,13 @@ pub struct DisableLostMode {
     pub extra: rt::Dictionary,
 }
 
+impl DisableLostMode {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DisableLostMode {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for DisableLostMode {
 pub struct DisableLostModeResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DisableLostModeResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DisableLostModeResponse {

@@ -17,6 +17,13 @@ pub struct DisableRemoteDesktop {
     pub extra: rt::Dictionary,
 }
 
+impl DisableRemoteDesktop {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for DisableRemoteDesktop {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for DisableRemoteDesktop {
 pub struct DisableRemoteDesktopResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl DisableRemoteDesktopResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for DisableRemoteDesktopResponse {

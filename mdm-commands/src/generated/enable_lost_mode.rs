@@ -29,6 +29,13 @@ pub struct EnableLostMode {
     pub extra: rt::Dictionary,
 }
 
+impl EnableLostMode {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for EnableLostMode {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ impl rt::ToValue for EnableLostMode {
 pub struct EnableLostModeResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl EnableLostModeResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for EnableLostModeResponse {
@@ -178,6 +192,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -185,6 +200,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -192,6 +208,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],

@@ -17,6 +17,13 @@ pub struct EnableRemoteDesktop {
     pub extra: rt::Dictionary,
 }
 
+impl EnableRemoteDesktop {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for EnableRemoteDesktop {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for EnableRemoteDesktop {
 pub struct EnableRemoteDesktopResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl EnableRemoteDesktopResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for EnableRemoteDesktopResponse {

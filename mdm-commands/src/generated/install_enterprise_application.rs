@@ -49,7 +49,7 @@ pub struct InstallEnterpriseApplication {
     ///
     /// The management flags. The possible values are:
     ///
-    /// \* '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
+    /// - '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
     ///
     /// Available in macOS 11 and later.
     ///
@@ -63,7 +63,7 @@ pub struct InstallEnterpriseApplication {
     ///
     /// The change management state. This value doesn't work with the User Enrollment feature introduced in iOS 13. The only possible value is:
     ///
-    /// \* 'Managed': Take management of the app if the user installed it already and 'InstallAsManaged' is 'true'.
+    /// - 'Managed': Take management of the app if the user installed it already and 'InstallAsManaged' is 'true'.
     ///
     /// Available in macOS 11 and later.
     pub change_management_state: Option<ChangeManagementState>,
@@ -73,6 +73,13 @@ pub struct InstallEnterpriseApplication {
     pub i_os_app: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstallEnterpriseApplication {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstallEnterpriseApplication {
@@ -124,6 +131,13 @@ impl rt::ToValue for InstallEnterpriseApplication {
 pub struct InstallEnterpriseApplicationResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstallEnterpriseApplicationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstallEnterpriseApplicationResponse {
@@ -239,11 +253,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "ANY",
                 kind: rt::Kind::Any,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -252,6 +268,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -259,11 +276,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Array,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "ManifestURLPinningCertsItem",
                 kind: rt::Kind::Data,
                 required: true,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -272,6 +291,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -279,6 +299,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("11.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: Some("forbidden"),
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -286,6 +321,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Integer,
             required: false,
             values: &["1"],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("11.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: Some("forbidden"),
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -293,11 +343,27 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("11.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[rt::KeySpec {
                 key: "ANY",
                 kind: rt::Kind::Any,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -306,6 +372,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &["Managed"],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("11.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: Some("forbidden"),
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -313,6 +394,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("11.0"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "tvOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
     ],

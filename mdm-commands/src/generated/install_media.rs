@@ -53,11 +53,11 @@ pub struct InstallMedia {
     ///
     /// The kind of the media, which can be one of the following values:
     ///
-    /// \* 'pdf': A PDF file
+    /// - 'pdf': A PDF file
     ///
-    /// \* 'epub': An EPUB file in 'gzip' format.
+    /// - 'epub': An EPUB file in 'gzip' format.
     ///
-    /// \* 'ibooks': An iBooks Author file in 'gzip' format.
+    /// - 'ibooks': An iBooks Author file in 'gzip' format.
     ///
     /// If you omit this value, its value is the file extension in the URL. This value is available in iOS 8 and later.
     pub kind: Option<Kind>,
@@ -204,20 +204,27 @@ pub struct InstallMediaResponse {
     ///
     /// The reason, if installation fails, which is one of the following values:
     ///
-    /// \* 'CouldNotVerifyITunesStoreID': The 'iTunesStoreID' is invalid.
+    /// - 'CouldNotVerifyITunesStoreID': The 'iTunesStoreID' is invalid.
     ///
-    /// \* 'PurchaseNotFound': The Volume Purchase Program (VPP) license isn't in the user's history.
+    /// - 'PurchaseNotFound': The Volume Purchase Program (VPP) license isn't in the user's history.
     ///
-    /// \* 'AppStoreDisabled': App Store isn't available on the device.
+    /// - 'AppStoreDisabled': App Store isn't available on the device.
     ///
-    /// \* 'WrongMediaType': The media type is invalid. The only valid type is 'Book'.
+    /// - 'WrongMediaType': The media type is invalid. The only valid type is 'Book'.
     ///
-    /// \* 'DownloadInvalid': The URL doesn't lead to a valid book.
+    /// - 'DownloadInvalid': The URL doesn't lead to a valid book.
     ///
-    /// \* 'EnterpriseBooksNotSupportedInMultiUser': Multiuser mode doesn't support enterprise books.
+    /// - 'EnterpriseBooksNotSupportedInMultiUser': Multiuser mode doesn't support enterprise books.
     pub rejection_reason: Option<RejectionReason>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl InstallMediaResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for InstallMediaResponse {
@@ -349,6 +356,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Integer,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -356,6 +364,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -363,6 +386,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &["Book"],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -370,6 +394,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -377,6 +416,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &["pdf", "epub", "ibooks"],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -384,6 +438,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -391,6 +460,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -398,6 +482,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
     ],
@@ -407,6 +506,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Integer,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -414,6 +514,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -421,6 +536,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("n/a"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            }],
             children: &[],
         },
         rt::KeySpec {
@@ -428,6 +558,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -446,6 +577,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 "Failed",
                 "Unknown",
             ],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -460,6 +592,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 "DownloadInvalid",
                 "EnterpriseBooksNotSupportedInMultiUser",
             ],
+            supported_os: &[],
             children: &[],
         },
     ],

@@ -63,6 +63,13 @@ pub struct InstallProvisioningProfileResponse {
     pub extra: rt::Dictionary,
 }
 
+impl InstallProvisioningProfileResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InstallProvisioningProfileResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -175,6 +182,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Data,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[],

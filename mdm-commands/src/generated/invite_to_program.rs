@@ -94,6 +94,13 @@ pub struct InviteToProgramResponse {
     pub extra: rt::Dictionary,
 }
 
+impl InviteToProgramResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for InviteToProgramResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -213,6 +220,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &["com.apple.cloudvpp"],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -220,6 +228,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],
@@ -228,6 +237,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &["Acknowledged", "InvalidProgramID", "InvalidInvitationURL"],
+        supported_os: &[],
         children: &[],
     }],
 };

@@ -17,6 +17,13 @@ pub struct LogOutUser {
     pub extra: rt::Dictionary,
 }
 
+impl LogOutUser {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for LogOutUser {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for LogOutUser {
 pub struct LogOutUserResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl LogOutUserResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for LogOutUserResponse {

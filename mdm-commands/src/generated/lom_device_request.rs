@@ -174,6 +174,13 @@ pub struct ResponseListItem {
     pub extra: rt::Dictionary,
 }
 
+impl ResponseListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ResponseListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -215,6 +222,13 @@ pub struct LOMDeviceRequestResponse {
     pub response_list: Option<Vec<ResponseListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl LOMDeviceRequestResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for LOMDeviceRequestResponse {
@@ -335,17 +349,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "RequestListItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "DeviceRequestType",
                     kind: rt::Kind::String,
                     required: true,
                     values: &["PowerON", "PowerOFF", "Reset"],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -353,6 +370,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -360,6 +378,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -367,11 +386,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "PrimaryIPv6AddressListItem",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },
@@ -380,11 +401,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "SecondaryIPv6AddressListItem",
                         kind: rt::Kind::String,
                         required: true,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },
@@ -393,6 +416,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],
@@ -403,17 +427,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ResponseListItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "DeviceRequestSuccess",
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -421,6 +448,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -428,6 +456,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],

@@ -17,6 +17,13 @@ pub struct LOMSetupRequest {
     pub extra: rt::Dictionary,
 }
 
+impl LOMSetupRequest {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for LOMSetupRequest {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -53,6 +60,13 @@ pub struct LOMSetupRequestResponse {
     pub lom_protocol_version: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl LOMSetupRequestResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for LOMSetupRequestResponse {
@@ -182,11 +196,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Array,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "PrimaryIPv6AddressListItem",
                 kind: rt::Kind::String,
                 required: true,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -195,11 +211,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Array,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "SecondaryIPv6AddressListItem",
                 kind: rt::Kind::String,
                 required: true,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -208,6 +226,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Integer,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],

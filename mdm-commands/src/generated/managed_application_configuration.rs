@@ -73,6 +73,13 @@ pub struct ApplicationConfigurationsItem {
     pub extra: rt::Dictionary,
 }
 
+impl ApplicationConfigurationsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ApplicationConfigurationsItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -109,6 +116,13 @@ pub struct ManagedApplicationConfigurationResponse {
     pub application_configurations: Option<Vec<ApplicationConfigurationsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationConfigurationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationConfigurationResponse {
@@ -232,11 +246,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "IdentifiersItem",
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],
@@ -245,17 +261,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ApplicationConfigurationsItem",
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "Identifier",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -263,11 +282,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ANY",
                         kind: rt::Kind::Any,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },

@@ -76,6 +76,13 @@ pub struct ManagedApplicationFeedbackItem {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedApplicationFeedbackItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedApplicationFeedbackItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -112,6 +119,13 @@ pub struct ManagedApplicationFeedbackResponse {
     pub managed_application_feedback: Option<Vec<ManagedApplicationFeedbackItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationFeedbackResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationFeedbackResponse {
@@ -236,11 +250,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Array,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "IdentifiersItem",
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -249,6 +265,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],
@@ -257,17 +274,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ManagedApplicationFeedbackItem",
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "Identifier",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -275,11 +295,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ANY",
                         kind: rt::Kind::Any,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },

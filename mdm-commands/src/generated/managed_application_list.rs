@@ -23,6 +23,13 @@ pub struct ManagedApplicationList {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedApplicationList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedApplicationList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -101,55 +108,55 @@ pub struct ManagedApplicationListEntry {
     ///
     /// The status of the managed app, which is one of the following values:
     ///
-    /// \* 'Queued': The app is scheduled for installation.
+    /// - 'Queued': The app is scheduled for installation.
     ///
-    /// \* 'NeedsRedemption': The app needs a redemption code to complete installation.
+    /// - 'NeedsRedemption': The app needs a redemption code to complete installation.
     ///
-    /// \* 'Redeeming': The device is redeeming the redemption code for the app.
+    /// - 'Redeeming': The device is redeeming the redemption code for the app.
     ///
-    /// \* 'Prompting': The app installation is prompting the user.
+    /// - 'Prompting': The app installation is prompting the user.
     ///
-    /// \* 'PromptingForLogin' - The app installation is prompting the user for App Store credentials.
+    /// - 'PromptingForLogin' - The app installation is prompting the user for App Store credentials.
     ///
-    /// \* 'ValidatingPurchase': Validation of the app purchase is occurring.
+    /// - 'ValidatingPurchase': Validation of the app purchase is occurring.
     ///
-    /// \* 'PromptingForUpdate': An app update is prompting the user.
+    /// - 'PromptingForUpdate': An app update is prompting the user.
     ///
-    /// \* 'PromptingForUpdateLogin': An app update is prompting the user for App Store credentials.
+    /// - 'PromptingForUpdateLogin': An app update is prompting the user for App Store credentials.
     ///
-    /// \* 'PromptingForManagement': Changing the app to a managed app is prompting the user.
+    /// - 'PromptingForManagement': Changing the app to a managed app is prompting the user.
     ///
-    /// \* 'ValidatingUpdate': Validation of an app update is occurring.
+    /// - 'ValidatingUpdate': Validation of an app update is occurring.
     ///
-    /// \* 'Updating': The app is updating.
+    /// - 'Updating': The app is updating.
     ///
-    /// \* 'Installing': The app is installing.
+    /// - 'Installing': The app is installing.
     ///
-    /// \* 'Managed': The installed app is a managed app.
+    /// - 'Managed': The installed app is a managed app.
     ///
-    /// \* 'ManagedButUninstalled': The app is a managed app and the user removed it. Reinstalling the app reinstates it as a managed app.
+    /// - 'ManagedButUninstalled': The app is a managed app and the user removed it. Reinstalling the app reinstates it as a managed app.
     ///
-    /// \* 'Unknown': The app state is unknown.
+    /// - 'Unknown': The app state is unknown.
     ///
     /// The following statuses are transient and report only once:
     ///
-    /// \* 'UserInstalledApp': The user installed the app before managed app installation could occur.
+    /// - 'UserInstalledApp': The user installed the app before managed app installation could occur.
     ///
-    /// \* 'UserRejected': The user rejected the offer to install the app.
+    /// - 'UserRejected': The user rejected the offer to install the app.
     ///
-    /// \* 'UpdateRejected': The user rejected the offer to update the app.
+    /// - 'UpdateRejected': The user rejected the offer to update the app.
     ///
-    /// \* 'ManagementRejected':The user rejected management of an installed app.
+    /// - 'ManagementRejected':The user rejected management of an installed app.
     ///
-    /// \* 'Failed': The app installation failed.
+    /// - 'Failed': The app installation failed.
     pub status: Option<Status>,
     /// `ManagementFlags` (required).
     ///
     /// The bitwise OR of the following management flags:
     ///
-    /// \* '1': Remove app upon removal of MDM profile.
+    /// - '1': Remove app upon removal of MDM profile.
     ///
-    /// \* '4': Prevent backup of app data.
+    /// - '4': Prevent backup of app data.
     pub management_flags: Option<i64>,
     /// `UnusedRedemptionCode` (required).
     ///
@@ -175,6 +182,13 @@ pub struct ManagedApplicationListEntry {
     pub external_version_identifier: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationListEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationListEntry {
@@ -226,6 +240,13 @@ pub struct ManagedApplicationListResponse {
     pub managed_application_list: Option<rt::Keyed<ManagedApplicationListEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedApplicationListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedApplicationListResponse {
@@ -346,11 +367,27 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: false,
         values: &[],
+        supported_os: &[rt::OsSupport {
+            platform: "iOS",
+            introduced: Some("7.0"),
+            deprecated: None,
+            removed: None,
+            access_rights: None,
+            supervised: None,
+            requires_dep: None,
+            device_channel: None,
+            user_channel: None,
+            user_enrollment: None,
+            shared_ipad: None,
+            shared_ipad_device_channel: None,
+            shared_ipad_user_channel: None,
+        }],
         children: &[rt::KeySpec {
             key: "IdentifiersItem",
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],
@@ -359,11 +396,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Dictionary,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ANY app identifier",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "Status",
@@ -391,6 +430,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         "ManagementRejected",
                         "Failed",
                     ],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -398,6 +438,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -405,6 +446,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -412,6 +485,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("7.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("11.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -419,6 +524,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("7.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("11.3"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: Some(false),
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -426,6 +563,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("9.2"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -433,6 +602,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("10.3"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("11.3"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("10.2"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
             ],

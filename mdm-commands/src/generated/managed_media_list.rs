@@ -17,6 +17,13 @@ pub struct ManagedMediaList {
     pub extra: rt::Dictionary,
 }
 
+impl ManagedMediaList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ManagedMediaList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -45,25 +52,25 @@ pub struct BooksItem {
     ///
     /// The installation state of this book, which is one of the following values:
     ///
-    /// \* 'Queued'
+    /// - 'Queued'
     ///
-    /// \* 'PromptingForLogin'
+    /// - 'PromptingForLogin'
     ///
-    /// \* 'Updating'
+    /// - 'Updating'
     ///
-    /// \* 'Installing'
+    /// - 'Installing'
     ///
-    /// \* 'Managed'
+    /// - 'Managed'
     ///
-    /// \* 'ManagedButUninstalled'
+    /// - 'ManagedButUninstalled'
     ///
-    /// \* 'Installed'
+    /// - 'Installed'
     ///
-    /// \* 'Uninstalled'
+    /// - 'Uninstalled'
     ///
-    /// \* 'Failed'
+    /// - 'Failed'
     ///
-    /// \* 'Unknown'
+    /// - 'Unknown'
     ///
     /// The 'Failed' and 'Unknown' states are transient and the device only reports them once. Books from the Book Store report their state as 'Installed' instead of 'Managed'.
     pub state: Option<String>,
@@ -75,13 +82,13 @@ pub struct BooksItem {
     ///
     /// The kind of the media, which is one of the following values:
     ///
-    /// \* 'pdf': A PDF file
+    /// - 'pdf': A PDF file
     ///
-    /// \* 'epub': An EPUB file in 'gzip' format
+    /// - 'epub': An EPUB file in 'gzip' format
     ///
-    /// \* 'ibooks': An iBooks Author file in 'gzip' format
+    /// - 'ibooks': An iBooks Author file in 'gzip' format
     ///
-    /// \* The file extension in the URL
+    /// - The file extension in the URL
     ///
     /// This value is available in iOS 8 and later.
     pub kind: Option<String>,
@@ -99,6 +106,13 @@ pub struct BooksItem {
     pub title: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl BooksItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for BooksItem {
@@ -147,6 +161,13 @@ pub struct ManagedMediaListResponse {
     pub books: Option<Vec<BooksItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ManagedMediaListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ManagedMediaListResponse {
@@ -268,17 +289,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "BooksItem",
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "iTunesStoreID",
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -286,6 +310,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -293,6 +318,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -300,6 +326,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -307,6 +334,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -314,6 +342,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -321,6 +350,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],

@@ -17,6 +17,13 @@ pub struct PlayLostModeSound {
     pub extra: rt::Dictionary,
 }
 
+impl PlayLostModeSound {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for PlayLostModeSound {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for PlayLostModeSound {
 pub struct PlayLostModeSoundResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PlayLostModeSoundResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PlayLostModeSoundResponse {

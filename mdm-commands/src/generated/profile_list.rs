@@ -21,6 +21,13 @@ pub struct ProfileList {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -77,6 +84,13 @@ pub struct PayloadContentItem {
     pub payload_organization: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl PayloadContentItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for PayloadContentItem {
@@ -173,6 +187,13 @@ pub struct ProfileListItem {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -231,6 +252,13 @@ pub struct ProfileListResponse {
     pub profile_list: Option<Vec<ProfileListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ProfileListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ProfileListResponse {
@@ -351,6 +379,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: false,
         values: &[],
+        supported_os: &[
+            rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("13.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+            rt::OsSupport {
+                platform: "macOS",
+                introduced: Some("10.15"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+            rt::OsSupport {
+                platform: "tvOS",
+                introduced: Some("13.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+        ],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -358,17 +433,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ProfileListItem",
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "PayloadUUID",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -376,6 +454,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -383,6 +462,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -390,6 +470,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -397,6 +478,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -404,6 +486,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -411,6 +494,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -418,6 +502,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -425,6 +510,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -432,11 +518,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "CertificateItem",
                         kind: rt::Kind::Data,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[],
                     }],
                 },
@@ -445,6 +533,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: false,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "macOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -452,6 +555,83 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("18.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("15.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("18.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "visionOS",
+                            introduced: Some("2.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "watchOS",
+                            introduced: Some("11.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -459,17 +639,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "PayloadContentItem",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[
                             rt::KeySpec {
                                 key: "PayloadType",
                                 kind: rt::Kind::String,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             },
                             rt::KeySpec {
@@ -477,6 +660,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 kind: rt::Kind::Integer,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             },
                             rt::KeySpec {
@@ -484,6 +668,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 kind: rt::Kind::String,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             },
                             rt::KeySpec {
@@ -491,6 +676,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 kind: rt::Kind::String,
                                 required: true,
                                 values: &[],
+                                supported_os: &[
+                                    rt::OsSupport {
+                                        platform: "iOS",
+                                        introduced: Some("17.0"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                    rt::OsSupport {
+                                        platform: "macOS",
+                                        introduced: Some("14.0"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                    rt::OsSupport {
+                                        platform: "tvOS",
+                                        introduced: Some("17.0"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                ],
                                 children: &[],
                             },
                             rt::KeySpec {
@@ -498,6 +730,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 kind: rt::Kind::String,
                                 required: false,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             },
                             rt::KeySpec {
@@ -505,6 +738,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 kind: rt::Kind::String,
                                 required: false,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             },
                             rt::KeySpec {
@@ -512,6 +746,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 kind: rt::Kind::String,
                                 required: false,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             },
                         ],

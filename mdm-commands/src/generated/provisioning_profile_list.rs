@@ -21,6 +21,13 @@ pub struct ProvisioningProfileList {
     pub extra: rt::Dictionary,
 }
 
+impl ProvisioningProfileList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProvisioningProfileList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -63,6 +70,13 @@ pub struct ProvisioningProfileListItem {
     pub extra: rt::Dictionary,
 }
 
+impl ProvisioningProfileListItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProvisioningProfileListItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -101,6 +115,13 @@ pub struct ProvisioningProfileListResponse {
     pub provisioning_profile_list: Option<Vec<ProvisioningProfileListItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ProvisioningProfileListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ProvisioningProfileListResponse {
@@ -221,6 +242,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: false,
         values: &[],
+        supported_os: &[
+            rt::OsSupport {
+                platform: "iOS",
+                introduced: Some("13.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+            rt::OsSupport {
+                platform: "tvOS",
+                introduced: Some("13.0"),
+                deprecated: None,
+                removed: None,
+                access_rights: None,
+                supervised: None,
+                requires_dep: None,
+                device_channel: None,
+                user_channel: None,
+                user_enrollment: None,
+                shared_ipad: None,
+                shared_ipad_device_channel: None,
+                shared_ipad_user_channel: None,
+            },
+        ],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -228,17 +281,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "ProvisioningProfileListItem",
             kind: rt::Kind::Dictionary,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "Name",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -246,6 +302,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -253,6 +310,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Date,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
             ],

@@ -65,6 +65,13 @@ pub struct RemoveApplicationResponse {
     pub extra: rt::Dictionary,
 }
 
+impl RemoveApplicationResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RemoveApplicationResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -177,6 +184,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[],

@@ -33,6 +33,13 @@ pub struct RequestMirroring {
     pub extra: rt::Dictionary,
 }
 
+impl RequestMirroring {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RequestMirroring {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -71,16 +78,23 @@ pub struct RequestMirroringResponse {
     ///
     /// The result of the request. One of these values:
     ///
-    /// \* 'Prompting': The user is receiving a prompt to share their screen.
+    /// - 'Prompting': The user is receiving a prompt to share their screen.
     ///
-    /// \* 'DestinationNotFound': The device is unable to reach the destination.
+    /// - 'DestinationNotFound': The device is unable to reach the destination.
     ///
-    /// \* 'Cancelled': The user canceled the request.
+    /// - 'Cancelled': The user canceled the request.
     ///
-    /// \* 'Unknown': An unknown error occurred.
+    /// - 'Unknown': An unknown error occurred.
     pub mirroring_result: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RequestMirroringResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RequestMirroringResponse {
@@ -202,6 +216,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -209,6 +224,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -216,6 +232,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Integer,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -223,6 +240,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],
@@ -231,6 +249,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

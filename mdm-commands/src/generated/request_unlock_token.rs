@@ -17,6 +17,13 @@ pub struct RequestUnlockToken {
     pub extra: rt::Dictionary,
 }
 
+impl RequestUnlockToken {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RequestUnlockToken {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -45,6 +52,13 @@ pub struct RequestUnlockTokenResponse {
     pub unlock_token: Option<rt::Data>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RequestUnlockTokenResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RequestUnlockTokenResponse {
@@ -166,6 +180,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Data,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

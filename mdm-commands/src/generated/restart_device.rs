@@ -31,6 +31,13 @@ pub struct RestartDevice {
     pub extra: rt::Dictionary,
 }
 
+impl RestartDevice {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RestartDevice {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -65,6 +72,13 @@ impl rt::ToValue for RestartDevice {
 pub struct RestartDeviceResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RestartDeviceResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RestartDeviceResponse {
@@ -180,6 +194,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("11.0"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "tvOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
         rt::KeySpec {
@@ -187,11 +248,59 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Array,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("11.0"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "tvOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[rt::KeySpec {
                 key: "KextPathsItem",
                 kind: rt::Kind::String,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[],
             }],
         },
@@ -200,6 +309,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[
+                rt::OsSupport {
+                    platform: "iOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "macOS",
+                    introduced: Some("11.4"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+                rt::OsSupport {
+                    platform: "tvOS",
+                    introduced: Some("n/a"),
+                    deprecated: None,
+                    removed: None,
+                    access_rights: None,
+                    supervised: None,
+                    requires_dep: None,
+                    device_channel: None,
+                    user_channel: None,
+                    user_enrollment: None,
+                    shared_ipad: None,
+                    shared_ipad_device_channel: None,
+                    shared_ipad_user_channel: None,
+                },
+            ],
             children: &[],
         },
     ],

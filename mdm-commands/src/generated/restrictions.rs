@@ -21,6 +21,13 @@ pub struct Restrictions {
     pub extra: rt::Dictionary,
 }
 
+impl Restrictions {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for Restrictions {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -55,6 +62,13 @@ pub struct RestrictedBoolEntry {
     pub value: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RestrictedBoolEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RestrictedBoolEntry {
@@ -93,6 +107,13 @@ pub struct RestrictedValueEntry {
     pub extra: rt::Dictionary,
 }
 
+impl RestrictedValueEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RestrictedValueEntry {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -129,6 +150,13 @@ pub struct IntersectionEntry {
     pub extra: rt::Dictionary,
 }
 
+impl IntersectionEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for IntersectionEntry {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -163,6 +191,13 @@ pub struct UnionEntry {
     pub values: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl UnionEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for UnionEntry {
@@ -213,6 +248,13 @@ pub struct GlobalRestrictions {
     pub extra: rt::Dictionary,
 }
 
+impl GlobalRestrictions {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for GlobalRestrictions {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -255,6 +297,13 @@ pub struct ProfileRestrictionsEntryRestrictedBoolEntry {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileRestrictionsEntryRestrictedBoolEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileRestrictionsEntryRestrictedBoolEntry {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -289,6 +338,13 @@ pub struct ProfileRestrictionsEntryRestrictedValueEntry {
     pub value: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ProfileRestrictionsEntryRestrictedValueEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ProfileRestrictionsEntryRestrictedValueEntry {
@@ -327,6 +383,13 @@ pub struct ProfileRestrictionsEntryIntersectionEntry {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileRestrictionsEntryIntersectionEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileRestrictionsEntryIntersectionEntry {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -361,6 +424,13 @@ pub struct ProfileRestrictionsEntryUnionEntry {
     pub values: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ProfileRestrictionsEntryUnionEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ProfileRestrictionsEntryUnionEntry {
@@ -411,6 +481,13 @@ pub struct ProfileRestrictionsEntry {
     pub extra: rt::Dictionary,
 }
 
+impl ProfileRestrictionsEntry {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ProfileRestrictionsEntry {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -455,6 +532,13 @@ pub struct RestrictionsResponse {
     pub profile_restrictions: Option<rt::Keyed<ProfileRestrictionsEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RestrictionsResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RestrictionsResponse {
@@ -577,6 +661,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[
@@ -585,22 +670,26 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "restrictedBool",
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ANY restriction name",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "value",
                             kind: rt::Kind::Boolean,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         }],
                     }],
@@ -610,16 +699,19 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ANY restriction name",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "value",
                             kind: rt::Kind::Integer,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         }],
                     }],
@@ -629,21 +721,25 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ANY restriction name",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "values",
                             kind: rt::Kind::Array,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "valuesItem",
                                 kind: rt::Kind::String,
                                 required: false,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             }],
                         }],
@@ -654,21 +750,25 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Dictionary,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ANY restriction name",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "values",
                             kind: rt::Kind::Array,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "valuesItem",
                                 kind: rt::Kind::String,
                                 required: false,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             }],
                         }],
@@ -681,27 +781,32 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[rt::KeySpec {
                 key: "ANY profile identifier",
                 kind: rt::Kind::Dictionary,
                 required: false,
                 values: &[],
+                supported_os: &[],
                 children: &[
                     rt::KeySpec {
                         key: "restrictedBool",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY restriction name",
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "value",
                                 kind: rt::Kind::Boolean,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             }],
                         }],
@@ -711,16 +816,19 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY restriction name",
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "value",
                                 kind: rt::Kind::Integer,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[],
                             }],
                         }],
@@ -730,21 +838,25 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY restriction name",
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "values",
                                 kind: rt::Kind::Array,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[rt::KeySpec {
                                     key: "valuesItem",
                                     kind: rt::Kind::String,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 }],
                             }],
@@ -755,21 +867,25 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY restriction name",
                             kind: rt::Kind::Dictionary,
                             required: false,
                             values: &[],
+                            supported_os: &[],
                             children: &[rt::KeySpec {
                                 key: "values",
                                 kind: rt::Kind::Array,
                                 required: true,
                                 values: &[],
+                                supported_os: &[],
                                 children: &[rt::KeySpec {
                                     key: "valuesItem",
                                     kind: rt::Kind::String,
                                     required: false,
                                     values: &[],
+                                    supported_os: &[],
                                     children: &[],
                                 }],
                             }],

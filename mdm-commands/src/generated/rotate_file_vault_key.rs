@@ -37,6 +37,13 @@ pub struct FileVaultUnlock {
     pub extra: rt::Dictionary,
 }
 
+impl FileVaultUnlock {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for FileVaultUnlock {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -152,6 +159,13 @@ pub struct RotateResult {
     pub extra: rt::Dictionary,
 }
 
+impl RotateResult {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for RotateResult {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -186,6 +200,13 @@ pub struct RotateFileVaultKeyResponse {
     pub rotate_result: Option<RotateResult>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl RotateFileVaultKeyResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for RotateFileVaultKeyResponse {
@@ -307,6 +328,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &["personal", "institutional"],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -314,12 +336,14 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "Password",
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -327,6 +351,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Data,
                     required: false,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "macOS",
+                        introduced: None,
+                        deprecated: Some("10.15"),
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -334,6 +373,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "macOS",
+                        introduced: None,
+                        deprecated: Some("10.15"),
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
             ],
@@ -343,6 +397,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Data,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -350,6 +405,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Data,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],
@@ -358,11 +414,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Dictionary,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "EncryptedNewRecoveryKey",
             kind: rt::Kind::Data,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],

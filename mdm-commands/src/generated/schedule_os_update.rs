@@ -51,17 +51,17 @@ pub struct UpdatesItem {
     ///
     /// The install action, which is one of the following values:
     ///
-    /// \* 'Default': Download or install the update, depending on the current state. You can check the 'UpdateResults' dictionary to review scheduled updates. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
+    /// - 'Default': Download or install the update, depending on the current state. You can check the 'UpdateResults' dictionary to review scheduled updates. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
     ///
-    /// \* 'DownloadOnly': Download the software update without installing it. This value is available in iOS 9 and later, macOS 11 and later, and tvOS 12 and later.
+    /// - 'DownloadOnly': Download the software update without installing it. This value is available in iOS 9 and later, macOS 11 and later, and tvOS 12 and later.
     ///
-    /// \* 'InstallASAP': In iOS and tvOS, install a previously downloaded software update. In macOS, download the software update and trigger the restart countdown notification. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
+    /// - 'InstallASAP': In iOS and tvOS, install a previously downloaded software update. In macOS, download the software update and trigger the restart countdown notification. This value is available in iOS 9 and later, macOS 10.11 and later, and tvOS 12 and later.
     ///
-    /// \* 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
+    /// - 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
+    /// - 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
+    /// - 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
     ///
     /// 'InstallForceRestart' may result in data loss.
     pub install_action: InstallAction,
@@ -233,45 +233,45 @@ pub struct UpdateResultsItem {
     ///
     /// The install action that the device scheduled, which is one of the following values:
     ///
-    /// \* 'Error': An error occurred during scheduling.
+    /// - 'Error': An error occurred during scheduling.
     ///
-    /// \* 'DownloadOnly': Download the software update without installing it.
+    /// - 'DownloadOnly': Download the software update without installing it.
     ///
-    /// \* 'InstallASAP': Install a previously downloaded software update.
+    /// - 'InstallASAP': Install a previously downloaded software update.
     ///
-    /// \* 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
+    /// - 'NotifyOnly': Download the software update and notify the user through the App Store. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
+    /// - 'InstallLater': Download the software update and install it at a later time. This value is available in macOS 10.11 and later.
     ///
-    /// \* 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
+    /// - 'InstallForceRestart': Perform the 'Default' action, and then force a restart if the update requires it. This value is available in macOS 11 and later.
     pub install_action: Option<UpdateResultsItemInstallAction>,
     /// `Status` (required).
     ///
     /// The status of the update, which is one of the following values:
     ///
-    /// \* 'Idle': The update is idle.
+    /// - 'Idle': The update is idle.
     ///
-    /// \* 'Downloading': The software update is downloading.
+    /// - 'Downloading': The software update is downloading.
     ///
-    /// \* 'DownloadFailed': The download failed.
+    /// - 'DownloadFailed': The download failed.
     ///
-    /// \* 'DownloadRequiresComputer': Tether the device to download this update. This value is only available in iOS.
+    /// - 'DownloadRequiresComputer': Tether the device to download this update. This value is only available in iOS.
     ///
-    /// \* 'DownloadInsufficientSpace': There isn't enough space to download the update.
+    /// - 'DownloadInsufficientSpace': There isn't enough space to download the update.
     ///
-    /// \* 'DownloadInsufficientPower': There isn't enough power to download the update.
+    /// - 'DownloadInsufficientPower': There isn't enough power to download the update.
     ///
-    /// \* 'DownloadInsufficientNetwork': The network capacity is insufficient to download the update.
+    /// - 'DownloadInsufficientNetwork': The network capacity is insufficient to download the update.
     ///
-    /// \* 'Installing': The software update is installing.
+    /// - 'Installing': The software update is installing.
     ///
-    /// \* 'InstallInsufficientSpace': There isn't enough space to install the update.
+    /// - 'InstallInsufficientSpace': There isn't enough space to install the update.
     ///
-    /// \* 'InstallInsufficientPower': There isn't enough power to install the update.
+    /// - 'InstallInsufficientPower': There isn't enough power to install the update.
     ///
-    /// \* 'InstallPhoneCallInProgress': Installation couldn't occur because a phone call is in progress.
+    /// - 'InstallPhoneCallInProgress': Installation couldn't occur because a phone call is in progress.
     ///
-    /// \* 'InstallFailed': Installation failed due to an unspecified reason.
+    /// - 'InstallFailed': Installation failed due to an unspecified reason.
     pub status: Option<Status>,
     /// `ErrorChain`.
     ///
@@ -279,6 +279,13 @@ pub struct UpdateResultsItem {
     pub error_chain: Option<Vec<rt::Dictionary>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl UpdateResultsItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for UpdateResultsItem {
@@ -321,6 +328,13 @@ pub struct ScheduleOSUpdateResponse {
     pub update_results: Option<Vec<UpdateResultsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ScheduleOSUpdateResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ScheduleOSUpdateResponse {
@@ -441,17 +455,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "UpdatesItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "ProductKey",
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -459,6 +476,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("11.3"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("12.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("12.2"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -473,6 +537,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         "InstallLater",
                         "InstallForceRestart",
                     ],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -480,6 +545,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: false,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("12.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -487,6 +599,53 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: false,
                     values: &["Low", "High"],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("12.3"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
             ],
@@ -497,17 +656,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "UpdateResultsItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "ProductKey",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -522,6 +684,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         "InstallLater",
                         "InstallForceRestart",
                     ],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -542,6 +705,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         "InstallPhoneCallInProgress",
                         "InstallFailed",
                     ],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -549,16 +713,19 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Array,
                     required: false,
                     values: &[],
+                    supported_os: &[],
                     children: &[rt::KeySpec {
                         key: "ErrorChainItem",
                         kind: rt::Kind::Dictionary,
                         required: false,
                         values: &[],
+                        supported_os: &[],
                         children: &[rt::KeySpec {
                             key: "ANY",
                             kind: rt::Kind::Any,
                             required: true,
                             values: &[],
+                            supported_os: &[],
                             children: &[],
                         }],
                     }],

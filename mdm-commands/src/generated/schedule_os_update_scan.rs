@@ -21,6 +21,13 @@ pub struct ScheduleOSUpdateScan {
     pub extra: rt::Dictionary,
 }
 
+impl ScheduleOSUpdateScan {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ScheduleOSUpdateScan {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -55,6 +62,13 @@ pub struct ScheduleOSUpdateScanResponse {
     pub scan_initiated: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ScheduleOSUpdateScanResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ScheduleOSUpdateScanResponse {
@@ -175,6 +189,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -182,6 +197,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };

@@ -23,11 +23,11 @@ pub struct SetAutoAdminPassword {
     ///
     /// Create this hash on the server using the CommonCrypto libraries, or equivalent, as a salted SHA-512 PBKDF2 dictionary that contains these elements:
     ///
-    /// \* 'entropy': The derived key from the password hash; for example, from 'CCKeyDerivationPBKDF()'
+    /// - 'entropy': The derived key from the password hash; for example, from 'CCKeyDerivationPBKDF()'
     ///
-    /// \* 'salt': The 32-byte randomized salt; for example, from 'CCRandomCopyBytes()'
+    /// - 'salt': The 32-byte randomized salt; for example, from 'CCRandomCopyBytes()'
     ///
-    /// \* 'iterations:' The number of iterations; for example, from 'CCCalibratePBKDF()' using a minimum hash time of 100 milliseconds, or if unknown, a number in the range of 20,000 to 40,000 iterations
+    /// - 'iterations:' The number of iterations; for example, from 'CCCalibratePBKDF()' using a minimum hash time of 100 milliseconds, or if unknown, a number in the range of 20,000 to 40,000 iterations
     ///
     /// Place the dictionary that contains these elements into an outer dictionary with the key 'SALTED-SHA512-PBKDF2'. Convert this dictionary to binary data before setting it as the value for 'passwordHash'.
     pub password_hash: rt::Data,
@@ -78,6 +78,13 @@ impl rt::ToValue for SetAutoAdminPassword {
 pub struct SetAutoAdminPasswordResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SetAutoAdminPasswordResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SetAutoAdminPasswordResponse {
@@ -193,6 +200,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -200,6 +208,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Data,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],

@@ -81,6 +81,13 @@ pub struct SetFirmwarePasswordResponseSetFirmwarePassword {
     pub extra: rt::Dictionary,
 }
 
+impl SetFirmwarePasswordResponseSetFirmwarePassword {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SetFirmwarePasswordResponseSetFirmwarePassword {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -115,6 +122,13 @@ pub struct SetFirmwarePasswordResponse {
     pub set_firmware_password: Option<SetFirmwarePasswordResponseSetFirmwarePassword>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl SetFirmwarePasswordResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for SetFirmwarePasswordResponse {
@@ -236,6 +250,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -243,6 +258,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -250,6 +266,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::Boolean,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],
@@ -258,11 +275,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Dictionary,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "PasswordChanged",
             kind: rt::Kind::Boolean,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],

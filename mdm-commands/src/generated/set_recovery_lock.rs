@@ -70,6 +70,13 @@ pub struct SetRecoveryLockResponse {
     pub extra: rt::Dictionary,
 }
 
+impl SetRecoveryLockResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for SetRecoveryLockResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -183,6 +190,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
         rt::KeySpec {
@@ -190,6 +198,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             kind: rt::Kind::String,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         },
     ],

@@ -17,6 +17,13 @@ pub struct ShutDownDevice {
     pub extra: rt::Dictionary,
 }
 
+impl ShutDownDevice {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ShutDownDevice {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for ShutDownDevice {
 pub struct ShutDownDeviceResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ShutDownDeviceResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ShutDownDeviceResponse {

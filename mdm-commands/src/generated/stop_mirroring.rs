@@ -17,6 +17,13 @@ pub struct StopMirroring {
     pub extra: rt::Dictionary,
 }
 
+impl StopMirroring {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for StopMirroring {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for StopMirroring {
 pub struct StopMirroringResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl StopMirroringResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for StopMirroringResponse {

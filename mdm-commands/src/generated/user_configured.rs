@@ -17,6 +17,13 @@ pub struct UserConfigured {
     pub extra: rt::Dictionary,
 }
 
+impl UserConfigured {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UserConfigured {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -41,6 +48,13 @@ impl rt::ToValue for UserConfigured {
 pub struct UserConfiguredResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl UserConfiguredResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for UserConfiguredResponse {

@@ -17,6 +17,13 @@ pub struct UserList {
     pub extra: rt::Dictionary,
 }
 
+impl UserList {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UserList {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         Ok(Self {
@@ -81,6 +88,13 @@ pub struct UsersItem {
     pub extra: rt::Dictionary,
 }
 
+impl UsersItem {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for UsersItem {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -133,6 +147,13 @@ pub struct UserListResponse {
     pub users: Option<Vec<UsersItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl UserListResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for UserListResponse {
@@ -254,17 +275,20 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "UsersItem",
             kind: rt::Kind::Dictionary,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[
                 rt::KeySpec {
                     key: "UserName",
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -272,6 +296,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "iOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -279,6 +318,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "iOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -286,6 +340,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::String,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "iOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -293,6 +362,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -300,6 +370,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "macOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -307,6 +392,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "macOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -314,6 +414,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Integer,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "macOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -321,6 +436,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[rt::OsSupport {
+                        platform: "iOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    }],
                     children: &[],
                 },
                 rt::KeySpec {
@@ -328,6 +458,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     kind: rt::Kind::Boolean,
                     required: true,
                     values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("11.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
             ],

@@ -21,6 +21,13 @@ pub struct ValidateApplications {
     pub extra: rt::Dictionary,
 }
 
+impl ValidateApplications {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for ValidateApplications {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -51,6 +58,13 @@ impl rt::ToValue for ValidateApplications {
 pub struct ValidateApplicationsResponse {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl ValidateApplicationsResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for ValidateApplicationsResponse {
@@ -165,11 +179,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Array,
         required: false,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "IdentifiersItem",
             kind: rt::Kind::String,
             required: false,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],

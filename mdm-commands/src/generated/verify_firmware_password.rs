@@ -67,6 +67,13 @@ pub struct VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
     pub extra: rt::Dictionary,
 }
 
+impl VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -101,6 +108,13 @@ pub struct VerifyFirmwarePasswordResponse {
     pub verify_firmware_password: Option<VerifyFirmwarePasswordResponseVerifyFirmwarePassword>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
+}
+
+impl VerifyFirmwarePasswordResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl rt::FromValue for VerifyFirmwarePasswordResponse {
@@ -221,6 +235,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -228,11 +243,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Dictionary,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[rt::KeySpec {
             key: "PasswordVerified",
             kind: rt::Kind::Boolean,
             required: true,
             values: &[],
+            supported_os: &[],
             children: &[],
         }],
     }],

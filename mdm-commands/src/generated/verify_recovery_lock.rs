@@ -67,6 +67,13 @@ pub struct VerifyRecoveryLockResponse {
     pub extra: rt::Dictionary,
 }
 
+impl VerifyRecoveryLockResponse {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 impl rt::FromValue for VerifyRecoveryLockResponse {
     fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
         let mut f = rt::Fields::new(
@@ -185,6 +192,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::String,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
     response: &[rt::KeySpec {
@@ -192,6 +200,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         kind: rt::Kind::Boolean,
         required: true,
         values: &[],
+        supported_os: &[],
         children: &[],
     }],
 };
