@@ -72,6 +72,13 @@ impl std::fmt::Display for DeclarationKind {
     }
 }
 
+impl DeclarationType {
+    /// The type's kind, from its `com.apple.<kind>.` prefix (see [`DeclarationKind::of`]).
+    pub fn kind(&self) -> Option<DeclarationKind> {
+        DeclarationKind::of(self)
+    }
+}
+
 /// A generated payload type of one declaration type.
 pub trait DeclarationPayload: Keys + Serialize + DeserializeOwned + Clone + Into<Payload> {
     /// The declaration `Type` whose payload this is.
