@@ -4,8 +4,8 @@ use crate::error::{Error, Result};
 use crate::generated::types::{DeclarationType, Payload};
 use crate::limits::{Limits, parse_object};
 use crate::schema::{Keys, kind_of};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The four kinds of declarations, which the protocol lists and serves separately.
@@ -235,6 +235,20 @@ impl Declaration {
     /// The declaration as JSON bytes (compact).
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(&Value::Object(self.to_json())).unwrap_or_default()
+    }
+}
+
+impl serde::Serialize for Declaration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Declaration {
+    /// Deserializes and checks a declaration as [`Declaration::from_json`] does.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(d)?;
+        Declaration::from_json(map).map_err(serde::de::Error::custom)
     }
 }
 

@@ -277,3 +277,19 @@ fn status_model_answers_active_valid_failed() {
     let back: EnrollmentStatus = serde_json::from_str(&stored).unwrap();
     assert_eq!(back, status);
 }
+
+#[test]
+fn declarations_serialize_for_storage() {
+    let set = sample_set();
+    let decls: Vec<&Declaration> = set.iter().collect();
+    let text = serde_json::to_string(&decls).unwrap();
+    let back: Vec<Declaration> = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.len(), decls.len());
+    for (a, b) in back.iter().zip(decls) {
+        assert_eq!(a, b);
+    }
+    let err = serde_json::from_str::<Declaration>(r#"{"Type":"x","Identifier":"i"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing required key `ServerToken`"), "{err}");
+}
