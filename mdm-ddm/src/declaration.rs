@@ -4,8 +4,8 @@ use crate::error::{Error, Result};
 use crate::generated::types::{DeclarationType, Payload};
 use crate::limits::{Limits, parse_object};
 use crate::schema::{Keys, kind_of};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The four kinds of declarations, which the protocol lists and serves separately.
@@ -247,7 +247,7 @@ impl serde::Serialize for Declaration {
 impl<'de> serde::Deserialize<'de> for Declaration {
     /// Deserializes and checks a declaration as [`Declaration::from_json`] does.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let map = Map::<String, Value>::deserialize(d)?;
+        let map = <Map<String, Value> as serde::Deserialize>::deserialize(d)?;
         Declaration::from_json(map).map_err(serde::de::Error::custom)
     }
 }
