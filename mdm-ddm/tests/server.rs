@@ -293,3 +293,51 @@ fn declarations_serialize_for_storage() {
         .to_string();
     assert!(err.contains("missing required key `ServerToken`"), "{err}");
 }
+
+#[test]
+fn checkin_dictionaries_are_routed() {
+    let set = sample_set();
+    let mut status = EnrollmentStatus::new();
+    let mut checkin = plist::Dictionary::new();
+    checkin.insert("MessageType".into(), "DeclarativeManagement".into());
+    checkin.insert("UDID".into(), "device".into());
+    checkin.insert("Endpoint".into(), "tokens".into());
+    let tokens = json_reply(set.handle_checkin(&checkin, &mut status, t0()).unwrap());
+    assert_eq!(
+        tokens["SyncTokens"]["DeclarationsToken"],
+        set.declarations_token()
+    );
+
+    checkin.insert("Endpoint".into(), "status".into());
+    checkin.insert(
+        "Data".into(),
+        plist::Value::Data(
+            br#"{"StatusItems":{"passcode":{"is-present":true}},"Errors":[]}"#.to_vec(),
+        ),
+    );
+    assert_eq!(
+        set.handle_checkin(&checkin, &mut status, t0()).unwrap(),
+        DdmReply::NoContent
+    );
+    assert_eq!(status.item("passcode.is-present"), Some(&json!(true)));
+
+    checkin.insert("Data".into(), "not data".into());
+    assert_eq!(
+        set.handle_checkin(&checkin, &mut status, t0())
+            .unwrap_err()
+            .to_string(),
+        "key `Data` should be data, found a string"
+    );
+    checkin.insert("MessageType".into(), "TokenUpdate".into());
+    assert!(matches!(
+        set.handle_checkin(&checkin, &mut status, t0()),
+        Err(Error::InvalidValue { .. })
+    ));
+    checkin.remove("MessageType");
+    assert_eq!(
+        set.handle_checkin(&checkin, &mut status, t0())
+            .unwrap_err()
+            .to_string(),
+        "missing required key `MessageType`"
+    );
+}
