@@ -72,6 +72,13 @@ impl std::fmt::Display for DeclarationKind {
     }
 }
 
+impl DeclarationType {
+    /// The type's kind, from its `com.apple.<kind>.` prefix (see [`DeclarationKind::of`]).
+    pub fn kind(&self) -> Option<DeclarationKind> {
+        DeclarationKind::of(self)
+    }
+}
+
 /// A generated payload type of one declaration type.
 pub trait DeclarationPayload: Keys + Serialize + DeserializeOwned + Clone + Into<Payload> {
     /// The declaration `Type` whose payload this is.
@@ -228,6 +235,20 @@ impl Declaration {
     /// The declaration as JSON bytes (compact).
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(&Value::Object(self.to_json())).unwrap_or_default()
+    }
+}
+
+impl serde::Serialize for Declaration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Declaration {
+    /// Deserializes and checks a declaration as [`Declaration::from_json`] does.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let map = <Map<String, Value> as serde::Deserialize>::deserialize(d)?;
+        Declaration::from_json(map).map_err(serde::de::Error::custom)
     }
 }
 

@@ -151,6 +151,48 @@ impl DeclarationSet {
             }
         }
     }
+
+    /// Answers a DeclarativeManagement check-in given as its plist dictionary (as decoded by
+    /// a check-in parser): reads `MessageType` (must be `DeclarativeManagement`), `Endpoint`
+    /// and the optional `Data`, then calls [`DeclarationSet::handle`].
+    pub fn handle_checkin(
+        &self,
+        checkin: &plist::Dictionary,
+        status: &mut EnrollmentStatus,
+        now: SystemTime,
+    ) -> Result<DdmReply> {
+        let string = |key: &str| -> Result<&str> {
+            match checkin.get(key) {
+                None => Err(Error::MissingKey { path: key.into() }),
+                Some(plist::Value::String(s)) => Ok(s.as_str()),
+                Some(other) => Err(Error::WrongType {
+                    path: key.into(),
+                    expected: "a string",
+                    found: mdm_proto::fields::kind_of(other),
+                }),
+            }
+        };
+        let message_type = string("MessageType")?;
+        if message_type != "DeclarativeManagement" {
+            return Err(Error::InvalidValue {
+                path: "MessageType".into(),
+                reason: format!("expected DeclarativeManagement, found {message_type}"),
+            });
+        }
+        let endpoint = string("Endpoint")?;
+        let data = match checkin.get("Data") {
+            None => None,
+            Some(plist::Value::Data(d)) => Some(d.as_slice()),
+            Some(other) => {
+                return Err(Error::WrongType {
+                    path: "Data".into(),
+                    expected: "data",
+                    found: mdm_proto::fields::kind_of(other),
+                });
+            }
+        };
+        self.handle(endpoint, data, status, now)
+    }
 }
 
 fn to_json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {

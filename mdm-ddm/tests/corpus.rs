@@ -232,3 +232,39 @@ fn removed_list_entries_need_only_their_identifier() {
     };
     assert_eq!(list[0].removed, Some(true));
 }
+
+#[test]
+fn credential_documents_decode_and_check() {
+    use mdm_ddm::credential::{CredentialAcme, CredentialPayload, CredentialType};
+    assert_eq!(CredentialType::KNOWN.len(), 4);
+    let doc = json!({"DirectoryURL": "https://acme.example/dir", "ClientIdentifier": "c",
+        "KeySize": 384, "KeyType": "ECSECPrimeRandom", "HardwareBound": true,
+        "Subject": [[["CN", "device"]]], "Attest": true, "Future": 1});
+    let acme = CredentialAcme::decode(doc.to_string().as_bytes()).unwrap();
+    assert_eq!(acme.key_size, 384);
+    assert_eq!(
+        acme.subject,
+        vec![vec![vec!["CN".to_owned(), "device".to_owned()]]]
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&acme.encode()).unwrap(),
+        doc
+    );
+    assert_eq!(
+        <CredentialAcme as CredentialPayload>::TYPE.as_str(),
+        "com.apple.credential.acme"
+    );
+    let bad = json!({"DirectoryURL": "x", "ClientIdentifier": "c", "KeySize": 1,
+        "KeyType": "RSA", "HardwareBound": false, "Subject": [[["CN"], 5]]});
+    assert_eq!(
+        CredentialAcme::decode(bad.to_string().as_bytes())
+            .unwrap_err()
+            .to_string(),
+        "key `Subject[0][1]` should be an array, found an integer"
+    );
+    assert_eq!(
+        DeclarationType::from("com.apple.asset.data").kind(),
+        Some(mdm_ddm::DeclarationKind::Asset)
+    );
+    assert_eq!(DeclarationType::from("com.apple.asset").kind(), None);
+}

@@ -783,7 +783,43 @@ fn top_doc(doc: &Doc, wire: &str) -> String {
         let _ = writeln!(text, "{}\n", c.trim());
     }
     let _ = write!(text, "Schema type: `{wire}`.");
+    if let Some(apply) = &doc.payload.apply {
+        let _ = write!(text, " Applies: `{apply}`.");
+    }
+    if doc.payload.beta == Some(true) {
+        text.push_str(" Beta.");
+    }
+    text.push_str(&os_table(doc.payload.supported_os.as_ref()));
     text
+}
+
+/// The `supportedOS` facts as a Markdown table.
+fn os_table(v: Option<&serde_yaml::Value>) -> String {
+    let Some(serde_yaml::Value::Mapping(m)) = v else {
+        return String::new();
+    };
+    let mut out =
+        String::from("\n\n| Platform | Introduced | Enrollments | Scopes |\n|---|---|---|---|\n");
+    for (platform, facts) in m {
+        let list = |k: &str| match facts.get(k) {
+            Some(serde_yaml::Value::Sequence(s)) => {
+                s.iter().map(yaml_scalar).collect::<Vec<_>>().join(", ")
+            }
+            _ => String::new(),
+        };
+        let mut introduced = facts.get("introduced").map(yaml_scalar).unwrap_or_default();
+        if let Some(removed) = facts.get("removed") {
+            let _ = write!(introduced, " (removed {})", yaml_scalar(removed));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {introduced} | {} | {} |",
+            yaml_scalar(platform),
+            list("allowed-enrollments"),
+            list("allowed-scopes")
+        );
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1053,8 +1089,15 @@ fn generate(schema: &Path) -> Result<BTreeMap<String, String>, String> {
     s.push_str("_ => None,\n}\n}\n}\n\n");
     s.push_str("/// One status item of a status report, typed by its name.\n#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub enum StatusItem {\n");
     for (variant, wire, resolved, _, key) in &items {
+        let doc = &docs
+            .iter()
+            .find(|(_, d)| d.payload.statusitemtype.as_deref() == Some(wire.as_str()))
+            .map(|(_, d)| d);
+        let table = doc
+            .map(|d| os_table(d.payload.supported_os.as_ref()))
+            .unwrap_or_default();
         s.push_str(&doc_lines(&format!(
-            "`{wire}`: {}",
+            "`{wire}`: {}{table}",
             key.content.as_deref().unwrap_or("")
         )));
         let _ = writeln!(s, "{variant}({}),", resolved.ty);
@@ -1138,5 +1181,35 @@ fn generate(schema: &Path) -> Result<BTreeMap<String, String>, String> {
         Ok(files)
     } else {
         Err(errors.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            pascal("configuration.account.subscribed-calendar"),
+            "ConfigurationAccountSubscribedCalendar"
+        );
+        assert_eq!(pascal("ECSECPrimeRandom"), "EcsecPrimeRandom");
+        assert_eq!(pascal("2048"), "V2048");
+        assert_eq!(snake("DataURL"), "data_url");
+        assert_eq!(snake("Hash-SHA-256"), "hash_sha_256");
+        assert_eq!(snake("dNSName"), "d_ns_name");
+        assert_eq!(snake("rfc822Name"), "rfc822_name");
+        assert_eq!(snake("_removed"), "removed");
+        assert_eq!(snake("type"), "type_");
+        assert_eq!(snake("Key Type"), "key_type");
+        assert_eq!(screaming("DeviceIdentifierUdid"), "DEVICE_IDENTIFIER_UDID");
+    }
+
+    #[test]
+    fn docs_cannot_become_doctests() {
+        let d = doc_lines("```\n    indented code\n```");
+        assert!(!d.contains("```"));
+        assert!(!d.contains("///     "));
     }
 }

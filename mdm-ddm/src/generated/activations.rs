@@ -15,6 +15,14 @@ use serde_json::{Map, Value};
 /// An activation used to install a set of configurations.
 ///
 /// Schema type: `com.apple.activation.simple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ActivationSimple {

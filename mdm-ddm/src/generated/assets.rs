@@ -151,6 +151,14 @@ pub enum AssetAccessible {
 /// A reference to an ACME identity.
 ///
 /// Schema type: `com.apple.asset.credential.acme`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 |  |  |
+/// | macOS | 14.0 |  |  |
+/// | tvOS | 17.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AssetCredentialAcme {
@@ -228,6 +236,14 @@ impl crate::declaration::DeclarationPayload for AssetCredentialAcme {
 /// A reference to a PKCS #1 or PEM encoded certificate.
 ///
 /// Schema type: `com.apple.asset.credential.certificate`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 |  |  |
+/// | macOS | 14.0 |  |  |
+/// | tvOS | 17.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AssetCredentialCertificate {
@@ -286,6 +302,14 @@ impl crate::declaration::DeclarationPayload for AssetCredentialCertificate {
 /// A reference to a PKCS #12 password-protected identity.
 ///
 /// Schema type: `com.apple.asset.credential.identity`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 |  |  |
+/// | macOS | 14.0 |  |  |
+/// | tvOS | 17.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AssetCredentialIdentity {
@@ -363,6 +387,14 @@ impl crate::declaration::DeclarationPayload for AssetCredentialIdentity {
 /// A reference to a SCEP identity.
 ///
 /// Schema type: `com.apple.asset.credential.scep`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 |  |  |
+/// | macOS | 14.0 |  |  |
+/// | tvOS | 17.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AssetCredentialScep {
@@ -440,6 +472,14 @@ impl crate::declaration::DeclarationPayload for AssetCredentialScep {
 /// A reference to data describing a credential representing a user name and password.
 ///
 /// Schema type: `com.apple.asset.credential.userpassword`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AssetCredentialUserpassword {
@@ -500,6 +540,14 @@ impl crate::declaration::DeclarationPayload for AssetCredentialUserpassword {
 /// A reference to arbitrary data with a specific media type.
 ///
 /// Schema type: `com.apple.asset.data`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 |  |  |
+/// | macOS | 14.0 |  |  |
+/// | tvOS | 17.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AssetData {
@@ -558,6 +606,14 @@ impl crate::declaration::DeclarationPayload for AssetData {
 /// User identity data.
 ///
 /// Schema type: `com.apple.asset.useridentity`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct AssetUseridentity {

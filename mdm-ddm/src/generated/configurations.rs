@@ -16,7 +16,15 @@ use serde_json::{Map, Value};
 ///
 /// A CalDAV configuration defines a CalDAV calendar and reminders account for a user.
 ///
-/// Schema type: `com.apple.configuration.account.caldav`.
+/// Schema type: `com.apple.configuration.account.caldav`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountCaldav {
@@ -123,7 +131,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationAccountCaldav {
 ///
 /// A CardDAV configuration defines a CardDAV contacts account for a user.
 ///
-/// Schema type: `com.apple.configuration.account.carddav`.
+/// Schema type: `com.apple.configuration.account.carddav`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountCarddav {
@@ -562,7 +578,15 @@ impl Keys for ConfigurationAccountExchangeSmime {
 ///
 /// This payload configures an Exchange ActiveSync account on an iOS device.
 ///
-/// Schema type: `com.apple.configuration.account.exchange`.
+/// Schema type: `com.apple.configuration.account.exchange`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountExchange {
@@ -949,7 +973,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationAccountExchange {
 ///
 /// A Google configuration defines a Google account for a user. The user will be prompted to enter their credentials shortly after the configuration successfully installs.
 ///
-/// Schema type: `com.apple.configuration.account.google`.
+/// Schema type: `com.apple.configuration.account.google`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountGoogle {
@@ -1096,7 +1128,15 @@ impl Keys for ConfigurationAccountLdapSearchSettings {
 ///
 /// An LDAP configuration defines an LDAP directory account for a user.
 ///
-/// Schema type: `com.apple.configuration.account.ldap`.
+/// Schema type: `com.apple.configuration.account.ldap`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountLdap {
@@ -1712,7 +1752,15 @@ impl Keys for ConfigurationAccountMailSmime {
 ///
 /// An email configuration defines an email account for a user.
 ///
-/// Schema type: `com.apple.configuration.account.mail`.
+/// Schema type: `com.apple.configuration.account.mail`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountMail {
@@ -1822,7 +1870,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationAccountMail {
 ///
 /// A subscribed calendar configuration defines a subscribed calendar for a user.
 ///
-/// Schema type: `com.apple.configuration.account.subscribed-calendar`.
+/// Schema type: `com.apple.configuration.account.subscribed-calendar`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 14.0 | supervised, user, local | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationAccountSubscribedCalendar {
@@ -2209,7 +2265,15 @@ impl Keys for ConfigurationAppManagedAttributes {
 ///
 /// Use this configuration to define settings for a managed app.
 ///
-/// Schema type: `com.apple.configuration.app.managed`.
+/// Schema type: `com.apple.configuration.app.managed`. Applies: `multiple`. Beta.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.2 | supervised, device, user | system |
+/// | macOS | n/a |  |  |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationAppManaged {
@@ -2428,7 +2492,15 @@ impl Keys for ConfigurationDiskmanagementSettingsRestrictions {
 ///
 /// Use this configuration to install disk management settings on the device.
 ///
-/// Schema type: `com.apple.configuration.diskmanagement.settings`.
+/// Schema type: `com.apple.configuration.diskmanagement.settings`. Applies: `combined`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | n/a |  |  |
+/// | macOS | 15.0 | supervised, local | system |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationDiskmanagementSettings {
@@ -2473,7 +2545,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationDiskmanagementSetti
 ///
 /// Specifies an MDMv1 profile to present to the user who may choose to download and install it
 ///
-/// Schema type: `com.apple.configuration.legacy.interactive`.
+/// Schema type: `com.apple.configuration.legacy.interactive`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user | system |
+/// | macOS | 13.0 | supervised, user | system, user |
+/// | tvOS | 16.0 | supervised, device | system |
+/// | visionOS | 1.1 | supervised, device, user | system |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationLegacyInteractive {
@@ -2532,7 +2612,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationLegacyInteractive {
 ///
 /// Specifies an MDMv1 profile to download and install
 ///
-/// Schema type: `com.apple.configuration.legacy`.
+/// Schema type: `com.apple.configuration.legacy`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | system, user |
+/// | tvOS | 16.0 | supervised, device, local | system |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | 10.0 | supervised, local | system |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationLegacy {
@@ -2608,7 +2696,15 @@ impl Keys for ConfigurationManagementStatusSubscriptionsStatusItems {
 ///
 /// Use this configuration to define the status subscriptions that cause status to be reported by the client.
 ///
-/// Schema type: `com.apple.configuration.management.status-subscriptions`.
+/// Schema type: `com.apple.configuration.management.status-subscriptions`. Applies: `combined`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user | system |
+/// | macOS | 13.0 | supervised, user | system, user |
+/// | tvOS | 16.0 | supervised, device | system |
+/// | visionOS | 1.1 | supervised, device, user | system |
+/// | watchOS | 10.0 | supervised | system |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationManagementStatusSubscriptions {
@@ -2665,7 +2761,15 @@ pub enum ConfigurationManagementTestReturnStatus {
 ///
 /// A configuration used for testing only
 ///
-/// Schema type: `com.apple.configuration.management.test`.
+/// Schema type: `com.apple.configuration.management.test`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, user, local | system, user |
+/// | tvOS | 16.0 | supervised, device, local | system |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | 10.0 | supervised, local | system |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationManagementTest {
@@ -3072,7 +3176,15 @@ impl Keys for ConfigurationMathSettingsSystemBehavior {
 ///
 /// Configures the built-in math and calculator app settings.
 ///
-/// Schema type: `com.apple.configuration.math.settings`.
+/// Schema type: `com.apple.configuration.math.settings`. Applies: `combined`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 18.0 | supervised | system |
+/// | macOS | 15.0 | supervised | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationMathSettings {
@@ -3185,7 +3297,15 @@ impl Keys for ConfigurationPasscodeSettingsCustomRegex {
 ///
 /// Use this configuration to define passcode policy settings
 ///
-/// Schema type: `com.apple.configuration.passcode.settings`.
+/// Schema type: `com.apple.configuration.passcode.settings`. Applies: `combined`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 | supervised, device, user, local | system |
+/// | macOS | 13.0 | supervised, local | system, user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | 2.0 | supervised, device, user, local | system |
+/// | watchOS | 10.0 | supervised, local | system |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationPasscodeSettings {
@@ -3557,7 +3677,15 @@ impl Keys for ConfigurationSafariExtensionsSettingsExtensionDictionary {
 ///
 /// Use this configuration to manage Safari Extensions.
 ///
-/// Schema type: `com.apple.configuration.safari.extensions.settings`.
+/// Schema type: `com.apple.configuration.safari.extensions.settings`. Applies: `combined`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 18.0 | supervised | system |
+/// | macOS | 15.0 | supervised | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationSafariExtensionsSettings {
@@ -3607,7 +3735,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationSafariExtensionsSet
 ///
 /// Use this configuration to define a group of Screen Sharing connections.
 ///
-/// Schema type: `com.apple.configuration.screensharing.connection.group`.
+/// Schema type: `com.apple.configuration.screensharing.connection.group`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | n/a |  |  |
+/// | macOS | 14.0 | supervised, user, local | system, user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationScreensharingConnectionGroup {
@@ -3731,7 +3867,15 @@ impl Keys for ConfigurationScreensharingConnectionDisplayConfiguration {
 ///
 /// Use this configuration to define a connection to a Screen Sharing host.
 ///
-/// Schema type: `com.apple.configuration.screensharing.connection`.
+/// Schema type: `com.apple.configuration.screensharing.connection`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | n/a |  |  |
+/// | macOS | 14.0 | supervised, user, local | system, user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationScreensharingConnection {
@@ -3852,7 +3996,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationScreensharingConnec
 ///
 /// Use this configuration to define Screen Sharing host settings and restrictions.
 ///
-/// Schema type: `com.apple.configuration.screensharing.host.settings`.
+/// Schema type: `com.apple.configuration.screensharing.host.settings`. Applies: `single`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | n/a |  |  |
+/// | macOS | 14.0 | supervised, local | system |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationScreensharingHostSettings {
@@ -3967,7 +4119,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationScreensharingHostSe
 ///
 /// Use this configuration to add a certificate to the device.
 ///
-/// Schema type: `com.apple.configuration.security.certificate`.
+/// Schema type: `com.apple.configuration.security.certificate`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 | supervised, device, user, local | system |
+/// | macOS | 14.0 | supervised, user, local | system, user |
+/// | tvOS | 17.0 | supervised, device, local | system |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | 10.0 | supervised, local | system |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationSecurityCertificate {
@@ -4010,7 +4170,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationSecurityCertificate
 ///
 /// Use this configuration to install an identity on the device.
 ///
-/// Schema type: `com.apple.configuration.security.identity`.
+/// Schema type: `com.apple.configuration.security.identity`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 | supervised, device, user, local | system |
+/// | macOS | 14.0 | supervised, user, local | system, user |
+/// | tvOS | 17.0 | supervised, device, local | system |
+/// | visionOS | 1.1 | supervised, device, user, local | system |
+/// | watchOS | 10.0 | supervised, local | system |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationSecurityIdentity {
@@ -4089,7 +4257,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationSecurityIdentity {
 ///
 /// Configures the device to allow WebAuthn enterprise attestation for certain passkeys.
 ///
-/// Schema type: `com.apple.configuration.security.passkey.attestation`.
+/// Schema type: `com.apple.configuration.security.passkey.attestation`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 | supervised, device | system |
+/// | macOS | 14.0 | supervised | user |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationSecurityPasskeyAttestation {
@@ -4229,7 +4405,15 @@ impl Keys for ConfigurationServicesBackgroundTasksLaunchdConfigurations {
 ///
 /// Specifies management of a background tasks
 ///
-/// Schema type: `com.apple.configuration.services.background-tasks`.
+/// Schema type: `com.apple.configuration.services.background-tasks`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | n/a |  |  |
+/// | macOS | 15.0 | supervised | system |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationServicesBackgroundTasks {
@@ -4336,7 +4520,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationServicesBackgroundT
 ///
 /// Specifies managed configuration files for services
 ///
-/// Schema type: `com.apple.configuration.services.configuration-files`.
+/// Schema type: `com.apple.configuration.services.configuration-files`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | n/a |  |  |
+/// | macOS | 14.0 | supervised | system |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationServicesConfigurationFiles {
@@ -4407,7 +4599,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationServicesConfigurati
 ///
 /// A software update enforcement policy for a specific OS release
 ///
-/// Schema type: `com.apple.configuration.softwareupdate.enforcement.specific`.
+/// Schema type: `com.apple.configuration.softwareupdate.enforcement.specific`. Applies: `multiple`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 | supervised, device | system |
+/// | macOS | 14.0 | supervised | system |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationSoftwareupdateEnforcementSpecific {
@@ -4972,7 +5172,15 @@ impl Keys for ConfigurationSoftwareupdateSettingsBeta {
 ///
 /// Software update settings
 ///
-/// Schema type: `com.apple.configuration.softwareupdate.settings`.
+/// Schema type: `com.apple.configuration.softwareupdate.settings`. Applies: `combined`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 18.0 | supervised, device | system |
+/// | macOS | 15.0 | supervised | system |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ConfigurationSoftwareupdateSettings {
@@ -5118,7 +5326,15 @@ impl crate::declaration::DeclarationPayload for ConfigurationSoftwareupdateSetti
 ///
 /// Specifies an MDMv1 Apple Watch enrollment profile
 ///
-/// Schema type: `com.apple.configuration.watch.enrollment`.
+/// Schema type: `com.apple.configuration.watch.enrollment`. Applies: `single`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 17.0 | supervised | system |
+/// | macOS | n/a |  |  |
+/// | tvOS | n/a |  |  |
+/// | visionOS | n/a |  |  |
+/// | watchOS | n/a |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConfigurationWatchEnrollment {

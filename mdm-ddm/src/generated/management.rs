@@ -57,6 +57,14 @@ impl Keys for ManagementOrganizationInfoProof {
 /// Use this declaration to tell the client about the server's organization information.
 ///
 /// Schema type: `com.apple.management.organization-info`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ManagementOrganizationInfo {
@@ -141,6 +149,14 @@ impl crate::declaration::DeclarationPayload for ManagementOrganizationInfo {
 /// Use this declaration to set properties on the device.
 ///
 /// Schema type: `com.apple.management.properties`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 16.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct ManagementProperties {
@@ -170,6 +186,14 @@ impl crate::declaration::DeclarationPayload for ManagementProperties {
 /// Use this declaration to tell the client about the server's capabilities.
 ///
 /// Schema type: `com.apple.management.server-capabilities`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ManagementServerCapabilities {

@@ -153,6 +153,14 @@ impl Keys for ManifestDeclarations {
 /// The set of available declarations on the server.
 ///
 /// Schema type: `DeclarationItemsResponse`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DeclarationItemsResponse {
@@ -329,6 +337,14 @@ impl Keys for StatusError {
 /// Status sent by the client.
 ///
 /// Schema type: `StatusReport`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StatusReport {
@@ -399,6 +415,14 @@ impl Keys for StatusReport {
 /// The server's synchronization tokens.
 ///
 /// Schema type: `TokensResponse`.
+///
+/// | Platform | Introduced | Enrollments | Scopes |
+/// |---|---|---|---|
+/// | iOS | 15.0 |  |  |
+/// | macOS | 13.0 |  |  |
+/// | tvOS | 16.0 |  |  |
+/// | visionOS | 1.1 |  |  |
+/// | watchOS | 10.0 |  |  |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TokensResponse {

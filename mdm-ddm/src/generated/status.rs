@@ -2363,46 +2363,214 @@ impl StatusItemName {
 #[non_exhaustive]
 pub enum StatusItem {
     /// `account.list.caldav`: A list of status values for the CalDAV accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListCaldav(Vec<AccountListCaldavAccount>),
     /// `account.list.carddav`: A list of status values for the CardDAV accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListCarddav(Vec<AccountListCarddavAccount>),
     /// `account.list.exchange`: A list of status values for the exchange accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListExchange(Vec<AccountListExchangeAccount>),
     /// `account.list.google`: A list of status values for the Google accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListGoogle(Vec<AccountListGoogleAccount>),
     /// `account.list.ldap`: A list of status values for the LDAP accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListLdap(Vec<AccountListLdapAccount>),
     /// `account.list.mail.incoming`: A list of status values for the incoming mail accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListMailIncoming(Vec<AccountListMailIncomingAccount>),
     /// `account.list.mail.outgoing`: A list of status values for the outgoing mail accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListMailOutgoing(Vec<AccountListMailOutgoingAccount>),
     /// `account.list.subscribed-calendar`: A list of status values for the calendar accounts.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 14.0 | supervised, user, local | user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | n/a |  |  |
     AccountListSubscribedCalendar(Vec<AccountListSubscribedCalendarAccount>),
     /// `app.managed.list`: An array of dictionaries that describe the device's declarative managed apps.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.2 | supervised, device, user | system |
+    /// | macOS | n/a |  |  |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     AppManagedList(Vec<AppManagedListApp>),
     /// `device.identifier.serial-number`: The device's serial number.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, local | system |
+    /// | macOS | 13.0 | supervised, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceIdentifierSerialNumber(String),
     /// `device.identifier.udid`: The device's UDID. This value is always available on the device channel. This value is only available on user channels whose organization matches that of the device channel.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, local | system |
+    /// | macOS | 13.0 | supervised, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceIdentifierUdid(String),
     /// `device.model.family`: The hardware family of the device, such as 'Mac', 'iPhone', or 'iPad'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceModelFamily(String),
     /// `device.model.identifier`: A two-part string that specifies the device's model. The first part specifies device's model family, and the second part specifies the model's version. The model's version is a comma-separated number where the first part of the number is the version, and the second part is a variant, such as 'MacBookPro15,1' or 'iPhone13,2'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceModelIdentifier(String),
     /// `device.model.marketing-name`: The device's marketing name, such as 'iPhone 12'. This value may not always be available. Alternatively, use 'device.model.configuration-code' to look up the marketing name through the web API.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceModelMarketingName(String),
     /// `device.model.number`: The device's model number.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device, user, local | system |
+    /// | macOS | 14.0 | supervised, user, local | system, user |
+    /// | tvOS | 17.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceModelNumber(String),
     /// `device.operating-system.build-version`: The operating system's build version on the device, such as '18F132'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceOperatingSystemBuildVersion(String),
     /// `device.operating-system.family`: The operating system family in use on the device, such as 'macOS' or 'iOS'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceOperatingSystemFamily(String),
     /// `device.operating-system.marketing-name`: The operating system's marketing name in use on the device, such as 'Catalina'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceOperatingSystemMarketingName(String),
     /// `device.operating-system.supplemental.build-version`: The operating system's build and rapid security response versions in use on the device, for example, '20A123a' or '20B27c'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.1 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.1 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceOperatingSystemSupplementalBuildVersion(String),
     /// `device.operating-system.supplemental.extra-version`: The operating system's rapid security response version in use on the device, for example, 'a'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.1 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.1 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceOperatingSystemSupplementalExtraVersion(String),
     /// `device.operating-system.version`: The operating system's version in use on the device, such as '15.0'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     DeviceOperatingSystemVersion(String),
     /// `device.power.battery-health`: The battery health status, which has the following values:
     ///
@@ -2413,32 +2581,144 @@ pub enum StatusItem {
     /// * 'unsupported': The device doesn't support battery health reporting.
     ///
     /// Available in iOS 17 and later on iPhone only, and macOS 14.4 and later on Apple silicon Mac computers. iPad and Intel-based Macs return 'unsupported'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device, local | system |
+    /// | macOS | 14.4 | supervised, local | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     DevicePowerBatteryHealth(DevicePowerBatteryHealth),
     /// `diskmanagement.filevault.enabled`: A Boolean value that specifies the File Vault enabled status on the device.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | n/a |  |  |
+    /// | macOS | 14.0 | supervised, local | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     DiskmanagementFilevaultEnabled(bool),
     /// `management.client-capabilities`: An object that contains the client's protocol capabilities. These typically only change when the device upgrades its software. An implicit status subscription for this status item is always present, so the client always reports changes to the server.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user | system |
+    /// | macOS | 13.0 | supervised, user | system, user |
+    /// | tvOS | 16.0 | supervised, device | system |
+    /// | visionOS | 1.1 | supervised, device, user | system |
+    /// | watchOS | 10.0 | supervised | system |
     ManagementClientCapabilities(ManagementClientCapabilities),
     /// `management.declarations`: A collection of the client's processed declarations.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 15.0 | supervised, device, user | system |
+    /// | macOS | 13.0 | supervised, user | system, user |
+    /// | tvOS | 16.0 | supervised, device | system |
+    /// | visionOS | 1.1 | supervised, device, user | system |
+    /// | watchOS | 10.0 | supervised | system |
     ManagementDeclarations(ManagementDeclarations),
     /// `mdm.app`: The list of apps. The response will not include apps that are managed by Declarative Device Management.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user | system |
+    /// | macOS | n/a |  |  |
+    /// | tvOS | 16.0 | supervised, device | system |
+    /// | visionOS | 1.1 | supervised, device, user | system |
+    /// | watchOS | 10.0 | supervised | system |
     MdmApp(Vec<MdmAppApp>),
     /// `passcode.is-compliant`: If 'true', the passcode is in compliance with all passcode policies set on the device. If 'false', the passcode isn't in compliance with one or more passcode policies set on the device. When there are no passcode policies on the device, this value 'true'.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | n/a |  |  |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     PasscodeIsCompliant(bool),
     /// `passcode.is-present`: If 'true', a passcode is present on the device. If 'false', a passcode isn't present on the device. When a passcode is present, the specific attributes of the passcode, such as length or number of complex characters, aren't reported. Instead, use the 'passcode.is-compliant' status item to verify that the passcode complies with all passcode policies set on the device.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | n/a |  |  |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     PasscodeIsPresent(bool),
     /// `screensharing.connection.group.unresolved-connection`: A status item that contains an array of unresolved connection groups.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | n/a |  |  |
+    /// | macOS | 14.1 | supervised, user, local | system, user |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     ScreensharingConnectionGroupUnresolvedConnection(Vec<UnresolvedConnectionGroup>),
     /// `security.certificate.list`: A list of the device's managed certificates.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device, user, local | system |
+    /// | macOS | 14.0 | supervised, user, local | system, user |
+    /// | tvOS | 17.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     SecurityCertificateList(Vec<SecurityCertificateListCertificate>),
     /// `services.background-task`: The background task.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | n/a |  |  |
+    /// | macOS | 14.0 | supervised, local | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     ServicesBackgroundTask(Vec<BackgroundTask>),
     /// `softwareupdate.beta-enrollment`: The device's enrolled beta program name, or an empty string if there is no enrolled beta program.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 18.0 | supervised, device | system |
+    /// | macOS | 15.0 | supervised | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     SoftwareupdateBetaEnrollment(String),
     /// `softwareupdate.device-id`: The device identifier to use when looking up available software updates via <https://gdmf.apple.com/v2/pmv>.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 18.0 | supervised, device | system |
+    /// | macOS | 15.0 | supervised | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     SoftwareupdateDeviceId(String),
     /// `softwareupdate.failure-reason`: Details about a software update failure.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device | system |
+    /// | macOS | 14.0 | supervised | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     SoftwareupdateFailureReason(SoftwareupdateFailureReason),
     /// `softwareupdate.install-reason`: Details about the reason for a pending software update.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device | system |
+    /// | macOS | 14.0 | supervised | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     SoftwareupdateInstallReason(SoftwareupdateInstallReason),
     /// `softwareupdate.install-state`: The software update install status, which has the following values:
     ///
@@ -2448,22 +2728,94 @@ pub enum StatusItem {
     /// * 'prepared': The system prepared the software update and it's ready for installation.
     /// * 'installing': The system is installing the software update.
     /// * 'failed': The software update failed.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device | system |
+    /// | macOS | 14.0 | supervised | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     SoftwareupdateInstallState(SoftwareupdateInstallState),
     /// `softwareupdate.pending-version`: A dictionary that contains the build and OS versions of the software update that's pending on the device.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 17.0 | supervised, device | system |
+    /// | macOS | 14.0 | supervised | system |
+    /// | tvOS | n/a |  |  |
+    /// | visionOS | n/a |  |  |
+    /// | watchOS | n/a |  |  |
     SoftwareupdatePendingVersion(SoftwareupdatePendingVersion),
     /// `test.array-value`: The test status item array value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestArrayValue(Vec<TestArrayValueArray>),
     /// `test.boolean-value`: The test status Boolean value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestBooleanValue(bool),
     /// `test.dictionary-value`: The test status dictionary value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestDictionaryValue(TestDictionaryValue),
     /// `test.error-value`: The test status error value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestErrorValue(String),
     /// `test.integer-value`: The test status integer value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestIntegerValue(i64),
     /// `test.real-value`: The test status real value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestRealValue(serde_json::Number),
     /// `test.string-value`: The test status string value.
+    ///
+    /// | Platform | Introduced | Enrollments | Scopes |
+    /// |---|---|---|---|
+    /// | iOS | 16.0 | supervised, device, user, local | system |
+    /// | macOS | 13.0 | supervised, user, local | system, user |
+    /// | tvOS | 16.0 | supervised, device, local | system |
+    /// | visionOS | 1.1 | supervised, device, user, local | system |
+    /// | watchOS | 10.0 | supervised, local | system |
     TestStringValue(String),
     /// An item this version does not know (or a branch of the tree it could not place), kept as sent.
     Unknown(crate::status::UnknownStatusItem),
