@@ -144,7 +144,7 @@ pub async fn push(State(state): State<AppState>, Path(ids): Path<String>) -> Res
 }
 
 /// The PEM blocks of a text, as `(label, base64 body)`.
-fn pem_blocks(text: &str) -> Vec<(String, String)> {
+pub fn pem_blocks(text: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
