@@ -61,6 +61,15 @@ pub struct Config {
     #[arg(long, env = "MDM_CLIENT_CERT_HEADER")]
     pub client_cert_header: Option<String>,
 
+    /// PEM certificate chain to serve HTTPS with (needs `--tls-key`). Without it the server
+    /// speaks plain HTTP, for a TLS-terminating proxy in front.
+    #[arg(long, env = "MDM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "MDM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `mdm_server=debug`).
     #[arg(long, env = "MDM_LOG", default_value = "info")]
     pub log: String,
@@ -78,6 +87,8 @@ impl Config {
             public_url: None,
             max_body: mdm_proto::Limits::MDM.max_bytes,
             client_cert_header: None,
+            tls_cert: None,
+            tls_key: None,
             log: "info".into(),
         }
     }
@@ -91,6 +102,13 @@ impl Config {
     /// This configuration with an API key.
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
+        self
+    }
+
+    /// This configuration serving HTTPS with a PEM certificate chain and key.
+    pub fn with_tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_cert = Some(cert.into());
+        self.tls_key = Some(key.into());
         self
     }
 
@@ -190,6 +208,35 @@ pub struct Server {
     pub api_key_source: ApiKeySource,
     /// The public base URL.
     pub public_url: String,
+    /// The TLS configuration, when serving HTTPS.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+#[cfg(feature = "tls")]
+type TlsConfig = Option<Arc<tokio_rustls::rustls::ServerConfig>>;
+
+#[cfg(feature = "tls")]
+fn load_tls(config: &Config) -> Result<TlsConfig, StartError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => crate::tls::load_config(cert, key)
+            .map(Some)
+            .map_err(StartError::Config),
+        (None, None) => Ok(None),
+        _ => Err(StartError::Config(
+            "--tls-cert and --tls-key go together".into(),
+        )),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn load_tls(config: &Config) -> Result<(), StartError> {
+    if config.tls_cert.is_some() || config.tls_key.is_some() {
+        return Err(StartError::Config(
+            "this build has no TLS support (feature `tls`): use a TLS-terminating proxy".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Server {
@@ -198,6 +245,10 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io(format!("creating {}", config.data_dir.display())))?;
         let (api_key, api_key_source) = load_api_key(config)?;
+        #[cfg(feature = "tls")]
+        let tls = load_tls(config)?;
+        #[cfg(not(feature = "tls"))]
+        load_tls(config)?;
         let url = match &config.storage {
             Some(url) => url.clone(),
             None => format!("sqlite:{}", config.data_dir.join(SQLITE_FILE).display()),
@@ -218,10 +269,14 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(io("reading the bound address"))?;
+        #[cfg(feature = "tls")]
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "http";
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
         Ok(Server {
@@ -231,6 +286,8 @@ impl Server {
             api_key,
             api_key_source,
             public_url,
+            #[cfg(feature = "tls")]
+            tls,
         })
     }
 
@@ -239,8 +296,9 @@ impl Server {
         let url = &self.public_url;
         let mut lines = vec![
             format!(
-                "mdm-server {} listening on http://{}",
+                "mdm-server {} listening on {}://{}",
                 env!("CARGO_PKG_VERSION"),
+                self.scheme(),
                 self.local_addr
             ),
             format!("enrollment URL: {url}/mdm/enroll"),
@@ -260,11 +318,29 @@ impl Server {
         lines
     }
 
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return "https";
+        }
+        "http"
+    }
+
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls {
+            let listener =
+                crate::tls::TlsListener::new(self.listener, tls).map_err(io("starting TLS"))?;
+            return axum::serve(listener, self.router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(io("serving"));
+        }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await

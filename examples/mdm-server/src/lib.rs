@@ -10,6 +10,8 @@ pub mod openapi;
 pub mod push;
 pub mod service;
 pub mod storage;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[doc(hidden)]
 pub mod fuzzing {
