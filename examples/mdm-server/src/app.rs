@@ -242,6 +242,15 @@ fn load_tls(config: &Config) -> Result<(), StartError> {
 impl Server {
     /// Creates the data folder, loads or generates the API key, opens storage and binds.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
+        Self::start_with(config, |service| service).await
+    }
+
+    /// Like [`Server::start`], with the service adjusted by `customize` before it serves:
+    /// the place to plug in a device identity check, a pusher or token handlers.
+    pub async fn start_with(
+        config: &Config,
+        customize: impl FnOnce(MdmService) -> MdmService,
+    ) -> Result<Self, StartError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io(format!("creating {}", config.data_dir.display())))?;
         let (api_key, api_key_source) = load_api_key(config)?;
@@ -254,7 +263,7 @@ impl Server {
             None => format!("sqlite:{}", config.data_dir.join(SQLITE_FILE).display()),
         };
         let storage = storage::open(&url).await?;
-        let service = MdmService::new(Arc::clone(&storage));
+        let service = customize(MdmService::new(Arc::clone(&storage)));
         let mut state = AppState::new(Arc::new(service), storage, api_key.clone());
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
         if let Some(name) = &config.client_cert_header {

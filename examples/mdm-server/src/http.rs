@@ -169,6 +169,19 @@ pub fn admin_routes() -> Routes {
         .add("/v1/bad-reports", &["GET"], get(bad_reports))
 }
 
+/// The device-facing routes (no API key: devices prove who they are per message).
+pub fn device_routes() -> Routes {
+    Routes::new()
+        .add("/mdm/checkin", &["PUT"], put(checkin))
+        .add("/mdm", &["PUT"], put(server_url))
+        .add("/mdm/enroll", &["GET"], get(not_yet_enroll))
+        .add(
+            "/scep",
+            &["GET", "POST"],
+            get(not_yet_scep).post(not_yet_scep),
+        )
+}
+
 /// The whole application: device endpoints, the admin API behind the key, and limits.
 pub fn router(state: AppState) -> Router {
     let admin = admin_routes()
@@ -177,12 +190,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_api_key,
         ));
-    let device = Router::new()
-        .route("/mdm/checkin", put(checkin))
-        .route("/mdm", put(server_url))
-        .route("/mdm/enroll", get(not_yet_enroll))
-        .route("/scep", get(not_yet_scep).post(not_yet_scep));
-    device
+    device_routes()
+        .router
         .merge(admin)
         .layer(DefaultBodyLimit::max(state.limits.max_bytes))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 description of the admin API, served at `/v1/openapi.json`.
 //!
-//! A test checks that every admin route of the router appears here and the other way round.
+//! A test checks that every route of the router appears here and the other way round.
+//! Device routes carry `security: []`: devices do not use the API key.
 
 use serde_json::{Value as Json, json};
 
@@ -15,6 +16,26 @@ fn op(summary: &str, params: &[Json], body: Option<Json>, responses: Json) -> Js
         }
     }
     o
+}
+
+fn device_op(summary: &str) -> Json {
+    json!({
+        "summary": summary,
+        "security": [],
+        "requestBody": { "required": true, "content": {
+            "application/x-apple-aspen-mdm-checkin": { "schema": { "type": "string" } },
+            "application/xml": { "schema": { "type": "string" } },
+        } },
+        "responses": {
+            "200": { "description": "empty, or a plist (the next command, or the check-in's answer)",
+                     "content": { "application/xml": { "schema": { "type": "string" } } } },
+            "400": { "description": "malformed message (kept in /v1/bad-reports)" },
+            "403": { "description": "identity refused, or unknown enrollment" },
+            "410": { "description": "UserAuthenticate: not supported" },
+            "413": { "description": "body too large" },
+            "501": { "description": "DeclarativeManagement: not available yet" },
+        },
+    })
 }
 
 fn path_param(name: &str, description: &str) -> Json {
@@ -66,6 +87,25 @@ pub fn document() -> Json {
         } },
         "security": [ { "basic": [] }, { "bearer": [] } ],
         "paths": {
+            "/mdm/checkin": { "put": device_op(
+                "Check-in (CheckInURL): Authenticate, TokenUpdate, CheckOut, UserAuthenticate (410), \
+                 SetBootstrapToken, GetBootstrapToken, GetToken, DeclarativeManagement (501)",
+            ) },
+            "/mdm": { "put": device_op(
+                "ServerURL: a command report (with `Status`), answered with the next command; \
+                 check-ins (with `MessageType`) are accepted here too",
+            ) },
+            "/mdm/enroll": { "get": json!({
+                "summary": "Enrollment profile (not available yet)",
+                "security": [],
+                "responses": { "501": { "description": "needs profile signing and SCEP" } },
+            }) },
+            "/scep": {
+                "get": json!({ "summary": "SCEP (not available yet)", "security": [],
+                               "responses": { "501": { "description": "needs scep-proto" } } }),
+                "post": json!({ "summary": "SCEP (not available yet)", "security": [],
+                                "responses": { "501": { "description": "needs scep-proto" } } }),
+            },
             "/version": { "get": op("Server version", &[], None, ok_json("`{\"version\"}`")) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/enqueue/{ids}": { "put": op(

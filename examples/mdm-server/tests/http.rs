@@ -717,6 +717,7 @@ async fn every_admin_route_needs_the_key_and_is_documented() {
     let b = Backend::sqlite().await.unwrap();
     let s = Running::start(&b.config()).await;
     let routes = mdm_server::http::admin_routes();
+    let device = mdm_server::http::device_routes();
     let doc = mdm_server::openapi::document();
     let mut documented = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -727,11 +728,16 @@ async fn every_admin_route_needs_the_key_and_is_documented() {
     let mut registered: Vec<(String, String)> = routes
         .list()
         .iter()
+        .chain(device.list())
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     registered.sort();
     documented.sort();
     assert_eq!(registered, documented, "router and OpenAPI disagree");
+    for (method, path) in device.list() {
+        let op = &doc["paths"][*path][method.to_lowercase()];
+        assert_eq!(op["security"], json!([]), "{method} {path} is public");
+    }
 
     for (method, path) in routes.list() {
         let concrete = path
