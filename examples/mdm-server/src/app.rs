@@ -70,6 +70,14 @@ pub struct Config {
     #[arg(long, env = "MDM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Seconds a client may take to send a request's head before the connection is closed.
+    #[arg(long, env = "MDM_HEADER_TIMEOUT", default_value_t = 30)]
+    pub header_timeout: u64,
+
+    /// Seconds a request may take, body included, before the server answers 408.
+    #[arg(long, env = "MDM_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
+
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `mdm_server=debug`).
     #[arg(long, env = "MDM_LOG", default_value = "info")]
     pub log: String,
@@ -89,6 +97,8 @@ impl Config {
             client_cert_header: None,
             tls_cert: None,
             tls_key: None,
+            header_timeout: 30,
+            request_timeout: 60,
             log: "info".into(),
         }
     }
@@ -109,6 +119,13 @@ impl Config {
     pub fn with_tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.tls_cert = Some(cert.into());
         self.tls_key = Some(key.into());
+        self
+    }
+
+    /// This configuration with other header and request timeouts (seconds).
+    pub fn with_timeouts(mut self, header: u64, request: u64) -> Self {
+        self.header_timeout = header;
+        self.request_timeout = request;
         self
     }
 
@@ -208,6 +225,8 @@ pub struct Server {
     pub api_key_source: ApiKeySource,
     /// The public base URL.
     pub public_url: String,
+    /// Time limits.
+    pub options: crate::serve::ServeOptions,
     /// The TLS configuration, when serving HTTPS.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -295,6 +314,10 @@ impl Server {
             api_key,
             api_key_source,
             public_url,
+            options: crate::serve::ServeOptions::default().with_timeouts(
+                std::time::Duration::from_secs(config.header_timeout.max(1)),
+                std::time::Duration::from_secs(config.request_timeout.max(1)),
+            ),
             #[cfg(feature = "tls")]
             tls,
         })
@@ -345,14 +368,10 @@ impl Server {
         if let Some(tls) = self.tls {
             let listener =
                 crate::tls::TlsListener::new(self.listener, tls).map_err(io("starting TLS"))?;
-            return axum::serve(listener, self.router)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(io("serving"));
+            crate::serve::serve(listener, self.router, self.options, shutdown).await;
+            return Ok(());
         }
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(io("serving"))
+        crate::serve::serve(self.listener, self.router, self.options, shutdown).await;
+        Ok(())
     }
 }

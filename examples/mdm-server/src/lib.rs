@@ -8,6 +8,7 @@ pub mod http;
 pub mod identity;
 pub mod openapi;
 pub mod push;
+pub mod serve;
 pub mod service;
 pub mod storage;
 #[cfg(feature = "tls")]

@@ -17,8 +17,10 @@ use mdm_proto::{CommandReport, CommandStatus, Enrollment};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The most bytes of a bad body kept in the bad-report log.
+/// The most bytes of a bad body kept in the bad-report log, from a known enrollment.
 pub const BAD_BODY_KEPT: usize = 64 * 1024;
+/// The most bytes of a bad body kept from a sender that is not a known enrollment.
+pub const BAD_BODY_KEPT_ANONYMOUS: usize = 1024;
 
 /// What the server answers a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +166,11 @@ fn plist_reply(dict: Dictionary) -> Result<Reply, ServiceError> {
 }
 
 fn truncated(body: &[u8]) -> Vec<u8> {
-    body[..body.len().min(BAD_BODY_KEPT)].to_vec()
+    truncated_to(body, BAD_BODY_KEPT)
+}
+
+fn truncated_to(body: &[u8], keep: usize) -> Vec<u8> {
+    body[..body.len().min(keep)].to_vec()
 }
 
 impl MdmService {
@@ -397,30 +403,31 @@ impl Service for MdmService {
         let now = storage::now();
         tracing::warn!(reason = %what.reason, enrollment = ?what.enrollment.as_ref().map(|e| &e.id),
             "undecodable device message");
-        let bad = |reason: String| {
+        let bad = |keep: usize| {
             BadReport::new(
                 what.enrollment.as_ref().map(|e| e.id.clone()),
                 what.command_uuid.clone(),
-                reason,
-                truncated(&request.body),
+                what.reason.clone(),
+                truncated_to(&request.body, keep),
                 now,
             )
         };
         let (Some(enrollment), true) = (&what.enrollment, what.is_report) else {
             self.storage
-                .record_bad_report(&bad(what.reason.clone()))
+                .record_bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS))
                 .await?;
             return Err(ServiceError::BadRequest(what.reason.clone()));
         };
         // A report from a known device that cannot be decoded: keep it, close the command
         // it answers so it is not sent again, and carry on with the queue.
         self.verify(request, enrollment, None).await?;
-        self.storage
-            .record_bad_report(&bad(what.reason.clone()))
-            .await?;
         if self.known(enrollment).await.is_err() {
+            self.storage
+                .record_bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS))
+                .await?;
             return Err(ServiceError::BadRequest(what.reason.clone()));
         }
+        self.storage.record_bad_report(&bad(BAD_BODY_KEPT)).await?;
         if let Some(uuid) = &what.command_uuid {
             self.storage
                 .record_report(

@@ -25,6 +25,8 @@ pub mod sqlite;
 pub const STATUS_CANCELLED: &str = "Cancelled";
 /// The status recorded for a target whose report could not be decoded.
 pub const STATUS_UNDECODABLE: &str = "Undecodable";
+/// How many bad reports storage keeps; older ones are dropped as new ones arrive.
+pub const MAX_BAD_REPORTS: i64 = 10_000;
 /// The status shown (not stored) for a pending target whose command has expired.
 pub const STATUS_EXPIRED: &str = "Expired";
 /// The status shown (not stored) for a target not yet answered.
@@ -402,7 +404,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<ReportOutcome>;
 
-    /// Keeps a report that could not be decoded or matched.
+    /// Keeps a report that could not be decoded or matched (only the newest
+    /// [`MAX_BAD_REPORTS`] are kept).
     async fn record_bad_report(&self, report: &BadReport) -> Result<()>;
 
     /// The most recent bad reports, newest first.

@@ -819,3 +819,48 @@ async fn two_instances_share_one_postgres() {
     two.stop().await;
     b.finish().await;
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config().with_timeouts(1, 1)).await;
+    let started = std::time::Instant::now();
+
+    // Connects and says nothing: closed after the header timeout.
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // Sends half a head: same.
+    let mut half = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    half.write_all(b"PUT /mdm HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Sends a head and half a body: 408 after the request timeout.
+    let mut slow_body = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow_body
+        .write_all(b"PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<plist>")
+        .await
+        .unwrap();
+
+    let limit = std::time::Duration::from_secs(10);
+    for stream in [&mut silent, &mut half] {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "connection not closed");
+        assert!(!String::from_utf8_lossy(&out).contains(" 200 "));
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(limit, slow_body.read_to_end(&mut out))
+        .await
+        .expect("slow body not answered")
+        .ok();
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{out:?}"
+    );
+    assert!(started.elapsed() < limit);
+
+    // Others are served meanwhile and afterwards.
+    let r = s.admin("GET", "/version", b"").await;
+    assert_eq!(r.status, 200);
+    s.stop().await;
+}

@@ -473,11 +473,11 @@ impl Storage for PostgresStorage {
     }
 
     async fn record_bad_report(&self, r: &BadReport) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
+        let client = self.client().await?;
+        let id: i64 = client
+            .query_one(
                 "INSERT INTO bad_reports (enrollment_id, command_uuid, reason, body, received_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[
                     &r.enrollment_id,
                     &r.command_uuid,
@@ -485,6 +485,14 @@ impl Storage for PostgresStorage {
                     &r.body,
                     &r.received_at,
                 ],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        client
+            .execute(
+                "DELETE FROM bad_reports WHERE id <= $1",
+                &[&(id - super::MAX_BAD_REPORTS)],
             )
             .await
             .map(drop)

@@ -480,7 +480,8 @@ impl Storage for SqliteStorage {
     async fn record_bad_report(&self, report: &BadReport) -> Result<()> {
         let r = report.clone();
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO bad_reports (enrollment_id, command_uuid, reason, body, received_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -490,8 +491,13 @@ impl Storage for SqliteStorage {
                     r.body,
                     r.received_at
                 ],
-            )
-            .map(drop)
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "DELETE FROM bad_reports WHERE id <= ?1",
+                params![id - super::MAX_BAD_REPORTS],
+            )?;
+            tx.commit()
         })
         .await
     }
