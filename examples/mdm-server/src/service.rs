@@ -309,6 +309,7 @@ impl Service for MdmService {
                 Ok(Reply::Empty)
             }
             "GetBootstrapToken" => {
+                self.known(enrollment).await?;
                 let record = self.storage.enrollment(&enrollment.device_id).await?;
                 self.storage.touch(&enrollment.id, now).await?;
                 let mut dict = Dictionary::new();
@@ -318,6 +319,7 @@ impl Service for MdmService {
                 plist_reply(dict)
             }
             "GetToken" => {
+                self.known(enrollment).await?;
                 let service_type = message.string("TokenServiceType").ok_or_else(|| {
                     ServiceError::BadRequest("GetToken without `TokenServiceType` string".into())
                 })?;

@@ -505,6 +505,12 @@ async fn checkin_message_types(b: &Backend) {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("com.apple.maid"));
     assert_eq!(s.checkin(&msg("SomethingNew", "")).await.status, 400);
+    // Tokens are only handed to known enrollments.
+    let stranger = plist(
+        "<key>MessageType</key><string>GetBootstrapToken</string>\
+         <key>UDID</key><string>STRANGER</string>",
+    );
+    assert_eq!(s.checkin(&stranger).await.status, 403);
     // TokenUpdate without its keys.
     assert_eq!(s.checkin(&msg("TokenUpdate", "")).await.status, 400);
     // A check-in without MessageType on the check-in URL.
