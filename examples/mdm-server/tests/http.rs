@@ -8,6 +8,7 @@ use base64::Engine;
 use mdm_server::app::{Config, Server};
 use serde_json::{Value as Json, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use support::{PgSchema, Response, TempDir, request};
 
 const KEY: &str = "test-api-key";
@@ -213,14 +214,14 @@ fn unique(prefix: &str) -> String {
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let backend = super::Backend::sqlite().await.unwrap();
                 super::$name(&backend).await;
                 backend.finish().await;
             }
 
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(backend) = super::Backend::postgres(stringify!($name)).await {
                     super::$name(&backend).await;
@@ -239,6 +240,7 @@ on_both_backends!(
     json_commands_expiry_and_cancel,
     enrollment_listing,
     restart_keeps_queued_commands,
+    many_devices_at_once,
 );
 
 async fn enroll_and_command_round_trip(b: &Backend) {
@@ -716,6 +718,45 @@ async fn restart_keeps_queued_commands(b: &Backend) {
         .json();
     assert_eq!(e["enrolled"], true);
     s.stop().await;
+}
+
+async fn many_devices_at_once(b: &Backend) {
+    let s = Arc::new(Running::start(&b.config()).await);
+    let base = unique("MANY");
+    let uuid = unique("ALL");
+    let ids: Vec<String> = (0..16).map(|i| format!("{base}-{i}")).collect();
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move { s.enroll(&id).await }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One command for all of them, then every device runs its round trip at once.
+    s.enqueue(&ids.join(","), &uuid, "DeviceInformation").await;
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let (s, uuid) = (Arc::clone(&s), uuid.clone());
+        tasks.push(tokio::spawn(async move {
+            assert_eq!(sent_uuid(&s.device(&idle(&id)).await), Some(uuid.clone()));
+            let r = s
+                .device(&report(&id, "Acknowledged", Some(&uuid), ""))
+                .await;
+            assert_eq!(sent_uuid(&r), None);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let j = s
+        .admin("GET", &format!("/v1/commands/{uuid}"), b"")
+        .await
+        .json();
+    let targets = j["enrollments"].as_array().unwrap();
+    assert_eq!(targets.len(), ids.len());
+    assert!(targets.iter().all(|t| t["status"] == "Acknowledged"), "{j}");
+    Arc::into_inner(s).unwrap().stop().await;
 }
 
 #[tokio::test]
