@@ -224,10 +224,11 @@ impl MdmService {
             .map_err(|e| ServiceError::Forbidden(e.to_string()))
     }
 
+    /// Refuses unknown enrollments, and notes that a known one was seen.
     async fn known(&self, enrollment: &Enrollment) -> Result<(), ServiceError> {
-        match self.storage.enrollment(&enrollment.id).await? {
-            Some(_) => Ok(()),
-            None => Err(ServiceError::Forbidden(format!(
+        match self.storage.touch(&enrollment.id, storage::now()).await? {
+            true => Ok(()),
+            false => Err(ServiceError::Forbidden(format!(
                 "unknown enrollment `{}`",
                 enrollment.id
             ))),
@@ -311,7 +312,6 @@ impl Service for MdmService {
             "GetBootstrapToken" => {
                 self.known(enrollment).await?;
                 let record = self.storage.enrollment(&enrollment.device_id).await?;
-                self.storage.touch(&enrollment.id, now).await?;
                 let mut dict = Dictionary::new();
                 if let Some(token) = record.and_then(|r| r.bootstrap_token) {
                     dict.insert("BootstrapToken".into(), Value::Data(token));
@@ -332,7 +332,6 @@ impl Service for MdmService {
                     .token(enrollment, &message.raw)
                     .await
                     .map_err(ServiceError::BadRequest)?;
-                self.storage.touch(&enrollment.id, now).await?;
                 let mut dict = Dictionary::new();
                 dict.insert("TokenData".into(), Value::Data(token));
                 plist_reply(dict)
@@ -357,7 +356,6 @@ impl Service for MdmService {
         self.verify(request, &enrollment, None).await?;
         self.known(&enrollment).await?;
         let now = storage::now();
-        self.storage.touch(&enrollment.id, now).await?;
         let id = enrollment.id.as_str();
         let idle = report.status == CommandStatus::Idle;
         if !idle {

@@ -25,6 +25,8 @@ pub mod sqlite;
 pub const STATUS_CANCELLED: &str = "Cancelled";
 /// The status recorded for a target whose report could not be decoded.
 pub const STATUS_UNDECODABLE: &str = "Undecodable";
+/// The precision of `last_seen_at`, in seconds (see [`Storage::touch`]).
+pub const TOUCH_GRANULARITY: Timestamp = 60;
 /// How many bad reports storage keeps; older ones are dropped as new ones arrive.
 pub const MAX_BAD_REPORTS: i64 = 10_000;
 /// The status shown (not stored) for a pending target whose command has expired.
@@ -363,8 +365,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Records a CheckOut: the enrollment is no longer enrolled.
     async fn check_out(&self, id: &str, now: Timestamp) -> Result<()>;
 
-    /// Notes that an enrollment sent something.
-    async fn touch(&self, id: &str, now: Timestamp) -> Result<()>;
+    /// Notes that an enrollment sent something, and says whether it exists. To spare a
+    /// write on every message, `last_seen_at` moves only when it is at least
+    /// [`TOUCH_GRANULARITY`] seconds old.
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<bool>;
 
     /// Escrows (or, with `None`, clears) a device's bootstrap token.
     async fn set_bootstrap_token(

@@ -272,14 +272,26 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn touch(&self, id: &str, now: Timestamp) -> Result<()> {
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<bool> {
         let id = id.to_owned();
         self.with(move |c| {
-            c.execute(
-                "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )
-            .map(drop)
+            let last: Option<i64> = c
+                .query_row(
+                    "SELECT last_seen_at FROM enrollments WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(last) = last else {
+                return Ok(false);
+            };
+            if last <= now - super::TOUCH_GRANULARITY {
+                c.execute(
+                    "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            Ok(true)
         })
         .await
     }
