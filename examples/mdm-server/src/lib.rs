@@ -1,3 +1,37 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
+pub mod app;
+pub mod command;
+pub mod device;
+pub mod http;
+pub mod identity;
+pub mod openapi;
+pub mod push;
+pub mod serve;
+pub mod service;
 pub mod storage;
+#[cfg(feature = "tls")]
+pub mod tls;
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for fuzz targets and the corpus replay test.
+
+    use mdm_proto::Limits;
+
+    /// Decodes a device body as both endpoints would, and as an admin command plist.
+    pub fn device_body(data: &[u8]) {
+        let _ = crate::device::decode(data, crate::device::Endpoint::Server, &Limits::MDM);
+        let _ = crate::device::decode(data, crate::device::Endpoint::Checkin, &Limits::MDM);
+        let _ = crate::command::RawCommand::from_plist(data, &Limits::MDM);
+    }
+
+    /// Reads PEM blocks and the APNs topic of a certificate, as `PUT /v1/pushcert` does.
+    pub fn push_cert(data: &[u8]) {
+        let _ = crate::admin::topic_from_cert_der(data);
+        if let Ok(text) = std::str::from_utf8(data) {
+            let _ = crate::admin::pem_blocks(text);
+        }
+    }
+}

@@ -25,6 +25,10 @@ pub mod sqlite;
 pub const STATUS_CANCELLED: &str = "Cancelled";
 /// The status recorded for a target whose report could not be decoded.
 pub const STATUS_UNDECODABLE: &str = "Undecodable";
+/// The precision of `last_seen_at`, in seconds (see [`Storage::touch`]).
+pub const TOUCH_GRANULARITY: Timestamp = 60;
+/// How many bad reports storage keeps; older ones are dropped as new ones arrive.
+pub const MAX_BAD_REPORTS: i64 = 10_000;
 /// The status shown (not stored) for a pending target whose command has expired.
 pub const STATUS_EXPIRED: &str = "Expired";
 /// The status shown (not stored) for a target not yet answered.
@@ -361,8 +365,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Records a CheckOut: the enrollment is no longer enrolled.
     async fn check_out(&self, id: &str, now: Timestamp) -> Result<()>;
 
-    /// Notes that an enrollment sent something.
-    async fn touch(&self, id: &str, now: Timestamp) -> Result<()>;
+    /// Notes that an enrollment sent something, and says whether it exists. To spare a
+    /// write on every message, `last_seen_at` moves only when it is at least
+    /// [`TOUCH_GRANULARITY`] seconds old.
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<bool>;
 
     /// Escrows (or, with `None`, clears) a device's bootstrap token.
     async fn set_bootstrap_token(
@@ -402,7 +408,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<ReportOutcome>;
 
-    /// Keeps a report that could not be decoded or matched.
+    /// Keeps a report that could not be decoded or matched (only the newest
+    /// [`MAX_BAD_REPORTS`] are kept).
     async fn record_bad_report(&self, report: &BadReport) -> Result<()>;
 
     /// The most recent bad reports, newest first.

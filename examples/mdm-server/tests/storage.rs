@@ -90,11 +90,19 @@ async fn enrollment_lifecycle(s: &dyn Storage) {
             .is_none()
     );
 
-    s.touch(&id, NOW + 4).await.unwrap();
+    // last_seen_at moves in steps of TOUCH_GRANULARITY, sparing a write per message.
+    let step = storage::TOUCH_GRANULARITY;
+    assert!(s.touch(&id, NOW + 4).await.unwrap());
     assert_eq!(
         s.enrollment(&id).await.unwrap().unwrap().last_seen_at,
-        NOW + 4
+        NOW + 3
     );
+    assert!(s.touch(&id, NOW + 3 + step).await.unwrap());
+    assert_eq!(
+        s.enrollment(&id).await.unwrap().unwrap().last_seen_at,
+        NOW + 3 + step
+    );
+    assert!(!s.touch("no-such-enrollment", NOW).await.unwrap());
 
     s.check_out(&id, NOW + 5).await.unwrap();
     let e = s.enrollment(&id).await.unwrap().unwrap();

@@ -295,16 +295,26 @@ impl Storage for PostgresStorage {
             .map_err(backend)
     }
 
-    async fn touch(&self, id: &str, now: Timestamp) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE enrollments SET last_seen_at = $2 WHERE id = $1",
-                &[&id, &now],
-            )
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let client = self.client().await?;
+        let select = client
+            .prepare_cached("SELECT last_seen_at FROM enrollments WHERE id = $1")
             .await
-            .map(drop)
-            .map_err(backend)
+            .map_err(backend)?;
+        let Some(row) = client.query_opt(&select, &[&id]).await.map_err(backend)? else {
+            return Ok(false);
+        };
+        let last: i64 = row.get(0);
+        if last <= now - super::TOUCH_GRANULARITY {
+            client
+                .execute(
+                    "UPDATE enrollments SET last_seen_at = $2 WHERE id = $1",
+                    &[&id, &now],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        Ok(true)
     }
 
     async fn set_bootstrap_token(
@@ -413,10 +423,9 @@ impl Storage for PostgresStorage {
         include_not_now: bool,
         now: Timestamp,
     ) -> Result<Option<QueuedCommand>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
                 "WITH pick AS (SELECT q.seq, c.uuid, c.request_type, c.body FROM queue q \
                  JOIN commands c ON c.uuid = q.command_uuid \
                  WHERE q.enrollment_id = $1 \
@@ -425,8 +434,11 @@ impl Storage for PostgresStorage {
                  ORDER BY q.seq LIMIT 1), \
                  upd AS (UPDATE queue SET sent_at = $3 FROM pick WHERE queue.seq = pick.seq) \
                  SELECT uuid, request_type, body FROM pick",
-                &[&id, &include_not_now, &now],
             )
+            .await
+            .map_err(backend)?;
+        let row = client
+            .query_opt(&statement, &[&id, &include_not_now, &now])
             .await
             .map_err(backend)?;
         Ok(row.map(|r| QueuedCommand {
@@ -446,11 +458,17 @@ impl Storage for PostgresStorage {
     ) -> Result<ReportOutcome> {
         let client = self.client().await?;
         let takes_cancelled = status != super::STATUS_NOT_NOW;
-        let changed = client
-            .execute(
+        let update = client
+            .prepare_cached(
                 "UPDATE queue SET status = $3, report = $4, updated_at = $5 \
                  WHERE enrollment_id = $1 AND command_uuid = $2 \
                  AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND $6))",
+            )
+            .await
+            .map_err(backend)?;
+        let changed = client
+            .execute(
+                &update,
                 &[&id, &uuid, &status, &report, &now, &takes_cancelled],
             )
             .await
@@ -473,11 +491,11 @@ impl Storage for PostgresStorage {
     }
 
     async fn record_bad_report(&self, r: &BadReport) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
+        let client = self.client().await?;
+        let id: i64 = client
+            .query_one(
                 "INSERT INTO bad_reports (enrollment_id, command_uuid, reason, body, received_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[
                     &r.enrollment_id,
                     &r.command_uuid,
@@ -485,6 +503,14 @@ impl Storage for PostgresStorage {
                     &r.body,
                     &r.received_at,
                 ],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        client
+            .execute(
+                "DELETE FROM bad_reports WHERE id <= $1",
+                &[&(id - super::MAX_BAD_REPORTS)],
             )
             .await
             .map(drop)

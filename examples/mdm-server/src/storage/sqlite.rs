@@ -272,14 +272,26 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn touch(&self, id: &str, now: Timestamp) -> Result<()> {
+    async fn touch(&self, id: &str, now: Timestamp) -> Result<bool> {
         let id = id.to_owned();
         self.with(move |c| {
-            c.execute(
-                "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )
-            .map(drop)
+            let last: Option<i64> = c
+                .query_row(
+                    "SELECT last_seen_at FROM enrollments WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(last) = last else {
+                return Ok(false);
+            };
+            if last <= now - super::TOUCH_GRANULARITY {
+                c.execute(
+                    "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            Ok(true)
         })
         .await
     }
@@ -480,7 +492,8 @@ impl Storage for SqliteStorage {
     async fn record_bad_report(&self, report: &BadReport) -> Result<()> {
         let r = report.clone();
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO bad_reports (enrollment_id, command_uuid, reason, body, received_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -490,8 +503,13 @@ impl Storage for SqliteStorage {
                     r.body,
                     r.received_at
                 ],
-            )
-            .map(drop)
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "DELETE FROM bad_reports WHERE id <= ?1",
+                params![id - super::MAX_BAD_REPORTS],
+            )?;
+            tx.commit()
         })
         .await
     }

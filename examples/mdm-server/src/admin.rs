@@ -1,0 +1,518 @@
+//! The admin API handlers (behind the API key; see [`crate::http::router`]).
+//!
+//! NanoMDM-compatible routes (`/v1/enqueue`, `/v1/push`, `/v1/pushcert`, `/version`) and
+//! JSON routes for commands and enrollments. Plist values are shown in their JSON form
+//! ([`mdm_proto::json`]: data as base64, dates as RFC 3339).
+
+use crate::command::RawCommand;
+use crate::http::{AppState, error_response};
+use crate::service::{PushOutcome, ServiceError};
+use crate::storage::{self, EnrollmentFilter, EnrollmentRecord, PushCert, Timestamp};
+use axum::Json as JsonBody;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+/// The most enrollment IDs one request may name.
+pub const MAX_IDS: usize = 10_000;
+/// The most enrollments one page lists.
+pub const MAX_PAGE: u32 = 1_000;
+
+type ApiResult = Result<Response, ServiceError>;
+
+fn respond(result: ApiResult) -> Response {
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+fn rfc3339(ts: Timestamp) -> Json {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map_or(Json::Null, Json::String)
+}
+
+fn opt_time(ts: Option<Timestamp>) -> Json {
+    ts.map_or(Json::Null, rfc3339)
+}
+
+/// The JSON form of a stored plist body, or its base64 when it is not a plist.
+fn plist_json(bytes: &[u8]) -> Json {
+    match mdm_proto::parse_value(bytes, &mdm_proto::Limits::MDM) {
+        Ok(value) => mdm_proto::json::to_json(&value),
+        Err(_) => {
+            json!({ "undecodable_base64": base64::engine::general_purpose::STANDARD.encode(bytes) })
+        }
+    }
+}
+
+fn split_ids(ids: &str) -> Result<Vec<String>, ServiceError> {
+    let list: Vec<String> = ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        return Err(ServiceError::BadRequest("no enrollment IDs".into()));
+    }
+    if list.len() > MAX_IDS {
+        return Err(ServiceError::BadRequest(format!(
+            "{} enrollment IDs, more than the limit of {MAX_IDS}",
+            list.len()
+        )));
+    }
+    Ok(list)
+}
+
+fn pushes_json(pushes: &[PushOutcome]) -> Json {
+    let mut status = Map::new();
+    for p in pushes {
+        let entry = match &p.result {
+            Ok(id) => json!({ "push_result": id }),
+            Err(e) => json!({ "push_error": e }),
+        };
+        status.insert(p.enrollment_id.clone(), entry);
+    }
+    Json::Object(status)
+}
+
+/// `GET /version`.
+pub async fn version() -> Response {
+    JsonBody(json!({ "version": env!("CARGO_PKG_VERSION") })).into_response()
+}
+
+/// `GET /v1/openapi.json`.
+pub async fn openapi() -> Response {
+    JsonBody(crate::openapi::document()).into_response()
+}
+
+/// Query of `/v1/enqueue`.
+#[derive(Debug, Deserialize)]
+pub struct EnqueueQuery {
+    /// Any value but empty, `0` or `false` queues without pushing.
+    nopush: Option<String>,
+}
+
+fn truthy(v: &Option<String>) -> bool {
+    v.as_deref()
+        .is_some_and(|v| !matches!(v, "" | "0" | "false"))
+}
+
+/// `PUT /v1/enqueue/{ids}`: queue a raw command plist (NanoMDM).
+pub async fn enqueue(
+    State(state): State<AppState>,
+    Path(ids): Path<String>,
+    Query(query): Query<EnqueueQuery>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let ids = split_ids(&ids)?;
+            let command =
+                RawCommand::from_plist(&body, &state.limits).map_err(ServiceError::BadRequest)?;
+            let no_push = truthy(&query.nopush);
+            let result = state.service.enqueue(&ids, &command, !no_push).await?;
+            Ok(JsonBody(json!({
+                "command_uuid": result.command_uuid,
+                "request_type": result.request_type,
+                "no_push": no_push,
+                "status": pushes_json(&result.pushes),
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/push/{ids}`.
+pub async fn push(State(state): State<AppState>, Path(ids): Path<String>) -> Response {
+    respond(
+        async {
+            let ids = split_ids(&ids)?;
+            let pushes = state.service.push(&ids).await?;
+            Ok(JsonBody(json!({ "status": pushes_json(&pushes) })).into_response())
+        }
+        .await,
+    )
+}
+
+/// The PEM blocks of a text, as `(label, base64 body)`.
+pub fn pem_blocks(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + 11..];
+        let Some(label_end) = after.find("-----") else {
+            break;
+        };
+        let label = after[..label_end].to_owned();
+        let body_start = &after[label_end + 5..];
+        let end_marker = format!("-----END {label}-----");
+        let Some(end) = body_start.find(&end_marker) else {
+            break;
+        };
+        let body: String = body_start[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        blocks.push((label, body));
+        rest = &body_start[end + end_marker.len()..];
+    }
+    blocks
+}
+
+/// The `UID` attribute (OID 0.9.2342.19200300.100.1.1) of a certificate's subject: the APNs
+/// topic. It is the last UID in the DER (the subject follows the issuer).
+pub fn topic_from_cert_der(der: &[u8]) -> Option<String> {
+    const UID_OID: &[u8] = &[
+        0x06, 0x0A, 0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x01,
+    ];
+    let mut found = None;
+    let mut i = 0;
+    while let Some(pos) = der
+        .get(i..)
+        .and_then(|s| s.windows(UID_OID.len()).position(|w| w == UID_OID))
+    {
+        let at = i + pos + UID_OID.len();
+        if let (Some(&tag), Some(&len)) = (der.get(at), der.get(at + 1)) {
+            let len = usize::from(len);
+            if matches!(tag, 0x0C | 0x13 | 0x16)
+                && len < 0x80
+                && let Some(value) = der.get(at + 2..at + 2 + len)
+            {
+                found = std::str::from_utf8(value).ok().map(str::to_owned);
+            }
+        }
+        i = at;
+    }
+    found
+}
+
+/// `PUT /v1/pushcert`: store the APNs certificate and private key (PEM, one after the other).
+pub async fn push_cert(State(state): State<AppState>, body: Bytes) -> Response {
+    respond(
+        async {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| ServiceError::BadRequest("the body is not UTF-8 PEM text".into()))?;
+            let blocks = pem_blocks(text);
+            let cert = blocks
+                .iter()
+                .find(|(label, _)| label == "CERTIFICATE")
+                .ok_or_else(|| ServiceError::BadRequest("no PEM CERTIFICATE block".into()))?;
+            let key = blocks
+                .iter()
+                .find(|(label, _)| label.ends_with("PRIVATE KEY"))
+                .ok_or_else(|| ServiceError::BadRequest("no PEM PRIVATE KEY block".into()))?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(&cert.1)
+                .map_err(|e| ServiceError::BadRequest(format!("certificate base64: {e}")))?;
+            let topic = topic_from_cert_der(&der).ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "the certificate's subject has no UID (the APNs topic)".into(),
+                )
+            })?;
+            let wrap = |label: &str, b64: &str| {
+                let mut pem = format!("-----BEGIN {label}-----\n");
+                for chunk in b64.as_bytes().chunks(64) {
+                    pem.push_str(&String::from_utf8_lossy(chunk));
+                    pem.push('\n');
+                }
+                pem.push_str(&format!("-----END {label}-----\n"));
+                pem
+            };
+            let record = PushCert::new(
+                topic.clone(),
+                wrap("CERTIFICATE", &cert.1),
+                wrap(&key.0, &key.1),
+            );
+            state
+                .storage
+                .store_push_cert(&record, storage::now())
+                .await?;
+            Ok(JsonBody(json!({ "topic": topic })).into_response())
+        }
+        .await,
+    )
+}
+
+/// Body of `POST /v1/commands`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// Where to queue it.
+    enrollment_ids: Vec<String>,
+    /// The `Command` dictionary, with `RequestType`.
+    command: Json,
+    /// A `CommandUUID` to use (a new one otherwise).
+    #[serde(default)]
+    command_uuid: Option<String>,
+    /// Queue without pushing.
+    #[serde(default)]
+    no_push: bool,
+    /// Stop sending it after this many seconds.
+    #[serde(default)]
+    expires_in: Option<u32>,
+}
+
+/// `POST /v1/commands`: queue a command given as JSON.
+pub async fn create_command(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<CommandRequest>,
+) -> Response {
+    respond(
+        async {
+            if request.enrollment_ids.is_empty() || request.enrollment_ids.len() > MAX_IDS {
+                return Err(ServiceError::BadRequest(format!(
+                    "`enrollment_ids` must name 1 to {MAX_IDS} enrollments"
+                )));
+            }
+            let expires_at = request
+                .expires_in
+                .map(|s| storage::now().saturating_add(i64::from(s)));
+            let command = RawCommand::from_json(&request.command, request.command_uuid)
+                .map_err(ServiceError::BadRequest)?
+                .with_expiry(expires_at);
+            let result = state
+                .service
+                .enqueue(&request.enrollment_ids, &command, !request.no_push)
+                .await?;
+            Ok((
+                StatusCode::CREATED,
+                JsonBody(json!({
+                    "command_uuid": result.command_uuid,
+                    "request_type": result.request_type,
+                    "expires_at": opt_time(expires_at),
+                    "pushes": pushes_json(&result.pushes),
+                })),
+            )
+                .into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/commands/{uuid}`: the command and its status per enrollment.
+pub async fn command_status(State(state): State<AppState>, Path(uuid): Path<String>) -> Response {
+    respond(
+        async {
+            let record = state
+                .storage
+                .command(&uuid, storage::now())
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("no command `{uuid}`")))?;
+            let targets: Vec<Json> = record
+                .targets
+                .iter()
+                .map(|t| {
+                    json!({
+                        "enrollment_id": t.enrollment_id,
+                        "status": t.status,
+                        "sent_at": opt_time(t.sent_at),
+                        "updated_at": rfc3339(t.updated_at),
+                        "report": t.report.as_deref().map_or(Json::Null, plist_json),
+                    })
+                })
+                .collect();
+            Ok(JsonBody(json!({
+                "command_uuid": record.uuid,
+                "request_type": record.request_type,
+                "created_at": rfc3339(record.created_at),
+                "expires_at": opt_time(record.expires_at),
+                "command": plist_json(&record.body),
+                "enrollments": targets,
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// `DELETE /v1/commands/{uuid}`: cancel a command wherever it has not been answered.
+pub async fn cancel_command(State(state): State<AppState>, Path(uuid): Path<String>) -> Response {
+    respond(
+        async {
+            let now = storage::now();
+            if state.storage.command(&uuid, now).await?.is_none() {
+                return Err(ServiceError::NotFound(format!("no command `{uuid}`")));
+            }
+            let n = state.storage.cancel_command(&uuid, now).await?;
+            Ok(JsonBody(json!({ "cancelled": n })).into_response())
+        }
+        .await,
+    )
+}
+
+fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
+    let mut out = json!({
+        "id": e.key.id,
+        "device_id": e.key.device_id,
+        "type": e.key.kind,
+        "udid": e.key.udid,
+        "user_short_name": e.key.user_short_name,
+        "user_long_name": e.key.user_long_name,
+        "enrolled": e.enrolled,
+        "push": e.push.as_ref().map(|p| json!({
+            "token": hex::encode(&p.token),
+            "push_magic": p.push_magic,
+            "topic": p.topic,
+        })),
+        "has_unlock_token": e.unlock_token.is_some(),
+        "has_bootstrap_token": e.bootstrap_token.is_some(),
+        "created_at": rfc3339(e.created_at),
+        "last_seen_at": rfc3339(e.last_seen_at),
+        "enrolled_at": opt_time(e.enrolled_at),
+        "checked_out_at": opt_time(e.checked_out_at),
+    });
+    if detail && let Json::Object(map) = &mut out {
+        map.insert(
+            "authenticate".into(),
+            e.authenticate.as_deref().map_or(Json::Null, plist_json),
+        );
+        let mut token_update = e.token_update.as_deref().map_or(Json::Null, plist_json);
+        if let Json::Object(tu) = &mut token_update {
+            // A secret: never shown.
+            tu.remove("UnlockToken");
+        }
+        map.insert("token_update".into(), token_update);
+    }
+    out
+}
+
+/// Query of `GET /v1/enrollments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this device's enrollments.
+    device_id: Option<String>,
+    /// Only enrolled (`true`) or not enrolled (`false`) ones.
+    enrolled: Option<bool>,
+    /// Only this enrollment type.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// Paging: IDs after this one.
+    after: Option<String>,
+    /// Page size (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/enrollments`.
+pub async fn list_enrollments(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    respond(
+        async {
+            let filter = EnrollmentFilter {
+                device_id: query.device_id,
+                enrolled: query.enrolled,
+                kind: query.kind,
+                after: query.after,
+                limit: query.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+            };
+            let page = state.storage.list_enrollments(&filter).await?;
+            let next = if page.len() == filter.limit as usize {
+                page.last().map(|e| e.key.id.clone())
+            } else {
+                None
+            };
+            Ok(JsonBody(json!({
+                "enrollments": page.iter().map(|e| enrollment_json(e, false)).collect::<Vec<_>>(),
+                "next_after": next,
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/enrollments/{id}`.
+pub async fn enrollment(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            let record = state
+                .storage
+                .enrollment(&id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("no enrollment `{id}`")))?;
+            Ok(JsonBody(enrollment_json(&record, true)).into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/enrollments/{id}/queue`: commands still waiting, oldest first.
+pub async fn queue(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            let entries = state.storage.queue(&id, storage::now()).await?;
+            let commands: Vec<Json> = entries
+                .iter()
+                .map(|q| {
+                    json!({
+                        "command_uuid": q.uuid,
+                        "request_type": q.request_type,
+                        "status": q.status,
+                        "created_at": rfc3339(q.created_at),
+                        "expires_at": opt_time(q.expires_at),
+                        "sent_at": opt_time(q.sent_at),
+                    })
+                })
+                .collect();
+            Ok(JsonBody(json!({ "enrollment_id": id, "commands": commands })).into_response())
+        }
+        .await,
+    )
+}
+
+/// `DELETE /v1/enrollments/{id}/queue`: cancel everything waiting.
+pub async fn clear_queue(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            let n = state.storage.clear_queue(&id, storage::now()).await?;
+            Ok(JsonBody(json!({ "cancelled": n })).into_response())
+        }
+        .await,
+    )
+}
+
+/// Query of `GET /v1/bad-reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadReportsQuery {
+    /// How many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/bad-reports`: device messages that could not be decoded or matched, newest first.
+pub async fn bad_reports(
+    State(state): State<AppState>,
+    Query(query): Query<BadReportsQuery>,
+) -> Response {
+    respond(
+        async {
+            let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+            let list = state.storage.bad_reports(limit).await?;
+            let items: Vec<Json> = list
+                .iter()
+                .map(|b| {
+                    json!({
+                        "enrollment_id": b.enrollment_id,
+                        "command_uuid": b.command_uuid,
+                        "reason": b.reason,
+                        "received_at": rfc3339(b.received_at),
+                        "body_base64": base64::engine::general_purpose::STANDARD.encode(&b.body),
+                    })
+                })
+                .collect();
+            Ok(JsonBody(json!({ "bad_reports": items })).into_response())
+        }
+        .await,
+    )
+}

@@ -1,0 +1,377 @@
+//! Configuration (flags and environment variables) and start-up.
+
+use crate::http::{ApiKey, AppState};
+use crate::service::MdmService;
+use crate::storage::{self, StorageError};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The file in the data folder that keeps the generated API key.
+pub const API_KEY_FILE: &str = "api-key";
+/// The SQLite file in the data folder, when `--storage` is not given.
+pub const SQLITE_FILE: &str = "mdm.sqlite";
+
+/// Flags and environment variables of `mdm-server`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "mdm-server",
+    version,
+    about = "An Apple MDM server: check-ins, a command queue per device, pushes, an admin API.",
+    long_about = "An Apple MDM server: check-ins, a command queue per device, pushes, an admin API.\n\n\
+        Devices talk to PUT /mdm/checkin and PUT /mdm; admins to /v1/... with the API key \
+        (HTTP Basic with any user name and the key as password, or `Authorization: Bearer KEY`). \
+        The API is described at /v1/openapi.json.\n\n\
+        The server speaks plain HTTP: put it behind a TLS-terminating proxy. On first start it \
+        creates its data folder, a SQLite database in it and an API key, and prints the URLs \
+        and the key. Every flag can also be set with the environment variable shown."
+)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address and port to listen on (plain HTTP).
+    #[arg(long, env = "MDM_LISTEN", default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+
+    /// Folder for the server's files (SQLite database, generated API key); created if missing.
+    #[arg(long, env = "MDM_DATA_DIR", default_value = "mdm-data")]
+    pub data_dir: PathBuf,
+
+    /// Where state lives: a SQLite file (`sqlite:PATH` or a path), or a PostgreSQL URL
+    /// (`postgres://user@host:5432/db`; several servers may share one). Default: the SQLite
+    /// file `mdm.sqlite` in the data folder.
+    #[arg(long, env = "MDM_STORAGE")]
+    pub storage: Option<String>,
+
+    /// API key for the admin API. Default: the key stored in the data folder, generated
+    /// (and printed) on first start.
+    #[arg(long, env = "MDM_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// The public base URL devices reach this server at (e.g. `https://mdm.example.com`),
+    /// used for the URLs printed at start. Default: `http://` + the listen address.
+    #[arg(long, env = "MDM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MDM_MAX_BODY", default_value_t = mdm_proto::Limits::MDM.max_bytes)]
+    pub max_body: usize,
+
+    /// Header in which the TLS-terminating proxy forwards the device's client certificate
+    /// (e.g. `X-Client-Cert`), given to the device identity check.
+    #[arg(long, env = "MDM_CLIENT_CERT_HEADER")]
+    pub client_cert_header: Option<String>,
+
+    /// PEM certificate chain to serve HTTPS with (needs `--tls-key`). Without it the server
+    /// speaks plain HTTP, for a TLS-terminating proxy in front.
+    #[arg(long, env = "MDM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "MDM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds a client may take to send a request's head before the connection is closed.
+    #[arg(long, env = "MDM_HEADER_TIMEOUT", default_value_t = 30)]
+    pub header_timeout: u64,
+
+    /// Seconds a request may take, body included, before the server answers 408.
+    #[arg(long, env = "MDM_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
+
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `mdm_server=debug`).
+    #[arg(long, env = "MDM_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: listen on `listen`, keep files in `data_dir`,
+    /// every other setting at its default.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            listen,
+            data_dir: data_dir.into(),
+            storage: None,
+            api_key: None,
+            public_url: None,
+            max_body: mdm_proto::Limits::MDM.max_bytes,
+            client_cert_header: None,
+            tls_cert: None,
+            tls_key: None,
+            header_timeout: 30,
+            request_timeout: 60,
+            log: "info".into(),
+        }
+    }
+
+    /// This configuration with a storage URL.
+    pub fn with_storage(mut self, url: impl Into<String>) -> Self {
+        self.storage = Some(url.into());
+        self
+    }
+
+    /// This configuration with an API key.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// This configuration serving HTTPS with a PEM certificate chain and key.
+    pub fn with_tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_cert = Some(cert.into());
+        self.tls_key = Some(key.into());
+        self
+    }
+
+    /// This configuration with other header and request timeouts (seconds).
+    pub fn with_timeouts(mut self, header: u64, request: u64) -> Self {
+        self.header_timeout = header;
+        self.request_timeout = request;
+        self
+    }
+
+    /// This configuration with a body size limit.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A setting is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
+/// Where the API key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiKeySource {
+    /// The flag or environment variable.
+    Given,
+    /// The file in the data folder.
+    Stored(PathBuf),
+    /// Generated now and written to the file.
+    Generated(PathBuf),
+}
+
+fn load_api_key(config: &Config) -> Result<(ApiKey, ApiKeySource), StartError> {
+    if let Some(key) = &config.api_key {
+        if key.trim().is_empty() {
+            return Err(StartError::Config("the API key is empty".into()));
+        }
+        return Ok((ApiKey::new(key.trim()), ApiKeySource::Given));
+    }
+    let path = config.data_dir.join(API_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => {
+            return Ok((ApiKey::new(text.trim()), ApiKeySource::Stored(path)));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    }
+    let key = ApiKey::generate();
+    write_secret(&path, key.expose()).map_err(io(format!("writing {}", path.display())))?;
+    Ok((key, ApiKeySource::Generated(path)))
+}
+
+fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// A server ready to run: bound, storage open, routes built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Server {
+    /// The bound listener.
+    pub listener: tokio::net::TcpListener,
+    /// The application.
+    pub router: axum::Router,
+    /// The address actually bound (the port is chosen when `--listen` names port 0).
+    pub local_addr: SocketAddr,
+    /// The admin API key.
+    pub api_key: ApiKey,
+    /// Where the key came from.
+    pub api_key_source: ApiKeySource,
+    /// The public base URL.
+    pub public_url: String,
+    /// Time limits.
+    pub options: crate::serve::ServeOptions,
+    /// The TLS configuration, when serving HTTPS.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+#[cfg(feature = "tls")]
+type TlsConfig = Option<Arc<tokio_rustls::rustls::ServerConfig>>;
+
+#[cfg(feature = "tls")]
+fn load_tls(config: &Config) -> Result<TlsConfig, StartError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => crate::tls::load_config(cert, key)
+            .map(Some)
+            .map_err(StartError::Config),
+        (None, None) => Ok(None),
+        _ => Err(StartError::Config(
+            "--tls-cert and --tls-key go together".into(),
+        )),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn load_tls(config: &Config) -> Result<(), StartError> {
+    if config.tls_cert.is_some() || config.tls_key.is_some() {
+        return Err(StartError::Config(
+            "this build has no TLS support (feature `tls`): use a TLS-terminating proxy".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Server {
+    /// Creates the data folder, loads or generates the API key, opens storage and binds.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        Self::start_with(config, |service| service).await
+    }
+
+    /// Like [`Server::start`], with the service adjusted by `customize` before it serves:
+    /// the place to plug in a device identity check, a pusher or token handlers.
+    pub async fn start_with(
+        config: &Config,
+        customize: impl FnOnce(MdmService) -> MdmService,
+    ) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io(format!("creating {}", config.data_dir.display())))?;
+        let (api_key, api_key_source) = load_api_key(config)?;
+        #[cfg(feature = "tls")]
+        let tls = load_tls(config)?;
+        #[cfg(not(feature = "tls"))]
+        load_tls(config)?;
+        let url = match &config.storage {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{}", config.data_dir.join(SQLITE_FILE).display()),
+        };
+        let storage = storage::open(&url).await?;
+        let service = customize(MdmService::new(Arc::clone(&storage)));
+        let mut state = AppState::new(Arc::new(service), storage, api_key.clone());
+        state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
+        if let Some(name) = &config.client_cert_header {
+            state.client_cert_header =
+                Some(name.parse().map_err(|_| {
+                    StartError::Config(format!("`{name}` is not a valid header name"))
+                })?);
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(io(format!("listening on {}", config.listen)))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(io("reading the bound address"))?;
+        #[cfg(feature = "tls")]
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "http";
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Server {
+            listener,
+            router: crate::http::router(state),
+            local_addr,
+            api_key,
+            api_key_source,
+            public_url,
+            options: crate::serve::ServeOptions::default().with_timeouts(
+                std::time::Duration::from_secs(config.header_timeout.max(1)),
+                std::time::Duration::from_secs(config.request_timeout.max(1)),
+            ),
+            #[cfg(feature = "tls")]
+            tls,
+        })
+    }
+
+    /// The lines printed at start: addresses, URLs and (when just generated) the API key.
+    pub fn banner(&self) -> Vec<String> {
+        let url = &self.public_url;
+        let mut lines = vec![
+            format!(
+                "mdm-server {} listening on {}://{}",
+                env!("CARGO_PKG_VERSION"),
+                self.scheme(),
+                self.local_addr
+            ),
+            format!("enrollment URL: {url}/mdm/enroll"),
+            format!("check-in URL:   {url}/mdm/checkin"),
+            format!("server URL:     {url}/mdm"),
+            format!("admin API:      {url}/v1/ (OpenAPI at {url}/v1/openapi.json)"),
+        ];
+        lines.push(match &self.api_key_source {
+            ApiKeySource::Given => "API key: as given".to_owned(),
+            ApiKeySource::Stored(path) => format!("API key: stored in {}", path.display()),
+            ApiKeySource::Generated(path) => format!(
+                "API key: {} (generated, stored in {})",
+                self.api_key.expose(),
+                path.display()
+            ),
+        });
+        lines
+    }
+
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return "https";
+        }
+        "http"
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls {
+            let listener =
+                crate::tls::TlsListener::new(self.listener, tls).map_err(io("starting TLS"))?;
+            crate::serve::serve(listener, self.router, self.options, shutdown).await;
+            return Ok(());
+        }
+        crate::serve::serve(self.listener, self.router, self.options, shutdown).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Commands as the admin API receives them: raw plists (NanoMDM's `/v1/enqueue`) or JSON.
+//!
+//! Typed commands (with per-command validation) come from `mdm-commands`; until it is wired
+//! in, a command is checked for the envelope every device needs: a `CommandUUID` string and
+//! a `Command` dictionary with a `RequestType` string.
+
+use crate::storage::Timestamp;
+use mdm_proto::Limits;
+use mdm_proto::plist::{Dictionary, Value};
+
+/// The longest `CommandUUID` accepted.
+pub const MAX_UUID_LEN: usize = 256;
+
+/// A command ready to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RawCommand {
+    /// `CommandUUID`.
+    pub uuid: String,
+    /// `Command.RequestType`.
+    pub request_type: String,
+    /// The plist sent to devices.
+    pub body: Vec<u8>,
+    /// When it stops being sent.
+    pub expires_at: Option<Timestamp>,
+}
+
+fn check_envelope(dict: &Dictionary) -> Result<(String, String), String> {
+    let uuid = match dict.get("CommandUUID") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_UUID_LEN => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(format!(
+                "`CommandUUID` must have 1 to {MAX_UUID_LEN} characters"
+            ));
+        }
+        Some(_) => return Err("`CommandUUID` must be a string".into()),
+        None => return Err("missing required key `CommandUUID`".into()),
+    };
+    let request_type = match dict.get("Command") {
+        Some(Value::Dictionary(c)) => match c.get("RequestType") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(_) => return Err("`Command.RequestType` must be a non-empty string".into()),
+            None => return Err("missing required key `Command.RequestType`".into()),
+        },
+        Some(_) => return Err("`Command` must be a dictionary".into()),
+        None => return Err("missing required key `Command`".into()),
+    };
+    Ok((uuid, request_type))
+}
+
+impl RawCommand {
+    /// Reads a command plist (`{CommandUUID, Command: {RequestType, ...}}`), XML or binary.
+    /// The body is kept as sent.
+    pub fn from_plist(bytes: &[u8], limits: &Limits) -> Result<Self, String> {
+        let dict = mdm_proto::parse_dictionary(bytes, limits).map_err(|e| e.to_string())?;
+        let (uuid, request_type) = check_envelope(&dict)?;
+        Ok(RawCommand {
+            uuid,
+            request_type,
+            body: bytes.to_vec(),
+            expires_at: None,
+        })
+    }
+
+    /// Builds a command from the JSON form of its `Command` dictionary (which must hold
+    /// `RequestType`), with a new random `CommandUUID` unless one is given.
+    pub fn from_json(command: &serde_json::Value, uuid: Option<String>) -> Result<Self, String> {
+        let command = match mdm_proto::json::from_json(command)? {
+            Value::Dictionary(d) => d,
+            _ => return Err("`command` must be a JSON object".into()),
+        };
+        let uuid = uuid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
+        let mut dict = Dictionary::new();
+        dict.insert("CommandUUID".into(), Value::String(uuid));
+        dict.insert("Command".into(), Value::Dictionary(command));
+        let (uuid, request_type) = check_envelope(&dict)?;
+        let body = mdm_proto::to_xml(&Value::Dictionary(dict)).map_err(|e| e.to_string())?;
+        Ok(RawCommand {
+            uuid,
+            request_type,
+            body,
+            expires_at: None,
+        })
+    }
+
+    /// This command, expiring at `at`.
+    pub fn with_expiry(mut self, at: Option<Timestamp>) -> Self {
+        self.expires_at = at;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_checked() {
+        let ok = br#"<plist><dict><key>CommandUUID</key><string>C1</string>
+            <key>Command</key><dict><key>RequestType</key><string>DeviceLock</string></dict>
+            </dict></plist>"#;
+        let c = RawCommand::from_plist(ok, &Limits::MDM).unwrap();
+        assert_eq!(
+            (c.uuid.as_str(), c.request_type.as_str()),
+            ("C1", "DeviceLock")
+        );
+        let no_rt = br#"<plist><dict><key>CommandUUID</key><string>C1</string>
+            <key>Command</key><dict/></dict></plist>"#;
+        assert!(
+            RawCommand::from_plist(no_rt, &Limits::MDM)
+                .unwrap_err()
+                .contains("Command.RequestType")
+        );
+        let json = serde_json::json!({"RequestType": "DeviceInformation", "Queries": ["UDID"]});
+        let c = RawCommand::from_json(&json, Some("U".into())).unwrap();
+        assert_eq!(c.request_type, "DeviceInformation");
+        let back = RawCommand::from_plist(&c.body, &Limits::MDM).unwrap();
+        assert_eq!(back.uuid, "U");
+        assert!(RawCommand::from_json(&serde_json::json!({"Queries": []}), None).is_err());
+        assert!(RawCommand::from_json(&serde_json::json!([1]), None).is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! The OpenAPI 3.1 description of the admin API, served at `/v1/openapi.json`.
+//!
+//! A test checks that every route of the router appears here and the other way round.
+//! Device routes carry `security: []`: devices do not use the API key.
+
+use serde_json::{Value as Json, json};
+
+fn op(summary: &str, params: &[Json], body: Option<Json>, responses: Json) -> Json {
+    let mut o = json!({ "summary": summary, "responses": responses });
+    if let Json::Object(map) = &mut o {
+        if !params.is_empty() {
+            map.insert("parameters".into(), Json::Array(params.to_vec()));
+        }
+        if let Some(body) = body {
+            map.insert("requestBody".into(), body);
+        }
+    }
+    o
+}
+
+fn device_op(summary: &str) -> Json {
+    json!({
+        "summary": summary,
+        "security": [],
+        "requestBody": { "required": true, "content": {
+            "application/x-apple-aspen-mdm-checkin": { "schema": { "type": "string" } },
+            "application/xml": { "schema": { "type": "string" } },
+        } },
+        "responses": {
+            "200": { "description": "empty, or a plist (the next command, or the check-in's answer)",
+                     "content": { "application/xml": { "schema": { "type": "string" } } } },
+            "400": { "description": "malformed message (kept in /v1/bad-reports)" },
+            "403": { "description": "identity refused, or unknown enrollment" },
+            "410": { "description": "UserAuthenticate: not supported" },
+            "413": { "description": "body too large" },
+            "501": { "description": "DeclarativeManagement: not available yet" },
+        },
+    })
+}
+
+fn path_param(name: &str, description: &str) -> Json {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": { "type": "string" } })
+}
+
+fn query_param(name: &str, ty: &str, description: &str) -> Json {
+    json!({ "name": name, "in": "query", "required": false, "description": description,
+            "schema": { "type": ty } })
+}
+
+fn ok_json(description: &str) -> Json {
+    json!({
+        "200": { "description": description,
+                 "content": { "application/json": { "schema": { "type": "object" } } } },
+        "400": { "description": "malformed request" },
+        "401": { "description": "missing or wrong API key" },
+    })
+}
+
+fn with(mut responses: Json, code: &str, description: &str) -> Json {
+    if let Json::Object(map) = &mut responses {
+        map.insert(code.into(), json!({ "description": description }));
+    }
+    responses
+}
+
+/// The OpenAPI document.
+pub fn document() -> Json {
+    let ids = path_param("ids", "comma-separated enrollment IDs");
+    let id = path_param("id", "an enrollment ID (`<device>` or `<device>:<user>`)");
+    let uuid = path_param("uuid", "a CommandUUID");
+    let plist_body = |description: &str| {
+        json!({ "required": true, "description": description,
+                "content": { "application/xml": { "schema": { "type": "string" } } } })
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mdm-server admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every route needs the API key: HTTP Basic with any user name and \
+                            the key as password, or `Authorization: Bearer <key>`.",
+        },
+        "components": { "securitySchemes": {
+            "basic": { "type": "http", "scheme": "basic" },
+            "bearer": { "type": "http", "scheme": "bearer" },
+        } },
+        "security": [ { "basic": [] }, { "bearer": [] } ],
+        "paths": {
+            "/mdm/checkin": { "put": device_op(
+                "Check-in (CheckInURL): Authenticate, TokenUpdate, CheckOut, UserAuthenticate (410), \
+                 SetBootstrapToken, GetBootstrapToken, GetToken, DeclarativeManagement (501)",
+            ) },
+            "/mdm": { "put": device_op(
+                "ServerURL: a command report (with `Status`), answered with the next command; \
+                 check-ins (with `MessageType`) are accepted here too",
+            ) },
+            "/mdm/enroll": { "get": json!({
+                "summary": "Enrollment profile (not available yet)",
+                "security": [],
+                "responses": { "501": { "description": "needs profile signing and SCEP" } },
+            }) },
+            "/scep": {
+                "get": json!({ "summary": "SCEP (not available yet)", "security": [],
+                               "responses": { "501": { "description": "needs scep-proto" } } }),
+                "post": json!({ "summary": "SCEP (not available yet)", "security": [],
+                                "responses": { "501": { "description": "needs scep-proto" } } }),
+            },
+            "/version": { "get": op("Server version", &[], None, ok_json("`{\"version\"}`")) },
+            "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
+            "/v1/enqueue/{ids}": { "put": op(
+                "Queue a raw command plist for enrollments (NanoMDM)",
+                &[ids.clone(), query_param("nopush", "string", "any value but 0/false: do not push")],
+                Some(plist_body("`{CommandUUID, Command: {RequestType, ...}}`")),
+                with(ok_json("`{command_uuid, request_type, no_push, status: {id: {push_result|push_error}}}`"),
+                     "409", "CommandUUID already used"),
+            ) },
+            "/v1/push/{ids}": { "get": op("Push enrollments", &[ids], None,
+                ok_json("`{status: {id: {push_result|push_error}}}`")) },
+            "/v1/pushcert": { "put": op(
+                "Store the APNs push certificate and its private key",
+                &[],
+                Some(json!({ "required": true, "description": "PEM certificate then PEM private key",
+                             "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
+                ok_json("`{topic}`"),
+            ) },
+            "/v1/commands": { "post": op(
+                "Queue a command given as JSON",
+                &[],
+                Some(json!({ "required": true, "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "required": ["enrollment_ids", "command"],
+                    "properties": {
+                        "enrollment_ids": { "type": "array", "items": { "type": "string" } },
+                        "command": { "type": "object", "description": "the Command dictionary with RequestType; data as base64 strings" },
+                        "command_uuid": { "type": "string" },
+                        "no_push": { "type": "boolean" },
+                        "expires_in": { "type": "integer", "description": "seconds" },
+                    },
+                } } } })),
+                json!({
+                    "201": { "description": "`{command_uuid, request_type, expires_at, pushes}`" },
+                    "400": { "description": "malformed command" },
+                    "401": { "description": "missing or wrong API key" },
+                    "409": { "description": "CommandUUID already used" },
+                    "415": { "description": "not JSON" },
+                    "422": { "description": "JSON of the wrong shape" },
+                }),
+            ) },
+            "/v1/commands/{uuid}": {
+                "get": op("A command, its status per enrollment and the reports", std::slice::from_ref(&uuid), None,
+                    with(ok_json("`{command_uuid, request_type, created_at, expires_at, command, enrollments: [{enrollment_id, status, sent_at, updated_at, report}]}`; status is Queued, NotNow, Acknowledged, Error, CommandFormatError, Expired, Cancelled or Undecodable"),
+                         "404", "no such command")),
+                "delete": op("Cancel a command wherever it has not been answered", &[uuid], None,
+                    with(ok_json("`{cancelled}`"), "404", "no such command")),
+            },
+            "/v1/enrollments": { "get": op(
+                "List enrollments, in ID order",
+                &[
+                    query_param("device_id", "string", "only this device's channels"),
+                    query_param("enrolled", "boolean", "only enrolled or not enrolled ones"),
+                    query_param("type", "string", "Device, User, UserEnrollmentDevice, UserEnrollment, SharediPad"),
+                    query_param("after", "string", "page after this ID (`next_after` of the last page)"),
+                    query_param("limit", "integer", "page size, 1 to 1000 (default 100)"),
+                ],
+                None,
+                ok_json("`{enrollments, next_after}`"),
+            ) },
+            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate",
+                std::slice::from_ref(&id), None, with(ok_json("the enrollment"), "404", "no such enrollment")) },
+            "/v1/enrollments/{id}/queue": {
+                "get": op("Commands waiting for an enrollment, oldest first", std::slice::from_ref(&id), None,
+                    ok_json("`{enrollment_id, commands}`")),
+                "delete": op("Cancel everything waiting for an enrollment", &[id], None,
+                    ok_json("`{cancelled}`")),
+            },
+            "/v1/bad-reports": { "get": op(
+                "Device messages that could not be decoded or matched, newest first",
+                &[query_param("limit", "integer", "1 to 1000 (default 100)")],
+                None,
+                ok_json("`{bad_reports}`"),
+            ) },
+        },
+    })
+}

@@ -1,0 +1,57 @@
+//! Waking devices: the [`Pusher`] trait and a pusher that only logs.
+//!
+//! The APNs client lives in the `apns-client` crate; it plugs in here by implementing
+//! [`Pusher`] with the certificate stored through `PUT /v1/pushcert`.
+
+use crate::storage::PushInfo;
+use async_trait::async_trait;
+
+/// One device to wake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PushTarget {
+    /// The enrollment.
+    pub enrollment_id: String,
+    /// Its token, push magic and topic.
+    pub push: PushInfo,
+}
+
+impl PushTarget {
+    /// A target.
+    pub fn new(enrollment_id: impl Into<String>, push: PushInfo) -> Self {
+        PushTarget {
+            enrollment_id: enrollment_id.into(),
+            push,
+        }
+    }
+}
+
+/// Sends MDM pushes.
+#[async_trait]
+pub trait Pusher: Send + Sync + std::fmt::Debug + 'static {
+    /// Pushes every target; one result per target, in order: an ID of the push (APNs's
+    /// `apns-id`) or why it failed.
+    async fn push(&self, targets: &[PushTarget]) -> Vec<Result<String, String>>;
+}
+
+/// A pusher that logs each push and reports success: no push is sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogPusher;
+
+#[async_trait]
+impl Pusher for LogPusher {
+    async fn push(&self, targets: &[PushTarget]) -> Vec<Result<String, String>> {
+        targets
+            .iter()
+            .map(|t| {
+                tracing::info!(
+                    enrollment = %t.enrollment_id,
+                    topic = %t.push.topic,
+                    token = %hex::encode(&t.push.token),
+                    "push (not sent: no APNs client configured)"
+                );
+                Ok(format!("logged-{}", uuid::Uuid::new_v4()))
+            })
+            .collect()
+    }
+}

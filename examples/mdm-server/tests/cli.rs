@@ -1,0 +1,226 @@
+//! The `mdm-server` binary: `--help`, first start, restart with queued commands.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/helpers.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use support::{TempDir, request};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mdm-server");
+
+fn command() -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(BIN);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MDM_") {
+            c.env_remove(k);
+        }
+    }
+    c.kill_on_drop(true);
+    c
+}
+
+struct Child {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+    banner: Vec<String>,
+}
+
+async fn start(dir: &std::path::Path) -> Child {
+    let mut child = command()
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("MDM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.starts_with("API key:");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .expect("no banner");
+    let addr = banner[0]
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {banner:?}"));
+    Child {
+        child,
+        addr,
+        banner,
+    }
+}
+
+impl Child {
+    /// Stops the server with SIGTERM (a graceful shutdown) and checks its exit status.
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("server did not stop")
+            .unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
+fn plist(inner: &str) -> String {
+    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
+}
+
+#[tokio::test]
+async fn help_explains_flags_and_environment() {
+    let out = command().arg("--help").output().await.unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--listen",
+        "MDM_LISTEN",
+        "127.0.0.1:9000",
+        "--data-dir",
+        "MDM_DATA_DIR",
+        "--storage",
+        "postgres://",
+        "MDM_STORAGE",
+        "--api-key",
+        "MDM_API_KEY",
+        "Bearer",
+    ] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn first_start_creates_everything_and_restart_keeps_it() {
+    let tmp = TempDir::new();
+    let dir = tmp.path().join("data");
+    let server = start(&dir).await;
+    let key_line = server.banner.last().unwrap().clone();
+    assert!(key_line.contains("generated"), "{:?}", server.banner);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains(&format!("http://{}/mdm/enroll", server.addr)))
+    );
+    let key = key_line
+        .trim_start_matches("API key: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(key.len(), 64);
+    assert!(dir.join("mdm.sqlite").exists());
+    let stored = std::fs::read_to_string(dir.join("api-key")).unwrap();
+    assert_eq!(stored.trim(), key);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("api-key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the key file is private");
+    }
+    let auth = format!("Bearer {key}");
+    let auth = [("Authorization", auth.as_str())];
+    assert_eq!(
+        request(server.addr, "GET", "/version", &[], b"")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        request(server.addr, "GET", "/version", &auth, b"")
+            .await
+            .status,
+        200
+    );
+
+    // Enroll a device and queue a command, then stop.
+    let udid = "CLI-DEVICE";
+    let auth_msg = plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{udid}</string>"
+    ));
+    assert_eq!(
+        request(server.addr, "PUT", "/mdm/checkin", &[], auth_msg.as_bytes())
+            .await
+            .status,
+        200
+    );
+    let cmd = plist(
+        "<key>CommandUUID</key><string>CLI-CMD</string>\
+         <key>Command</key><dict><key>RequestType</key><string>ProfileList</string></dict>",
+    );
+    let r = request(
+        server.addr,
+        "PUT",
+        &format!("/v1/enqueue/{udid}"),
+        &auth,
+        cmd.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.stop().await;
+
+    // Restart: same key (from the file), same queue.
+    let server = start(&dir).await;
+    assert!(
+        server.banner.last().unwrap().contains("stored in"),
+        "{:?}",
+        server.banner
+    );
+    assert!(
+        !server.banner.iter().any(|l| l.contains(&key)),
+        "the key is printed only once"
+    );
+    assert_eq!(
+        request(server.addr, "GET", "/version", &auth, b"")
+            .await
+            .status,
+        200
+    );
+    let idle = plist(&format!(
+        "<key>Status</key><string>Idle</string><key>UDID</key><string>{udid}</string>"
+    ));
+    let r = request(server.addr, "PUT", "/mdm", &[], idle.as_bytes()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("CLI-CMD"), "{}", r.text());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_storage_url_fails_to_start() {
+    let tmp = TempDir::new();
+    let out = command()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            "postgres://nobody@127.0.0.1:1/x",
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("storage"));
+}

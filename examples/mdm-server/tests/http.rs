@@ -1,0 +1,913 @@
+//! The server over real HTTP on loopback, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/helpers.rs"]
+mod support;
+
+use base64::Engine;
+use mdm_server::app::{Config, Server};
+use serde_json::{Value as Json, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use support::{PgSchema, Response, TempDir, request};
+
+const KEY: &str = "test-api-key";
+const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
+
+/// Where a test's server keeps its state.
+struct Backend {
+    dir: TempDir,
+    storage: Option<String>,
+    schema: Option<PgSchema>,
+}
+
+impl Backend {
+    async fn sqlite() -> Option<Self> {
+        Some(Backend {
+            dir: TempDir::new(),
+            storage: None,
+            schema: None,
+        })
+    }
+
+    async fn postgres(test: &str) -> Option<Self> {
+        let schema = PgSchema::create(test).await?;
+        Some(Backend {
+            dir: TempDir::new(),
+            storage: Some(schema.url.clone()),
+            schema: Some(schema),
+        })
+    }
+
+    fn config(&self) -> Config {
+        let mut c = Config::new("127.0.0.1:0".parse().unwrap(), self.dir.path()).with_api_key(KEY);
+        if let Some(url) = &self.storage {
+            c = c.with_storage(url.clone());
+        }
+        c
+    }
+
+    async fn finish(self) {
+        if let Some(schema) = &self.schema {
+            schema.drop_schema().await;
+        }
+    }
+}
+
+/// A server running in this process.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(config: &Config) -> Self {
+        let server = Server::start(config).await.unwrap();
+        let addr = server.local_addr;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .serve(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Running {
+            addr,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("server did not stop")
+            .unwrap();
+    }
+
+    async fn device(&self, body: &str) -> Response {
+        request(self.addr, "PUT", "/mdm", &[], body.as_bytes()).await
+    }
+
+    async fn checkin(&self, body: &str) -> Response {
+        request(self.addr, "PUT", "/mdm/checkin", &[], body.as_bytes()).await
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: &[u8]) -> Response {
+        let auth = format!("Bearer {KEY}");
+        request(self.addr, method, path, &[("Authorization", &auth)], body).await
+    }
+
+    async fn admin_json(&self, method: &str, path: &str, body: &Json) -> Response {
+        let auth = format!("Bearer {KEY}");
+        request(
+            self.addr,
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    async fn enroll(&self, udid: &str) {
+        let r = self.checkin(&authenticate(udid)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = self.checkin(&token_update(udid)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    async fn enqueue(&self, ids: &str, uuid: &str, request_type: &str) -> Response {
+        let r = self
+            .admin(
+                "PUT",
+                &format!("/v1/enqueue/{ids}?nopush=1"),
+                command_plist(uuid, request_type).as_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r
+    }
+
+    async fn status_of(&self, uuid: &str, id: &str) -> Json {
+        let r = self
+            .admin("GET", &format!("/v1/commands/{uuid}"), b"")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["enrollments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["enrollment_id"] == id)
+            .cloned()
+            .unwrap_or(Json::Null)
+    }
+}
+
+fn plist(inner: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>{inner}</dict></plist>"#
+    )
+}
+
+fn authenticate(udid: &str) -> String {
+    plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{udid}</string>\
+         <key>Topic</key><string>{TOPIC}</string><key>SerialNumber</key><string>C02TEST</string>\
+         <key>Model</key><string>iPhone15,2</string>"
+    ))
+}
+
+fn token_update(udid: &str) -> String {
+    plist(&format!(
+        "<key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>{udid}</string>\
+         <key>Topic</key><string>{TOPIC}</string><key>PushMagic</key><string>MAGIC-{udid}</string>\
+         <key>Token</key><data>3q2+7w==</data><key>UnlockToken</key><data>c2VjcmV0</data>"
+    ))
+}
+
+fn report(udid: &str, status: &str, uuid: Option<&str>, extra: &str) -> String {
+    let uuid = uuid
+        .map(|u| format!("<key>CommandUUID</key><string>{u}</string>"))
+        .unwrap_or_default();
+    plist(&format!(
+        "<key>Status</key><string>{status}</string><key>UDID</key><string>{udid}</string>{uuid}{extra}"
+    ))
+}
+
+fn idle(udid: &str) -> String {
+    report(udid, "Idle", None, "")
+}
+
+fn command_plist(uuid: &str, request_type: &str) -> String {
+    plist(&format!(
+        "<key>CommandUUID</key><string>{uuid}</string>\
+         <key>Command</key><dict><key>RequestType</key><string>{request_type}</string></dict>"
+    ))
+}
+
+/// The CommandUUID of a command the server sent, or None for an empty answer.
+fn sent_uuid(r: &Response) -> Option<String> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    if r.body.is_empty() {
+        return None;
+    }
+    let dict = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM).unwrap();
+    Some(dict["CommandUUID"].as_string().unwrap().to_owned())
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple()).to_uppercase()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let backend = super::Backend::sqlite().await.unwrap();
+                super::$name(&backend).await;
+                backend.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = super::Backend::postgres(stringify!($name)).await {
+                    super::$name(&backend).await;
+                    backend.finish().await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    enroll_and_command_round_trip,
+    not_now_is_retried_without_starving_the_queue,
+    reports_errors_and_bad_input,
+    checkin_message_types,
+    json_commands_expiry_and_cancel,
+    enrollment_listing,
+    restart_keeps_queued_commands,
+    many_devices_at_once,
+);
+
+async fn enroll_and_command_round_trip(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("DEV");
+
+    let r = s.checkin(&authenticate(&udid)).await;
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    let e = s
+        .admin("GET", &format!("/v1/enrollments/{udid}"), b"")
+        .await
+        .json();
+    assert_eq!(e["enrolled"], false);
+    assert_eq!(e["authenticate"]["SerialNumber"], "C02TEST");
+
+    let r = s.checkin(&token_update(&udid)).await;
+    assert_eq!(r.status, 200);
+    let e = s
+        .admin("GET", &format!("/v1/enrollments/{udid}"), b"")
+        .await
+        .json();
+    assert_eq!(e["enrolled"], true);
+    assert_eq!(e["push"]["token"], "deadbeef");
+    assert_eq!(e["push"]["push_magic"], format!("MAGIC-{udid}"));
+    assert_eq!(e["push"]["topic"], TOPIC);
+    assert_eq!(e["has_unlock_token"], true);
+    assert!(
+        e["token_update"].get("UnlockToken").is_none(),
+        "secret not shown"
+    );
+
+    // Nothing queued: an Idle gets an empty answer.
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), None);
+
+    // Enqueue (with a push through the logging pusher).
+    let uuid = unique("CMD");
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}"),
+            command_plist(&uuid, "DeviceInformation").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["command_uuid"], uuid.as_str());
+    assert_eq!(j["request_type"], "DeviceInformation");
+    assert_eq!(j["no_push"], false);
+    assert!(j["status"][&udid]["push_result"].is_string(), "{j}");
+
+    let r = s.device(&idle(&udid)).await;
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    assert_eq!(sent_uuid(&r).as_deref(), Some(uuid.as_str()));
+    assert_eq!(s.status_of(&uuid, &udid).await["status"], "Queued");
+
+    let answer = "<key>QueryResponses</key><dict><key>OSVersion</key><string>18.1</string></dict>";
+    let r = s
+        .device(&report(&udid, "Acknowledged", Some(&uuid), answer))
+        .await;
+    assert_eq!(sent_uuid(&r), None);
+    let t = s.status_of(&uuid, &udid).await;
+    assert_eq!(t["status"], "Acknowledged");
+    assert_eq!(t["report"]["QueryResponses"]["OSVersion"], "18.1");
+    assert!(t["sent_at"].is_string());
+
+    // Push on its own.
+    let r = s
+        .admin("GET", &format!("/v1/push/{udid},UNKNOWN-X"), b"")
+        .await;
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert!(j["status"][&udid]["push_result"].is_string());
+    assert_eq!(j["status"]["UNKNOWN-X"]["push_error"], "unknown enrollment");
+    s.stop().await;
+}
+
+async fn not_now_is_retried_without_starving_the_queue(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("NN");
+    s.enroll(&udid).await;
+    let (a, bb, c) = (unique("A"), unique("B"), unique("C"));
+    for u in [&a, &bb, &c] {
+        s.enqueue(&udid, u, "InstalledApplicationList").await;
+    }
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(a.clone()));
+    // NotNow: the next command comes, not the same one again.
+    let r = s.device(&report(&udid, "NotNow", Some(&a), "")).await;
+    assert_eq!(sent_uuid(&r), Some(bb.clone()));
+    let r = s
+        .device(&report(&udid, "Acknowledged", Some(&bb), ""))
+        .await;
+    assert_eq!(sent_uuid(&r), Some(c.clone()));
+    let r = s.device(&report(&udid, "NotNow", Some(&c), "")).await;
+    assert_eq!(sent_uuid(&r), None, "session ends, no loop");
+    assert_eq!(s.status_of(&a, &udid).await["status"], "NotNow");
+    let q = s
+        .admin("GET", &format!("/v1/enrollments/{udid}/queue"), b"")
+        .await
+        .json();
+    assert_eq!(q["commands"].as_array().unwrap().len(), 2);
+    // Next session (the device is idle again): the NotNow'd ones, oldest first.
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(a.clone()));
+    let r = s.device(&report(&udid, "Acknowledged", Some(&a), "")).await;
+    assert_eq!(sent_uuid(&r), None);
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(c.clone()));
+    let r = s.device(&report(&udid, "Acknowledged", Some(&c), "")).await;
+    assert_eq!(sent_uuid(&r), None);
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), None);
+    s.stop().await;
+}
+
+async fn reports_errors_and_bad_input(b: &Backend) {
+    let s = Running::start(&b.config().with_max_body(4096)).await;
+    let udid = unique("ERR");
+    s.enroll(&udid).await;
+    let (e1, e2, e3, e4) = (unique("E1"), unique("E2"), unique("E3"), unique("E4"));
+    for u in [&e1, &e2, &e3, &e4] {
+        s.enqueue(&udid, u, "InstallProfile").await;
+    }
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(e1.clone()));
+    let chain = "<key>ErrorChain</key><array><dict><key>ErrorCode</key><integer>4001</integer>\
+                 <key>ErrorDomain</key><string>MCProfileErrorDomain</string></dict></array>";
+    let r = s.device(&report(&udid, "Error", Some(&e1), chain)).await;
+    assert_eq!(sent_uuid(&r), Some(e2.clone()));
+    let t = s.status_of(&e1, &udid).await;
+    assert_eq!(t["status"], "Error");
+    assert_eq!(t["report"]["ErrorChain"][0]["ErrorCode"], 4001);
+
+    // A repeated report is idempotent.
+    let r = s
+        .device(&report(&udid, "Acknowledged", Some(&e1), ""))
+        .await;
+    assert_eq!(sent_uuid(&r), Some(e2.clone()));
+    assert_eq!(s.status_of(&e1, &udid).await["status"], "Error");
+
+    let r = s
+        .device(&report(&udid, "CommandFormatError", Some(&e2), ""))
+        .await;
+    assert_eq!(sent_uuid(&r), Some(e3.clone()));
+    assert_eq!(
+        s.status_of(&e2, &udid).await["status"],
+        "CommandFormatError"
+    );
+
+    // A report that cannot be decoded (ErrorChain of the wrong type) is kept and closes
+    // the command, and the queue moves on.
+    let bad = report(
+        &udid,
+        "Error",
+        Some(&e3),
+        "<key>ErrorChain</key><string>x</string>",
+    );
+    let r = s.device(&bad).await;
+    assert_eq!(sent_uuid(&r), Some(e4.clone()));
+    let t = s.status_of(&e3, &udid).await;
+    assert_eq!(t["status"], "Undecodable");
+    let bad_list = s.admin("GET", "/v1/bad-reports", b"").await.json();
+    assert!(
+        bad_list["bad_reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["command_uuid"] == e3.as_str()
+                && b["reason"].as_str().unwrap().contains("ErrorChain")),
+        "{bad_list}"
+    );
+
+    // Malformed, deep, oversized and empty bodies: 4xx, and the queue is intact.
+    for body in [
+        "not a plist".to_owned(),
+        String::new(),
+        format!("<plist>{}</plist>", "<array>".repeat(200)),
+        plist("<key>UDID</key><string>X</string>"),
+        "<plist><dict><key>Status</key><string>Idle".to_owned(),
+    ] {
+        let r = s.device(&body).await;
+        assert_eq!(r.status, 400, "{body:?}: {}", r.text());
+    }
+    let big = report(
+        &udid,
+        "Acknowledged",
+        Some(&e4),
+        &"<key>Pad</key><string>xx</string>".repeat(200),
+    );
+    assert!(big.len() > 4096);
+    let r = s.device(&big).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    // A report from an enrollment the server does not know.
+    let r = s.device(&idle(&unique("STRANGER"))).await;
+    assert_eq!(r.status, 403);
+    // Nothing lost: e4 is still waiting and is sent on the next Idle.
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(e4.clone()));
+    let r = s
+        .device(&report(&udid, "Acknowledged", Some(&e4), ""))
+        .await;
+    assert_eq!(sent_uuid(&r), None);
+
+    // Admin input errors.
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}"),
+            b"<plist><dict/></plist>",
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("CommandUUID"), "{}", r.text());
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}"),
+            command_plist(&e1, "X").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    let r = s.admin("GET", "/v1/commands/NOPE", b"").await;
+    assert_eq!(r.status, 404);
+    let r = s.admin("GET", "/v1/enrollments/NOPE", b"").await;
+    assert_eq!(r.status, 404);
+    let r = s.admin("GET", "/v1/enrollments?limit=abc", b"").await;
+    assert_eq!(r.status, 400);
+    s.stop().await;
+}
+
+async fn checkin_message_types(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("CK");
+    s.enroll(&udid).await;
+    let msg = |t: &str, extra: &str| {
+        plist(&format!(
+            "<key>MessageType</key><string>{t}</string><key>UDID</key><string>{udid}</string>{extra}"
+        ))
+    };
+    // Bootstrap token: none yet, then escrowed and returned.
+    let r = s.checkin(&msg("GetBootstrapToken", "")).await;
+    assert_eq!(r.status, 200);
+    let d = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM).unwrap();
+    assert!(d.get("BootstrapToken").is_none());
+    let r = s
+        .checkin(&msg(
+            "SetBootstrapToken",
+            "<key>BootstrapToken</key><data>Ym9vdA==</data>",
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s.device(&msg("GetBootstrapToken", "")).await;
+    let d = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM).unwrap();
+    assert_eq!(d["BootstrapToken"].as_data(), Some(&b"boot"[..]));
+
+    assert_eq!(s.checkin(&msg("UserAuthenticate", "")).await.status, 410);
+    assert_eq!(
+        s.checkin(&msg("DeclarativeManagement", "")).await.status,
+        501
+    );
+    let r = s
+        .checkin(&msg(
+            "GetToken",
+            "<key>TokenServiceType</key><string>com.apple.maid</string>",
+        ))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("com.apple.maid"));
+    assert_eq!(s.checkin(&msg("SomethingNew", "")).await.status, 400);
+    // Tokens are only handed to known enrollments.
+    let stranger = plist(
+        "<key>MessageType</key><string>GetBootstrapToken</string>\
+         <key>UDID</key><string>STRANGER</string>",
+    );
+    assert_eq!(s.checkin(&stranger).await.status, 403);
+    // TokenUpdate without its keys.
+    assert_eq!(s.checkin(&msg("TokenUpdate", "")).await.status, 400);
+    // A check-in without MessageType on the check-in URL.
+    assert_eq!(s.checkin(&idle(&udid)).await.status, 400);
+    // Endpoints that need other crates answer 501.
+    assert_eq!(
+        request(s.addr, "GET", "/mdm/enroll", &[], b"").await.status,
+        501
+    );
+    assert_eq!(
+        request(s.addr, "GET", "/scep?operation=GetCACaps", &[], b"")
+            .await
+            .status,
+        501
+    );
+
+    // A user channel enrolls with TokenUpdate alone.
+    let user = plist(&format!(
+        "<key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>{udid}</string>\
+         <key>UserID</key><string>USER-1</string><key>UserShortName</key><string>anna</string>\
+         <key>Topic</key><string>{TOPIC}</string><key>PushMagic</key><string>M</string>\
+         <key>Token</key><data>AQI=</data>"
+    ));
+    assert_eq!(s.checkin(&user).await.status, 200);
+    let e = s
+        .admin("GET", &format!("/v1/enrollments/{udid}:USER-1"), b"")
+        .await
+        .json();
+    assert_eq!(e["type"], "User");
+    assert_eq!(e["device_id"], udid.as_str());
+    assert_eq!(e["user_short_name"], "anna");
+
+    // CheckOut.
+    assert_eq!(s.checkin(&msg("CheckOut", "")).await.status, 200);
+    let e = s
+        .admin("GET", &format!("/v1/enrollments/{udid}"), b"")
+        .await
+        .json();
+    assert_eq!(e["enrolled"], false);
+    assert!(e["checked_out_at"].is_string());
+    let r = s
+        .admin("GET", &format!("/v1/push/{udid}"), b"")
+        .await
+        .json();
+    assert!(r["status"][&udid]["push_error"].is_string());
+    s.stop().await;
+}
+
+async fn json_commands_expiry_and_cancel(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let (d1, d2) = (unique("J1"), unique("J2"));
+    s.enroll(&d1).await;
+    s.enroll(&d2).await;
+    let r = s
+        .admin_json(
+            "POST",
+            "/v1/commands",
+            &json!({
+                "enrollment_ids": [d1, d2],
+                "command": {"RequestType": "DeviceInformation", "Queries": ["OSVersion", "UDID"]},
+                "no_push": true,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let uuid = r.json()["command_uuid"].as_str().unwrap().to_owned();
+    let got = s.device(&idle(&d1)).await;
+    assert_eq!(sent_uuid(&got).as_deref(), Some(uuid.as_str()));
+    let d = mdm_proto::parse_dictionary(&got.body, &mdm_proto::Limits::MDM).unwrap();
+    let cmd = d["Command"].as_dictionary().unwrap();
+    assert_eq!(cmd["Queries"].as_array().unwrap().len(), 2);
+    s.device(&report(&d1, "Acknowledged", Some(&uuid), ""))
+        .await;
+    let j = s
+        .admin("GET", &format!("/v1/commands/{uuid}"), b"")
+        .await
+        .json();
+    assert_eq!(j["command"]["Command"]["RequestType"], "DeviceInformation");
+    assert_eq!(j["enrollments"].as_array().unwrap().len(), 2);
+    assert_eq!(s.status_of(&uuid, &d1).await["status"], "Acknowledged");
+    assert_eq!(s.status_of(&uuid, &d2).await["status"], "Queued");
+
+    // Cancel a command for everyone who has not answered.
+    let r = s
+        .admin("DELETE", &format!("/v1/commands/{uuid}"), b"")
+        .await;
+    assert_eq!(r.json()["cancelled"], 1);
+    assert_eq!(s.status_of(&uuid, &d2).await["status"], "Cancelled");
+    assert_eq!(sent_uuid(&s.device(&idle(&d2)).await), None);
+
+    // An expired command is not sent.
+    let r = s
+        .admin_json(
+            "POST",
+            "/v1/commands",
+            &json!({"enrollment_ids": [d2], "command": {"RequestType": "ProfileList"},
+                    "command_uuid": "EXPIRING-".to_owned() + &d2, "expires_in": 0, "no_push": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(sent_uuid(&s.device(&idle(&d2)).await), None);
+    assert_eq!(
+        s.status_of(&format!("EXPIRING-{d2}"), &d2).await["status"],
+        "Expired"
+    );
+
+    // Clear a queue.
+    s.enqueue(&d2, &unique("Q1"), "ProfileList").await;
+    s.enqueue(&d2, &unique("Q2"), "ProfileList").await;
+    let r = s
+        .admin("DELETE", &format!("/v1/enrollments/{d2}/queue"), b"")
+        .await;
+    assert_eq!(r.json()["cancelled"], 3, "two queued and the expired one");
+    assert_eq!(sent_uuid(&s.device(&idle(&d2)).await), None);
+
+    // Bad JSON commands.
+    for body in [
+        json!({"enrollment_ids": [d1], "command": {"Queries": []}}),
+        json!({"enrollment_ids": [], "command": {"RequestType": "ProfileList"}}),
+        json!({"enrollment_ids": [d1], "command": {"RequestType": null}}),
+    ] {
+        let r = s.admin_json("POST", "/v1/commands", &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+    let r = s
+        .admin_json("POST", "/v1/commands", &json!({"nope": 1}))
+        .await;
+    assert!((400..500).contains(&r.status));
+    s.stop().await;
+}
+
+async fn enrollment_listing(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let base = unique("L");
+    let ids: Vec<String> = (0..5).map(|i| format!("{base}-{i}")).collect();
+    for id in &ids[..3] {
+        s.enroll(id).await;
+    }
+    for id in &ids[3..] {
+        s.checkin(&authenticate(id)).await;
+    }
+    // Page through everything, two at a time, and find ours in order.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..1000 {
+        let path = match &after {
+            Some(a) => format!("/v1/enrollments?limit=2&after={a}"),
+            None => "/v1/enrollments?limit=2".to_owned(),
+        };
+        let j = s.admin("GET", &path, b"").await.json();
+        for e in j["enrollments"].as_array().unwrap() {
+            seen.push(e["id"].as_str().unwrap().to_owned());
+        }
+        match j["next_after"].as_str() {
+            Some(n) => after = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    let ours: Vec<_> = seen
+        .iter()
+        .filter(|i| i.starts_with(&base))
+        .cloned()
+        .collect();
+    assert_eq!(ours, ids);
+    let j = s
+        .admin(
+            "GET",
+            &format!("/v1/enrollments?device_id={}&enrolled=true", ids[0]),
+            b"",
+        )
+        .await
+        .json();
+    assert_eq!(j["enrollments"].as_array().unwrap().len(), 1);
+    let j = s
+        .admin(
+            "GET",
+            &format!("/v1/enrollments?device_id={}&enrolled=true", ids[4]),
+            b"",
+        )
+        .await
+        .json();
+    assert_eq!(j["enrollments"].as_array().unwrap().len(), 0);
+    s.stop().await;
+}
+
+async fn restart_keeps_queued_commands(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("RS");
+    s.enroll(&udid).await;
+    let (a, c) = (unique("A"), unique("C"));
+    s.enqueue(&udid, &a, "DeviceInformation").await;
+    s.enqueue(&udid, &c, "DeviceInformation").await;
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(a.clone()));
+    s.stop().await;
+
+    // The device's answer arrives at the restarted server.
+    let s = Running::start(&b.config()).await;
+    let r = s.device(&report(&udid, "Acknowledged", Some(&a), "")).await;
+    assert_eq!(sent_uuid(&r), Some(c.clone()));
+    let e = s
+        .admin("GET", &format!("/v1/enrollments/{udid}"), b"")
+        .await
+        .json();
+    assert_eq!(e["enrolled"], true);
+    s.stop().await;
+}
+
+async fn many_devices_at_once(b: &Backend) {
+    let s = Arc::new(Running::start(&b.config()).await);
+    let base = unique("MANY");
+    let uuid = unique("ALL");
+    let ids: Vec<String> = (0..16).map(|i| format!("{base}-{i}")).collect();
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move { s.enroll(&id).await }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One command for all of them, then every device runs its round trip at once.
+    s.enqueue(&ids.join(","), &uuid, "DeviceInformation").await;
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let (s, uuid) = (Arc::clone(&s), uuid.clone());
+        tasks.push(tokio::spawn(async move {
+            assert_eq!(sent_uuid(&s.device(&idle(&id)).await), Some(uuid.clone()));
+            let r = s
+                .device(&report(&id, "Acknowledged", Some(&uuid), ""))
+                .await;
+            assert_eq!(sent_uuid(&r), None);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let j = s
+        .admin("GET", &format!("/v1/commands/{uuid}"), b"")
+        .await
+        .json();
+    let targets = j["enrollments"].as_array().unwrap();
+    assert_eq!(targets.len(), ids.len());
+    assert!(targets.iter().all(|t| t["status"] == "Acknowledged"), "{j}");
+    Arc::into_inner(s).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn every_admin_route_needs_the_key_and_is_documented() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    let routes = mdm_server::http::admin_routes();
+    let device = mdm_server::http::device_routes();
+    let doc = mdm_server::openapi::document();
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut registered: Vec<(String, String)> = routes
+        .list()
+        .iter()
+        .chain(device.list())
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    registered.sort();
+    documented.sort();
+    assert_eq!(registered, documented, "router and OpenAPI disagree");
+    for (method, path) in device.list() {
+        let op = &doc["paths"][*path][method.to_lowercase()];
+        assert_eq!(op["security"], json!([]), "{method} {path} is public");
+    }
+
+    for (method, path) in routes.list() {
+        let concrete = path
+            .replace("{ids}", "A,B")
+            .replace("{id}", "A")
+            .replace("{uuid}", "U");
+        let r = request(s.addr, method, &concrete, &[], b"").await;
+        assert_eq!(r.status, 401, "{method} {path} without a key");
+        assert!(r.header("www-authenticate").is_some());
+        let r = request(
+            s.addr,
+            method,
+            &concrete,
+            &[("Authorization", "Bearer wrong")],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 401, "{method} {path} with a wrong key");
+    }
+    // Basic with any user name, or Bearer.
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("whoever:{KEY}"))
+    );
+    let r = request(s.addr, "GET", "/version", &[("Authorization", &basic)], b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["version"], env!("CARGO_PKG_VERSION"));
+    let r = s.admin("GET", "/v1/openapi.json", b"").await;
+    assert_eq!(r.json()["openapi"], "3.1.0");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn push_certificate_is_stored_by_topic() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    // Not a real certificate: enough DER-shaped bytes to carry a subject UID.
+    let mut der = vec![0x30, 0x82, 0x01, 0x00];
+    der.extend_from_slice(&[
+        0x06, 0x0A, 0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x01,
+    ]);
+    der.push(0x0C);
+    der.push(TOPIC.len() as u8);
+    der.extend_from_slice(TOPIC.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n\
+         -----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+    );
+    let r = s.admin("PUT", "/v1/pushcert", pem.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["topic"], TOPIC);
+    let r = s.admin("PUT", "/v1/pushcert", b"no pem here").await;
+    assert_eq!(r.status, 400);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_share_one_postgres() {
+    let Some(b) = Backend::postgres("two_instances_share_one_postgres").await else {
+        return;
+    };
+    let one = Running::start(&b.config()).await;
+    let two = Running::start(&b.config()).await;
+    let udid = unique("TWO");
+    one.enroll(&udid).await;
+    let uuid = unique("CMD");
+    one.enqueue(&udid, &uuid, "DeviceInformation").await;
+    assert_eq!(
+        sent_uuid(&two.device(&idle(&udid)).await),
+        Some(uuid.clone())
+    );
+    let r = one
+        .device(&report(&udid, "Acknowledged", Some(&uuid), ""))
+        .await;
+    assert_eq!(sent_uuid(&r), None);
+    assert_eq!(two.status_of(&uuid, &udid).await["status"], "Acknowledged");
+    one.stop().await;
+    two.stop().await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config().with_timeouts(1, 1)).await;
+    let started = std::time::Instant::now();
+
+    // Connects and says nothing: closed after the header timeout.
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // Sends half a head: same.
+    let mut half = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    half.write_all(b"PUT /mdm HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Sends a head and half a body: 408 after the request timeout.
+    let mut slow_body = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow_body
+        .write_all(b"PUT /mdm HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<plist>")
+        .await
+        .unwrap();
+
+    let limit = std::time::Duration::from_secs(10);
+    for stream in [&mut silent, &mut half] {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "connection not closed");
+        assert!(!String::from_utf8_lossy(&out).contains(" 200 "));
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(limit, slow_body.read_to_end(&mut out))
+        .await
+        .expect("slow body not answered")
+        .ok();
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{out:?}"
+    );
+    assert!(started.elapsed() < limit);
+
+    // Others are served meanwhile and afterwards.
+    let r = s.admin("GET", "/version", b"").await;
+    assert_eq!(r.status, 200);
+    s.stop().await;
+}
