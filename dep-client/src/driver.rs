@@ -136,6 +136,7 @@ pub struct SyncDriver<'a, T, S> {
     store: &'a S,
     limit: u32,
     max_refetches: usize,
+    max_pages: usize,
 }
 
 impl<'a, T: Transport, S: CursorStore> SyncDriver<'a, T, S> {
@@ -147,12 +148,20 @@ impl<'a, T: Transport, S: CursorStore> SyncDriver<'a, T, S> {
             store,
             limit: 1000,
             max_refetches: 3,
+            max_pages: 100_000,
         }
     }
 
     /// Sets the page size (1 to 1000).
     pub fn with_limit(mut self, limit: u32) -> Self {
         self.limit = limit;
+        self
+    }
+
+    /// Sets the most pages one round may take (a bound against a service that never says
+    /// it is done); the round then ends early and the next one continues from the cursor.
+    pub fn with_max_pages(mut self, max_pages: usize) -> Self {
+        self.max_pages = max_pages.max(1);
         self
     }
 
@@ -173,6 +182,10 @@ impl<'a, T: Transport, S: CursorStore> SyncDriver<'a, T, S> {
         let mut state = SyncState::new(checkpoint, self.limit);
         let mut report = RoundReport::default();
         while let Some(step) = state.next_step() {
+            if report.pages >= self.max_pages {
+                tracing::warn!(org = %self.org, pages = report.pages, "page limit reached, ending the round");
+                break;
+            }
             let result = match &step {
                 Step::Fetch(f) => self.client.send(f).await,
                 Step::Sync(s) => self.client.send(s).await,

@@ -4,6 +4,41 @@
 //! pages fetch and sync with opaque cursors that can expire, throttles on demand, can echo a
 //! sync cursor with `more_to_follow` as Apple sometimes does, and keeps profiles and their
 //! assignment. Several organisations (tokens) are kept apart.
+//!
+//! A whole sync against it (the same code runs against Apple):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use dep_client::client::{DepClient, HyperTransport};
+//! use dep_client::driver::{BoxError, MemoryCursorStore, PageHandler, SyncDriver};
+//! use dep_client::mock::{MockDep, OrgId};
+//! use dep_client::sync::Page;
+//!
+//! let mock = MockDep::start().await?;
+//! mock.add_devices(OrgId(0), "SER", 250);
+//!
+//! /// Stores each page; the cursor is saved only after this returns Ok.
+//! struct Upsert(usize);
+//! impl PageHandler for Upsert {
+//!     async fn handle(&mut self, _org: &str, page: &Page) -> Result<(), BoxError> {
+//!         self.0 += page.response.devices.len(); // write to your database here
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let client = DepClient::with_transport(mock.token(OrgId(0)), mock.config(), HyperTransport::new());
+//! let store = MemoryCursorStore::new();
+//! let driver = SyncDriver::new("acme", &client, &store).with_limit(100);
+//! let mut handler = Upsert(0);
+//! let report = driver.run_round(&mut handler).await?; // fetch: 3 pages
+//! assert_eq!((report.pages, handler.0), (3, 250));
+//! mock.remove_device(OrgId(0), "SER0042");
+//! let report = driver.run_round(&mut handler).await?; // sync: the deletion
+//! assert_eq!(report.devices, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;

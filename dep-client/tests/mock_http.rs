@@ -90,6 +90,17 @@ async fn fetch_then_sync_never_loses_a_device() {
     );
     assert_eq!(h.devices.len(), mock.devices(org).len());
 
+    // A page bound ends a round early; the next round continues where it stopped.
+    mock.add_devices(org, "BULK", 30);
+    let bounded = SyncDriver::new("acme", &client, &store)
+        .with_limit(10)
+        .with_max_pages(2);
+    let r = bounded.run_round(&mut h).await.unwrap();
+    assert_eq!((r.pages, r.devices), (2, 20));
+    let r = bounded.run_round(&mut h).await.unwrap();
+    assert_eq!(r.devices, 10);
+    assert_eq!(h.devices.len(), mock.devices(org).len());
+
     // Headers on every call.
     let stats = mock.stats();
     assert_eq!(stats.last_user_agent.as_deref(), Some("dep-client-tests/1"));
