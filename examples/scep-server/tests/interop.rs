@@ -150,6 +150,8 @@ fn scepclient_enrolls_and_wrong_challenge_fails() {
     assert!(!dir.join("work-bad-device/cert.pem").exists());
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("wrong challengePassword"), "server log: {log}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -273,4 +275,6 @@ fn our_client_against_our_server_and_openssl_checks_the_certrep() {
     let text = String::from_utf8_lossy(&printed);
     assert!(text.contains("openssl-check"), "{text}");
     run(&["asn1parse", "-inform", "DER", "-in", "rep.der"]);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
