@@ -20,6 +20,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
 const BATCH: usize = 5000;
 const MOCK_THREAD: &str = "mock-apns";
+const CLIENT_THREAD: &str = "apns-client";
 
 /// CPU time (user + system) of the threads named `name`, from /proc.
 fn thread_cpu(name: &str) -> Option<Duration> {
@@ -49,7 +50,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("apns-client")
+        .thread_name(CLIENT_THREAD)
         .enable_all()
         .build()
         .unwrap();
@@ -80,6 +81,7 @@ fn bench(c: &mut Criterion) {
     let total = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(AtomicU64::new(0));
     let cpu_before = thread_cpu(MOCK_THREAD);
+    let client_cpu_before = thread_cpu(CLIENT_THREAD);
     let mut group = c.benchmark_group("apns_push");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
@@ -111,13 +113,35 @@ fn bench(c: &mut Criterion) {
         "apns_push: {pushes_done} pushes in {wall:?} over {} connection(s): {rate:.0} pushes/s",
         mock.stats().connections
     );
-    if let (Some(before), Some(after)) = (cpu_before, thread_cpu(MOCK_THREAD)) {
-        let mock_cpu = after.saturating_sub(before);
-        let per_push = mock_cpu.as_secs_f64() * 1e6 / pushes_done as f64;
+    report_cpu(
+        "mock's own cost",
+        cpu_before,
+        thread_cpu(MOCK_THREAD),
+        pushes_done,
+        wall,
+    );
+    report_cpu(
+        "client runtime thread",
+        client_cpu_before,
+        thread_cpu(CLIENT_THREAD),
+        pushes_done,
+        wall,
+    );
+}
+
+fn report_cpu(
+    who: &str,
+    before: Option<Duration>,
+    after: Option<Duration>,
+    pushes: u64,
+    wall: Duration,
+) {
+    if let (Some(before), Some(after)) = (before, after) {
+        let cpu = after.saturating_sub(before);
+        let per_push = cpu.as_secs_f64() * 1e6 / pushes as f64;
         println!(
-            "mock's own cost: {mock_cpu:?} CPU = {per_push:.1} us per push ({:.0}% of one core \
-             while measuring)",
-            100.0 * mock_cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+            "{who}: {cpu:?} CPU = {per_push:.1} us per push ({:.0}% of one core while measuring)",
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
         );
     }
 }
