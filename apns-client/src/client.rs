@@ -149,6 +149,15 @@ impl ApnsClientBuilder {
             ));
         }
         let roots = Arc::new(roots);
+        let now = std::time::SystemTime::now();
+        for identity in &self.identities {
+            if identity.info().is_expired_at(now) {
+                tracing::warn!(
+                    topic = identity.topic(),
+                    "push certificate is outside its validity period"
+                );
+            }
+        }
         let mut pools = HashMap::new();
         for identity in &self.identities {
             let chain: Vec<CertificateDer<'static>> = identity
