@@ -102,3 +102,122 @@ fn corpus_certificates_parse() {
         1
     );
 }
+
+#[test]
+fn mobileconfig_carries_the_test_ca_and_scep_payload() {
+    let v: plist::Value = plist::from_bytes(&corpus("scep_sceptest.mobileconfig")).unwrap();
+    let items = v
+        .as_dictionary()
+        .and_then(|d| d.get("PayloadContent"))
+        .and_then(plist::Value::as_array)
+        .unwrap();
+    let (ca_cert, _) = testca();
+    let mut saw_root = false;
+    let mut saw_scep = false;
+    for item in items {
+        let d = item.as_dictionary().unwrap();
+        match d.get("PayloadType").and_then(plist::Value::as_string) {
+            Some("com.apple.security.root") => {
+                let data = d
+                    .get("PayloadContent")
+                    .and_then(plist::Value::as_data)
+                    .unwrap();
+                assert_eq!(cms::parse_certificates(data).unwrap()[0], ca_cert);
+                saw_root = true;
+            }
+            Some("com.apple.security.scep") => {
+                let c = d
+                    .get("PayloadContent")
+                    .and_then(plist::Value::as_dictionary)
+                    .unwrap();
+                assert!(
+                    c.get("URL")
+                        .and_then(plist::Value::as_string)
+                        .unwrap()
+                        .ends_with("/scep")
+                );
+                saw_scep = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(saw_root && saw_scep);
+}
+
+#[test]
+fn operations_and_capabilities_parse() {
+    use base64::Engine as _;
+    use scep_proto::{Capabilities, Capability, Operation, operation};
+    let der = corpus("scep_PKCSReq.der");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    // '+' left unescaped (form-decoded to ' ') and '%2B' both work.
+    for q in [
+        format!("operation=PKIOperation&message={b64}"),
+        format!(
+            "operation=PKIOperation&message={}",
+            b64.replace('+', "%2B").replace('/', "%2F")
+        ),
+    ] {
+        assert_eq!(
+            operation::parse_request("GET", &q, b"").unwrap(),
+            Operation::PkiOperation(der.clone())
+        );
+    }
+    let t = operation::request_target("/scep", &Operation::PkiOperation(der.clone()));
+    let q = t.split_once('?').unwrap().1;
+    assert_eq!(
+        operation::parse_request("GET", q, b"").unwrap(),
+        Operation::PkiOperation(der.clone())
+    );
+    assert_eq!(
+        operation::parse_request("POST", "operation=PKIOperation", &der).unwrap(),
+        Operation::PkiOperation(der.clone())
+    );
+    assert_eq!(
+        operation::parse_request("GET", "operation=GetNextCACert", b"").unwrap(),
+        Operation::GetNextCaCert
+    );
+    assert!(matches!(
+        operation::parse_request("GET", "operation=Foo", b"").unwrap(),
+        Operation::Other(_)
+    ));
+    assert!(operation::parse_request("GET", "message=x", b"").is_err());
+    assert!(operation::parse_request("GET", "operation=PKIOperation&message=!!", b"").is_err());
+
+    let caps =
+        Capabilities::parse("GetNextCACert\r\nPOSTPKIOperation\nSHA-512\nDES3\nFancyNew\n\n");
+    assert!(caps.has(&Capability::GetNextCaCert));
+    assert!(caps.has(&Capability::Other("FancyNew".into())));
+    assert_eq!(caps.best_digest(), scep_proto::DigestAlgorithm::Sha512);
+    assert_eq!(caps.best_cipher(), scep_proto::ContentCipher::DesEde3Cbc);
+    assert_eq!(Capabilities::parse(&caps.to_body()), caps);
+    assert_eq!(
+        Capabilities::parse("").best_cipher(),
+        scep_proto::ContentCipher::DesCbc
+    );
+    assert!(Capabilities::parse("SCEPStandard").has(&Capability::Aes));
+}
+
+#[test]
+fn wire_codes_round_trip() {
+    for (t, name) in [
+        (MessageType::CERT_REP, "CertRep"),
+        (MessageType::RENEWAL_REQ, "RenewalReq"),
+        (MessageType::PKCS_REQ, "PKCSReq"),
+        (MessageType::CERT_POLL, "CertPoll"),
+        (MessageType::GET_CERT, "GetCert"),
+        (MessageType::GET_CRL, "GetCRL"),
+    ] {
+        assert_eq!(t.name(), Some(name));
+        assert_eq!(MessageType::from_wire(&t.to_wire()), Some(t));
+        assert_eq!(MessageType::try_from(name).unwrap(), t);
+    }
+    assert!(!MessageType(99).is_known());
+    assert_eq!(format!("{:?}", MessageType(99)), "MessageType(99)");
+    assert_eq!(MessageType::from_wire("-1"), None);
+    for f in 0..5 {
+        assert!(FailInfo(f).is_known());
+    }
+    assert_eq!(FailInfo::BAD_CERT_ID.to_string(), "badCertId");
+    assert_eq!(PkiStatus::from_wire("3"), Some(PkiStatus::PENDING));
+}
