@@ -103,9 +103,57 @@ pub fn parse_value(bytes: &[u8], limits: &Limits) -> Result<Value> {
         }
         Format::Xml => {
             xml_check::check(bytes, limits)?;
-            Value::from_reader_xml(bytes).map_err(Error::Plist)
+            match Value::from_reader_xml(bytes) {
+                Ok(value) => Ok(value),
+                Err(strict) => match strip_excess_padding(bytes) {
+                    Some(repaired) => Value::from_reader_xml(repaired.as_slice())
+                        .map_err(|_| Error::Plist(strict)),
+                    None => Err(Error::Plist(strict)),
+                },
+            }
         }
     }
+}
+
+/// A copy of an XML body in which every `<data>` value made of whole 4-character base64
+/// blocks followed by stray `=` has those `=` removed (`AAAA=` becomes `AAAA`), or `None`
+/// when no value needs it. Real captures contain such values and Python's plistlib reads
+/// them; padding is never added, so truly broken values (`Base64=`) still fail.
+fn strip_excess_padding(bytes: &[u8]) -> Option<Vec<u8>> {
+    const OPEN: &[u8] = b"<data>";
+    const CLOSE: &[u8] = b"</data>";
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut rest = bytes;
+    while let Some(start) = find(rest, OPEN) {
+        let content_start = start + OPEN.len();
+        let Some(len) = find(&rest[content_start..], CLOSE) else {
+            break;
+        };
+        out.extend_from_slice(&rest[..content_start]);
+        let content = &rest[content_start..content_start + len];
+        let significant = content.iter().filter(|b| !b.is_ascii_whitespace()).count();
+        let padding = content
+            .iter()
+            .rev()
+            .filter(|b| !b.is_ascii_whitespace())
+            .take_while(|b| **b == b'=')
+            .count();
+        let body = significant - padding;
+        if padding > 0 && body > 0 && body % 4 == 0 {
+            out.extend(content.iter().filter(|b| **b != b'='));
+            changed = true;
+        } else {
+            out.extend_from_slice(content);
+        }
+        rest = &rest[content_start + len..];
+    }
+    out.extend_from_slice(rest);
+    changed.then_some(out)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Checks an untrusted body against `limits` and decodes it into a top-level [`Dictionary`].
@@ -115,6 +163,27 @@ pub fn parse_dictionary(bytes: &[u8], limits: &Limits) -> Result<Dictionary> {
         other => Err(Error::NotADictionary {
             found: crate::fields::kind_of(&other),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stray_padding_after_whole_blocks_is_forgiven() {
+        let body = b"<plist><dict><key>Token</key><data>AAAA=</data></dict></plist>";
+        let dict = parse_dictionary(body, &Limits::MDM).unwrap();
+        assert_eq!(dict.get("Token"), Some(&Value::Data(vec![0, 0, 0])));
+    }
+
+    #[test]
+    fn broken_base64_still_fails() {
+        let body = b"<plist><dict><key>Token</key><data>Base64=</data></dict></plist>";
+        assert!(matches!(
+            parse_dictionary(body, &Limits::MDM),
+            Err(Error::Plist(_))
+        ));
     }
 }
 

@@ -56,11 +56,20 @@ pub(crate) fn check(bytes: &[u8], limits: &Limits) -> Result<()> {
 }
 
 /// True when a tag name (the bytes after `<` or `</`) is `dict` or `array`.
+///
+/// The name ends at white space, `>` or `/`. A namespace prefix (`<a:array>`) is dropped
+/// up to the first `:`, as the XML reader does, so prefixed containers count too.
 fn is_container(name: &[u8]) -> bool {
-    let ends_name =
-        |b: Option<&u8>| b.is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
-    (name.starts_with(b"dict") && ends_name(name.get(4)))
-        || (name.starts_with(b"array") && ends_name(name.get(5)))
+    let end = name
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+        .unwrap_or(name.len());
+    let name = &name[..end];
+    let local = match name.iter().position(|b| *b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
+    };
+    local == b"dict" || local == b"array"
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
@@ -141,6 +150,17 @@ mod tests {
     fn self_closing_elements_do_not_nest() {
         let body = b"<plist><dict><key>a</key><true/><key>b</key><false/></dict></plist>";
         assert!(check(body, &Limits::MDM.with_max_depth(2)).is_ok());
+    }
+
+    #[test]
+    fn namespace_prefixed_containers_count() {
+        let mut s = String::from("<plist>");
+        s.push_str(&"<a:array>".repeat(20));
+        s.push_str(&"</a:array>".repeat(20));
+        s.push_str("</plist>");
+        let err = check(s.as_bytes(), &Limits::MDM.with_max_depth(10)).unwrap_err();
+        assert!(matches!(err, Error::TooDeep { .. }), "{err}");
+        assert!(check(s.as_bytes(), &Limits::MDM.with_max_depth(20)).is_ok());
     }
 
     #[test]

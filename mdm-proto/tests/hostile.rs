@@ -144,7 +144,6 @@ fn deep_xml_nesting_is_refused_before_parsing() {
 /// 100,000 levels overflow the stack and abort the process (`mdmctl inspect checkin`
 /// exits with SIGABRT). Un-ignore when the pre-scan compares local names.
 #[test]
-#[ignore = "mdm-proto bug: namespace-prefixed <a:array> bypasses the depth limit"]
 fn namespace_prefixed_nesting_is_limited_too() {
     let err = parse_value(&nested("<a:array>", "</a:array>", 100), &Limits::MDM).unwrap_err();
     assert!(matches!(err, Error::TooDeep { .. }), "{err}");
