@@ -49,7 +49,9 @@ impl ToValue for TokenParameters {
             .put_opt("PhoneUDID", &self.phone_udid)
             .put_opt("WatchUDID", &self.watch_udid)
             .extend(&self.extra);
-        Value::Dictionary(out.finish())
+        let mut dict = out.finish();
+        dict.sort_keys();
+        Value::Dictionary(dict)
     }
 }
 

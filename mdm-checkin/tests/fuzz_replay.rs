@@ -35,6 +35,7 @@ fn seeds() -> Vec<Vec<u8>> {
         out.push(bytes);
     }
     for dir in [
+        "mdm-checkin/tests/examples",
         "fuzz/corpus/checkin_decode",
         "fuzz/artifacts/checkin_decode",
     ] {
