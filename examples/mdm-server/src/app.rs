@@ -22,13 +22,14 @@ pub const SQLITE_FILE: &str = "mdm.sqlite";
         Devices talk to PUT /mdm/checkin and PUT /mdm; admins to /v1/... with the API key \
         (HTTP Basic with any user name and the key as password, or `Authorization: Bearer KEY`). \
         The API is described at /v1/openapi.json.\n\n\
-        The server speaks plain HTTP: put it behind a TLS-terminating proxy. On first start it \
+        The server speaks plain HTTP for a TLS-terminating proxy in front, or HTTPS with \
+        --tls-cert and --tls-key. On first start it \
         creates its data folder, a SQLite database in it and an API key, and prints the URLs \
         and the key. Every flag can also be set with the environment variable shown."
 )]
 #[non_exhaustive]
 pub struct Config {
-    /// Address and port to listen on (plain HTTP).
+    /// Address and port to listen on (HTTP, or HTTPS with `--tls-cert`).
     #[arg(long, env = "MDM_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
 
