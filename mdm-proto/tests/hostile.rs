@@ -138,11 +138,9 @@ fn deep_xml_nesting_is_refused_before_parsing() {
     assert!(parse_value(selfclosing.as_bytes(), &Limits::MDM).is_ok());
 }
 
-/// BUG in mdm-proto (xml_check.rs `is_container`): the plist crate matches elements by
-/// their local name, so `<a:array>` is an array to the parser, but the depth pre-scan only
-/// counts `<array` and `<dict` without a prefix. 100 levels pass a limit of 64; about
-/// 100,000 levels overflow the stack and abort the process (`mdmctl inspect checkin`
-/// exits with SIGABRT). Un-ignore when the pre-scan compares local names.
+/// Regression: the plist crate matches elements by their local name, so `<a:array>` is an
+/// array to the parser; the depth pre-scan once counted only unprefixed `<array`/`<dict`,
+/// and about 100,000 prefixed levels overflowed the stack and aborted the process.
 #[test]
 fn namespace_prefixed_nesting_is_limited_too() {
     let err = parse_value(&nested("<a:array>", "</a:array>", 100), &Limits::MDM).unwrap_err();
