@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
 
+    #[cfg_attr(not(feature = "aws-lc-rs"), allow(unused_mut))]
     let mut backends: Vec<(&str, Arc<dyn PrivateKey>)> =
         vec![("rsa-0.10", Arc::new(ca_key.clone()))];
     #[cfg(feature = "aws-lc-rs")]

@@ -149,6 +149,10 @@ pub fn verify_signature(
         .oid("public key algorithm")?;
     match alg_oid {
         oids::RSA_ENCRYPTION => {
+            #[cfg(feature = "aws-lc-rs")]
+            if let Some(r) = verify_rsa_aws_lc(&mut r, digest, message, signature) {
+                return r;
+            }
             let key = RsaPublicKey::from_public_key_der(spki_der)
                 .map_err(|e| Error::invalid("RSA public key", e.to_string()))?;
             let r = match digest {
@@ -165,6 +169,30 @@ pub fn verify_signature(
             other.to_string(),
         )),
     }
+}
+
+/// RSA verification on aws-lc-rs; `None` when it does not cover the key size or digest.
+#[cfg(feature = "aws-lc-rs")]
+fn verify_rsa_aws_lc(
+    r: &mut asn1::Reader<'_>,
+    digest: DigestAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Option<Result<()>> {
+    use aws_lc_rs::signature as sig;
+    let params: &'static sig::RsaParameters = match digest {
+        DigestAlgorithm::Sha1 => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        DigestAlgorithm::Sha256 => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        DigestAlgorithm::Sha512 => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        DigestAlgorithm::Sha384 => return None,
+    };
+    let bits = r.read_tag(asn1::tag::BIT_STRING, "public key").ok()?;
+    let pkcs1 = bits.value.get(1..)?;
+    Some(
+        sig::UnparsedPublicKey::new(params, pkcs1)
+            .verify(message, signature)
+            .map_err(|_| Error::BadSignature("RSA signature does not verify".into())),
+    )
 }
 
 #[cfg(feature = "aws-lc-rs")]
