@@ -92,7 +92,11 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iters {
                 let batch = pushes.clone();
                 let start = Instant::now();
-                let results = client_rt.block_on(client.push_batch(batch));
+                // Run the batch as a task of the client's runtime, as a server would.
+                let c = client.clone();
+                let results = client_rt
+                    .block_on(client_rt.spawn(async move { c.push_batch(batch).await }))
+                    .unwrap();
                 elapsed += start.elapsed();
                 assert!(
                     results

@@ -223,7 +223,10 @@ pub fn run(args: Args) -> CliResult {
         .build()?;
     let client = builder.build()?;
     let start = Instant::now();
-    let results = runtime.block_on(client.push_batch(pushes));
+    // Run the batch as a task of the runtime so that its pushes spawn on worker threads.
+    let results = runtime
+        .block_on(runtime.spawn(async move { client.push_batch(pushes).await }))
+        .map_err(|e| format!("push task failed: {e}"))?;
     let elapsed = start.elapsed();
     let mut counts = Counts::default();
     for r in &results {
