@@ -1,5 +1,4 @@
 //! The output contract shared by every subcommand.
-#![allow(dead_code)] // until every subcommand that reads input has landed
 
 use std::io::{Read, Write};
 use std::path::Path;
