@@ -39,7 +39,7 @@ pub struct RsaKey {
 impl std::fmt::Debug for RsaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RsaKey")
-            .field("bits", &(self.spki.len() * 8))
+            .field("bits", &(rsa::traits::PublicKeyParts::size(&self.key) * 8))
             .finish_non_exhaustive()
     }
 }
