@@ -125,8 +125,7 @@ fn run(caps: &'static str) -> u32 {
                 .contains("poller")
         );
         server.abort();
-        let n = *polls.lock().unwrap();
-        n
+        *polls.lock().unwrap()
     })
 }
 
