@@ -39,7 +39,10 @@ pub enum ServiceError {
     /// 400: the request is malformed.
     #[error("{0}")]
     BadRequest(String),
-    /// 403: the caller may not do this (device identity refused, unknown enrollment).
+    /// 401: the device's identity was refused (signature, certificate or binding).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the caller may not do this (unknown enrollment).
     #[error("{0}")]
     Forbidden(String),
     /// 404: no such thing.
@@ -64,6 +67,7 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::BadRequest(_) => 400,
+            ServiceError::Unauthorized(_) => 401,
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict(_) => 409,
@@ -221,7 +225,7 @@ impl MdmService {
         self.verifier
             .verify(request, enrollment, message_type)
             .await
-            .map_err(|e| ServiceError::Forbidden(e.to_string()))
+            .map_err(|e| ServiceError::Unauthorized(e.to_string()))
     }
 
     /// Refuses unknown enrollments, and notes that a known one was seen.
