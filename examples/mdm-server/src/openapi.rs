@@ -154,7 +154,7 @@ pub fn document() -> Json {
                     "required": ["enrollment_ids", "command"],
                     "properties": {
                         "enrollment_ids": { "type": "array", "items": { "type": "string" } },
-                        "command": { "type": "object", "description": "the Command dictionary with RequestType; data as base64 strings" },
+                        "command": { "type": "object", "description": "the Command dictionary with RequestType and Apple's key names; data as base64, dates as RFC 3339" },
                         "command_uuid": { "type": "string" },
                         "no_push": { "type": "boolean" },
                         "expires_in": { "type": "integer", "description": "seconds" },
@@ -162,7 +162,7 @@ pub fn document() -> Json {
                 } } } })),
                 json!({
                     "201": { "description": "`{command_uuid, request_type, expires_at, pushes}`" },
-                    "400": { "description": "malformed command" },
+                    "400": { "description": "malformed command (checked against the command's schema by mdm-commands), or a command that cannot run on a target (platform or OS version from its Authenticate)" },
                     "401": { "description": "missing or wrong API key" },
                     "409": { "description": "CommandUUID already used" },
                     "415": { "description": "not JSON" },
@@ -171,7 +171,7 @@ pub fn document() -> Json {
             ) },
             "/v1/commands/{uuid}": {
                 "get": op("A command, its status per enrollment and the reports", std::slice::from_ref(&uuid), None,
-                    with(ok_json("`{command_uuid, request_type, created_at, expires_at, command, enrollments: [{enrollment_id, status, sent_at, updated_at, report}]}`; status is Queued, NotNow, Acknowledged, Error, CommandFormatError, Expired, Cancelled or Undecodable"),
+                    with(ok_json("`{command_uuid, request_type, created_at, expires_at, command, enrollments: [{enrollment_id, status, sent_at, updated_at, report, response}]}`; response is the typed report (mdm-commands) or `{error}`; status is Queued, NotNow, Acknowledged, Error, CommandFormatError, Expired, Cancelled or Undecodable"),
                          "404", "no such command")),
                 "delete": op("Cancel a command wherever it has not been answered", &[uuid], None,
                     with(ok_json("`{cancelled}`"), "404", "no such command")),

@@ -273,22 +273,26 @@ impl Service for MdmService {
                 Ok(Reply::Empty)
             }
             "TokenUpdate" => {
-                let token = message.data("Token").ok_or_else(|| {
-                    ServiceError::BadRequest("TokenUpdate without `Token` data".into())
-                })?;
-                let push_magic = message.string("PushMagic").ok_or_else(|| {
-                    ServiceError::BadRequest("TokenUpdate without `PushMagic` string".into())
-                })?;
-                let topic = message.string("Topic").ok_or_else(|| {
-                    ServiceError::BadRequest("TokenUpdate without `Topic` string".into())
-                })?;
-                let push = PushInfo::new(token.to_vec(), push_magic, topic);
+                let update = match message.typed.as_deref() {
+                    Ok(mdm_checkin::CheckinMessage::TokenUpdate(update)) => update,
+                    Ok(_) => {
+                        return Err(ServiceError::BadRequest(
+                            "TokenUpdate did not decode as a TokenUpdate".into(),
+                        ));
+                    }
+                    Err(e) => return Err(ServiceError::BadRequest(e.to_owned())),
+                };
+                let push = PushInfo::new(
+                    update.token.0.clone(),
+                    update.push_magic.clone(),
+                    update.topic.clone(),
+                );
                 let enrolled = self
                     .storage
                     .token_update(
                         &key_of(message),
                         &push,
-                        message.data("UnlockToken"),
+                        update.unlock_token.as_ref().map(|t| t.0.as_slice()),
                         &request.body,
                         now,
                     )
