@@ -276,9 +276,13 @@ pub async fn create_command(
             let expires_at = request
                 .expires_in
                 .map(|s| storage::now().saturating_add(i64::from(s)));
-            let command = RawCommand::from_json(&request.command, request.command_uuid)
-                .map_err(ServiceError::BadRequest)?
-                .with_expiry(expires_at);
+            let (command, typed) =
+                RawCommand::from_typed_json(&request.command, request.command_uuid)
+                    .map_err(ServiceError::BadRequest)?;
+            let command = command.with_expiry(expires_at);
+            if typed.is_known() {
+                check_applicable(&state, &request.enrollment_ids, &command.request_type).await?;
+            }
             let result = state
                 .service
                 .enqueue(&request.enrollment_ids, &command, !request.no_push)
@@ -296,6 +300,98 @@ pub async fn create_command(
         }
         .await,
     )
+}
+
+/// Which platform a device is, from its `ProductName` (or `Model`) as sent in Authenticate:
+/// `iOS` (iPhone, iPad, iPod), `macOS`, `tvOS`, `watchOS`, `visionOS`; `None` when unknown.
+pub fn platform_of(product: &str) -> Option<&'static str> {
+    if ["iPhone", "iPad", "iPod"]
+        .iter()
+        .any(|p| product.starts_with(p))
+    {
+        Some("iOS")
+    } else if product.starts_with("AppleTV") {
+        Some("tvOS")
+    } else if product.starts_with("Watch") {
+        Some("watchOS")
+    } else if product.starts_with("RealityDevice") {
+        Some("visionOS")
+    } else if product.contains("Mac") {
+        Some("macOS")
+    } else {
+        None
+    }
+}
+
+/// What the server knows of an enrollment's device, for the applicability check: platform
+/// and OS version from the device channel's last Authenticate (typed by `mdm-checkin`), the
+/// channel and enrollment type from the enrollment. `None` when the platform is unknown.
+pub fn device_facts(
+    record: &EnrollmentRecord,
+    device: Option<&EnrollmentRecord>,
+) -> Option<mdm_commands::applicability::DeviceFacts> {
+    let raw = device.unwrap_or(record).authenticate.as_deref()?;
+    let mdm_checkin::CheckinMessage::Authenticate(auth) = mdm_checkin::decode(raw).ok()? else {
+        return None;
+    };
+    let product = auth.product_name.as_deref().or(auth.model.as_deref())?;
+    let mut facts = mdm_commands::applicability::DeviceFacts::new(platform_of(product)?);
+    if let Some(version) = auth.os_version {
+        facts = facts.with_os_version(version);
+    }
+    if record.key.id != record.key.device_id {
+        facts = facts.with_channel(mdm_proto::Channel::User);
+    }
+    let kind = record.key.kind.as_str();
+    Some(
+        facts
+            .with_user_enrollment(kind.starts_with("UserEnrollment"))
+            .with_shared_ipad(kind == "SharediPad"),
+    )
+}
+
+/// Refuses a command that cannot run on one of the enrollments (as far as the server
+/// knows: unknown facts allow it).
+async fn check_applicable(
+    state: &AppState,
+    ids: &[String],
+    request_type: &str,
+) -> Result<(), ServiceError> {
+    for id in ids {
+        let Some(record) = state.storage.enrollment(id).await? else {
+            continue;
+        };
+        let device = if record.key.device_id != record.key.id {
+            state.storage.enrollment(&record.key.device_id).await?
+        } else {
+            None
+        };
+        let Some(facts) = device_facts(&record, device.as_ref()) else {
+            continue;
+        };
+        match mdm_commands::applicability::check(request_type, &facts) {
+            Ok(()) | Err(mdm_commands::applicability::NotApplicable::UnknownCommand(_)) => {}
+            Err(reason) => {
+                return Err(ServiceError::BadRequest(format!(
+                    "`{request_type}` cannot run on enrollment `{id}`: {reason}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The typed JSON form of a stored report on a command of `request_type`
+/// (`mdm_commands::decode_response`), or why it could not be decoded.
+fn typed_response_json(request_type: &str, report: &[u8]) -> Json {
+    let decoded = mdm_proto::parse_dictionary(report, &mdm_proto::Limits::MDM)
+        .map_err(|e| e.to_string())
+        .and_then(|d| mdm_proto::CommandReport::from_dictionary(d).map_err(|e| e.to_string()))
+        .and_then(|r| mdm_commands::decode_response(request_type, &r).map_err(|e| e.to_string()));
+    match decoded {
+        Ok(response) => mdm_commands::json::response_to_json(&response),
+        Err(e) => json!({ "error": e }),
+    }
 }
 
 /// `GET /v1/commands/{uuid}`: the command and its status per enrollment.
@@ -317,6 +413,9 @@ pub async fn command_status(State(state): State<AppState>, Path(uuid): Path<Stri
                         "sent_at": opt_time(t.sent_at),
                         "updated_at": rfc3339(t.updated_at),
                         "report": t.report.as_deref().map_or(Json::Null, plist_json),
+                        "response": t.report.as_deref().map_or(Json::Null, |r| {
+                            typed_response_json(&record.request_type, r)
+                        }),
                     })
                 })
                 .collect();

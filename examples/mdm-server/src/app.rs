@@ -1,6 +1,8 @@
 //! Configuration (flags and environment variables) and start-up.
 
 use crate::http::{ApiKey, AppState};
+use crate::identity::{AcceptAll, CertificateVerifier};
+use crate::pki::Pki;
 use crate::service::MdmService;
 use crate::storage::{self, StorageError};
 use std::net::SocketAddr;
@@ -49,7 +51,8 @@ pub struct Config {
     pub api_key: Option<String>,
 
     /// The public base URL devices reach this server at (e.g. `https://mdm.example.com`),
-    /// used for the URLs printed at start. Default: `http://` + the listen address.
+    /// used in the enrollment profile (ServerURL, CheckInURL, SCEP URL) and the URLs printed
+    /// at start. Default: `http://` (or `https://`) + the listen address.
     #[arg(long, env = "MDM_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -58,9 +61,34 @@ pub struct Config {
     pub max_body: usize,
 
     /// Header in which the TLS-terminating proxy forwards the device's client certificate
-    /// (e.g. `X-Client-Cert`), given to the device identity check.
+    /// (e.g. `X-Client-Cert`; RFC 9440 `:base64:` or URL-escaped PEM). When present it
+    /// identifies the device instead of `Mdm-Signature`.
     #[arg(long, env = "MDM_CLIENT_CERT_HEADER")]
     pub client_cert_header: Option<String>,
+
+    /// The SCEP challenge devices must send to get an identity certificate. Default: the
+    /// one stored in the data folder (`scep-challenge`), generated on first start.
+    #[arg(long, env = "MDM_SCEP_CHALLENGE", hide_env_values = true)]
+    pub scep_challenge: Option<String>,
+
+    /// The APNs topic put in enrollment profiles when no push certificate has been
+    /// uploaded (`PUT /v1/pushcert`); the uploaded certificate's topic wins.
+    #[arg(
+        long,
+        env = "MDM_TOPIC",
+        default_value = "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000"
+    )]
+    pub topic: String,
+
+    /// Accept device requests without checking who sent them (no `Mdm-Signature` or
+    /// client certificate needed). For development and tests only: anyone can then act
+    /// for any enrollment.
+    #[arg(long, env = "MDM_NO_SIGNATURE_CHECK")]
+    pub no_signature_check: bool,
+
+    /// RSA key size of the SCEP CA created on first start.
+    #[arg(long, env = "MDM_CA_KEY_BITS", default_value_t = 2048)]
+    pub ca_key_bits: usize,
 
     /// PEM certificate chain to serve HTTPS with (needs `--tls-key`). Without it the server
     /// speaks plain HTTP, for a TLS-terminating proxy in front.
@@ -96,6 +124,10 @@ impl Config {
             public_url: None,
             max_body: mdm_proto::Limits::MDM.max_bytes,
             client_cert_header: None,
+            scep_challenge: None,
+            topic: "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000".into(),
+            no_signature_check: false,
+            ca_key_bits: 2048,
             tls_cert: None,
             tls_key: None,
             header_timeout: 30,
@@ -130,6 +162,31 @@ impl Config {
         self
     }
 
+    /// This configuration accepting device requests without an identity check
+    /// (development and tests only).
+    pub fn without_signature_check(mut self) -> Self {
+        self.no_signature_check = true;
+        self
+    }
+
+    /// This configuration with a SCEP challenge.
+    pub fn with_scep_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.scep_challenge = Some(challenge.into());
+        self
+    }
+
+    /// This configuration with a public base URL.
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// This configuration reading the device's certificate from a proxy header.
+    pub fn with_client_cert_header(mut self, name: impl Into<String>) -> Self {
+        self.client_cert_header = Some(name.into());
+        self
+    }
+
     /// This configuration with a body size limit.
     pub fn with_max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
@@ -152,6 +209,9 @@ pub enum StartError {
     /// Storage could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// The CA could not be loaded or created.
+    #[error("CA: {0}")]
+    Pki(#[from] crate::pki::PkiError),
     /// A setting is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -228,6 +288,12 @@ pub struct Server {
     pub public_url: String,
     /// Time limits.
     pub options: crate::serve::ServeOptions,
+    /// The CA (SCEP, profile signing, device certificates).
+    pub pki: Arc<Pki>,
+    /// True when device identities are not checked (`--no-signature-check`).
+    pub no_signature_check: bool,
+    /// Where the CA lives.
+    pub data_dir: PathBuf,
     /// The TLS configuration, when serving HTTPS.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -283,8 +349,31 @@ impl Server {
             None => format!("sqlite:{}", config.data_dir.join(SQLITE_FILE).display()),
         };
         let storage = storage::open(&url).await?;
-        let service = customize(MdmService::new(Arc::clone(&storage)));
+        let pki = {
+            let dir = config.data_dir.clone();
+            let challenge = config.scep_challenge.clone();
+            let bits = config.ca_key_bits;
+            tokio::task::spawn_blocking(move || {
+                Pki::load_or_create(&dir, challenge.as_deref(), bits)
+            })
+            .await
+            .map_err(|e| StartError::Config(format!("creating the CA: {e}")))??
+        };
+        let pki = Arc::new(pki);
+        let service = MdmService::new(Arc::clone(&storage));
+        let service = if config.no_signature_check {
+            tracing::warn!("--no-signature-check: device identities are NOT checked");
+            service.with_verifier(Arc::new(AcceptAll))
+        } else {
+            service.with_verifier(Arc::new(CertificateVerifier::new(
+                Arc::clone(&pki),
+                Arc::clone(&storage),
+            )))
+        };
+        let service = customize(service);
         let mut state = AppState::new(Arc::new(service), storage, api_key.clone());
+        state.pki = Some(Arc::clone(&pki));
+        state.default_topic = config.topic.clone();
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
         if let Some(name) = &config.client_cert_header {
             state.client_cert_header =
@@ -308,6 +397,7 @@ impl Server {
             .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
+        state.public_url = public_url.clone();
         Ok(Server {
             listener,
             router: crate::http::router(state),
@@ -319,6 +409,9 @@ impl Server {
                 std::time::Duration::from_secs(config.header_timeout.max(1)),
                 std::time::Duration::from_secs(config.request_timeout.max(1)),
             ),
+            pki,
+            no_signature_check: config.no_signature_check,
+            data_dir: config.data_dir.clone(),
             #[cfg(feature = "tls")]
             tls,
         })
@@ -337,8 +430,16 @@ impl Server {
             format!("enrollment URL: {url}/mdm/enroll"),
             format!("check-in URL:   {url}/mdm/checkin"),
             format!("server URL:     {url}/mdm"),
+            format!("SCEP URL:       {url}/scep"),
             format!("admin API:      {url}/v1/ (OpenAPI at {url}/v1/openapi.json)"),
+            format!(
+                "SCEP CA:        {}",
+                self.data_dir.join(crate::pki::CA_CERT_FILE).display()
+            ),
         ];
+        if self.no_signature_check {
+            lines.push("WARNING: device identities are not checked (--no-signature-check)".into());
+        }
         lines.push(match &self.api_key_source {
             ApiKeySource::Given => "API key: as given".to_owned(),
             ApiKeySource::Stored(path) => format!("API key: stored in {}", path.display()),

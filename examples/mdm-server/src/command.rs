@@ -83,6 +83,34 @@ impl RawCommand {
         })
     }
 
+    /// Builds a typed command from the JSON form of its `Command` dictionary (Apple's key
+    /// names; data as base64, dates as RFC 3339), checked against the command's schema by
+    /// `mdm-commands`, with a new random `CommandUUID` unless one is given. Also returns
+    /// the typed command, for the applicability check.
+    pub fn from_typed_json(
+        command: &serde_json::Value,
+        uuid: Option<String>,
+    ) -> Result<(Self, mdm_commands::AnyCommand), String> {
+        if !command.is_object() {
+            return Err("`command` must be a JSON object".into());
+        }
+        let typed = mdm_commands::json::command_from_json(command).map_err(|e| e.to_string())?;
+        let uuid = uuid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
+        let envelope = mdm_commands::CommandEnvelope::new(uuid, typed.clone());
+        let body = envelope.encode().map_err(|e| e.to_string())?;
+        let dict = mdm_proto::parse_dictionary(&body, &Limits::MDM).map_err(|e| e.to_string())?;
+        let (uuid, request_type) = check_envelope(&dict)?;
+        Ok((
+            RawCommand {
+                uuid,
+                request_type,
+                body,
+                expires_at: None,
+            },
+            typed,
+        ))
+    }
+
     /// This command, expiring at `at`.
     pub fn with_expiry(mut self, at: Option<Timestamp>) -> Self {
         self.expires_at = at;
@@ -118,5 +146,22 @@ mod tests {
         assert_eq!(back.uuid, "U");
         assert!(RawCommand::from_json(&serde_json::json!({"Queries": []}), None).is_err());
         assert!(RawCommand::from_json(&serde_json::json!([1]), None).is_err());
+    }
+
+    #[test]
+    fn typed_json_is_checked_against_the_schema() {
+        let json = serde_json::json!({"RequestType": "DeviceInformation", "Queries": ["UDID"]});
+        let (c, typed) = RawCommand::from_typed_json(&json, Some("T".into())).unwrap();
+        assert_eq!(
+            (c.uuid.as_str(), c.request_type.as_str()),
+            ("T", "DeviceInformation")
+        );
+        assert!(typed.is_known());
+        let back = RawCommand::from_plist(&c.body, &Limits::MDM).unwrap();
+        assert_eq!(back.request_type, "DeviceInformation");
+        let wrong = serde_json::json!({"RequestType": "DeviceInformation", "Queries": "UDID"});
+        let err = RawCommand::from_typed_json(&wrong, None).unwrap_err();
+        assert!(err.contains("Queries"), "{err}");
+        assert!(RawCommand::from_typed_json(&serde_json::json!([1]), None).is_err());
     }
 }

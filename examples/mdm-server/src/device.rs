@@ -1,9 +1,9 @@
 //! Decoding what devices send to `/mdm/checkin` and `/mdm` (sans I/O).
 //!
 //! The server URL takes both kinds of message: a body with `MessageType` is a check-in, a
-//! body with `Status` a command report. Typed check-in messages come from `mdm-checkin`;
-//! until it is wired in, a check-in is its `MessageType`, its resolved enrollment and the
-//! raw dictionary, from which the service reads the few keys it needs.
+//! body with `Status` a command report. A check-in is its `MessageType`, its resolved
+//! enrollment, the raw dictionary (kept whole) and the typed message from `mdm-checkin`
+//! (or why it did not decode).
 
 use mdm_proto::fields::Fields;
 use mdm_proto::plist::{Dictionary, Value};
@@ -31,6 +31,8 @@ pub struct CheckinMessage {
     pub identity: Identity,
     /// The whole message.
     pub raw: Dictionary,
+    /// The typed message (`mdm_checkin`), or why it did not decode.
+    pub typed: Result<Box<mdm_checkin::CheckinMessage>, String>,
 }
 
 impl CheckinMessage {
@@ -122,6 +124,9 @@ pub fn decode(body: &[u8], endpoint: Endpoint, limits: &Limits) -> DeviceMessage
                 message_type,
                 enrollment,
                 identity,
+                typed: mdm_checkin::CheckinMessage::from_dictionary(dict.clone())
+                    .map(Box::new)
+                    .map_err(|e| e.to_string()),
                 raw: dict,
             }),
             Err(e) => undecodable(&dict, false, e.to_string()),

@@ -4,12 +4,13 @@
 
 use crate::device::{self, DeviceMessage, Endpoint};
 use crate::identity::DeviceRequest;
+use crate::pki::Pki;
 use crate::service::{Reply, Service, ServiceError};
 use crate::storage::Storage;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Query, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, put};
@@ -30,6 +31,12 @@ pub struct AppState {
     pub limits: Limits,
     /// A header in which a TLS-terminating proxy forwards the device's client certificate.
     pub client_cert_header: Option<HeaderName>,
+    /// The CA behind `/scep` and `/mdm/enroll` (both answer 501 without one).
+    pub pki: Option<Arc<Pki>>,
+    /// The public base URL, for the enrollment profile.
+    pub public_url: String,
+    /// The topic put in profiles when no push certificate is stored.
+    pub default_topic: String,
 }
 
 impl AppState {
@@ -41,6 +48,9 @@ impl AppState {
             api_key,
             limits: Limits::MDM,
             client_cert_header: None,
+            pki: None,
+            public_url: "http://localhost".into(),
+            default_topic: "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000".into(),
         }
     }
 }
@@ -174,12 +184,8 @@ pub fn device_routes() -> Routes {
     Routes::new()
         .add("/mdm/checkin", &["PUT"], put(checkin))
         .add("/mdm", &["PUT"], put(server_url))
-        .add("/mdm/enroll", &["GET"], get(not_yet_enroll))
-        .add(
-            "/scep",
-            &["GET", "POST"],
-            get(not_yet_scep).post(not_yet_scep),
-        )
+        .add("/mdm/enroll", &["GET"], get(enroll))
+        .add("/scep", &["GET", "POST"], get(scep).post(scep))
 }
 
 /// The whole application: device endpoints, the admin API behind the key, and limits.
@@ -275,14 +281,100 @@ async fn server_url(State(state): State<AppState>, headers: HeaderMap, body: Byt
     device_request(&state, &headers, body, Endpoint::Server).await
 }
 
-async fn not_yet_enroll() -> Response {
+/// Query of `GET /mdm/enroll`.
+#[derive(Debug, serde::Deserialize)]
+pub struct EnrollQuery {
+    /// Any value but empty, `0` or `false`: the plain plist, not signed.
+    unsigned: Option<String>,
+}
+
+fn no_pki() -> Response {
     error_response(&ServiceError::NotImplemented(
-        "enrollment profiles need profile signing and SCEP (scep-proto), not wired in yet".into(),
+        "this server has no CA configured".into(),
     ))
 }
 
-async fn not_yet_scep() -> Response {
-    error_response(&ServiceError::NotImplemented(
-        "the SCEP endpoint needs scep-proto, not wired in yet".into(),
-    ))
+/// `GET /mdm/enroll`: the enrollment profile, CMS-signed by the CA (`?unsigned=1`: plain).
+async fn enroll(State(state): State<AppState>, Query(query): Query<EnrollQuery>) -> Response {
+    let Some(pki) = state.pki.clone() else {
+        return no_pki();
+    };
+    let topic = match state.storage.latest_push_cert().await {
+        Ok(Some(cert)) => cert.topic,
+        Ok(None) => state.default_topic.clone(),
+        Err(e) => return error_response(&ServiceError::Storage(e)),
+    };
+    let unsigned = query
+        .unsigned
+        .as_deref()
+        .is_some_and(|v| !matches!(v, "" | "0" | "false"));
+    let base = state.public_url.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let profile = pki.enrollment_profile(&base, &topic)?;
+        if unsigned {
+            Ok(profile)
+        } else {
+            pki.sign_profile(&profile)
+        }
+    })
+    .await;
+    match built {
+        Ok(Ok(body)) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, crate::pki::PROFILE_CONTENT_TYPE),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"enroll.mobileconfig\"",
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "building the enrollment profile");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "building the enrollment profile");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+        }
+    }
+}
+
+/// `GET|POST /scep`: SCEP (GetCACaps, GetCACert, PKIOperation).
+async fn scep(
+    State(state): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let Some(pki) = state.pki.clone() else {
+        return no_pki();
+    };
+    let query = query.unwrap_or_default();
+    let answer = match tokio::task::spawn_blocking(move || pki.scep(method.as_str(), &query, &body))
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP task failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+        }
+    };
+    if let Some(renewal) = &answer.renewal
+        && let Err(e) = state
+            .storage
+            .record_renewal(&renewal.old, &renewal.new, crate::storage::now())
+            .await
+    {
+        return error_response(&ServiceError::Storage(e));
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, answer.content_type)],
+        answer.body,
+    )
+        .into_response()
 }

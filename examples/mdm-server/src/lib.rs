@@ -7,6 +7,7 @@ pub mod device;
 pub mod http;
 pub mod identity;
 pub mod openapi;
+pub mod pki;
 pub mod push;
 pub mod serve;
 pub mod service;

@@ -30,10 +30,31 @@ fn device_op(summary: &str) -> Json {
             "200": { "description": "empty, or a plist (the next command, or the check-in's answer)",
                      "content": { "application/xml": { "schema": { "type": "string" } } } },
             "400": { "description": "malformed message (kept in /v1/bad-reports)" },
-            "403": { "description": "identity refused, or unknown enrollment" },
+            "401": { "description": "identity refused: no or bad `Mdm-Signature` (or forwarded client certificate), a certificate not issued by this server's CA, or not the one bound to the enrollment" },
+            "403": { "description": "unknown enrollment" },
             "410": { "description": "UserAuthenticate: not supported" },
             "413": { "description": "body too large" },
             "501": { "description": "DeclarativeManagement: not available yet" },
+        },
+    })
+}
+
+fn scep_op(summary: &str) -> Json {
+    json!({
+        "summary": summary,
+        "security": [],
+        "parameters": [
+            { "name": "operation", "in": "query", "required": true, "schema": { "type": "string" },
+              "description": "GetCACaps, GetCACert, GetNextCACert or PKIOperation" },
+            { "name": "message", "in": "query", "required": false, "schema": { "type": "string" },
+              "description": "base64 pkiMessage (PKIOperation by GET)" },
+        ],
+        "responses": {
+            "200": { "description": "capabilities (text/plain), the CA certificate \
+                (application/x-x509-ca-cert) or a CertRep (application/x-pki-message); a refused \
+                enrollment (wrong challenge) is a CertRep with FAILURE" },
+            "400": { "description": "malformed request" },
+            "404": { "description": "GetNextCACert: no next CA" },
         },
     })
 }
@@ -96,15 +117,16 @@ pub fn document() -> Json {
                  check-ins (with `MessageType`) are accepted here too",
             ) },
             "/mdm/enroll": { "get": json!({
-                "summary": "Enrollment profile (not available yet)",
+                "summary": "The enrollment profile: MDM payload (ServerURL, CheckInURL, Topic, SignMessage), \
+                            SCEP payload (URL, challenge) and the CA as a trusted root; CMS-signed by the CA",
                 "security": [],
-                "responses": { "501": { "description": "needs profile signing and SCEP" } },
+                "parameters": [query_param("unsigned", "string", "any value but 0/false: the plain plist, not signed")],
+                "responses": { "200": { "description": "the profile (signed: DER CMS SignedData carrying the plist)",
+                    "content": { "application/x-apple-aspen-config": { "schema": { "type": "string", "format": "binary" } } } } },
             }) },
             "/scep": {
-                "get": json!({ "summary": "SCEP (not available yet)", "security": [],
-                               "responses": { "501": { "description": "needs scep-proto" } } }),
-                "post": json!({ "summary": "SCEP (not available yet)", "security": [],
-                                "responses": { "501": { "description": "needs scep-proto" } } }),
+                "get": scep_op("SCEP (RFC 8894): GetCACaps, GetCACert, PKIOperation with `message`"),
+                "post": scep_op("SCEP PKIOperation with the pkiMessage as the body"),
             },
             "/version": { "get": op("Server version", &[], None, ok_json("`{\"version\"}`")) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
@@ -132,7 +154,7 @@ pub fn document() -> Json {
                     "required": ["enrollment_ids", "command"],
                     "properties": {
                         "enrollment_ids": { "type": "array", "items": { "type": "string" } },
-                        "command": { "type": "object", "description": "the Command dictionary with RequestType; data as base64 strings" },
+                        "command": { "type": "object", "description": "the Command dictionary with RequestType and Apple's key names; data as base64, dates as RFC 3339" },
                         "command_uuid": { "type": "string" },
                         "no_push": { "type": "boolean" },
                         "expires_in": { "type": "integer", "description": "seconds" },
@@ -140,7 +162,7 @@ pub fn document() -> Json {
                 } } } })),
                 json!({
                     "201": { "description": "`{command_uuid, request_type, expires_at, pushes}`" },
-                    "400": { "description": "malformed command" },
+                    "400": { "description": "malformed command (checked against the command's schema by mdm-commands), or a command that cannot run on a target (platform or OS version from its Authenticate)" },
                     "401": { "description": "missing or wrong API key" },
                     "409": { "description": "CommandUUID already used" },
                     "415": { "description": "not JSON" },
@@ -149,7 +171,7 @@ pub fn document() -> Json {
             ) },
             "/v1/commands/{uuid}": {
                 "get": op("A command, its status per enrollment and the reports", std::slice::from_ref(&uuid), None,
-                    with(ok_json("`{command_uuid, request_type, created_at, expires_at, command, enrollments: [{enrollment_id, status, sent_at, updated_at, report}]}`; status is Queued, NotNow, Acknowledged, Error, CommandFormatError, Expired, Cancelled or Undecodable"),
+                    with(ok_json("`{command_uuid, request_type, created_at, expires_at, command, enrollments: [{enrollment_id, status, sent_at, updated_at, report, response}]}`; response is the typed report (mdm-commands) or `{error}`; status is Queued, NotNow, Acknowledged, Error, CommandFormatError, Expired, Cancelled or Undecodable"),
                          "404", "no such command")),
                 "delete": op("Cancel a command wherever it has not been answered", &[uuid], None,
                     with(ok_json("`{cancelled}`"), "404", "no such command")),

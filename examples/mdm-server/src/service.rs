@@ -39,7 +39,10 @@ pub enum ServiceError {
     /// 400: the request is malformed.
     #[error("{0}")]
     BadRequest(String),
-    /// 403: the caller may not do this (device identity refused, unknown enrollment).
+    /// 401: the device's identity was refused (signature, certificate or binding).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the caller may not do this (unknown enrollment).
     #[error("{0}")]
     Forbidden(String),
     /// 404: no such thing.
@@ -64,6 +67,7 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::BadRequest(_) => 400,
+            ServiceError::Unauthorized(_) => 401,
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict(_) => 409,
@@ -221,7 +225,7 @@ impl MdmService {
         self.verifier
             .verify(request, enrollment, message_type)
             .await
-            .map_err(|e| ServiceError::Forbidden(e.to_string()))
+            .map_err(|e| ServiceError::Unauthorized(e.to_string()))
     }
 
     /// Refuses unknown enrollments, and notes that a known one was seen.
@@ -269,22 +273,26 @@ impl Service for MdmService {
                 Ok(Reply::Empty)
             }
             "TokenUpdate" => {
-                let token = message.data("Token").ok_or_else(|| {
-                    ServiceError::BadRequest("TokenUpdate without `Token` data".into())
-                })?;
-                let push_magic = message.string("PushMagic").ok_or_else(|| {
-                    ServiceError::BadRequest("TokenUpdate without `PushMagic` string".into())
-                })?;
-                let topic = message.string("Topic").ok_or_else(|| {
-                    ServiceError::BadRequest("TokenUpdate without `Topic` string".into())
-                })?;
-                let push = PushInfo::new(token.to_vec(), push_magic, topic);
+                let update = match message.typed.as_deref() {
+                    Ok(mdm_checkin::CheckinMessage::TokenUpdate(update)) => update,
+                    Ok(_) => {
+                        return Err(ServiceError::BadRequest(
+                            "TokenUpdate did not decode as a TokenUpdate".into(),
+                        ));
+                    }
+                    Err(e) => return Err(ServiceError::BadRequest(e.to_owned())),
+                };
+                let push = PushInfo::new(
+                    update.token.0.clone(),
+                    update.push_magic.clone(),
+                    update.topic.clone(),
+                );
                 let enrolled = self
                     .storage
                     .token_update(
                         &key_of(message),
                         &push,
-                        message.data("UnlockToken"),
+                        update.unlock_token.as_ref().map(|t| t.0.as_slice()),
                         &request.body,
                         now,
                     )

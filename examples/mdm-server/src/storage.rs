@@ -432,6 +432,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// The APNs certificate of a topic.
     async fn push_cert(&self, topic: &str) -> Result<Option<PushCert>>;
+
+    /// The APNs certificate stored last, if any.
+    async fn latest_push_cert(&self) -> Result<Option<PushCert>>;
+
+    /// The SHA-256 fingerprint (hex) of the identity certificate bound to a device channel.
+    async fn cert_binding(&self, device_id: &str) -> Result<Option<String>>;
+
+    /// Binds an identity certificate (SHA-256 fingerprint, hex) to a device channel,
+    /// replacing the one bound before.
+    async fn bind_cert(&self, device_id: &str, fingerprint: &str, now: Timestamp) -> Result<()>;
+
+    /// Records that the certificate `new` was issued as a renewal signed by `old`.
+    async fn record_renewal(&self, old: &str, new: &str, now: Timestamp) -> Result<()>;
+
+    /// The certificate that `new` renewed, when it was issued as a renewal.
+    async fn renewed_from(&self, new: &str) -> Result<Option<String>>;
 }
 
 /// The current time as a [`Timestamp`].

@@ -30,7 +30,14 @@ struct Child {
 
 async fn start(dir: &std::path::Path) -> Child {
     let mut child = command()
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-signature-check",
+            "--ca-key-bits",
+            "1024",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("MDM_LOG", "warn")
         .stdout(Stdio::piped())

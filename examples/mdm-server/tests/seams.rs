@@ -94,7 +94,7 @@ async fn identity_pusher_and_token_handler_plug_in() {
         "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>SEAM</string>",
     );
     let unsigned = request(addr, "PUT", "/mdm/checkin", &[], auth.as_bytes()).await;
-    assert_eq!(unsigned.status, 403);
+    assert_eq!(unsigned.status, 401);
     let signed = [("Mdm-Signature", "good")];
     assert_eq!(
         request(addr, "PUT", "/mdm/checkin", &signed, auth.as_bytes())
@@ -118,7 +118,7 @@ async fn identity_pusher_and_token_handler_plug_in() {
         request(addr, "PUT", "/mdm", &[], idle.as_bytes())
             .await
             .status,
-        403
+        401
     );
     assert_eq!(
         request(addr, "PUT", "/mdm", &signed, idle.as_bytes())

@@ -59,6 +59,7 @@ async fn serves_https_from_files() {
     let Some((cert, key)) = self_signed(dir.path()) else {
         return;
     };
+    support::seed_ca(&dir.path().join("data"));
     let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"))
         .with_api_key("k")
         .with_tls(&cert, &key);

@@ -16,7 +16,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 /// The schema, one entry per version.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE enrollments (
     id TEXT PRIMARY KEY,
     device_id TEXT NOT NULL,
@@ -70,7 +71,20 @@ CREATE TABLE push_certs (
     key_pem TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE cert_bindings (
+    device_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE cert_renewals (
+    new_fingerprint TEXT PRIMARY KEY,
+    old_fingerprint TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+"#,
+];
 
 /// Any constant: the advisory lock key that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x6d64_6d73_7276;
@@ -664,5 +678,77 @@ impl Storage for PostgresStorage {
             key_pem: r.get(2),
             updated_at: r.get(3),
         }))
+    }
+
+    async fn latest_push_cert(&self) -> Result<Option<PushCert>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT topic, cert_pem, key_pem, updated_at FROM push_certs \
+                 ORDER BY updated_at DESC, topic LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| PushCert {
+            topic: r.get(0),
+            cert_pem: r.get(1),
+            key_pem: r.get(2),
+            updated_at: r.get(3),
+        }))
+    }
+
+    async fn cert_binding(&self, device_id: &str) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT fingerprint FROM cert_bindings WHERE device_id = $1",
+                &[&device_id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn bind_cert(&self, device_id: &str, fingerprint: &str, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO cert_bindings (device_id, fingerprint, updated_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (device_id) DO UPDATE SET \
+                 fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
+                &[&device_id, &fingerprint, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn record_renewal(&self, old: &str, new: &str, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO cert_renewals (new_fingerprint, old_fingerprint, created_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (new_fingerprint) DO NOTHING",
+                &[&new, &old, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn renewed_from(&self, new: &str) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT old_fingerprint FROM cert_renewals WHERE new_fingerprint = $1",
+                &[&new],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
     }
 }

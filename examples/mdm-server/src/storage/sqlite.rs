@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
 
 /// The schema, one entry per version; a database at version N has run the first N.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE enrollments (
     id TEXT PRIMARY KEY,
     device_id TEXT NOT NULL,
@@ -67,7 +68,20 @@ CREATE TABLE push_certs (
     key_pem TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE cert_bindings (
+    device_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE cert_renewals (
+    new_fingerprint TEXT PRIMARY KEY,
+    old_fingerprint TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
+];
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
@@ -656,6 +670,79 @@ impl Storage for SqliteStorage {
                         updated_at: r.get(3)?,
                     })
                 },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn latest_push_cert(&self) -> Result<Option<PushCert>> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT topic, cert_pem, key_pem, updated_at FROM push_certs \
+                 ORDER BY updated_at DESC, topic LIMIT 1",
+                [],
+                |r| {
+                    Ok(PushCert {
+                        topic: r.get(0)?,
+                        cert_pem: r.get(1)?,
+                        key_pem: r.get(2)?,
+                        updated_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn cert_binding(&self, device_id: &str) -> Result<Option<String>> {
+        let device_id = device_id.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT fingerprint FROM cert_bindings WHERE device_id = ?1",
+                params![device_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn bind_cert(&self, device_id: &str, fingerprint: &str, now: Timestamp) -> Result<()> {
+        let (device_id, fingerprint) = (device_id.to_owned(), fingerprint.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO cert_bindings (device_id, fingerprint, updated_at) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (device_id) DO UPDATE SET \
+                 fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
+                params![device_id, fingerprint, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn record_renewal(&self, old: &str, new: &str, now: Timestamp) -> Result<()> {
+        let (old, new) = (old.to_owned(), new.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO cert_renewals (new_fingerprint, old_fingerprint, created_at) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (new_fingerprint) DO NOTHING",
+                params![new, old, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn renewed_from(&self, new: &str) -> Result<Option<String>> {
+        let new = new.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT old_fingerprint FROM cert_renewals WHERE new_fingerprint = ?1",
+                params![new],
+                |r| r.get(0),
             )
             .optional()
         })

@@ -10,10 +10,37 @@ pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 #[derive(Debug)]
 pub struct TempDir(pub PathBuf);
 
+/// The PEM files of one test CA (1024-bit RSA: key generation is slow in debug builds),
+/// made once per test binary.
+fn test_ca_files() -> &'static (Vec<u8>, Vec<u8>) {
+    static CA: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    CA.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("mdm-server-ca-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        mdm_server::pki::Pki::load_or_create(&dir, Some("unused"), 1024).unwrap();
+        let files = (
+            std::fs::read(dir.join(mdm_server::pki::CA_CERT_FILE)).unwrap(),
+            std::fs::read(dir.join(mdm_server::pki::CA_KEY_FILE)).unwrap(),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        files
+    })
+}
+
+/// Puts the test CA into a data folder, so a server starting there does not generate one.
+pub fn seed_ca(dir: &std::path::Path) {
+    let (cert, key) = test_ca_files();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(mdm_server::pki::CA_CERT_FILE), cert).unwrap();
+    std::fs::write(dir.join(mdm_server::pki::CA_KEY_FILE), key).unwrap();
+}
+
 impl TempDir {
+    /// A new folder holding the test CA (see [`seed_ca`]).
     pub fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("mdm-server-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
+        seed_ca(&dir);
         TempDir(dir)
     }
 

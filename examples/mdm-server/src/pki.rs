@@ -1,0 +1,441 @@
+//! The server's certificate authority: SCEP (`/scep`), the signed enrollment profile
+//! (`/mdm/enroll`) and the check that a device certificate was issued here.
+//!
+//! On first start the server creates, in its data folder, a self-signed CA
+//! ([`CA_CERT_FILE`], [`CA_KEY_FILE`]) and a SCEP challenge ([`CHALLENGE_FILE`]) unless one
+//! is given. The CA issues the devices' identity certificates over SCEP and also signs the
+//! enrollment profile. Issued certificates get random 128-bit serial numbers, so several
+//! instances sharing one data folder (or one CA copied to each) never collide.
+
+use mdm_proto::plist::Value;
+use scep_proto::issue::{self, IssueOptions};
+use scep_proto::key::pem_encode;
+use scep_proto::{
+    Ca, CaRequest, Certificate, Decision, DigestAlgorithm, FailInfo, MessageType, Operation,
+    RequestBody, RsaKey, ca::content_type, cms,
+};
+use sha2::Digest;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The CA certificate (PEM) in the data folder.
+pub const CA_CERT_FILE: &str = "scep-ca.pem";
+/// The CA private key (PKCS#8 PEM, mode 0600) in the data folder.
+pub const CA_KEY_FILE: &str = "scep-ca.key";
+/// The generated SCEP challenge (mode 0600) in the data folder.
+pub const CHALLENGE_FILE: &str = "scep-challenge";
+/// Content type of an enrollment profile.
+pub const PROFILE_CONTENT_TYPE: &str = "application/x-apple-aspen-config";
+/// Validity of issued device certificates, in seconds (one year).
+pub const DEVICE_CERT_VALIDITY: i64 = 365 * 86_400;
+/// Validity of a new CA, in seconds (ten years).
+pub const CA_VALIDITY: i64 = 10 * 365 * 86_400;
+/// How many renewals back a presented certificate may be from the bound one.
+pub const MAX_RENEWAL_CHAIN: usize = 16;
+
+/// Why the CA could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// A file could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key or certificate could not be built or parsed.
+    #[error("{what}: {source}")]
+    Scep {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: scep_proto::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PkiError {
+    let what = what.into();
+    move |source| PkiError::Io { what, source }
+}
+
+fn scep_err(what: impl Into<String>) -> impl FnOnce(scep_proto::Error) -> PkiError {
+    let what = what.into();
+    move |source| PkiError::Scep { what, source }
+}
+
+/// The current time in seconds since the Unix epoch.
+fn now() -> i64 {
+    crate::storage::now()
+}
+
+/// The SHA-256 fingerprint of a DER certificate, as lowercase hex: how bindings and
+/// renewals are stored.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(der))
+}
+
+/// The CA, its challenge and what it needs to answer SCEP and sign profiles.
+#[derive(Debug)]
+pub struct Pki {
+    ca: Ca,
+    ca_der: Vec<u8>,
+    challenge: String,
+}
+
+/// What a certificate issued over SCEP replaced (a renewal signed by the old certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Renewal {
+    /// Fingerprint of the certificate that signed the RenewalReq.
+    pub old: String,
+    /// Fingerprint of the certificate issued.
+    pub new: String,
+}
+
+/// The answer to one SCEP request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScepAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+    /// When a renewal was granted: which certificate replaced which.
+    pub renewal: Option<Renewal>,
+}
+
+impl ScepAnswer {
+    fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
+        ScepAnswer {
+            status: 200,
+            content_type,
+            body,
+            renewal: None,
+        }
+    }
+
+    fn error(status: u16, message: String) -> Self {
+        ScepAnswer {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: message.into_bytes(),
+            renewal: None,
+        }
+    }
+}
+
+fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+fn random_serial() -> Vec<u8> {
+    let mut serial = uuid::Uuid::new_v4().as_bytes().to_vec();
+    // Positive and without a leading zero byte.
+    if let Some(first) = serial.first_mut() {
+        *first = (*first & 0x7f) | 0x40;
+    }
+    serial
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Pki {
+    /// Loads the CA from `dir`, creating it (an RSA key of `key_bits`) when missing; the
+    /// challenge is `challenge`, else the stored one, else a new one written to `dir`.
+    pub fn load_or_create(
+        dir: &Path,
+        challenge: Option<&str>,
+        key_bits: usize,
+    ) -> Result<Self, PkiError> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        if !cert_path.exists() {
+            tracing::info!(dir = %dir.display(), bits = key_bits, "creating the SCEP CA");
+            let key = RsaKey::generate(key_bits).map_err(scep_err("generating the CA key"))?;
+            let cert = issue::self_signed(
+                &key,
+                &issue::name_from_str("CN=mdm-server device CA,O=mdm-server")
+                    .map_err(scep_err("naming the CA"))?,
+                true,
+                &IssueOptions::new(random_serial(), now() - 3600, CA_VALIDITY),
+            )
+            .map_err(scep_err("creating the CA certificate"))?;
+            let key_pem = key
+                .to_pkcs8_pem()
+                .map_err(scep_err("encoding the CA key"))?;
+            write_secret(&key_path, key_pem.as_bytes())
+                .map_err(io_err(format!("writing {}", key_path.display())))?;
+            let der = mdm_proto::signature::certificate_der(&cert).map_err(|e| PkiError::Io {
+                what: "encoding the CA certificate".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            std::fs::write(&cert_path, pem_encode("CERTIFICATE", &der))
+                .map_err(io_err(format!("writing {}", cert_path.display())))?;
+        }
+        let cert_pem = std::fs::read(&cert_path)
+            .map_err(io_err(format!("reading {}", cert_path.display())))?;
+        let cert = cms::parse_certificates(&cert_pem)
+            .map_err(scep_err(format!("reading {}", cert_path.display())))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| PkiError::Io {
+                what: format!("reading {}", cert_path.display()),
+                source: std::io::Error::other("no certificate"),
+            })?;
+        let key_pem = std::fs::read_to_string(&key_path)
+            .map_err(io_err(format!("reading {}", key_path.display())))?;
+        let key = RsaKey::from_pem(&key_pem, None)
+            .map_err(scep_err(format!("reading {}", key_path.display())))?;
+        let ca_der = mdm_proto::signature::certificate_der(&cert).map_err(|e| PkiError::Io {
+            what: "encoding the CA certificate".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let challenge = match challenge {
+            Some(c) if !c.trim().is_empty() => c.trim().to_owned(),
+            _ => Self::stored_challenge(dir)?,
+        };
+        Ok(Pki {
+            ca: Ca::new(cert, Arc::new(key)),
+            ca_der,
+            challenge,
+        })
+    }
+
+    fn stored_challenge(dir: &Path) -> Result<String, PkiError> {
+        let path = dir.join(CHALLENGE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(format!("reading {}", path.display()))(e)),
+        }
+        let challenge = uuid::Uuid::new_v4().simple().to_string();
+        write_secret(&path, format!("{challenge}\n").as_bytes())
+            .map_err(io_err(format!("writing {}", path.display())))?;
+        Ok(challenge)
+    }
+
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The SCEP challenge devices must send.
+    pub fn challenge(&self) -> &str {
+        &self.challenge
+    }
+
+    /// Answers a SCEP request (`GetCACaps`, `GetCACert`, `GetNextCACert`, `PKIOperation` by
+    /// GET or POST). CPU-bound for PKIOperation (RSA): call it off the async runtime.
+    pub fn scep(&self, method: &str, query: &str, body: &[u8]) -> ScepAnswer {
+        let op = match scep_proto::operation::parse_request(method, query, body) {
+            Ok(op) => op,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad SCEP request");
+                return ScepAnswer::error(400, format!("bad SCEP request: {e}\n"));
+            }
+        };
+        match op {
+            Operation::GetCaCaps => {
+                ScepAnswer::ok(content_type::TEXT, self.ca.capabilities().to_body().into())
+            }
+            Operation::GetCaCert => match self.ca.get_ca_cert() {
+                Ok((ct, der)) => ScepAnswer::ok(ct, der),
+                Err(e) => internal(&e),
+            },
+            Operation::GetNextCaCert => {
+                ScepAnswer::error(404, "no next CA certificate\n".to_owned())
+            }
+            Operation::PkiOperation(der) => self.pki_operation(&der),
+            Operation::Other(name) => {
+                ScepAnswer::error(400, format!("unknown SCEP operation `{name}`\n"))
+            }
+            _ => ScepAnswer::error(400, "unsupported SCEP operation\n".to_owned()),
+        }
+    }
+
+    fn pki_operation(&self, der: &[u8]) -> ScepAnswer {
+        let request = match self.ca.decode_request(der) {
+            Ok(r) => r,
+            Err(e) => {
+                let fail = scep_proto::ca::fail_info_for(&e);
+                tracing::warn!(error = %e, fail_info = %fail, "refusing a SCEP PKIOperation");
+                return match self.ca.failure_reply(der, fail) {
+                    Some(reply) => ScepAnswer::ok(content_type::PKI_MESSAGE, reply),
+                    None => ScepAnswer::error(400, format!("bad pkiMessage: {e}\n")),
+                };
+            }
+        };
+        let (decision, renewal) = self.decide(&request);
+        match self.ca.respond(&request, &decision) {
+            Ok(reply) => ScepAnswer {
+                renewal,
+                ..ScepAnswer::ok(content_type::PKI_MESSAGE, reply)
+            },
+            Err(e) => internal(&e),
+        }
+    }
+
+    fn decide(&self, request: &CaRequest) -> (Decision, Option<Renewal>) {
+        let tid = &request.message.transaction_id;
+        let RequestBody::Csr(csr) = &request.body else {
+            // Nothing is ever PENDING and issued certificates are not kept for GetCert.
+            tracing::warn!(transaction_id = %tid, "SCEP request other than PKCSReq/RenewalReq");
+            return (Decision::Reject(FailInfo::BAD_REQUEST), None);
+        };
+        let renewal = request.message.message_type == MessageType::RENEWAL_REQ
+            && request.signer_issued_by_ca
+            && self.issued_here(&request.signer).is_ok();
+        if !renewal {
+            let given = csr.challenge_password.as_deref().unwrap_or("");
+            if !constant_time_eq(given.as_bytes(), self.challenge.as_bytes()) {
+                tracing::warn!(transaction_id = %tid,
+                    reason = if csr.challenge_password.is_some() { "wrong challengePassword" }
+                             else { "missing challengePassword" },
+                    "refusing a SCEP enrollment");
+                return (Decision::Reject(FailInfo::BAD_REQUEST), None);
+            }
+        }
+        let issued = issue::issue(
+            csr,
+            self.ca.certificate(),
+            self.ca.key(),
+            &IssueOptions::new(random_serial(), now() - 300, DEVICE_CERT_VALIDITY),
+        );
+        let cert = match issued {
+            Ok(cert) => cert,
+            Err(e) => {
+                tracing::error!(transaction_id = %tid, error = %e, "issuing failed");
+                return (Decision::Reject(FailInfo::BAD_REQUEST), None);
+            }
+        };
+        tracing::info!(transaction_id = %tid, subject = %cert.tbs_certificate().subject(),
+            renewal, "SCEP certificate issued");
+        let renewal = match (
+            renewal,
+            mdm_proto::signature::certificate_der(&request.signer),
+            mdm_proto::signature::certificate_der(&cert),
+        ) {
+            (true, Ok(old), Ok(new)) => Some(Renewal {
+                old: fingerprint(&old),
+                new: fingerprint(&new),
+            }),
+            _ => None,
+        };
+        (Decision::Issue(Box::new(cert)), renewal)
+    }
+
+    /// Checks that `cert` was issued by this CA (issuer name and signature) and is valid
+    /// now; returns its DER.
+    pub fn issued_here(&self, cert: &Certificate) -> Result<Vec<u8>, String> {
+        let der = mdm_proto::signature::certificate_der(cert).map_err(|e| e.to_string())?;
+        let parts = cms::CertParts::parse(&der).map_err(|e| e.to_string())?;
+        let ca = cms::CertParts::parse(&self.ca_der).map_err(|e| e.to_string())?;
+        if parts.issuer != ca.subject || der == self.ca_der {
+            return Err("the certificate was not issued by this server's CA".into());
+        }
+        parts
+            .verify_signed_by(ca.spki)
+            .map_err(|_| "the certificate's signature is not this server's CA's".to_owned())?;
+        let validity = cert.tbs_certificate().validity();
+        let t = now();
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        if secs(validity.not_after.to_unix_duration()) < t {
+            return Err("the certificate has expired".into());
+        }
+        if secs(validity.not_before.to_unix_duration()) > t + 300 {
+            return Err("the certificate is not valid yet".into());
+        }
+        Ok(der)
+    }
+
+    /// Signs `content` (a profile) into a CMS SignedData that carries it (DER), with the
+    /// CA's key and certificate.
+    pub fn sign_profile(&self, content: &[u8]) -> Result<Vec<u8>, String> {
+        cms::sign(
+            &scep_proto::oids::DATA,
+            content,
+            false,
+            &cms::Signer {
+                cert: self.ca.certificate(),
+                key: self.ca.key(),
+                digest: DigestAlgorithm::Sha256,
+            },
+            &[],
+            &[],
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The enrollment profile (XML plist) for a server reachable at `base_url`, pushing on
+    /// `topic`.
+    pub fn enrollment_profile(&self, base_url: &str, topic: &str) -> Result<Vec<u8>, String> {
+        let host: String = base_url
+            .split("://")
+            .nth(1)
+            .unwrap_or(base_url)
+            .chars()
+            .take_while(|c| *c != '/')
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let uuid = || uuid::Uuid::new_v4().to_string().to_uppercase();
+        let mut options = mdm_proto::EnrollmentProfile::new(
+            format!("mdm-server.{host}.enrollment"),
+            format!("{base_url}/mdm"),
+            topic,
+            format!("{base_url}/scep"),
+            [uuid(), uuid(), uuid(), uuid()],
+        );
+        options.display_name = format!("MDM enrollment ({host})");
+        options.organization = Some("mdm-server".into());
+        options.checkin_url = Some(format!("{base_url}/mdm/checkin"));
+        options.scep_challenge = Some(self.challenge.clone());
+        options.scep_subject = Some(vec![
+            ("O".into(), "mdm-server".into()),
+            (
+                "CN".into(),
+                format!("mdm-server device {}", uuid::Uuid::new_v4()),
+            ),
+        ]);
+        options.trust_ca_der = Some(self.ca_der.clone());
+        let profile = options.build();
+        let bytes = profile.encode().map_err(|e| e.to_string())?;
+        // Keep the check that it decodes, so a bad profile never reaches a device.
+        mdm_proto::parse_value(&bytes, &mdm_proto::Limits::MDM)
+            .map_err(|e| e.to_string())
+            .and_then(|v| match v {
+                Value::Dictionary(_) => Ok(bytes),
+                _ => Err("the profile is not a dictionary".into()),
+            })
+    }
+}
+
+fn internal(e: &scep_proto::Error) -> ScepAnswer {
+    tracing::error!(error = %e, "SCEP failed");
+    ScepAnswer::error(500, "internal error\n".to_owned())
+}
