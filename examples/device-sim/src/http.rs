@@ -1,11 +1,14 @@
 //! A minimal HTTP/1.1 client over one kept-alive connection, as a device holds one.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use crate::Error;
+
+/// Largest answer body read, in bytes (a command plist is limited to 10 MiB by the server).
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 /// An answer from the server.
 #[derive(Debug, Clone)]
@@ -64,6 +67,11 @@ impl Connection {
             .ok_or_else(|| Error::Http("no connection".into()))
     }
 
+    /// Closes the connection (it is opened again on the next request).
+    pub fn close(&mut self) {
+        self.sender = None;
+    }
+
     /// Sends a request to a path or full URL on this server.
     pub async fn send(
         &mut self,
@@ -106,8 +114,7 @@ impl Connection {
             .await
             .map_err(|e| Error::Http(e.to_string()))?;
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
             .map_err(|e| Error::Http(e.to_string()))?

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod answer;
+pub mod enroll;
 pub mod http;
 
 pub use ::http::Method;
@@ -11,6 +12,7 @@ use mdm_proto::plist::{Dictionary, Value};
 use mdm_proto::{Data, DictWriter, Limits, parse_dictionary, to_xml};
 
 pub use answer::{DeviceState, InstalledProfile, Outcome};
+pub use enroll::{EnrollOptions, Identity, IdentitySigner, ProfileFacts};
 
 /// What can go wrong while simulating a device.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,20 @@ pub enum Error {
         /// Why it could not be read.
         source: mdm_proto::Error,
     },
+    /// The enrollment profile lacks something a device needs, or its signature is bad.
+    #[error("enrollment profile: {0}")]
+    Profile(String),
+    /// SCEP enrollment failed.
+    #[error("SCEP enrollment at {url}: {source}")]
+    Scep {
+        /// The SCEP URL.
+        url: String,
+        /// Why it failed.
+        source: scep_proto::Error,
+    },
+    /// Signing a request body failed.
+    #[error("signing a request: {0}")]
+    Signature(String),
 }
 
 /// Facts a simulated device reports about itself.
@@ -196,6 +212,98 @@ impl Device {
     pub fn with_signer(mut self, signer: Arc<dyn RequestSigner>) -> Self {
         self.signer = Some(signer);
         self
+    }
+
+    /// Enrolls as a device installing the server's enrollment profile: fetches
+    /// `<base_url>/mdm/enroll`, reads its MDM and SCEP payloads, generates a key (or takes
+    /// `options.key`), gets an identity certificate by SCEP, keeps it in
+    /// `state.identity_der`, signs every later request with it when the profile sets
+    /// `SignMessage` (or `options.always_sign`), then checks in (Authenticate, TokenUpdate).
+    pub async fn enroll_from_profile(
+        info: DeviceInfo,
+        base_url: &str,
+        options: &EnrollOptions,
+    ) -> Result<Self, Error> {
+        let facts = Self::fetch_profile(base_url, options.unsigned_profile).await?;
+        let key = match &options.key {
+            Some(key) => Arc::clone(key),
+            None => {
+                enroll::generate_key(options.key_bits.unwrap_or_else(|| facts.key_bits())).await?
+            }
+        };
+        let subject = facts.subject_der(&info.udid);
+        let identity = enroll::scep_enroll(
+            &facts.scep_url,
+            facts.scep_challenge.as_deref(),
+            &subject,
+            key,
+            options.now,
+        )
+        .await?;
+        let mut device = Self::with_identity(info, &facts, &identity, options.always_sign)?;
+        device.enroll().await?;
+        Ok(device)
+    }
+
+    /// Fetches and reads the enrollment profile at `<base_url>/mdm/enroll` (signed, or
+    /// plain with `unsigned`).
+    pub async fn fetch_profile(base_url: &str, unsigned: bool) -> Result<ProfileFacts, Error> {
+        let base = base_url.trim_end_matches('/');
+        let mut connection = http::Connection::new(base)?;
+        let url = if unsigned {
+            format!("{base}/mdm/enroll?unsigned=1")
+        } else {
+            format!("{base}/mdm/enroll")
+        };
+        let answer = connection.send(Method::GET, &url, &[], Vec::new()).await?;
+        if answer.status != 200 {
+            return Err(Error::Status {
+                what: "enrollment profile",
+                status: answer.status,
+            });
+        }
+        enroll::read_enrollment_profile(&answer.body)
+    }
+
+    /// A device set up from a profile and an identity it already has (no network): the
+    /// endpoints and topic of the profile, the identity certificate in `state`, the profile
+    /// among the installed ones, and the signer when `SignMessage` (or `always_sign`) asks.
+    pub fn with_identity(
+        info: DeviceInfo,
+        facts: &ProfileFacts,
+        identity: &Identity,
+        always_sign: bool,
+    ) -> Result<Self, Error> {
+        let mut device = Device::new(info, facts.endpoints.clone())?;
+        device.state.identity_der = Some(identity.certificate_der.clone());
+        device.state.profiles.insert(
+            0,
+            InstalledProfile {
+                identifier: facts.profile.identifier.clone(),
+                uuid: facts.profile.uuid.clone(),
+                display_name: facts.profile.display_name.clone(),
+            },
+        );
+        if facts.sign_message || always_sign {
+            device = device.with_signer(Arc::new(IdentitySigner::from_identity(identity)));
+        }
+        Ok(device)
+    }
+
+    /// Closes the device's HTTP connection, as a device does between pushes (the next
+    /// request opens a new one).
+    pub fn disconnect(&mut self) {
+        self.connection.close();
+    }
+
+    /// Where the device talks to.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// True if the device signs its requests.
+    pub fn signs_requests(&self) -> bool {
+        self.signer.is_some()
     }
 
     /// The push token, as the server should store it (hex).

@@ -1,15 +1,20 @@
 //! `device-sim`: many simulated devices against an MDM server, with a load report.
 //!
-//! Each device enrolls (Authenticate, TokenUpdate), then for every round the simulator
-//! queues a DeviceInformation command for it through the server's NanoMDM-compatible API
+//! Two phases. Enrollment: each device checks in (Authenticate, TokenUpdate) on the usual
+//! paths, or with `--enroll` enrolls as a real device does (enrollment profile, SCEP, then
+//! check-ins signed with `Mdm-Signature`). Commands: for every round the simulator queues a
+//! DeviceInformation command for each device through the server's NanoMDM-compatible API
 //! (`PUT /v1/enqueue/<id>?nopush=1`) and the device connects: Idle, the command,
-//! Acknowledged. Every request's latency is recorded.
+//! Acknowledged. A round trip is that connection, timed from the Idle to the server's empty
+//! answer after the acknowledgement. The report (JSON on stdout) gives each phase's rate and
+//! latency percentiles.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use clap::Parser;
-use device_sim::{Behaviour, Device, DeviceInfo, Endpoints, Method};
+use device_sim::{Behaviour, Device, DeviceInfo, Endpoints, EnrollOptions, Method};
 
 /// Simulated Apple devices against an MDM server.
 #[derive(Debug, Parser)]
@@ -25,9 +30,23 @@ struct Args {
     /// API key of the server's admin API (for queueing commands).
     #[arg(long, env = "DEVICE_SIM_API_KEY")]
     api_key: Option<String>,
-    /// Push topic the devices check in with.
+    /// Push topic the devices check in with (without `--enroll`; with it, the profile's).
     #[arg(long, default_value = "com.apple.mgmt.External.device-sim")]
     topic: String,
+    /// Enroll as a real device: fetch `<server>/mdm/enroll`, get an identity by SCEP, and
+    /// sign every request with it. Without it, devices check in unsigned.
+    #[arg(long)]
+    enroll: bool,
+    /// With `--enroll`: RSA key size (default: the profile's Keysize, usually 2048).
+    #[arg(long)]
+    key_bits: Option<usize>,
+    /// With `--enroll`: generate one key and let every device use it (key generation is
+    /// the slow part of enrolling thousands of devices).
+    #[arg(long)]
+    shared_key: bool,
+    /// With `--enroll`: fetch the unsigned profile (`?unsigned=1`).
+    #[arg(long)]
+    unsigned_profile: bool,
     /// Number of devices.
     #[arg(long, default_value_t = 10)]
     devices: u64,
@@ -43,19 +62,12 @@ struct Args {
     /// Answer every n-th command with Error.
     #[arg(long)]
     error_every: Option<u32>,
+    /// Send CheckOut from every device at the end.
+    #[arg(long)]
+    check_out: bool,
     /// First device number (to run several simulators side by side).
     #[arg(long, default_value_t = 0)]
     first: u64,
-}
-
-#[derive(Debug, Default)]
-struct Totals {
-    timings: Vec<Duration>,
-    commands: u64,
-    acknowledged: u64,
-    not_now: u64,
-    errors: u64,
-    failures: Vec<String>,
 }
 
 fn command_plist(uuid: &str) -> Vec<u8> {
@@ -68,43 +80,84 @@ fn command_plist(uuid: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn run_device(
+async fn enroll_device(
     args: &Args,
     n: u64,
-) -> Result<(Vec<Duration>, device_sim::SessionStats), String> {
-    let endpoints = Endpoints::on(&args.server, &args.topic);
-    let mut device = Device::new(DeviceInfo::iphone(n), endpoints).map_err(|e| e.to_string())?;
+    options: &EnrollOptions,
+) -> Result<(Device, Duration), String> {
+    let started = Instant::now();
+    let mut device = if args.enroll {
+        Device::enroll_from_profile(DeviceInfo::iphone(n), &args.server, options)
+            .await
+            .map_err(|e| format!("device {n}: enroll: {e}"))?
+    } else {
+        let endpoints = Endpoints::on(&args.server, &args.topic);
+        let mut device =
+            Device::new(DeviceInfo::iphone(n), endpoints).map_err(|e| e.to_string())?;
+        device
+            .enroll()
+            .await
+            .map_err(|e| format!("device {n}: check-in: {e}"))?;
+        device
+    };
+    let elapsed = started.elapsed();
     let mut behaviour = Behaviour::default();
     behaviour.not_now_every = args.not_now_every;
     behaviour.error_every = args.error_every;
     device.behaviour = behaviour;
-    device.enroll().await.map_err(|e| format!("enroll: {e}"))?;
+    // A device does not hold its connection between pushes: neither do thousands of
+    // simulated ones (they would run out of file descriptors).
+    device.disconnect();
+    Ok((device, elapsed))
+}
+
+/// What one device's command phase measured.
+#[derive(Debug, Default)]
+struct CommandRun {
+    round_trips: Vec<Duration>,
+    requests: Vec<Duration>,
+    enqueues: Vec<Duration>,
+    stats: device_sim::SessionStats,
+}
+
+async fn command_rounds(args: &Args, device: &mut Device) -> Result<CommandRun, String> {
     let auth = args.api_key.as_ref().map(|key| {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{key}"));
         ("authorization", format!("Basic {basic}"))
     });
-    let mut total = device_sim::SessionStats::default();
+    let headers: Vec<_> = auth.iter().cloned().collect();
+    let mut run = CommandRun::default();
+    device.timings.clear();
     for _ in 0..args.rounds {
         let uuid = uuid::Uuid::new_v4().to_string();
         let url = format!("/v1/enqueue/{}?nopush=1", device.info.udid);
-        let headers: Vec<_> = auth.iter().cloned().collect();
+        let started = Instant::now();
         let answer = device
             .request(Method::PUT, &url, &headers, command_plist(&uuid))
             .await
             .map_err(|e| format!("enqueue: {e}"))?;
+        run.enqueues.push(started.elapsed());
         if !(200..300).contains(&answer.status) {
-            return Err(format!("enqueue: HTTP {}", answer.status));
+            return Err(format!(
+                "enqueue: HTTP {}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ));
         }
+        let started = Instant::now();
         let stats = device
             .connect()
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        total.commands += stats.commands;
-        total.acknowledged += stats.acknowledged;
-        total.not_now += stats.not_now;
-        total.errors += stats.errors;
+        run.round_trips.push(started.elapsed());
+        run.stats.commands += stats.commands;
+        run.stats.acknowledged += stats.acknowledged;
+        run.stats.not_now += stats.not_now;
+        run.stats.errors += stats.errors;
     }
-    Ok((std::mem::take(&mut device.timings), total))
+    run.requests = std::mem::take(&mut device.timings);
+    device.disconnect();
+    Ok(run)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -115,54 +168,188 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-#[tokio::main]
-async fn main() {
-    let args = std::sync::Arc::new(Args::parse());
-    let started = Instant::now();
-    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
-    let mut tasks = Vec::new();
-    for n in args.first..args.first + args.devices {
-        let args = args.clone();
-        let semaphore = semaphore.clone();
+fn latency(mut v: Vec<Duration>) -> serde_json::Value {
+    v.sort();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    serde_json::json!({
+        "count": v.len(),
+        "p50_ms": ms(percentile(&v, 50.0)),
+        "p90_ms": ms(percentile(&v, 90.0)),
+        "p99_ms": ms(percentile(&v, 99.0)),
+        "max_ms": ms(v.last().copied().unwrap_or_default()),
+    })
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    (count as f64 / elapsed.as_secs_f64().max(1e-9) * 10.0).round() / 10.0
+}
+
+/// Runs `work` for every item with at most `concurrency` at once, keeping the order.
+async fn run_all<T, R, F, Fut>(items: Vec<T>, concurrency: usize, work: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let work = Arc::new(work);
+    let mut tasks = Vec::with_capacity(items.len());
+    for item in items {
+        let semaphore = Arc::clone(&semaphore);
+        let work = Arc::clone(&work);
         tasks.push(tokio::spawn(async move {
             let _permit = semaphore.acquire().await;
-            run_device(&args, n).await
+            work(item).await
         }));
     }
-    let mut totals = Totals::default();
+    let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
         match task.await {
-            Ok(Ok((timings, stats))) => {
-                totals.timings.extend(timings);
-                totals.commands += u64::from(stats.commands);
-                totals.acknowledged += u64::from(stats.acknowledged);
-                totals.not_now += u64::from(stats.not_now);
-                totals.errors += u64::from(stats.errors);
+            Ok(r) => out.push(r),
+            Err(e) => {
+                eprintln!("device-sim: a task failed: {e}");
             }
-            Ok(Err(e)) => totals.failures.push(e),
-            Err(e) => totals.failures.push(e.to_string()),
         }
     }
-    let elapsed = started.elapsed();
-    totals.timings.sort();
-    let requests = totals.timings.len();
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Arc::new(Args::parse());
+    let mut failures: Vec<String> = Vec::new();
+
+    let mut options = EnrollOptions::default().with_unsigned_profile(args.unsigned_profile);
+    options.key_bits = args.key_bits;
+    if args.enroll && args.shared_key {
+        match device_sim::enroll::generate_key(args.key_bits.unwrap_or(2048)).await {
+            Ok(key) => options = options.with_key(key),
+            Err(e) => {
+                eprintln!("device-sim: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let options = Arc::new(options);
+
+    // Phase 1: enrollment.
+    let started = Instant::now();
+    let numbers: Vec<u64> = (args.first..args.first + args.devices).collect();
+    let enrolled = {
+        let args = Arc::clone(&args);
+        run_all(numbers, args.concurrency, move |n| {
+            let args = Arc::clone(&args);
+            let options = Arc::clone(&options);
+            async move { enroll_device(&args, n, &options).await }
+        })
+        .await
+    };
+    let enroll_elapsed = started.elapsed();
+    let mut devices = Vec::new();
+    let mut enroll_times = Vec::new();
+    for r in enrolled {
+        match r {
+            Ok((device, t)) => {
+                devices.push(device);
+                enroll_times.push(t);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    let enrolled_count = devices.len();
+
+    // Phase 2: command round trips.
+    let started = Instant::now();
+    let results = {
+        let args = Arc::clone(&args);
+        run_all(devices, args.concurrency, move |mut device| {
+            let args = Arc::clone(&args);
+            async move {
+                let run = command_rounds(&args, &mut device).await;
+                (device, run)
+            }
+        })
+        .await
+    };
+    let command_elapsed = started.elapsed();
+    let mut round_trips = Vec::new();
+    let mut requests = Vec::new();
+    let mut enqueues = Vec::new();
+    let mut totals = device_sim::SessionStats::default();
+    let mut devices = Vec::new();
+    for (device, run) in results {
+        match run {
+            Ok(run) => {
+                round_trips.extend(run.round_trips);
+                requests.extend(run.requests);
+                enqueues.extend(run.enqueues);
+                totals.commands += run.stats.commands;
+                totals.acknowledged += run.stats.acknowledged;
+                totals.not_now += run.stats.not_now;
+                totals.errors += run.stats.errors;
+            }
+            Err(e) => failures.push(format!("device {}: {e}", device.info.udid)),
+        }
+        devices.push(device);
+    }
+    let completed = round_trips.len();
+
+    // Phase 3 (optional): CheckOut.
+    let mut check_out = serde_json::Value::Null;
+    if args.check_out {
+        let started = Instant::now();
+        let results = run_all(devices, args.concurrency, |mut device| async move {
+            let started = Instant::now();
+            let r = device.check_out().await;
+            (device.info.udid.clone(), r.map(|()| started.elapsed()))
+        })
+        .await;
+        let elapsed = started.elapsed();
+        let mut times = Vec::new();
+        for (udid, r) in results {
+            match r {
+                Ok(t) => times.push(t),
+                Err(e) => failures.push(format!("device {udid}: check-out: {e}")),
+            }
+        }
+        check_out = serde_json::json!({
+            "seconds": elapsed.as_secs_f64(),
+            "per_second": rate(times.len(), elapsed),
+            "latency": latency(times),
+        });
+    }
+
     let summary = serde_json::json!({
+        "server": args.server,
         "devices": args.devices,
         "rounds": args.rounds,
-        "requests": requests,
-        "seconds": elapsed.as_secs_f64(),
-        "requests_per_second": requests as f64 / elapsed.as_secs_f64().max(1e-9),
-        "p50_ms": percentile(&totals.timings, 50.0).as_secs_f64() * 1000.0,
-        "p99_ms": percentile(&totals.timings, 99.0).as_secs_f64() * 1000.0,
-        "commands": totals.commands,
-        "acknowledged": totals.acknowledged,
-        "not_now": totals.not_now,
-        "errors": totals.errors,
-        "failed_devices": totals.failures.len(),
-        "first_failure": totals.failures.first(),
+        "concurrency": args.concurrency,
+        "enroll_mode": if args.enroll { "profile+scep+signed" } else { "unsigned check-ins" },
+        "enrollment": {
+            "enrolled": enrolled_count,
+            "seconds": enroll_elapsed.as_secs_f64(),
+            "per_second": rate(enrolled_count, enroll_elapsed),
+            "latency": latency(enroll_times),
+        },
+        "commands": {
+            "round_trips": completed,
+            "seconds": command_elapsed.as_secs_f64(),
+            "round_trips_per_second": rate(completed, command_elapsed),
+            "round_trip_latency": latency(round_trips),
+            "device_request_latency": latency(requests),
+            "enqueue_latency": latency(enqueues),
+            "commands": totals.commands,
+            "acknowledged": totals.acknowledged,
+            "not_now": totals.not_now,
+            "errors": totals.errors,
+        },
+        "check_out": check_out,
+        "failed": failures.len(),
+        "first_failure": failures.first(),
     });
     println!("{summary}");
-    if !totals.failures.is_empty() {
+    if !failures.is_empty() {
         std::process::exit(1);
     }
 }
