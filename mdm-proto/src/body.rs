@@ -166,6 +166,20 @@ pub fn parse_dictionary(bytes: &[u8], limits: &Limits) -> Result<Dictionary> {
     }
 }
 
+/// Encodes a value as an XML plist (Apple's layout: tabs, `<?xml` header and DOCTYPE).
+pub fn to_xml(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    value.to_writer_xml(&mut out).map_err(Error::Plist)?;
+    Ok(out)
+}
+
+/// Encodes a value as a binary plist.
+pub fn to_binary(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    value.to_writer_binary(&mut out).map_err(Error::Plist)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,18 +199,4 @@ mod tests {
             Err(Error::Plist(_))
         ));
     }
-}
-
-/// Encodes a value as an XML plist (Apple's layout: tabs, `<?xml` header and DOCTYPE).
-pub fn to_xml(value: &Value) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(1024);
-    value.to_writer_xml(&mut out).map_err(Error::Plist)?;
-    Ok(out)
-}
-
-/// Encodes a value as a binary plist.
-pub fn to_binary(value: &Value) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(512);
-    value.to_writer_binary(&mut out).map_err(Error::Plist)?;
-    Ok(out)
 }
