@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admin;
+pub mod apns;
 pub mod app;
 pub mod command;
 pub mod device;
@@ -33,6 +34,7 @@ pub mod fuzzing {
         let _ = crate::admin::topic_from_cert_der(data);
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::admin::pem_blocks(text);
+            let _ = crate::apns::load_push_identity(text, text);
         }
     }
 }

@@ -137,14 +137,14 @@ pub fn document() -> Json {
                 with(ok_json("`{command_uuid, request_type, no_push, status: {id: {push_result|push_error}}}`"),
                      "409", "CommandUUID already used"),
             ) },
-            "/v1/push/{ids}": { "get": op("Push enrollments", &[ids], None,
+            "/v1/push/{ids}": { "get": op("Push enrollments through APNs (the certificate stored for each enrollment's topic)", &[ids], None,
                 ok_json("`{status: {id: {push_result|push_error}}}`")) },
             "/v1/pushcert": { "put": op(
-                "Store the APNs push certificate and its private key",
+                "Store the APNs push certificate and its private key, checked with apns-client (an MDM push certificate, valid now, key matching; topic from the subject UID)",
                 &[],
-                Some(json!({ "required": true, "description": "PEM certificate then PEM private key",
+                Some(json!({ "required": true, "description": "PEM certificate (then any chain) and PEM private key (unencrypted)",
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
-                ok_json("`{topic}`"),
+                ok_json("`{topic, not_after}`"),
             ) },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
