@@ -4,6 +4,7 @@ pub mod admin;
 pub mod apns;
 pub mod app;
 pub mod command;
+pub mod ddm;
 pub mod device;
 pub mod http;
 pub mod identity;
