@@ -195,29 +195,22 @@ pub fn topic_from_cert_der(der: &[u8]) -> Option<String> {
     found
 }
 
-/// `PUT /v1/pushcert`: store the APNs certificate and private key (PEM, one after the other).
+/// `PUT /v1/pushcert`: store the APNs certificate (and chain) and its private key (PEM, one
+/// after the other), checked by `apns-client`: an MDM push certificate, valid now, whose key
+/// matches; its topic is its subject's UID.
 pub async fn push_cert(State(state): State<AppState>, body: Bytes) -> Response {
     respond(
         async {
             let text = std::str::from_utf8(&body)
                 .map_err(|_| ServiceError::BadRequest("the body is not UTF-8 PEM text".into()))?;
             let blocks = pem_blocks(text);
-            let cert = blocks
-                .iter()
-                .find(|(label, _)| label == "CERTIFICATE")
-                .ok_or_else(|| ServiceError::BadRequest("no PEM CERTIFICATE block".into()))?;
+            if !blocks.iter().any(|(label, _)| label == "CERTIFICATE") {
+                return Err(ServiceError::BadRequest("no PEM CERTIFICATE block".into()));
+            }
             let key = blocks
                 .iter()
                 .find(|(label, _)| label.ends_with("PRIVATE KEY"))
                 .ok_or_else(|| ServiceError::BadRequest("no PEM PRIVATE KEY block".into()))?;
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(&cert.1)
-                .map_err(|e| ServiceError::BadRequest(format!("certificate base64: {e}")))?;
-            let topic = topic_from_cert_der(&der).ok_or_else(|| {
-                ServiceError::BadRequest(
-                    "the certificate's subject has no UID (the APNs topic)".into(),
-                )
-            })?;
             let wrap = |label: &str, b64: &str| {
                 let mut pem = format!("-----BEGIN {label}-----\n");
                 for chunk in b64.as_bytes().chunks(64) {
@@ -227,16 +220,31 @@ pub async fn push_cert(State(state): State<AppState>, body: Bytes) -> Response {
                 pem.push_str(&format!("-----END {label}-----\n"));
                 pem
             };
-            let record = PushCert::new(
-                topic.clone(),
-                wrap("CERTIFICATE", &cert.1),
-                wrap(&key.0, &key.1),
-            );
+            // The leaf first, then any chain, as sent.
+            let cert_pem: String = blocks
+                .iter()
+                .filter(|(label, _)| label == "CERTIFICATE")
+                .map(|(label, b64)| wrap(label, b64))
+                .collect();
+            let key_pem = wrap(&key.0, &key.1);
+            let identity = crate::apns::load_push_identity(&cert_pem, &key_pem)
+                .map_err(|e| ServiceError::BadRequest(format!("push certificate: {e}")))?;
+            let topic = identity.topic().to_owned();
+            let not_after = identity
+                .info()
+                .not_after
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_secs()).ok());
+            let record = PushCert::new(topic.clone(), cert_pem, key_pem);
             state
                 .storage
                 .store_push_cert(&record, storage::now())
                 .await?;
-            Ok(JsonBody(json!({ "topic": topic })).into_response())
+            Ok(
+                JsonBody(json!({ "topic": topic, "not_after": opt_time(not_after) }))
+                    .into_response(),
+            )
         }
         .await,
     )
@@ -611,6 +619,110 @@ pub async fn bad_reports(
                 })
                 .collect();
             Ok(JsonBody(json!({ "bad_reports": items })).into_response())
+        }
+        .await,
+    )
+}
+
+async fn known_enrollment(state: &AppState, id: &str) -> Result<(), ServiceError> {
+    match state.storage.enrollment(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::NotFound(format!("no enrollment `{id}`"))),
+    }
+}
+
+/// `GET /v1/enrollments/{id}/declarations`: the enrollment's declarations (with their
+/// server tokens), the declarations token and the last status the device reported.
+pub async fn list_declarations(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            known_enrollment(&state, &id).await?;
+            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let status = state
+                .storage
+                .ddm_status(&id)
+                .await?
+                .and_then(|j| serde_json::from_slice::<Json>(&j).ok())
+                .unwrap_or(Json::Null);
+            let declarations: Vec<Json> = set.iter().map(|d| Json::Object(d.to_json())).collect();
+            Ok(JsonBody(json!({
+                "enrollment_id": id,
+                "declarations_token": set.declarations_token(),
+                "declarations": declarations,
+                "status": status,
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// `PUT /v1/enrollments/{id}/declarations`: add or replace a declaration (JSON with
+/// `Type`, `Identifier`, `Payload`; the server computes `ServerToken`).
+pub async fn put_declaration(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            known_enrollment(&state, &id).await?;
+            let declaration =
+                crate::ddm::parse_declaration(&body).map_err(ServiceError::BadRequest)?;
+            state
+                .storage
+                .put_declaration(
+                    &id,
+                    &declaration.identifier,
+                    &declaration.encode(),
+                    storage::now(),
+                )
+                .await?;
+            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let server_token = set
+                .get(&declaration.identifier)
+                .map(|d| d.server_token.clone());
+            Ok(JsonBody(json!({
+                "identifier": declaration.identifier,
+                "server_token": server_token,
+                "declarations_token": set.declarations_token(),
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/enrollments/{id}/declarations/{identifier}`.
+pub async fn get_declaration(
+    State(state): State<AppState>,
+    Path((id, identifier)): Path<(String, String)>,
+) -> Response {
+    respond(
+        async {
+            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let d = set.get(&identifier).ok_or_else(|| {
+                ServiceError::NotFound(format!("no declaration `{identifier}` for `{id}`"))
+            })?;
+            Ok(JsonBody(Json::Object(d.to_json())).into_response())
+        }
+        .await,
+    )
+}
+
+/// `DELETE /v1/enrollments/{id}/declarations/{identifier}`.
+pub async fn delete_declaration(
+    State(state): State<AppState>,
+    Path((id, identifier)): Path<(String, String)>,
+) -> Response {
+    respond(
+        async {
+            if !state.storage.delete_declaration(&id, &identifier).await? {
+                return Err(ServiceError::NotFound(format!(
+                    "no declaration `{identifier}` for `{id}`"
+                )));
+            }
+            Ok(JsonBody(json!({ "deleted": identifier })).into_response())
         }
         .await,
     )

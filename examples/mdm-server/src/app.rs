@@ -86,6 +86,16 @@ pub struct Config {
     #[arg(long, env = "MDM_NO_SIGNATURE_CHECK")]
     pub no_signature_check: bool,
 
+    /// APNs base URL (default: Apple's production service). Another `https://` URL sends
+    /// pushes elsewhere (a test server, a proxy).
+    #[arg(long, env = "MDM_APNS_URL")]
+    pub apns_url: Option<String>,
+
+    /// PEM file of extra root certificates to trust for the APNs connection (for a test
+    /// server or a proxy).
+    #[arg(long, env = "MDM_APNS_CA")]
+    pub apns_ca: Option<PathBuf>,
+
     /// RSA key size of the SCEP CA created on first start.
     #[arg(long, env = "MDM_CA_KEY_BITS", default_value_t = 2048)]
     pub ca_key_bits: usize,
@@ -128,6 +138,8 @@ impl Config {
             topic: "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000".into(),
             no_signature_check: false,
             ca_key_bits: 2048,
+            apns_url: None,
+            apns_ca: None,
             tls_cert: None,
             tls_key: None,
             header_timeout: 30,
@@ -184,6 +196,14 @@ impl Config {
     /// This configuration reading the device's certificate from a proxy header.
     pub fn with_client_cert_header(mut self, name: impl Into<String>) -> Self {
         self.client_cert_header = Some(name.into());
+        self
+    }
+
+    /// This configuration pushing through the APNs server at `url`, trusting the roots in
+    /// the PEM file `ca` (when given).
+    pub fn with_apns(mut self, url: impl Into<String>, ca: Option<PathBuf>) -> Self {
+        self.apns_url = Some(url.into());
+        self.apns_ca = ca;
         self
     }
 
@@ -370,6 +390,24 @@ impl Server {
                 Arc::clone(&storage),
             )))
         };
+        let endpoint = match &config.apns_url {
+            Some(url) => apns_client::Endpoint::custom(url)
+                .map_err(|e| StartError::Config(format!("--apns-url: {e}")))?,
+            None => apns_client::Endpoint::Production,
+        };
+        let roots = match &config.apns_ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
+                apns_client::cert::certificates_from_pem(&pem)
+                    .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?
+            }
+            None => Vec::new(),
+        };
+        let service = service.with_pusher(Arc::new(crate::apns::ApnsPusher::new(
+            Arc::clone(&storage),
+            endpoint,
+            roots,
+        )));
         let service = customize(service);
         let mut state = AppState::new(Arc::new(service), storage, api_key.clone());
         state.pki = Some(Arc::clone(&pki));

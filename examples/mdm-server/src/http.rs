@@ -176,6 +176,16 @@ pub fn admin_routes() -> Routes {
             &["GET", "DELETE"],
             get(queue).delete(clear_queue),
         )
+        .add(
+            "/v1/enrollments/{id}/declarations",
+            &["GET", "PUT"],
+            get(list_declarations).put(put_declaration),
+        )
+        .add(
+            "/v1/enrollments/{id}/declarations/{identifier}",
+            &["GET", "DELETE"],
+            get(get_declaration).delete(delete_declaration),
+        )
         .add("/v1/bad-reports", &["GET"], get(bad_reports))
 }
 
@@ -237,6 +247,12 @@ fn reply_response(result: Result<Reply, ServiceError>) -> Response {
         Ok(Reply::Plist(body)) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Ok(Reply::Json(body)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
             body,
         )
             .into_response(),

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admin;
+pub mod apns;
 pub mod app;
 pub mod command;
+pub mod ddm;
 pub mod device;
 pub mod http;
 pub mod identity;
@@ -33,6 +35,7 @@ pub mod fuzzing {
         let _ = crate::admin::topic_from_cert_der(data);
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::admin::pem_blocks(text);
+            let _ = crate::apns::load_push_identity(text, text);
         }
     }
 }

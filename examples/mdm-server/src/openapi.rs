@@ -28,13 +28,14 @@ fn device_op(summary: &str) -> Json {
         } },
         "responses": {
             "200": { "description": "empty, or a plist (the next command, or the check-in's answer)",
-                     "content": { "application/xml": { "schema": { "type": "string" } } } },
+                     "content": { "application/xml": { "schema": { "type": "string" } },
+                                  "application/json": { "schema": { "type": "object" } } } },
             "400": { "description": "malformed message (kept in /v1/bad-reports)" },
             "401": { "description": "identity refused: no or bad `Mdm-Signature` (or forwarded client certificate), a certificate not issued by this server's CA, or not the one bound to the enrollment" },
             "403": { "description": "unknown enrollment" },
             "410": { "description": "UserAuthenticate: not supported" },
             "413": { "description": "body too large" },
-            "501": { "description": "DeclarativeManagement: not available yet" },
+            "404": { "description": "DeclarativeManagement: no such declaration" },
         },
     })
 }
@@ -110,7 +111,7 @@ pub fn document() -> Json {
         "paths": {
             "/mdm/checkin": { "put": device_op(
                 "Check-in (CheckInURL): Authenticate, TokenUpdate, CheckOut, UserAuthenticate (410), \
-                 SetBootstrapToken, GetBootstrapToken, GetToken, DeclarativeManagement (501)",
+                 SetBootstrapToken, GetBootstrapToken, GetToken, DeclarativeManagement (JSON answers from the enrollment's declarations)",
             ) },
             "/mdm": { "put": device_op(
                 "ServerURL: a command report (with `Status`), answered with the next command; \
@@ -137,14 +138,14 @@ pub fn document() -> Json {
                 with(ok_json("`{command_uuid, request_type, no_push, status: {id: {push_result|push_error}}}`"),
                      "409", "CommandUUID already used"),
             ) },
-            "/v1/push/{ids}": { "get": op("Push enrollments", &[ids], None,
+            "/v1/push/{ids}": { "get": op("Push enrollments through APNs (the certificate stored for each enrollment's topic)", &[ids], None,
                 ok_json("`{status: {id: {push_result|push_error}}}`")) },
             "/v1/pushcert": { "put": op(
-                "Store the APNs push certificate and its private key",
+                "Store the APNs push certificate and its private key, checked with apns-client (an MDM push certificate, valid now, key matching; topic from the subject UID)",
                 &[],
-                Some(json!({ "required": true, "description": "PEM certificate then PEM private key",
+                Some(json!({ "required": true, "description": "PEM certificate (then any chain) and PEM private key (unencrypted)",
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
-                ok_json("`{topic}`"),
+                ok_json("`{topic, not_after}`"),
             ) },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
@@ -193,8 +194,24 @@ pub fn document() -> Json {
             "/v1/enrollments/{id}/queue": {
                 "get": op("Commands waiting for an enrollment, oldest first", std::slice::from_ref(&id), None,
                     ok_json("`{enrollment_id, commands}`")),
-                "delete": op("Cancel everything waiting for an enrollment", &[id], None,
+                "delete": op("Cancel everything waiting for an enrollment", std::slice::from_ref(&id), None,
                     ok_json("`{cancelled}`")),
+            },
+            "/v1/enrollments/{id}/declarations": {
+                "get": op("An enrollment's declarations (with server tokens), the declarations token and the device's last status",
+                    std::slice::from_ref(&id), None,
+                    with(ok_json("`{enrollment_id, declarations_token, declarations, status}`"), "404", "no such enrollment")),
+                "put": op("Add or replace a declaration (served to DeclarativeManagement check-ins)",
+                    std::slice::from_ref(&id),
+                    Some(json!({ "required": true, "description": "`{Type, Identifier, Payload}`; ServerToken is computed",
+                                 "content": { "application/json": { "schema": { "type": "object" } } } })),
+                    with(ok_json("`{identifier, server_token, declarations_token}`"), "404", "no such enrollment")),
+            },
+            "/v1/enrollments/{id}/declarations/{identifier}": {
+                "get": op("One declaration", &[id.clone(), path_param("identifier", "the declaration's Identifier")], None,
+                    with(ok_json("the declaration"), "404", "no such declaration")),
+                "delete": op("Remove a declaration", &[id.clone(), path_param("identifier", "the declaration's Identifier")], None,
+                    with(ok_json("`{deleted}`"), "404", "no such declaration")),
             },
             "/v1/bad-reports": { "get": op(
                 "Device messages that could not be decoded or matched, newest first",

@@ -1,7 +1,7 @@
 //! Waking devices: the [`Pusher`] trait and a pusher that only logs.
 //!
-//! The APNs client lives in the `apns-client` crate; it plugs in here by implementing
-//! [`Pusher`] with the certificate stored through `PUT /v1/pushcert`.
+//! The server pushes through APNs with [`crate::apns::ApnsPusher`]; [`LogPusher`] is for
+//! embedding and tests.
 
 use crate::storage::PushInfo;
 use async_trait::async_trait;

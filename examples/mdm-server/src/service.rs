@@ -30,6 +30,8 @@ pub enum Reply {
     Empty,
     /// `200 OK` with a plist body (a command, or a check-in's answer).
     Plist(Vec<u8>),
+    /// `200 OK` with a JSON body (declarative management).
+    Json(Vec<u8>),
 }
 
 /// Why a request was refused; each variant is one HTTP status.
@@ -344,9 +346,37 @@ impl Service for MdmService {
                 dict.insert("TokenData".into(), Value::Data(token));
                 plist_reply(dict)
             }
-            "DeclarativeManagement" => Err(ServiceError::NotImplemented(
-                "declarative device management is not available on this server yet".into(),
-            )),
+            "DeclarativeManagement" => {
+                self.known(enrollment).await?;
+                let set =
+                    crate::ddm::declaration_set(self.storage.as_ref(), &enrollment.id).await?;
+                let mut status: mdm_ddm::EnrollmentStatus =
+                    match self.storage.ddm_status(&enrollment.id).await? {
+                        Some(json) => serde_json::from_slice(&json).unwrap_or_default(),
+                        None => mdm_ddm::EnrollmentStatus::default(),
+                    };
+                let before = status.clone();
+                let reply = set
+                    .handle_checkin(&message.raw, &mut status, std::time::SystemTime::now())
+                    .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                if status != before {
+                    let json = serde_json::to_vec(&status)
+                        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                    self.storage
+                        .set_ddm_status(&enrollment.id, &json, now)
+                        .await?;
+                }
+                match reply {
+                    mdm_ddm::DdmReply::Json(body) => Ok(Reply::Json(body)),
+                    mdm_ddm::DdmReply::NoContent => Ok(Reply::Empty),
+                    mdm_ddm::DdmReply::NotFound => Err(ServiceError::NotFound(
+                        "no such declaration for this enrollment".into(),
+                    )),
+                    _ => Err(ServiceError::BadRequest(
+                        "unsupported declarative management answer".into(),
+                    )),
+                }
+            }
             other => Err(ServiceError::BadRequest(format!(
                 "unsupported check-in MessageType `{other}`"
             ))),

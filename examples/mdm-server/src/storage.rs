@@ -448,6 +448,27 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// The certificate that `new` renewed, when it was issued as a renewal.
     async fn renewed_from(&self, new: &str) -> Result<Option<String>>;
+
+    /// Stores (or replaces) a declaration of an enrollment: its JSON as given.
+    async fn put_declaration(
+        &self,
+        id: &str,
+        identifier: &str,
+        json: &[u8],
+        now: Timestamp,
+    ) -> Result<()>;
+
+    /// The declarations of an enrollment, as `(identifier, JSON)`, in identifier order.
+    async fn declarations(&self, id: &str) -> Result<Vec<(String, Vec<u8>)>>;
+
+    /// Removes a declaration; says whether it existed.
+    async fn delete_declaration(&self, id: &str, identifier: &str) -> Result<bool>;
+
+    /// The last declarative-management status of an enrollment (JSON).
+    async fn ddm_status(&self, id: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores the declarative-management status of an enrollment (JSON).
+    async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()>;
 }
 
 /// The current time as a [`Timestamp`].
