@@ -419,3 +419,249 @@ async fn unsigned_check_ins_from_a_scep_enrolled_device() {
         "{err}"
     );
 }
+
+/// A stand-in for the enrollment side the server does not have yet: a scep-proto CA on
+/// `/scep` and a CMS-signed profile on `/mdm/enroll` whose ServerURL and CheckInURL are the
+/// MDM server's; with [`SignatureVerifier`] plugged into the MDM server, devices enroll and
+/// sign exactly as against a fully wired server.
+mod stand_in {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Bytes;
+    use axum::extract::{RawQuery, State};
+    use axum::http::{Method, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use device_sim::enroll::issued_by;
+    use mdm_server::identity::{DeviceRequest, IdentityError, IdentityVerifier};
+    use scep_proto::issue::{self, IssueOptions};
+    use scep_proto::{Ca, Decision, FailInfo, Operation, RequestBody};
+
+    pub const CHALLENGE: &str = "e2e-challenge";
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    pub fn der(cert: &scep_proto::Certificate) -> Vec<u8> {
+        mdm_proto::signature::certificate_der(cert).unwrap()
+    }
+
+    pub fn ca() -> Ca {
+        let key = super::shared_key().as_ref().clone();
+        let cert = issue::self_signed(
+            &key,
+            &issue::common_name("e2e CA"),
+            true,
+            &IssueOptions::new(vec![1], now() - 3600, 86_400),
+        )
+        .unwrap();
+        Ca::new(cert, Arc::new(key))
+    }
+
+    #[derive(Debug)]
+    struct Side {
+        ca: Ca,
+        profile: Vec<u8>,
+        serial: Mutex<u64>,
+    }
+
+    /// Starts the stand-in for the MDM server at `mdm_base`; returns its base URL.
+    pub async fn start(ca: Ca, mdm_base: &str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut options = mdm_proto::EnrollmentProfile::new(
+            "org.example.e2e",
+            format!("{mdm_base}/mdm"),
+            super::TOPIC,
+            format!("{base}/scep"),
+            ["P", "S", "M", "R"].map(|s| format!("00000000-0000-0000-0000-00000000000{s}")),
+        );
+        options.checkin_url = Some(format!("{mdm_base}/mdm/checkin"));
+        options.scep_challenge = Some(CHALLENGE.to_owned());
+        options.trust_ca_der = Some(der(ca.certificate()));
+        let plist = options.build().encode().unwrap();
+        let profile = scep_proto::cms::sign(
+            &scep_proto::oids::DATA,
+            &plist,
+            false,
+            &scep_proto::cms::Signer {
+                cert: ca.certificate(),
+                key: ca.key(),
+                digest: scep_proto::DigestAlgorithm::Sha256,
+            },
+            &[],
+            &[],
+        )
+        .unwrap();
+        let side = Arc::new(Side {
+            ca,
+            profile,
+            serial: Mutex::new(1),
+        });
+        let app = axum::Router::new()
+            .route(
+                "/mdm/enroll",
+                axum::routing::get(|State(s): State<Arc<Side>>| async move { s.profile.clone() }),
+            )
+            .route("/scep", axum::routing::get(scep).post(scep))
+            .with_state(side);
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        base
+    }
+
+    async fn scep(
+        State(side): State<Arc<Side>>,
+        method: Method,
+        RawQuery(query): RawQuery,
+        body: Bytes,
+    ) -> Response {
+        let query = query.unwrap_or_default();
+        let Ok(op) = scep_proto::operation::parse_request(method.as_str(), &query, &body) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        match op {
+            Operation::GetCaCaps => side.ca.capabilities().to_body().into_response(),
+            Operation::GetCaCert => {
+                let (ct, der) = side.ca.get_ca_cert().unwrap();
+                ([(header::CONTENT_TYPE, ct)], der).into_response()
+            }
+            Operation::PkiOperation(der) => {
+                let Ok(req) = side.ca.decode_request(&der) else {
+                    return StatusCode::BAD_REQUEST.into_response();
+                };
+                let decision = match &req.body {
+                    RequestBody::Csr(csr)
+                        if csr.challenge_password.as_deref() == Some(CHALLENGE) =>
+                    {
+                        let serial = {
+                            let mut s = side.serial.lock().unwrap();
+                            *s += 1;
+                            *s
+                        };
+                        Decision::Issue(Box::new(
+                            issue::issue(
+                                csr,
+                                side.ca.certificate(),
+                                side.ca.key(),
+                                &IssueOptions::new(
+                                    serial.to_be_bytes().to_vec(),
+                                    now() - 60,
+                                    86_400,
+                                ),
+                            )
+                            .unwrap(),
+                        ))
+                    }
+                    _ => Decision::Reject(FailInfo::BAD_REQUEST),
+                };
+                side.ca.respond(&req, &decision).unwrap().into_response()
+            }
+            _ => StatusCode::BAD_REQUEST.into_response(),
+        }
+    }
+
+    /// Checks `Mdm-Signature` against the CA and binds the certificate to the device at
+    /// Authenticate, as a wired server does.
+    #[derive(Debug)]
+    pub struct SignatureVerifier {
+        pub ca_der: Vec<u8>,
+        pub bound: Mutex<HashMap<String, Vec<u8>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl IdentityVerifier for SignatureVerifier {
+        async fn verify(
+            &self,
+            request: &DeviceRequest,
+            enrollment: &mdm_proto::Enrollment,
+            message_type: Option<&str>,
+        ) -> Result<(), IdentityError> {
+            let header = request
+                .mdm_signature
+                .as_deref()
+                .ok_or_else(|| IdentityError("no Mdm-Signature".into()))?;
+            let cert = mdm_proto::signature::verify_mdm_signature(&request.body, header)
+                .map_err(|e| IdentityError(e.to_string()))?;
+            let cert = der(&cert);
+            if !issued_by(&cert, &self.ca_der) {
+                return Err(IdentityError("not issued by the CA".into()));
+            }
+            let mut bound = self.bound.lock().unwrap();
+            if message_type == Some("Authenticate") {
+                bound.insert(enrollment.device_id.clone(), cert);
+                return Ok(());
+            }
+            match bound.get(&enrollment.device_id) {
+                Some(c) if *c == cert => Ok(()),
+                _ => Err(IdentityError("not this enrollment's certificate".into())),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_devices_through_a_signature_checking_server() {
+    let ca = stand_in::ca();
+    let verifier = Arc::new(stand_in::SignatureVerifier {
+        ca_der: stand_in::der(ca.certificate()),
+        bound: std::sync::Mutex::new(std::collections::HashMap::new()),
+    });
+    let dir = TempDir::new();
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.0.clone()).with_api_key(API_KEY);
+    let v = Arc::clone(&verifier);
+    let server = Server::start_with(&config, move |service| service.with_verifier(v))
+        .await
+        .unwrap();
+    let addr = server.local_addr;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        server
+            .serve(async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    let running = Arc::new(Running {
+        addr,
+        stop: Some(tx),
+        _dir: dir,
+    });
+    let enroll_base = stand_in::start(ca, &running.base()).await;
+
+    let mut tasks = Vec::new();
+    for n in 5000..5000 + DEVICES {
+        let running = Arc::clone(&running);
+        let enroll_base = enroll_base.clone();
+        tasks.push(tokio::spawn(async move {
+            let options = EnrollOptions::default().with_key(shared_key());
+            let device = Device::enroll_from_profile(DeviceInfo::iphone(n), &enroll_base, &options)
+                .await
+                .unwrap();
+            assert!(device.signs_requests());
+            assert_eq!(
+                device.endpoints().server_url,
+                format!("{}/mdm", running.base())
+            );
+            // An unsigned impostor for the same UDID is refused.
+            let mut impostor =
+                Device::new(device.info.clone(), device.endpoints().clone()).unwrap();
+            let err = impostor.connect().await.unwrap_err();
+            assert!(
+                matches!(err, device_sim::Error::Status { status: 403, .. }),
+                "{err}"
+            );
+            device_life(running, device, true).await;
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(verifier.bound.lock().unwrap().len(), DEVICES as usize);
+}
