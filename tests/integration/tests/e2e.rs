@@ -325,8 +325,8 @@ async fn unsigned_devices_on_postgres() {
     schema.drop_schema().await;
 }
 
-/// One key for every enrolling device: RSA key generation is slow in debug builds.
-fn shared_key() -> Arc<scep_proto::RsaKey> {
+/// The stand-in CA's key, generated once: RSA key generation is slow in debug builds.
+fn ca_key() -> Arc<scep_proto::RsaKey> {
     static KEY: OnceLock<Arc<scep_proto::RsaKey>> = OnceLock::new();
     KEY.get_or_init(|| Arc::new(scep_proto::RsaKey::generate(1024).unwrap()))
         .clone()
@@ -358,9 +358,10 @@ async fn devices_enroll_with_the_profile_and_scep() {
     for n in 3000..3000 + DEVICES {
         let server = Arc::clone(&server);
         tasks.push(tokio::spawn(async move {
-            // Alternate the signed and the unsigned profile.
+            // Alternate the signed and the unsigned profile. A key per device (a server may
+            // tell devices apart by their key); 1024 bits keeps the debug build quick.
             let options = EnrollOptions::default()
-                .with_key(shared_key())
+                .with_key_bits(1024)
                 .with_unsigned_profile(n % 2 == 1);
             let device =
                 Device::enroll_from_profile(DeviceInfo::iphone(n), &server.base(), &options)
@@ -408,7 +409,7 @@ async fn unsigned_check_ins_from_a_scep_enrolled_device() {
     if without_enrollment(&server).await {
         return;
     }
-    let options = EnrollOptions::default().with_key(shared_key());
+    let options = EnrollOptions::default().with_key_bits(1024);
     let device = Device::enroll_from_profile(DeviceInfo::iphone(4000), &server.base(), &options)
         .await
         .unwrap();
@@ -451,7 +452,7 @@ mod stand_in {
     }
 
     pub fn ca() -> Ca {
-        let key = super::shared_key().as_ref().clone();
+        let key = super::ca_key().as_ref().clone();
         let cert = issue::self_signed(
             &key,
             &issue::common_name("e2e CA"),
@@ -640,7 +641,7 @@ async fn signed_devices_through_a_signature_checking_server() {
         let running = Arc::clone(&running);
         let enroll_base = enroll_base.clone();
         tasks.push(tokio::spawn(async move {
-            let options = EnrollOptions::default().with_key(shared_key());
+            let options = EnrollOptions::default().with_key_bits(1024);
             let device = Device::enroll_from_profile(DeviceInfo::iphone(n), &enroll_base, &options)
                 .await
                 .unwrap();
