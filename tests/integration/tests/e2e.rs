@@ -4,6 +4,9 @@
 //! - Check-ins and the command queue, unsigned (what the server accepts today), on SQLite
 //!   and on PostgreSQL: Authenticate and TokenUpdate, a command round trip queued through
 //!   the NanoMDM admin API, NotNow then Acknowledged, Error, CheckOut.
+//! - Signed devices now: a stand-in serves the signed profile and a scep-proto CA, and an
+//!   `IdentityVerifier` checking `Mdm-Signature` is plugged into the server; unsigned
+//!   impostors are refused.
 //! - Enrollment as a real device (signed profile, SCEP identity, signed check-ins). A server
 //!   whose `/mdm/enroll` or `/scep` answers 501 is skipped with "SKIP: server without
 //!   SCEP/enrollment".
