@@ -495,6 +495,36 @@ impl Device {
     }
 }
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for fuzz targets and the replay test: what the device reads from a server.
+
+    use mdm_proto::{Limits, parse_dictionary};
+
+    /// Reads an enrollment profile (CMS-signed or plain) as `enroll_from_profile` does.
+    pub fn enrollment_profile(data: &[u8]) {
+        if let Ok(facts) = crate::enroll::read_enrollment_profile(data) {
+            let _ = facts.subject_der("fuzz");
+            let _ = facts.key_bits();
+        }
+    }
+
+    /// Answers a command plist as `Device::connect` does.
+    pub fn command(data: &[u8]) {
+        let Ok(command) = parse_dictionary(data, &Limits::MDM) else {
+            return;
+        };
+        if let Ok(mut device) = crate::Device::new(
+            crate::DeviceInfo::iphone(1),
+            crate::Endpoints::on("http://127.0.0.1:9", "fuzz"),
+        ) {
+            let _ = device.report_for(&command);
+            // Twice: the second answer depends on the state the first left.
+            let _ = device.report_for(&command);
+        }
+    }
+}
+
 fn uuid_bytes_twice() -> [u8; 32] {
     let mut out = [0u8; 32];
     out[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());

@@ -70,7 +70,8 @@ struct Mock {
     profile_plist: Vec<u8>,
     profile_signed: Vec<u8>,
     seen: Mutex<Vec<Seen>>,
-    commands_sent: Mutex<u32>,
+    /// Commands waiting (one to start with; `PUT /v1/enqueue/..` adds one).
+    pending: Mutex<u32>,
     serial: Mutex<u64>,
 }
 
@@ -125,7 +126,7 @@ async fn start(challenge: &str, profile_challenge: &str) -> TestServer {
         profile_plist,
         profile_signed,
         seen: Mutex::new(Vec::new()),
-        commands_sent: Mutex::new(0),
+        pending: Mutex::new(1),
         serial: Mutex::new(2),
     });
     let app = Router::new()
@@ -133,6 +134,13 @@ async fn start(challenge: &str, profile_challenge: &str) -> TestServer {
         .route("/scep", axum::routing::get(scep).post(scep))
         .route("/mdm/checkin", axum::routing::put(device))
         .route("/mdm", axum::routing::put(device))
+        .route(
+            "/v1/enqueue/{id}",
+            axum::routing::put(|State(mock): State<Arc<Mock>>| async move {
+                *mock.pending.lock().unwrap() += 1;
+                "{}"
+            }),
+        )
         .with_state(Arc::clone(&mock));
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
@@ -247,9 +255,9 @@ async fn device(
         signer,
     });
     if kind == "Idle" {
-        let mut sent = mock.commands_sent.lock().unwrap();
-        if *sent == 0 {
-            *sent += 1;
+        let mut pending = mock.pending.lock().unwrap();
+        if *pending > 0 {
+            *pending -= 1;
             let command = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
 <key>CommandUUID</key><string>C-1</string><key>Command</key><dict>\
 <key>RequestType</key><string>CertificateList</string></dict></dict></plist>";
@@ -421,4 +429,40 @@ async fn tampered_truncated_and_incomplete_profiles_are_refused() {
     }
     let err = read_enrollment_profile(&profile.encode().unwrap()).unwrap_err();
     assert!(err.to_string().contains("PayloadContent.URL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_enrolls_devices_and_reports() {
+    let server = start("s3cret", "s3cret").await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_device-sim"))
+        .args([
+            "--server",
+            &server.base(),
+            "--enroll",
+            "--shared-key",
+            "--key-bits",
+            "1024",
+            "--devices",
+            "3",
+            "--check-out",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["enroll_mode"], "profile+scep+signed");
+    assert_eq!(report["enrollment"]["enrolled"], 3, "{report}");
+    assert_eq!(report["commands"]["round_trips"], 3, "{report}");
+    assert_eq!(report["commands"]["acknowledged"], 3, "{report}");
+    assert_eq!(report["check_out"]["latency"]["count"], 3, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    let seen = server.mock.seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|s| s.kind == "CheckOut").count(), 3);
+    assert!(seen.iter().all(|s| s.signer.is_some()));
 }

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Load benchmark: the release mdm-server and device-sim on one machine (see BENCHMARKS.md).
+#
+#   scripts/bench.sh sqlite|postgres [ROUNDS] [DEVICES]
+#
+# Build first: CARGO_TARGET_DIR=/work/target-sim cargo build --release -p mdm-server -p device-sim
+# Environment: TARGET (the target dir, default /work/target-sim), PORT (19101), CONCURRENCY (64),
+# PG (postgres://postgres@127.0.0.1:5432/test; each run uses a fresh schema, dropped after).
+set -eu
+BACKEND=${1:?sqlite or postgres}
+ROUNDS=${2:-1}
+DEVICES=${3:-2000}
+B=${TARGET:-/work/target-sim}/release
+PORT=${PORT:-19101}
+PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
+WORK=$(mktemp -d)
+STORAGE=""
+SCHEMA=""
+if [ "$BACKEND" = postgres ]; then
+  SCHEMA=bench_$$
+  psql -q "$PG" -c "CREATE SCHEMA $SCHEMA"
+  STORAGE="--storage $PG?options=-csearch_path%3D$SCHEMA"
+fi
+# shellcheck disable=SC2086
+"$B/mdm-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --api-key bench-key \
+  --log warn $STORAGE > "$WORK/server.log" 2>&1 &
+SERVER=$!
+sleep 2
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+"$B/device-sim" --server "http://127.0.0.1:$PORT" --api-key bench-key \
+  --devices "$DEVICES" --concurrency "${CONCURRENCY:-64}" --rounds "$ROUNDS"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null || true
+if [ -n "$SCHEMA" ]; then
+  psql -q "$PG" -c "DROP SCHEMA $SCHEMA CASCADE" 2>/dev/null
+fi
+rm -rf "$WORK"
