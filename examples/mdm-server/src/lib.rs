@@ -30,6 +30,11 @@ pub mod fuzzing {
         let _ = crate::command::RawCommand::from_plist(data, &Limits::MDM);
     }
 
+    /// Reads a declaration as `PUT /v1/enrollments/{id}/declarations` does.
+    pub fn declaration(data: &[u8]) {
+        let _ = crate::ddm::parse_declaration(data);
+    }
+
     /// Reads PEM blocks and the APNs topic of a certificate, as `PUT /v1/pushcert` does.
     pub fn push_cert(data: &[u8]) {
         let _ = crate::admin::topic_from_cert_der(data);

@@ -152,10 +152,12 @@ fn fuzzing_entry_points_survive_the_corpus_and_mutations() {
     let mut files = corpus("checkin");
     files.extend(corpus("command-results"));
     files.extend(corpus("commands"));
+    files.extend(corpus("ddm"));
     for file in files {
         let data = std::fs::read(&file).unwrap();
         mdm_server::fuzzing::device_body(&data);
         mdm_server::fuzzing::push_cert(&data);
+        mdm_server::fuzzing::declaration(&data);
         let step = (data.len() / 64).max(1);
         for cut in (0..data.len()).step_by(step) {
             mdm_server::fuzzing::device_body(&data[..cut]);
@@ -164,6 +166,7 @@ fn fuzzing_entry_points_survive_the_corpus_and_mutations() {
             let mut mutated = data.clone();
             mutated[at] = mutated[at].wrapping_add(1 + (i as u8 % 250));
             mdm_server::fuzzing::device_body(&mutated);
+            mdm_server::fuzzing::declaration(&mutated);
         }
     }
     for weird in [
@@ -178,5 +181,14 @@ fn fuzzing_entry_points_survive_the_corpus_and_mutations() {
     ] {
         mdm_server::fuzzing::device_body(weird);
         mdm_server::fuzzing::push_cert(weird);
+        mdm_server::fuzzing::declaration(weird);
+    }
+    for declaration in [
+        &br#"{"Type":"com.apple.configuration.management.test","Identifier":"x","Payload":{"Echo":1}}"#[..],
+        br#"{"Type":"com.apple.configuration.management.test","Identifier":"","Payload":{}}"#,
+        br#"{"Identifier":"x","Payload":{}}"#,
+        br#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"#,
+    ] {
+        mdm_server::fuzzing::declaration(declaration);
     }
 }

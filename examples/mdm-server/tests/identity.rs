@@ -485,3 +485,98 @@ async fn no_signature_check_is_an_explicit_choice() {
     assert_eq!(r.status, 200, "{}", r.text());
     s.finish().await;
 }
+
+/// Whether a tool can run; prints SKIP (or fails under CI) when it cannot.
+fn tool(name: &str, arg: &str) -> bool {
+    let ok = std::process::Command::new(name)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is required when CI is set"
+        );
+        println!("SKIP: {name} is not installed");
+    }
+    ok
+}
+
+// Multi-threaded: the tools run as blocking child processes while the server answers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_verifies_the_profile_and_scepclient_enrolls() {
+    let s = Running::start(false, |c| c).await.unwrap();
+    let work = TempDir::new();
+    let ca_pem = work.path().join("ca.pem");
+    std::fs::write(
+        &ca_pem,
+        scep_proto::key::pem_encode("CERTIFICATE", &der(&s.ca().await)),
+    )
+    .unwrap();
+    if tool("openssl", "version") {
+        let r = request(s.addr, "GET", "/mdm/enroll", &[], b"").await;
+        let signed = work.path().join("enroll.der");
+        std::fs::write(&signed, &r.body).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["cms", "-verify", "-inform", "DER", "-in"])
+            .arg(&signed)
+            .arg("-CAfile")
+            .arg(&ca_pem)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        mdm_proto::Profile::decode(&out.stdout).unwrap();
+    }
+    if tool("scepclient", "-version") {
+        let url = format!("http://{}/scep", s.addr);
+        let run = |challenge: &str, dir: &std::path::Path| {
+            std::fs::create_dir_all(dir).unwrap();
+            std::process::Command::new("scepclient")
+                .current_dir(dir)
+                .args([
+                    "-server-url",
+                    &url,
+                    "-challenge",
+                    challenge,
+                    "-keySize",
+                    "1024",
+                ])
+                .args([
+                    "-private-key",
+                    "key.pem",
+                    "-certificate",
+                    "cert.pem",
+                    "-cn",
+                    "interop",
+                ])
+                .output()
+                .unwrap()
+        };
+        let good = work.path().join("good");
+        let out = run(CHALLENGE, &good);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let issued =
+            scep_proto::cms::parse_certificates(&std::fs::read(good.join("cert.pem")).unwrap())
+                .unwrap();
+        let issued_der = der(&issued[0]);
+        let parts = scep_proto::cms::CertParts::parse(&issued_der).unwrap();
+        let ca_der = der(&s.ca().await);
+        let ca = scep_proto::cms::CertParts::parse(&ca_der).unwrap();
+        parts.verify_signed_by(ca.spki).unwrap();
+        let bad = work.path().join("bad");
+        let out = run("wrong", &bad);
+        assert!(!out.status.success());
+        assert!(!bad.join("cert.pem").exists());
+    }
+    s.finish().await;
+}

@@ -371,6 +371,57 @@ async fn bad_reports_and_push_certs(s: &dyn Storage) {
     assert_eq!(c.updated_at, NOW + 1);
 }
 
+async fn bindings_renewals_and_declarations(s: &dyn Storage) {
+    // The newest push certificate (the profile's topic).
+    let topic = unique("com.apple.mgmt.External.latest");
+    s.store_push_cert(&PushCert::new(&topic, "C", "K"), NOW + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(s.latest_push_cert().await.unwrap().unwrap().topic, topic);
+
+    // Certificate bindings per device, replaced on rebind.
+    let device = unique("BOUND");
+    assert_eq!(s.cert_binding(&device).await.unwrap(), None);
+    s.bind_cert(&device, "fp-1", NOW).await.unwrap();
+    s.bind_cert(&device, "fp-2", NOW + 1).await.unwrap();
+    assert_eq!(
+        s.cert_binding(&device).await.unwrap().as_deref(),
+        Some("fp-2")
+    );
+
+    // Renewals: new -> old; a repeat changes nothing.
+    let new = unique("fp-new");
+    assert_eq!(s.renewed_from(&new).await.unwrap(), None);
+    s.record_renewal("fp-2", &new, NOW).await.unwrap();
+    s.record_renewal("fp-other", &new, NOW).await.unwrap();
+    assert_eq!(s.renewed_from(&new).await.unwrap().as_deref(), Some("fp-2"));
+
+    // Declarations per enrollment, in identifier order; the DDM status.
+    let e = unique("DDM");
+    assert!(s.declarations(&e).await.unwrap().is_empty());
+    s.put_declaration(&e, "b", b"{\"v\":1}", NOW).await.unwrap();
+    s.put_declaration(&e, "a", b"{}", NOW).await.unwrap();
+    s.put_declaration(&e, "b", b"{\"v\":2}", NOW).await.unwrap();
+    let all = s.declarations(&e).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            ("a".to_owned(), b"{}".to_vec()),
+            ("b".to_owned(), b"{\"v\":2}".to_vec())
+        ]
+    );
+    assert!(s.delete_declaration(&e, "a").await.unwrap());
+    assert!(!s.delete_declaration(&e, "a").await.unwrap());
+    assert_eq!(s.declarations(&e).await.unwrap().len(), 1);
+    assert_eq!(s.ddm_status(&e).await.unwrap(), None);
+    s.set_ddm_status(&e, b"{\"x\":1}", NOW).await.unwrap();
+    s.set_ddm_status(&e, b"{\"x\":2}", NOW).await.unwrap();
+    assert_eq!(
+        s.ddm_status(&e).await.unwrap().as_deref(),
+        Some(&b"{\"x\":2}"[..])
+    );
+}
+
 /// State written through one instance is seen by another (a restart, or a second server).
 async fn shared_between_instances(open: &Opener) {
     let s1 = open().await;
@@ -397,6 +448,7 @@ async fn run_suite(open: Opener) {
     not_now_does_not_starve_or_loop(&*s).await;
     expiry_and_cancel(&*s).await;
     bad_reports_and_push_certs(&*s).await;
+    bindings_renewals_and_declarations(&*s).await;
     shared_between_instances(&open).await;
 }
 
