@@ -1,19 +1,16 @@
 //! End to end: the example MDM server (in this process, on loopback, with a temporary data
 //! folder) and several simulated devices from `device-sim` at once.
 //!
-//! - Check-ins and the command queue, unsigned (what the server accepts today), on SQLite
-//!   and on PostgreSQL: Authenticate and TokenUpdate, a command round trip queued through
-//!   the NanoMDM admin API, NotNow then Acknowledged, Error, CheckOut.
-//! - Signed devices now: a stand-in serves the signed profile and a scep-proto CA, and an
-//!   `IdentityVerifier` checking `Mdm-Signature` is plugged into the server; unsigned
-//!   impostors are refused.
-//! - Enrollment as a real device (signed profile, SCEP identity, signed check-ins). A server
-//!   whose `/mdm/enroll` or `/scep` answers 501 is skipped with "SKIP: server without
-//!   SCEP/enrollment".
+//! - Check-ins and the command queue from unsigned devices (the server's identity check
+//!   off), on SQLite and on PostgreSQL: Authenticate and TokenUpdate, a command round trip
+//!   queued through the NanoMDM admin API, NotNow then Acknowledged, Error, CheckOut.
+//! - Enrollment as a real device against the server as shipped: its signed profile, a SCEP
+//!   identity from its CA, every check-in and report signed with Mdm-Signature; unsigned
+//!   requests for an enrolled device are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use base64::Engine;
 use device_sim::http::{Answer, Connection};
@@ -96,10 +93,23 @@ struct Running {
 }
 
 impl Running {
+    /// The server as shipped: device identity checked (Mdm-Signature from our SCEP CA).
     async fn start(storage: Option<&str>) -> Self {
+        Self::start_with_check(storage, true).await
+    }
+
+    /// The server with its device identity check off, for unsigned simulated devices.
+    async fn start_unsigned(storage: Option<&str>) -> Self {
+        Self::start_with_check(storage, false).await
+    }
+
+    async fn start_with_check(storage: Option<&str>, check: bool) -> Self {
         let dir = TempDir::new();
         let mut config =
             Config::new("127.0.0.1:0".parse().unwrap(), dir.0.clone()).with_api_key(API_KEY);
+        if !check {
+            config = config.without_signature_check();
+        }
         if let Some(url) = storage {
             config = config.with_storage(url);
         }
@@ -273,22 +283,6 @@ async fn device_life(server: Arc<Running>, mut device: Device, enrolled_already:
 }
 
 async fn many_devices(server: Running, first: u64) {
-    // A server that verifies Mdm-Signature refuses unsigned check-ins: the signed test
-    // (`devices_enroll_with_the_profile_and_scep`) runs the same life there.
-    let mut probe = Device::new(
-        DeviceInfo::iphone(first + DEVICES),
-        Endpoints::on(&server.base(), TOPIC),
-    )
-    .unwrap();
-    let message = probe.authenticate_message();
-    assert_eq!(message["MessageType"].as_string(), Some("Authenticate"));
-    if let Err(device_sim::Error::Status { status, .. }) = probe.enroll().await
-        && (400..=403).contains(&status)
-        && server.admin(Method::GET, "/mdm/enroll", b"").await.status == 200
-    {
-        println!("SKIP: the server requires signed check-ins (HTTP {status} to an unsigned one)");
-        return;
-    }
     let server = Arc::new(server);
     let mut tasks = Vec::new();
     for n in first..first + DEVICES {
@@ -316,7 +310,7 @@ async fn many_devices(server: Running, first: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_devices_on_sqlite() {
-    many_devices(Running::start(None).await, 1000).await;
+    many_devices(Running::start_unsigned(None).await, 1000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,38 +318,25 @@ async fn unsigned_devices_on_postgres() {
     let Some(schema) = PgSchema::create("unsigned_devices_on_postgres").await else {
         return;
     };
-    many_devices(Running::start(Some(&schema.url)).await, 2000).await;
+    many_devices(Running::start_unsigned(Some(&schema.url)).await, 2000).await;
     schema.drop_schema().await;
 }
 
 /// The stand-in CA's key, generated once: RSA key generation is slow in debug builds.
-fn ca_key() -> Arc<scep_proto::RsaKey> {
-    static KEY: OnceLock<Arc<scep_proto::RsaKey>> = OnceLock::new();
-    KEY.get_or_init(|| Arc::new(scep_proto::RsaKey::generate(1024).unwrap()))
-        .clone()
-}
-
-/// True (after printing SKIP) when the server has no enrollment profile or SCEP yet.
-async fn without_enrollment(server: &Running) -> bool {
+/// The server as shipped serves its enrollment profile and SCEP CA.
+async fn assert_enrollment_served(server: &Running) {
     let profile = server.admin(Method::GET, "/mdm/enroll", b"").await.status;
     let scep = server
         .admin(Method::GET, "/scep?operation=GetCACaps", b"")
         .await
         .status;
-    if profile == 501 || scep == 501 {
-        println!("SKIP: server without SCEP/enrollment (/mdm/enroll {profile}, /scep {scep})");
-        return true;
-    }
     assert_eq!((profile, scep), (200, 200), "enrollment endpoints");
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_enroll_with_the_profile_and_scep() {
     let server = Running::start(None).await;
-    if without_enrollment(&server).await {
-        return;
-    }
+    assert_enrollment_served(&server).await;
     let server = Arc::new(server);
     let mut tasks = Vec::new();
     for n in 3000..3000 + DEVICES {
@@ -386,9 +367,7 @@ async fn devices_enroll_with_the_profile_and_scep() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_profile_names_this_server_and_its_ca() {
     let server = Running::start(None).await;
-    if without_enrollment(&server).await {
-        return;
-    }
+    assert_enrollment_served(&server).await;
     for unsigned in [false, true] {
         let facts = Device::fetch_profile(&server.base(), unsigned)
             .await
@@ -409,9 +388,7 @@ async fn unsigned_check_ins_from_a_scep_enrolled_device() {
     // Once the server verifies Mdm-Signature, a device enrolled with SignMessage must sign:
     // an unsigned report for its UDID is not accepted as that device's.
     let server = Running::start(None).await;
-    if without_enrollment(&server).await {
-        return;
-    }
+    assert_enrollment_served(&server).await;
     let options = EnrollOptions::default().with_key_bits(1024);
     let device = Device::enroll_from_profile(DeviceInfo::iphone(4000), &server.base(), &options)
         .await
@@ -422,250 +399,4 @@ async fn unsigned_check_ins_from_a_scep_enrolled_device() {
         matches!(err, device_sim::Error::Status { status, .. } if (400..500).contains(&status)),
         "{err}"
     );
-}
-
-/// A stand-in for the enrollment side the server does not have yet: a scep-proto CA on
-/// `/scep` and a CMS-signed profile on `/mdm/enroll` whose ServerURL and CheckInURL are the
-/// MDM server's; with [`SignatureVerifier`] plugged into the MDM server, devices enroll and
-/// sign exactly as against a fully wired server.
-mod stand_in {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::body::Bytes;
-    use axum::extract::{RawQuery, State};
-    use axum::http::{Method, StatusCode, header};
-    use axum::response::{IntoResponse, Response};
-    use device_sim::enroll::issued_by;
-    use mdm_server::identity::{DeviceRequest, IdentityError, IdentityVerifier};
-    use scep_proto::issue::{self, IssueOptions};
-    use scep_proto::{Ca, Decision, FailInfo, Operation, RequestBody};
-
-    pub const CHALLENGE: &str = "e2e-challenge";
-
-    fn now() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    }
-
-    pub fn der(cert: &scep_proto::Certificate) -> Vec<u8> {
-        mdm_proto::signature::certificate_der(cert).unwrap()
-    }
-
-    pub fn ca() -> Ca {
-        let key = super::ca_key().as_ref().clone();
-        let cert = issue::self_signed(
-            &key,
-            &issue::common_name("e2e CA"),
-            true,
-            &IssueOptions::new(vec![1], now() - 3600, 86_400),
-        )
-        .unwrap();
-        Ca::new(cert, Arc::new(key))
-    }
-
-    #[derive(Debug)]
-    struct Side {
-        ca: Ca,
-        profile: Vec<u8>,
-        serial: Mutex<u64>,
-    }
-
-    /// Starts the stand-in for the MDM server at `mdm_base`; returns its base URL.
-    pub async fn start(ca: Ca, mdm_base: &str) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut options = mdm_proto::EnrollmentProfile::new(
-            "org.example.e2e",
-            format!("{mdm_base}/mdm"),
-            super::TOPIC,
-            format!("{base}/scep"),
-            ["P", "S", "M", "R"].map(|s| format!("00000000-0000-0000-0000-00000000000{s}")),
-        );
-        options.checkin_url = Some(format!("{mdm_base}/mdm/checkin"));
-        options.scep_challenge = Some(CHALLENGE.to_owned());
-        options.trust_ca_der = Some(der(ca.certificate()));
-        let plist = options.build().encode().unwrap();
-        let profile = scep_proto::cms::sign(
-            &scep_proto::oids::DATA,
-            &plist,
-            false,
-            &scep_proto::cms::Signer {
-                cert: ca.certificate(),
-                key: ca.key(),
-                digest: scep_proto::DigestAlgorithm::Sha256,
-            },
-            &[],
-            &[],
-        )
-        .unwrap();
-        let side = Arc::new(Side {
-            ca,
-            profile,
-            serial: Mutex::new(1),
-        });
-        let app = axum::Router::new()
-            .route(
-                "/mdm/enroll",
-                axum::routing::get(|State(s): State<Arc<Side>>| async move { s.profile.clone() }),
-            )
-            .route("/scep", axum::routing::get(scep).post(scep))
-            .with_state(side);
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        base
-    }
-
-    async fn scep(
-        State(side): State<Arc<Side>>,
-        method: Method,
-        RawQuery(query): RawQuery,
-        body: Bytes,
-    ) -> Response {
-        let query = query.unwrap_or_default();
-        let Ok(op) = scep_proto::operation::parse_request(method.as_str(), &query, &body) else {
-            return StatusCode::BAD_REQUEST.into_response();
-        };
-        match op {
-            Operation::GetCaCaps => side.ca.capabilities().to_body().into_response(),
-            Operation::GetCaCert => {
-                let (ct, der) = side.ca.get_ca_cert().unwrap();
-                ([(header::CONTENT_TYPE, ct)], der).into_response()
-            }
-            Operation::PkiOperation(der) => {
-                let Ok(req) = side.ca.decode_request(&der) else {
-                    return StatusCode::BAD_REQUEST.into_response();
-                };
-                let decision = match &req.body {
-                    RequestBody::Csr(csr)
-                        if csr.challenge_password.as_deref() == Some(CHALLENGE) =>
-                    {
-                        let serial = {
-                            let mut s = side.serial.lock().unwrap();
-                            *s += 1;
-                            *s
-                        };
-                        Decision::Issue(Box::new(
-                            issue::issue(
-                                csr,
-                                side.ca.certificate(),
-                                side.ca.key(),
-                                &IssueOptions::new(
-                                    serial.to_be_bytes().to_vec(),
-                                    now() - 60,
-                                    86_400,
-                                ),
-                            )
-                            .unwrap(),
-                        ))
-                    }
-                    _ => Decision::Reject(FailInfo::BAD_REQUEST),
-                };
-                side.ca.respond(&req, &decision).unwrap().into_response()
-            }
-            _ => StatusCode::BAD_REQUEST.into_response(),
-        }
-    }
-
-    /// Checks `Mdm-Signature` against the CA and binds the certificate to the device at
-    /// Authenticate, as a wired server does.
-    #[derive(Debug)]
-    pub struct SignatureVerifier {
-        pub ca_der: Vec<u8>,
-        pub bound: Mutex<HashMap<String, Vec<u8>>>,
-    }
-
-    #[async_trait::async_trait]
-    impl IdentityVerifier for SignatureVerifier {
-        async fn verify(
-            &self,
-            request: &DeviceRequest,
-            enrollment: &mdm_proto::Enrollment,
-            message_type: Option<&str>,
-        ) -> Result<(), IdentityError> {
-            let header = request
-                .mdm_signature
-                .as_deref()
-                .ok_or_else(|| IdentityError("no Mdm-Signature".into()))?;
-            let cert = mdm_proto::signature::verify_mdm_signature(&request.body, header)
-                .map_err(|e| IdentityError(e.to_string()))?;
-            let cert = der(&cert);
-            if !issued_by(&cert, &self.ca_der) {
-                return Err(IdentityError("not issued by the CA".into()));
-            }
-            let mut bound = self.bound.lock().unwrap();
-            if message_type == Some("Authenticate") {
-                bound.insert(enrollment.device_id.clone(), cert);
-                return Ok(());
-            }
-            match bound.get(&enrollment.device_id) {
-                Some(c) if *c == cert => Ok(()),
-                _ => Err(IdentityError("not this enrollment's certificate".into())),
-            }
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_devices_through_a_signature_checking_server() {
-    let ca = stand_in::ca();
-    let verifier = Arc::new(stand_in::SignatureVerifier {
-        ca_der: stand_in::der(ca.certificate()),
-        bound: std::sync::Mutex::new(std::collections::HashMap::new()),
-    });
-    let dir = TempDir::new();
-    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.0.clone()).with_api_key(API_KEY);
-    let v = Arc::clone(&verifier);
-    let server = Server::start_with(&config, move |service| service.with_verifier(v))
-        .await
-        .unwrap();
-    let addr = server.local_addr;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        server
-            .serve(async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    let running = Arc::new(Running {
-        addr,
-        stop: Some(tx),
-        _dir: dir,
-    });
-    let enroll_base = stand_in::start(ca, &running.base()).await;
-
-    let mut tasks = Vec::new();
-    for n in 5000..5000 + DEVICES {
-        let running = Arc::clone(&running);
-        let enroll_base = enroll_base.clone();
-        tasks.push(tokio::spawn(async move {
-            let options = EnrollOptions::default().with_key_bits(1024);
-            let device = Device::enroll_from_profile(DeviceInfo::iphone(n), &enroll_base, &options)
-                .await
-                .unwrap();
-            assert!(device.signs_requests());
-            assert_eq!(
-                device.endpoints().server_url,
-                format!("{}/mdm", running.base())
-            );
-            // An unsigned impostor for the same UDID is refused.
-            let mut impostor =
-                Device::new(device.info.clone(), device.endpoints().clone()).unwrap();
-            let err = impostor.connect().await.unwrap_err();
-            assert!(
-                matches!(err, device_sim::Error::Status { status: 403, .. }),
-                "{err}"
-            );
-            device_life(running, device, true).await;
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    assert_eq!(verifier.bound.lock().unwrap().len(), DEVICES as usize);
 }
