@@ -6,7 +6,7 @@
 //! regenerates in memory and fails when the committed files differ.
 
 mod codegen;
-mod names;
+use xtask::names;
 mod schema;
 
 use std::path::{Path, PathBuf};

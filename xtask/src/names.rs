@@ -120,6 +120,7 @@ pub fn doc(indent: &str, text: &str) -> String {
     out
 }
 
+/// Escapes text for a generated doc comment.
 pub fn escape(line: &str) -> String {
     let mut s = String::new();
     let mut rest = line;
