@@ -13,7 +13,7 @@ pub(crate) fn check(bytes: &[u8], limits: &Limits) -> Result<()> {
     let mut depth: usize = 0;
     let mut elements: usize = 0;
     let mut i = 0;
-    while let Some(rel) = memchr(b'<', &bytes[i..]) {
+    while let Some(rel) = memchr::memchr(b'<', &bytes[i..]) {
         let start = i + rel;
         let rest = &bytes[start..];
         if rest.starts_with(b"<!--") {
@@ -72,17 +72,10 @@ fn is_container(name: &[u8]) -> bool {
     local == b"dict" || local == b"array"
 }
 
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
-
 /// Index just past the first `end` at or after `from`, or the end of input.
 fn skip_past(bytes: &[u8], from: usize, end: &[u8]) -> usize {
     let from = from.min(bytes.len());
-    bytes[from..]
-        .windows(end.len())
-        .position(|w| w == end)
-        .map_or(bytes.len(), |p| from + p + end.len())
+    memchr::memmem::find(&bytes[from..], end).map_or(bytes.len(), |p| from + p + end.len())
 }
 
 /// Skips a `<!DOCTYPE ...>` declaration, including an internal subset in brackets.
