@@ -88,27 +88,7 @@ fn deep_nesting_is_refused_before_parsing() {
     assert!(CheckinMessage::decode(body.as_bytes()).is_err());
 }
 
-/// A binary plist: header, the given objects, an offset table, a trailer.
-fn bplist(objects: &[Vec<u8>], top: u64) -> Vec<u8> {
-    let mut b = b"bplist00".to_vec();
-    let mut offsets = Vec::new();
-    for o in objects {
-        offsets.push(b.len() as u16);
-        b.extend(o);
-    }
-    let table = b.len();
-    for o in &offsets {
-        b.extend(o.to_be_bytes());
-    }
-    let mut trailer = [0u8; 32];
-    trailer[6] = 2;
-    trailer[7] = 1;
-    trailer[8..16].copy_from_slice(&(objects.len() as u64).to_be_bytes());
-    trailer[16..24].copy_from_slice(&top.to_be_bytes());
-    trailer[24..32].copy_from_slice(&(table as u64).to_be_bytes());
-    b.extend(trailer);
-    b
-}
+use mdm_proto::fuzzing::binary_plist as bplist;
 
 #[test]
 fn binary_cycles_and_bombs_are_refused() {

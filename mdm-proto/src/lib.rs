@@ -38,6 +38,29 @@ pub mod fuzzing {
         }
     }
 
+    /// Hand-builds a binary plist for hostile-input tests: the header, the given encoded
+    /// objects, a 2-byte offset table and a trailer with 1-byte object references.
+    pub fn binary_plist(objects: &[Vec<u8>], top: u64) -> Vec<u8> {
+        let mut b = b"bplist00".to_vec();
+        let mut offsets = Vec::with_capacity(objects.len());
+        for o in objects {
+            offsets.push(u16::try_from(b.len()).unwrap_or(u16::MAX));
+            b.extend(o);
+        }
+        let table = b.len() as u64;
+        for o in &offsets {
+            b.extend(o.to_be_bytes());
+        }
+        let mut trailer = [0u8; 32];
+        trailer[6] = 2;
+        trailer[7] = 1;
+        trailer[8..16].copy_from_slice(&(objects.len() as u64).to_be_bytes());
+        trailer[16..24].copy_from_slice(&top.to_be_bytes());
+        trailer[24..32].copy_from_slice(&table.to_be_bytes());
+        b.extend(trailer);
+        b
+    }
+
     /// Decodes a command report and checks that re-encoding is lossless.
     pub fn report(data: &[u8]) {
         if let Ok(report) = crate::CommandReport::decode(data) {
