@@ -7,7 +7,7 @@ use x509_cert::Certificate;
 use crate::algorithm::{ContentCipher, DigestAlgorithm};
 use crate::asn1::{self, tag};
 use crate::capabilities::{Capabilities, Capability};
-use crate::cms::{self, CertParts, Signer};
+use crate::cms::{self, CertParts, LenientCertificate, Signer};
 use crate::codes::{FailInfo, MessageType, PkiStatus};
 use crate::csr::Csr;
 use crate::error::{Error, Result};
@@ -75,9 +75,11 @@ pub enum RequestBody {
 pub struct CaRequest {
     /// The parsed message.
     pub message: PkiMessage,
-    /// The certificate that signed it.
-    pub signer: Certificate,
-    /// True if the signer certificate was issued by this CA (renewal).
+    /// The certificate that signed it, parsed leniently (sscep's self-signed signer has a
+    /// 32-byte serial); [`LenientCertificate::to_strict`] gives it as an identity.
+    pub signer: LenientCertificate,
+    /// True if the signer certificate was issued by this CA (renewal); such a certificate
+    /// also parses strictly.
     pub signer_issued_by_ca: bool,
     /// The cipher the client used (the CertRep uses it too).
     pub cipher: ContentCipher,
@@ -224,8 +226,9 @@ impl Ca {
         let sp = CertParts::parse(&signer_der)?;
         let ca_der = cms::cert_der(&self.cert)?;
         let ca_parts = CertParts::parse(&ca_der)?;
-        let signer_issued_by_ca =
-            sp.issuer == ca_parts.subject && sp.verify_signed_by(ca_parts.spki).is_ok();
+        let signer_issued_by_ca = sp.issuer == ca_parts.subject
+            && sp.verify_signed_by(ca_parts.spki).is_ok()
+            && signer.to_strict().is_ok();
         let self_signed = sp.issuer == sp.subject && sp.verify_signed_by(sp.spki).is_ok();
         match message.message_type {
             MessageType::RENEWAL_REQ if !signer_issued_by_ca => {

@@ -119,11 +119,98 @@ impl<'a> CertParts<'a> {
     }
 }
 
+/// A certificate whose DER this crate can get: a strictly parsed [`Certificate`] or a
+/// [`LenientCertificate`].
+pub trait CertificateDer: std::fmt::Debug {
+    /// The certificate's DER.
+    fn certificate_der(&self) -> Result<Vec<u8>>;
+}
+
+impl CertificateDer for Certificate {
+    fn certificate_der(&self) -> Result<Vec<u8>> {
+        use der::Encode as _;
+        self.to_der()
+            .map_err(|e| Error::Usage(format!("cannot encode certificate: {e}")))
+    }
+}
+
+impl<C: CertificateDer + ?Sized> CertificateDer for &C {
+    fn certificate_der(&self) -> Result<Vec<u8>> {
+        (**self).certificate_der()
+    }
+}
+
+impl CertificateDer for LenientCertificate {
+    fn certificate_der(&self) -> Result<Vec<u8>> {
+        Ok(self.der.clone())
+    }
+}
+
+impl std::ops::Deref for LenientCertificate {
+    type Target = x509_cert::certificate::CertificateInner<x509_cert::certificate::Raw>;
+    fn deref(&self) -> &Self::Target {
+        &self.cert
+    }
+}
+
+impl PartialEq<Certificate> for LenientCertificate {
+    fn eq(&self, other: &Certificate) -> bool {
+        other.certificate_der().is_ok_and(|d| d == self.der)
+    }
+}
+
 /// DER of a certificate (as parsed; der 0.8 keeps certificate bytes stable).
-pub(crate) fn cert_der(cert: &Certificate) -> Result<Vec<u8>> {
-    use der::Encode as _;
-    cert.to_der()
-        .map_err(|e| Error::Usage(format!("cannot encode certificate: {e}")))
+pub fn cert_der<C: CertificateDer + ?Sized>(cert: &C) -> Result<Vec<u8>> {
+    cert.certificate_der()
+}
+
+/// A certificate parsed with x509-cert's `Raw` profile (any serial length, negative serials),
+/// kept with its DER as sent.
+///
+/// Only for certificates that are thrown away once a signature is checked, such as the
+/// self-signed signer of a SCEP PKCSReq (sscep puts its 32-byte transaction ID in the serial).
+/// Certificates that identify a peer go through [`LenientCertificate::to_strict`] or
+/// [`parse_certificate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LenientCertificate {
+    cert: x509_cert::certificate::CertificateInner<x509_cert::certificate::Raw>,
+    der: Vec<u8>,
+}
+
+impl LenientCertificate {
+    /// Parses one DER certificate leniently.
+    pub fn parse(der: &[u8]) -> Result<Self> {
+        use der::Decode as _;
+        let cert =
+            x509_cert::certificate::CertificateInner::<x509_cert::certificate::Raw>::from_der(der)
+                .map_err(|e| Error::der("certificate", e))?;
+        Ok(Self {
+            cert,
+            der: der.to_vec(),
+        })
+    }
+
+    /// The parsed certificate.
+    pub fn certificate(
+        &self,
+    ) -> &x509_cert::certificate::CertificateInner<x509_cert::certificate::Raw> {
+        &self.cert
+    }
+
+    /// The DER as sent.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The lenient view of a strictly parsed certificate.
+    pub fn from_strict(cert: &Certificate) -> Result<Self> {
+        Self::parse(&cert.certificate_der()?)
+    }
+
+    /// The same certificate parsed strictly (RFC 5280 profile), for use as an identity.
+    pub fn to_strict(&self) -> Result<Certificate> {
+        parse_certificate(&self.der)
+    }
 }
 
 /// Parses one DER certificate.

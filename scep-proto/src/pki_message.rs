@@ -5,7 +5,7 @@ use x509_cert::Certificate;
 
 use crate::algorithm::{ContentCipher, DigestAlgorithm};
 use crate::asn1::{self, Tlv, tag};
-use crate::cms::{self, SignedData};
+use crate::cms::{self, LenientCertificate, SignedData};
 use crate::codes::{FailInfo, MessageType, PkiStatus};
 use crate::error::{Error, Result};
 use crate::key::PrivateKey;
@@ -106,14 +106,15 @@ impl PkiMessage {
     }
 
     /// The signer's certificate, if the SignedData carries it.
-    pub fn signer_certificate(&self) -> Option<&Certificate> {
+    pub fn signer_certificate(&self) -> Option<&LenientCertificate> {
         self.signed.signer_certificate(0).map(|(c, _)| c)
     }
 
     /// Verifies the signature with the carried signer certificate, or else with the first of
     /// `candidates` that the SignerInfo names (a CertRep from NDES omits its RA certificate).
-    /// Returns the certificate that verified.
-    pub fn verify(&self, candidates: &[Certificate]) -> Result<Certificate> {
+    /// Returns the certificate that verified, parsed leniently (a PKCSReq's self-signed signer
+    /// may have any serial); check it strictly before trusting it as an identity.
+    pub fn verify(&self, candidates: &[Certificate]) -> Result<LenientCertificate> {
         if let Some((cert, der)) = self.signed.signer_certificate(0) {
             self.signed.verify(0, der, None).or_else(|e| {
                 if self.envelope.is_none() {
@@ -134,7 +135,7 @@ impl PkiMessage {
             let der = cms::cert_der(c)?;
             if si.sid.matches(&der) {
                 self.signed.verify(0, &der, Some(&[]))?;
-                return Ok(c.clone());
+                return LenientCertificate::parse(&der);
             }
         }
         Err(Error::Missing(

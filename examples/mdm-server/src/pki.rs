@@ -304,7 +304,10 @@ impl Pki {
         };
         let renewal = request.message.message_type == MessageType::RENEWAL_REQ
             && request.signer_issued_by_ca
-            && self.issued_here(&request.signer).is_ok();
+            && request
+                .signer
+                .to_strict()
+                .is_ok_and(|signer| self.issued_here(&signer).is_ok());
         if !renewal {
             let given = csr.challenge_password.as_deref().unwrap_or("");
             if !constant_time_eq(given.as_bytes(), self.challenge.as_bytes()) {
@@ -332,7 +335,7 @@ impl Pki {
             renewal, "SCEP certificate issued");
         let renewal = match (
             renewal,
-            mdm_proto::signature::certificate_der(&request.signer),
+            Ok::<_, mdm_proto::Error>(request.signer.der().to_vec()),
             mdm_proto::signature::certificate_der(&cert),
         ) {
             (true, Ok(old), Ok(new)) => Some(Renewal {

@@ -262,7 +262,7 @@ async fn enrollment_profile_and_scep() {
     );
     let sd = scep_proto::cms::SignedData::parse(&r.body).unwrap();
     let (signer, signer_der) = sd.signer_certificate(0).unwrap();
-    assert_eq!(der(signer), der(&ca));
+    assert_eq!(signer.der(), der(&ca).as_slice());
     sd.verify(0, signer_der, None).unwrap();
     let inner = mdm_proto::Profile::decode(sd.content.as_deref().unwrap()).unwrap();
     assert!(inner.payload("com.apple.mdm").is_some());

@@ -28,12 +28,18 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn cert_json(c: &scep_proto::Certificate) -> Value {
+fn cert_json(c: &scep_proto::cms::LenientCertificate) -> Value {
     let tbs = c.tbs_certificate();
+    let serial: Vec<String> = tbs
+        .serial_number()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
     json!({
         "subject": tbs.subject().to_string(),
         "issuer": tbs.issuer().to_string(),
-        "serial": tbs.serial_number().to_string(),
+        "serial": serial.join(":"),
     })
 }
 

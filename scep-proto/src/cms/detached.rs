@@ -32,7 +32,8 @@ pub fn verify_detached(content: &[u8], signature_der: &[u8]) -> Result<Certifica
         .signer_certificate(0)
         .ok_or(Error::Missing("signer certificate in the SignedData"))?;
     sd.verify(0, der, Some(content))?;
-    Ok(cert.clone())
+    // The signer identifies a device: its certificate is parsed strictly.
+    cert.to_strict()
 }
 
 /// Verifies an `Mdm-Signature` header value (base64 of a detached SignedData) over `body`.

@@ -3,7 +3,7 @@
 use rand::Rng as _;
 use x509_cert::Certificate;
 
-use super::{CertParts, cert_der, issuer_and_serial};
+use super::{CertParts, CertificateDer, cert_der, issuer_and_serial};
 use crate::algorithm::ContentCipher;
 use crate::asn1::{self, tag};
 use crate::error::{Error, Result};
@@ -12,7 +12,11 @@ use crate::oids;
 
 /// Encrypts `content` for `recipient` (RSA key transport, PKCS#1 v1.5) with `cipher`,
 /// returning a ContentInfo holding EnvelopedData (id-data content).
-pub fn envelope(content: &[u8], recipient: &Certificate, cipher: ContentCipher) -> Result<Vec<u8>> {
+pub fn envelope<C: CertificateDer + ?Sized>(
+    content: &[u8],
+    recipient: &C,
+    cipher: ContentCipher,
+) -> Result<Vec<u8>> {
     let rcpt_der = cert_der(recipient)?;
     let parts = CertParts::parse(&rcpt_der)?;
     let mut rng = rand::rng();

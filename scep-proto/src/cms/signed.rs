@@ -3,7 +3,9 @@
 use const_oid::ObjectIdentifier;
 use x509_cert::Certificate;
 
-use super::{CertParts, MAX_CERTIFICATES, cert_der, issuer_and_serial, parse_certificate};
+use super::{
+    CertParts, LenientCertificate, MAX_CERTIFICATES, cert_der, issuer_and_serial, parse_certificate,
+};
 use crate::algorithm::DigestAlgorithm;
 use crate::asn1::{self, Tlv, tag};
 use crate::error::{Error, Result};
@@ -92,8 +94,9 @@ pub struct SignedData {
     pub content_type: ObjectIdentifier,
     /// eContent (the OCTET STRING's contents), absent when detached or certs-only.
     pub content: Option<Vec<u8>>,
-    /// The certificates carried, in order.
-    pub certificates: Vec<Certificate>,
+    /// The certificates carried, in order, parsed leniently (a signer's throw-away
+    /// certificate may break RFC 5280); identities must be re-checked strictly.
+    pub certificates: Vec<LenientCertificate>,
     /// The DER of each certificate, in the same order.
     pub certificates_der: Vec<Vec<u8>>,
     /// The signers.
@@ -135,7 +138,7 @@ impl SignedData {
                 if certificates.len() >= MAX_CERTIFICATES {
                     return Err(Error::malformed("certificates", c.offset, "too many"));
                 }
-                let cert = parse_certificate(c.raw).map_err(|e| match e {
+                let cert = LenientCertificate::parse(c.raw).map_err(|e| match e {
                     Error::Malformed { reason, offset, .. } => {
                         Error::malformed("certificate", c.offset + offset, reason)
                     }
@@ -171,7 +174,7 @@ impl SignedData {
     }
 
     /// The certificate (and its DER) named by signer `index`, if it is carried.
-    pub fn signer_certificate(&self, index: usize) -> Option<(&Certificate, &[u8])> {
+    pub fn signer_certificate(&self, index: usize) -> Option<(&LenientCertificate, &[u8])> {
         let si = self.signers.get(index)?;
         self.certificates_der
             .iter()
@@ -308,8 +311,8 @@ fn parse_signer_info(t: Tlv<'_>) -> Result<SignerInfo> {
 /// Who signs, with what.
 #[derive(Debug, Clone, Copy)]
 pub struct Signer<'a> {
-    /// The signer's certificate.
-    pub cert: &'a Certificate,
+    /// The signer's certificate (strict, or a lenient throw-away one).
+    pub cert: &'a dyn super::CertificateDer,
     /// The signer's key.
     pub key: &'a dyn PrivateKey,
     /// The digest algorithm.
@@ -385,7 +388,7 @@ pub fn sign(
 pub fn certs_only(certs: &[&Certificate]) -> Result<Vec<u8>> {
     let ders = certs
         .iter()
-        .map(|c| cert_der(c))
+        .map(cert_der)
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
     let sd = asn1::seq(&[
@@ -401,7 +404,11 @@ pub fn certs_only(certs: &[&Certificate]) -> Result<Vec<u8>> {
     ]))
 }
 
-/// The certificates of a (certs-only or any) SignedData.
+/// The certificates of a (certs-only or any) SignedData, parsed strictly.
 pub fn parse_certs_only(input: &[u8]) -> Result<Vec<Certificate>> {
-    Ok(SignedData::parse(input)?.certificates)
+    SignedData::parse(input)?
+        .certificates_der
+        .iter()
+        .map(|d| parse_certificate(d))
+        .collect()
 }
