@@ -3,7 +3,6 @@
 
 pub mod cert;
 mod error;
-mod pkcs12;
 mod reason;
 mod request;
 mod response;

@@ -5,17 +5,11 @@
 //! CMS EnvelopedData encrypted to the uploaded certificate. Inside is a small text/plain MIME
 //! part whose JSON token sits between `-----BEGIN MESSAGE-----` and `-----END MESSAGE-----`.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use der::{Decode, Encode, EncodePem};
-use pkcs8::{EncodePrivateKey, LineEnding};
+use der::{Decode, Encode};
 use rsa::PrivateKey;
-use x509_cert::builder::{Builder, CertificateBuilder};
-use x509_cert::name::Name;
-use x509_cert::serial_number::SerialNumber;
-use x509_cert::time::Validity;
 
 use crate::error::Error;
 use crate::types::ServerToken;
@@ -81,24 +75,26 @@ impl KeyPair {
                 reason: "empty, or contains a character reserved in distinguished names".into(),
             });
         }
-        let subject = Name::from_str(&format!("CN={common_name}"))
-            .map_err(|e| crypto("certificate subject")(&e))?;
-        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private_key.clone());
-        let public = private_key.to_public_key();
-        let spki = spki::SubjectPublicKeyInfoOwned::from_key(&public)
-            .map_err(|e| crypto("public key")(&e))?;
+        // The issuer is mdm-pki's, as for every certificate the workspace makes; dep-client
+        // reads the clock here (the only place it does) for the validity window.
+        let key =
+            mdm_pki::RsaKey::new(private_key.clone()).map_err(|e| crypto("private key")(&e))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| crypto("clock")(&e))?;
+        let now = i64::try_from(now.as_secs()).map_err(|e| crypto("clock")(&e))?;
+        let secs = i64::try_from(validity.as_secs()).map_err(|e| crypto("validity")(&e))?;
         let serial: [u8; 16] = rand::random();
         let mut serial = serial.to_vec();
         serial[0] &= 0x7f;
         serial[0] |= 0x01;
-        let serial = SerialNumber::new(&serial).map_err(|e| crypto("certificate serial")(&e))?;
-        let validity =
-            Validity::from_now(validity).map_err(|e| crypto("certificate validity")(&e))?;
-        let builder = CertificateBuilder::new(SelfSigned { subject }, serial, validity, spki)
-            .map_err(|e| crypto("certificate builder")(&e))?;
-        let cert = builder
-            .build::<_, rsa::pkcs1v15::Signature>(&signer)
-            .map_err(|e| crypto("certificate signature")(&e))?;
+        let cert = mdm_pki::issue::self_signed(
+            &key,
+            &mdm_pki::issue::common_name(common_name),
+            false,
+            &mdm_pki::issue::IssueOptions::new(serial, now, secs),
+        )
+        .map_err(|e| crypto("certificate")(&e))?;
         let certificate_der = cert
             .to_der()
             .map_err(|e| crypto("certificate encoding")(&e))?;
@@ -110,34 +106,28 @@ impl KeyPair {
 
     /// The certificate in PEM, the file to upload to Apple Business Manager.
     pub fn certificate_pem(&self) -> Result<String, Error> {
-        let cert =
-            x509_cert::Certificate::from_der(&self.certificate_der).map_err(|e| Error::Crypto {
-                context: "certificate",
-                reason: e.to_string(),
-            })?;
-        cert.to_pem(LineEnding::LF).map_err(|e| Error::Crypto {
-            context: "certificate PEM",
+        x509_cert::Certificate::from_der(&self.certificate_der).map_err(|e| Error::Crypto {
+            context: "certificate",
             reason: e.to_string(),
-        })
+        })?;
+        Ok(mdm_pki::pem::encode("CERTIFICATE", &self.certificate_der))
     }
 
     /// The private key in PKCS#8 PEM (keep it secret: it opens the token file).
     pub fn private_key_pem(&self) -> Result<String, Error> {
-        self.private_key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|s| s.to_string())
+        mdm_pki::RsaKey::new(self.private_key.clone())
+            .and_then(|k| k.to_pkcs8_pem())
             .map_err(|e| Error::Crypto {
                 context: "private key PEM",
                 reason: e.to_string(),
             })
     }
 
-    /// Loads a private key (PKCS#8 or PKCS#1 PEM) and its certificate (PEM or DER).
+    /// Loads a private key (PKCS#8 or PKCS#1 PEM, read by mdm-pki's one PEM reader) and its
+    /// certificate (PEM or DER).
     pub fn from_pem(private_key_pem: &str, certificate: &[u8]) -> Result<Self, Error> {
-        use pkcs8::DecodePrivateKey;
-        use rsa::pkcs1::DecodeRsaPrivateKey;
-        let private_key = PrivateKey::from_pkcs8_pem(private_key_pem)
-            .or_else(|_| PrivateKey::from_pkcs1_pem(private_key_pem))
+        let private_key = mdm_pki::RsaKey::from_pem(private_key_pem, None)
+            .map(|k| k.inner().clone())
             .map_err(|e| Error::InvalidInput {
                 what: "private key",
                 reason: format!("not an RSA key in PKCS#8 or PKCS#1 PEM: {e}"),
@@ -151,51 +141,21 @@ impl KeyPair {
 }
 
 fn certificate_to_der(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    use der::DecodePem;
-    let invalid = |e: der::Error| Error::InvalidInput {
+    let invalid = |e: &dyn std::fmt::Display| Error::InvalidInput {
         what: "certificate",
         reason: e.to_string(),
     };
-    let cert = if bytes.starts_with(b"-----") || bytes.trim_ascii_start().starts_with(b"-----") {
-        x509_cert::Certificate::from_pem(bytes.trim_ascii()).map_err(invalid)?
+    let der = if bytes.trim_ascii_start().starts_with(b"-----") {
+        mdm_pki::pem::certificates(bytes, 1)
+            .map_err(|e| invalid(&e))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid(&"no CERTIFICATE block"))?
     } else {
-        x509_cert::Certificate::from_der(bytes).map_err(invalid)?
+        bytes.to_vec()
     };
-    cert.to_der().map_err(invalid)
-}
-
-/// A self-signed end-entity profile: subject = issuer, key usage for key encipherment.
-struct SelfSigned {
-    subject: Name,
-}
-
-impl x509_cert::builder::profile::BuilderProfile for SelfSigned {
-    fn get_issuer(&self, subject: &Name) -> Name {
-        subject.clone()
-    }
-
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-
-    fn build_extensions(
-        &self,
-        _spk: spki::SubjectPublicKeyInfoRef<'_>,
-        _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
-        tbs: &x509_cert::TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<x509_cert::ext::Extension>> {
-        use x509_cert::ext::ToExtension;
-        use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
-        let mut exts = Vec::new();
-        let bc = BasicConstraints {
-            ca: false,
-            path_len_constraint: None,
-        };
-        exts.push(bc.to_extension(tbs.subject(), &exts)?);
-        let ku = KeyUsage(KeyUsages::KeyEncipherment | KeyUsages::DigitalSignature);
-        exts.push(ku.to_extension(tbs.subject(), &exts)?);
-        Ok(exts)
-    }
+    mdm_pki::cms::parse_certificate(&der).map_err(|e| invalid(&e))?;
+    Ok(der)
 }
 
 /// Opens a CMS EnvelopedData (DER) with a private key: the seam to the workspace's CMS
@@ -206,15 +166,15 @@ pub trait EnvelopeDecryptor {
 }
 
 impl EnvelopeDecryptor for KeyPair {
-    /// Opens the envelope with the workspace's CMS module (`scep_proto::cms`): RSA key
+    /// Opens the envelope with the workspace's CMS module (`mdm_pki::cms`): RSA key
     /// transport, AES or (3)DES content encryption, DER or BER.
     fn decrypt_envelope(&self, envelope_der: &[u8]) -> Result<Vec<u8>, Error> {
-        let key = scep_proto::RsaKey::new(self.private_key.clone()).map_err(|e| Error::Crypto {
+        let key = mdm_pki::RsaKey::new(self.private_key.clone()).map_err(|e| Error::Crypto {
             context: "private key",
             reason: e.to_string(),
         })?;
         let cert = x509_cert::Certificate::from_der(&self.certificate_der).ok();
-        scep_proto::cms::open_envelope(envelope_der, &key, cert.as_ref())
+        mdm_pki::cms::open_envelope(envelope_der, &key, cert.as_ref())
             .map(|(content, _cipher)| content)
             .map_err(|e| Error::TokenFile {
                 reason: format!("cannot open the CMS envelope: {e}"),

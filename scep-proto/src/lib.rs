@@ -1,16 +1,12 @@
 #![doc = include_str!("../README.md")]
 
-mod algorithm;
-pub(crate) mod asn1;
 pub mod ca;
 mod capabilities;
 pub mod client;
 pub mod cms;
 mod codes;
-mod csr;
 mod error;
-pub mod issue;
-pub mod key;
+mod form;
 pub mod oids;
 pub mod operation;
 pub mod pki_message;
@@ -21,19 +17,29 @@ pub mod http_client;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use algorithm::{ContentCipher, DigestAlgorithm};
+/// Re-export of [`mdm_pki::issue`] (the issuing helper moved there).
+pub use mdm_pki::issue;
+/// Re-export of [`mdm_pki::key`] (private keys moved there).
+pub use mdm_pki::key;
+pub(crate) use mdm_pki::{algorithm, asn1, csr};
+
 pub use ca::{Ca, CaRequest, Decision, RequestBody};
 pub use capabilities::{Capabilities, Capability};
 pub use client::{CertRepOutcome, ClientRequest, PkiMessageBuilder};
 pub use codes::{FailInfo, MessageType, PkiStatus};
-pub use csr::Csr;
 pub use error::{Error, Result};
+/// Re-export of [`mdm_pki::AwsLcRsaKey`].
 #[cfg(feature = "aws-lc-rs")]
-pub use key::AwsLcRsaKey;
-pub use key::{PrivateKey, RsaKey};
+pub use mdm_pki::AwsLcRsaKey;
+/// Re-export of [`mdm_pki::Csr`].
+pub use mdm_pki::Csr;
+/// Re-exports of `mdm-pki` items (the generic PKI moved there).
+pub use mdm_pki::{ContentCipher, DigestAlgorithm};
+/// Re-exports of [`mdm_pki::PrivateKey`] and [`mdm_pki::RsaKey`].
+pub use mdm_pki::{PrivateKey, RsaKey};
 pub use operation::Operation;
 pub use pki_message::{PkiMessage, new_nonce, transaction_id_for_key};
 
-pub use der;
-pub use x509_cert;
-pub use x509_cert::Certificate;
+pub use mdm_pki;
+/// Re-exports of `mdm-pki`'s foundations.
+pub use mdm_pki::{Certificate, der, x509_cert};

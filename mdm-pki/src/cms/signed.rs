@@ -386,10 +386,7 @@ pub fn sign(
 
 /// A degenerate, certs-only SignedData (PKCS#7 "certs-only") carrying `certs` in order.
 pub fn certs_only(certs: &[&Certificate]) -> Result<Vec<u8>> {
-    let ders = certs
-        .iter()
-        .map(cert_der)
-        .collect::<Result<Vec<_>>>()?;
+    let ders = certs.iter().map(cert_der).collect::<Result<Vec<_>>>()?;
     let refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
     let sd = asn1::seq(&[
         &asn1::small_uint(1),

@@ -1,9 +1,9 @@
 //! A small, bounded PKCS#12 (RFC 7292) reader: DER PFX, HMAC-SHA-1/SHA-256 MAC, PKCS#12 PBE
 //! (3DES, RC2-40, RC2-128) and PBES2, certificate bags and (shrouded) key bags.
 //!
-//! Written here rather than taken from a crate: the maintained PKCS#12 crates pin a `cms`
-//! pre-release that conflicts with the workspace's pinned line, and their older releases pull
-//! in a second RustCrypto line and follow issuer links without a bound.
+//! Hand-written on der types rather than taken from a crate: the maintained PKCS#12 crates
+//! pin a `cms` pre-release that conflicts with the workspace's pinned line, and their older
+//! releases pull in a second RustCrypto line and follow issuer links without a bound.
 
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, InnerIvInit, KeyIvInit};
@@ -13,8 +13,13 @@ use hmac::{KeyInit, Mac};
 use sha1::Digest;
 use spki::AlgorithmIdentifierRef;
 
-use crate::Error;
-use crate::cert::{KeyFormat, MAX_CHAIN_LEN, PrivateKey};
+use crate::error::Error;
+use crate::pem::{KeyFormat, PrivateKeyDer as PrivateKey};
+
+/// Largest PKCS#12 input accepted, in bytes.
+pub const MAX_PKCS12: usize = 1024 * 1024;
+/// Most certificates read from one file.
+pub const MAX_CHAIN_LEN: usize = 10;
 
 const OID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 const OID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
@@ -106,7 +111,7 @@ struct PbeParams<'a> {
 }
 
 fn err(reason: impl std::fmt::Display) -> Error {
-    Error::cert("PKCS#12", reason)
+    Error::invalid("PKCS#12", reason.to_string())
 }
 
 /// The password as PKCS#12 wants it: UTF-16BE with a two-byte terminator.
@@ -193,7 +198,7 @@ fn verify_mac(mac: &MacData<'_>, password: &str, data: &[u8]) -> Result<(), Erro
     if ok {
         Ok(())
     } else {
-        Err(Error::KeyDecryption(
+        Err(Error::Passphrase(
             "PKCS#12 MAC does not verify: wrong password or corrupt file".into(),
         ))
     }
@@ -204,14 +209,13 @@ fn decrypt(
     password: &str,
     data: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let bad =
-        |_| Error::KeyDecryption("PKCS#12: wrong password or corrupt data (bad padding)".into());
+    let bad = |_| Error::Passphrase("PKCS#12: wrong password or corrupt data (bad padding)".into());
     if alg.oid == OID_PBES2 {
         let der = alg.to_der().map_err(err)?;
         let scheme = pkcs5::EncryptionScheme::from_der(&der).map_err(err)?;
         return scheme
             .decrypt(password, data)
-            .map_err(|e| Error::KeyDecryption(format!("PKCS#12 PBES2: {e}")));
+            .map_err(|e| Error::Passphrase(format!("PKCS#12 PBES2: {e}")));
     }
     let params = alg
         .parameters
@@ -250,7 +254,16 @@ fn octets<'a>(any: &AnyRef<'a>) -> Result<&'a [u8], Error> {
 }
 
 /// Reads a DER PKCS#12 file: certificates (the one matching the key first) and the first key.
-pub(crate) fn read(p12: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, PrivateKey), Error> {
+/// Opens a PKCS#12 file (DER PFX) with `password`: returns the certificates (the one matching
+/// the key first) and the private key (PKCS#8). The MAC is checked before anything is
+/// decrypted; iterations, bags and certificates are bounded.
+pub fn read(p12: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, PrivateKey), Error> {
+    if p12.len() > MAX_PKCS12 {
+        return Err(Error::TooLarge {
+            len: p12.len(),
+            limit: MAX_PKCS12,
+        });
+    }
     let pfx = Pfx::from_der(p12).map_err(|e| err(format!("PFX: {e}")))?;
     if pfx.version != 3 {
         return Err(err(format!("version {}, expected 3", pfx.version)));
@@ -318,7 +331,7 @@ pub(crate) fn read(p12: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, PrivateK
                     certs.push(cb.value.as_bytes().to_vec());
                 }
             } else if bag.bag_id == OID_KEY_BAG && key.is_none() {
-                key = Some(PrivateKey::from_der(
+                key = Some(PrivateKey::new(
                     KeyFormat::Pkcs8,
                     bag.value.to_der().map_err(err)?,
                 ));
@@ -328,14 +341,14 @@ pub(crate) fn read(p12: &[u8], password: &str) -> Result<(Vec<Vec<u8>>, PrivateK
                     .decode_as()
                     .map_err(|e| err(format!("{} shrouded key: {e}", at())))?;
                 let der = decrypt(&epki.algorithm, password, epki.data.as_bytes())?;
-                key = Some(PrivateKey::from_der(KeyFormat::Pkcs8, der));
+                key = Some(PrivateKey::new(KeyFormat::Pkcs8, der));
             }
         }
     }
     let key = key.ok_or_else(|| err("no private key inside"))?;
     if let Some(pos) = certs
         .iter()
-        .position(|c| crate::cert::check_key_matches(c, &key).is_ok())
+        .position(|c| key.matches_certificate(c).is_ok())
     {
         let leaf = certs.remove(pos);
         certs.insert(0, leaf);

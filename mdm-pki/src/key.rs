@@ -4,10 +4,11 @@ use pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 
-use crate::algorithm::{ContentCipher, DigestAlgorithm};
+use crate::algorithm::DigestAlgorithm;
 use crate::asn1;
 use crate::error::{Error, Result};
 use crate::oids;
+pub use crate::pem::PemBlock;
 
 /// A private key that signs (RSA PKCS#1 v1.5) and decrypts (RSA PKCS#1 v1.5 key transport).
 ///
@@ -71,18 +72,18 @@ impl RsaKey {
         Self::new(key)
     }
 
-    /// Reads a PEM key: `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1), the latter
-    /// possibly encrypted the legacy OpenSSL way (`Proc-Type: 4,ENCRYPTED`) with `passphrase`.
+    /// Reads a PEM RSA key with the one PEM reader ([`crate::pem::private_key`]):
+    /// `PRIVATE KEY` (PKCS#8), `ENCRYPTED PRIVATE KEY` or `RSA PRIVATE KEY` (PKCS#1), the
+    /// latter possibly encrypted the legacy OpenSSL way (`Proc-Type: 4,ENCRYPTED`).
     pub fn from_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<Self> {
-        let block = pem_blocks(pem)?
-            .into_iter()
-            .find(|b| b.label.ends_with("PRIVATE KEY"))
-            .ok_or(Error::Missing("PRIVATE KEY PEM block"))?;
-        let der = match block.headers.iter().find(|(k, _)| k == "DEK-Info") {
-            None => block.der,
-            Some((_, info)) => decrypt_legacy_pem(info, &block.der, passphrase.unwrap_or(b""))?,
-        };
-        Self::from_der(&der)
+        let key = crate::pem::private_key(pem.as_bytes(), passphrase.or(Some(b"")))?;
+        if key.format() == crate::pem::KeyFormat::Sec1 {
+            return Err(Error::unsupported(
+                "private key",
+                "an EC key where RSA is needed",
+            ));
+        }
+        Self::from_der(key.der())
     }
 
     /// PKCS#8 PEM of the private key.
@@ -239,129 +240,27 @@ fn verify_ecdsa(
     ))
 }
 
-/// Encrypts a content-encryption key to an RSA public key (PKCS#1 v1.5).
-pub(crate) fn rsa_encrypt(spki_der: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+/// Encrypts a content-encryption key to the RSA public key in `spki_der` (PKCS#1 v1.5).
+pub fn rsa_encrypt(spki_der: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let key = RsaPublicKey::from_public_key_der(spki_der)
         .map_err(|e| Error::invalid("recipient public key (RSA expected)", e.to_string()))?;
     key.pkcs1v15_encrypt_with_rng(&mut rand::rng(), plaintext)
         .map_err(|e| Error::Key(e.to_string()))
 }
 
-/// One PEM block.
-#[derive(Debug, Clone)]
-pub struct PemBlock {
-    /// The label (`CERTIFICATE`, `RSA PRIVATE KEY`, ...).
-    pub label: String,
-    /// RFC 1421 headers (`Proc-Type`, `DEK-Info`).
-    pub headers: Vec<(String, String)>,
-    /// The decoded contents.
-    pub der: Vec<u8>,
-}
-
-/// Parses every PEM block in `text`.
+/// Parses every PEM block in `text` (see [`crate::pem::parse`]).
 pub fn pem_blocks(text: &str) -> Result<Vec<PemBlock>> {
-    use base64::Engine as _;
-    let mut out = Vec::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let line = line.trim();
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let mut headers = Vec::new();
-        let mut b64 = String::new();
-        let mut ended = false;
-        for l in lines.by_ref() {
-            let l = l.trim();
-            if l.starts_with("-----END ") {
-                ended = true;
-                break;
-            }
-            if let Some((k, v)) = l.split_once(": ") {
-                headers.push((k.to_owned(), v.to_owned()));
-            } else {
-                b64.push_str(l);
-            }
-        }
-        if !ended {
-            return Err(Error::invalid("PEM", format!("no END line for {label}")));
-        }
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_bytes())
-            .map_err(|e| Error::invalid("PEM", format!("bad base64 in {label}: {e}")))?;
-        out.push(PemBlock {
-            label: label.to_owned(),
-            headers,
-            der,
-        });
-    }
-    Ok(out)
+    crate::pem::parse(text.as_bytes())
 }
 
-/// Encodes one PEM block.
+/// Uppercase hex of `b` (transaction IDs).
+pub fn encode_hex(b: &[u8]) -> String {
+    crate::hex::encode_upper(b)
+}
+
+/// Encodes one PEM block (see [`crate::pem::encode`]).
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(&String::from_utf8_lossy(chunk));
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
-}
-
-/// Decrypts a legacy OpenSSL-encrypted PEM body (EVP_BytesToKey with MD5, one round).
-fn decrypt_legacy_pem(dek_info: &str, body: &[u8], pass: &[u8]) -> Result<Vec<u8>> {
-    use md5::Digest as _;
-    let (alg, iv_hex) = dek_info
-        .split_once(',')
-        .ok_or_else(|| Error::invalid("PEM DEK-Info", dek_info.to_owned()))?;
-    let cipher = match alg.trim() {
-        "DES-CBC" => ContentCipher::DesCbc,
-        "DES-EDE3-CBC" => ContentCipher::DesEde3Cbc,
-        "AES-128-CBC" => ContentCipher::Aes128Cbc,
-        "AES-192-CBC" => ContentCipher::Aes192Cbc,
-        "AES-256-CBC" => ContentCipher::Aes256Cbc,
-        other => return Err(Error::unsupported("PEM encryption", other.to_owned())),
-    };
-    let iv =
-        decode_hex(iv_hex.trim()).ok_or_else(|| Error::invalid("PEM DEK-Info", "bad IV hex"))?;
-    if iv.len() != cipher.block_len() {
-        return Err(Error::invalid("PEM DEK-Info", "IV has the wrong length"));
-    }
-    let salt = &iv[..8];
-    let mut key = Vec::new();
-    let mut prev: Vec<u8> = Vec::new();
-    while key.len() < cipher.key_len() {
-        let mut h = md5::Md5::new();
-        h.update(&prev);
-        h.update(pass);
-        h.update(salt);
-        prev = h.finalize().to_vec();
-        key.extend_from_slice(&prev);
-    }
-    key.truncate(cipher.key_len());
-    cipher
-        .decrypt(&key, &iv, body)
-        .map_err(|_| Error::invalid("encrypted PEM key", "wrong passphrase or corrupt key"))
-}
-
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
-}
-
-pub(crate) fn encode_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
+    crate::pem::encode(label, der)
 }
 
 /// An RSA key on aws-lc-rs (feature `aws-lc-rs`): about ten times faster than [`RsaKey`].
