@@ -10,7 +10,6 @@ mod envelope;
 mod signed;
 
 pub use crate::asn1::ber_to_der;
-pub(crate) use detached::percent_decode_form;
 pub use detached::{client_cert_from_header, sign_detached, verify_detached, verify_mdm_signature};
 pub use envelope::{envelope, open_envelope};
 pub use signed::{

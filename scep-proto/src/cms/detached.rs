@@ -132,8 +132,3 @@ pub(crate) fn percent_decode(s: &str) -> Result<String> {
     }
     String::from_utf8(out).map_err(|_| Error::invalid("percent-encoding", "not UTF-8"))
 }
-
-/// Form decoding: `%XX` escapes and `+` as space.
-pub(crate) fn percent_decode_form(s: &str) -> Result<String> {
-    percent_decode(&s.replace('+', " "))
-}
