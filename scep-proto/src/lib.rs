@@ -14,6 +14,7 @@ pub mod key;
 pub mod oids;
 pub mod operation;
 pub mod pki_message;
+pub mod policy;
 
 #[cfg(feature = "client")]
 pub mod http_client;
