@@ -270,9 +270,13 @@ fn first_cert(path: &Path) -> Result<Certificate, StoreError> {
         .ok_or_else(|| format!("no certificate in {}", path.display()).into())
 }
 
-/// Writes a file whole: to a temporary name beside it, then renamed over it.
+/// Writes a file whole: to a temporary name beside it (unique to this process and call, so
+/// concurrent writers of one file never share it), then renamed over it.
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
 }
