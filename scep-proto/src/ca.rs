@@ -362,6 +362,11 @@ impl Ca {
 pub fn fail_info_for(err: &Error) -> FailInfo {
     match err {
         Error::BadSignature(_) | Error::Decrypt(_) => FailInfo::BAD_MESSAGE_CHECK,
+        // A message kind a CA does not take is a bad request, not a bad algorithm.
+        Error::Unsupported {
+            what: "request messageType",
+            ..
+        } => FailInfo::BAD_REQUEST,
         Error::Unsupported { .. } => FailInfo::BAD_ALG,
         _ => FailInfo::BAD_REQUEST,
     }

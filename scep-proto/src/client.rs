@@ -129,7 +129,8 @@ pub struct ClientRequest {
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum CertRepOutcome {
-    /// SUCCESS: the certificate for our key, and every certificate in the reply.
+    /// SUCCESS: the certificate for our key (for GetCert: the one asked for; for a RenewalReq
+    /// for a new key: the new certificate), and every certificate in the reply.
     Issued {
         /// The certificate whose public key is ours.
         certificate: Box<Certificate>,
@@ -222,6 +223,23 @@ impl ClientRequest {
                     .and_then(|d| CertParts::parse(&d).ok().map(|p| p.spki == ours.as_slice()))
                     .unwrap_or(false)
             })
+            .or_else(|| {
+                // GetCert asks for any certificate the CA issued, and a RenewalReq may be for
+                // a new key: the first certificate that is neither a CA's nor the signer's.
+                if self.message_type != MessageType::GET_CERT
+                    && self.message_type != MessageType::RENEWAL_REQ
+                {
+                    return None;
+                }
+                let skip: Vec<Vec<u8>> = ca_certs
+                    .iter()
+                    .chain(std::iter::once(&self.signer_cert))
+                    .filter_map(|c| cms::cert_der(c).ok())
+                    .collect();
+                all.iter()
+                    .find(|c| cms::cert_der(c).is_ok_and(|d| !skip.contains(&d)))
+                    .or_else(|| all.first())
+            })
             .cloned()
             .ok_or(Error::Missing("certificate for our key in the CertRep"))?;
         Ok(CertRepOutcome::Issued {
@@ -284,6 +302,73 @@ pub fn cert_poll<'a>(
     .cipher(cipher)
     .transaction_id(original.transaction_id.clone())
     .build(&inner)
+}
+
+/// Builds a GetCert for the certificate `serial_der` (a full INTEGER) of the CA named
+/// `issuer_der` (a full Name), signed with an existing certificate and its key.
+pub fn get_cert<'a>(
+    issuer_der: &[u8],
+    serial_der: &[u8],
+    signer_cert: &'a Certificate,
+    key: &'a dyn PrivateKey,
+    recipient: &'a Certificate,
+    digest: DigestAlgorithm,
+    cipher: ContentCipher,
+) -> Result<ClientRequest> {
+    let inner = asn1::seq(&[issuer_der, serial_der]);
+    PkiMessageBuilder::new(MessageType::GET_CERT, signer_cert, key, recipient)
+        .digest(digest)
+        .cipher(cipher)
+        .build(&inner)
+}
+
+/// Builds a GetCRL for the certificate `serial_der` of the CA named `issuer_der`.
+pub fn get_crl<'a>(
+    issuer_der: &[u8],
+    serial_der: &[u8],
+    signer_cert: &'a Certificate,
+    key: &'a dyn PrivateKey,
+    recipient: &'a Certificate,
+    digest: DigestAlgorithm,
+    cipher: ContentCipher,
+) -> Result<ClientRequest> {
+    let inner = asn1::seq(&[issuer_der, serial_der]);
+    PkiMessageBuilder::new(MessageType::GET_CRL, signer_cert, key, recipient)
+        .digest(digest)
+        .cipher(cipher)
+        .build(&inner)
+}
+
+/// Checks a GetNextCACert answer: a SignedData that one of `current_ca` (the GetCACert
+/// certificates) signed, over a certs-only bundle. Returns the next CA certificates.
+///
+/// # Errors
+///
+/// A malformed answer, a bad signature, or a signer that is not one of `current_ca`.
+pub fn next_ca_certificates(der: &[u8], current_ca: &[Certificate]) -> Result<Vec<Certificate>> {
+    let sd = cms::SignedData::parse(der)?;
+    let si = sd.signers.first().ok_or(Error::Missing("SignerInfo"))?;
+    let mut trusted = None;
+    for c in current_ca {
+        let cd = cms::cert_der(c)?;
+        if si.sid.matches(&cd) {
+            trusted = Some(cd);
+            break;
+        }
+    }
+    let cd = trusted.ok_or_else(|| {
+        Error::BadSignature("GetNextCACert is not signed by the current CA".into())
+    })?;
+    sd.verify(0, &cd, None)?;
+    let inner = sd
+        .content
+        .as_deref()
+        .ok_or(Error::Missing("GetNextCACert content"))?;
+    let certs = cms::parse_certs_only(inner)?;
+    if certs.is_empty() {
+        return Err(Error::Missing("certificate in GetNextCACert"));
+    }
+    Ok(certs)
 }
 
 /// Picks the certificate to encrypt to from a GetCACert answer: an RA certificate (one with

@@ -1,5 +1,3 @@
 //! Re-export of [`mdm_pki::cms`], the workspace's CMS module (it moved there).
 
 pub use mdm_pki::cms::*;
-
-pub(crate) use crate::form::percent_decode_form;

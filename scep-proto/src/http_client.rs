@@ -149,7 +149,7 @@ impl HttpClient {
         cms::parse_certificates(&r.body)
     }
 
-    /// GetNextCACert (raw SignedData).
+    /// GetNextCACert (raw SignedData; check it with [`client::next_ca_certificates`]).
     pub async fn get_next_ca_cert(&self) -> Result<Vec<u8>> {
         let r = self
             .send(&request_target(&self.path, &Operation::GetNextCaCert), None)
@@ -223,6 +223,29 @@ pub async fn enroll(
     subject_der: &[u8],
     opts: &EnrollOptions,
 ) -> Result<Enrolled> {
+    enroll_observed(client, key, subject_der, opts, |_| {}).await
+}
+
+/// One PENDING answer during [`enroll_observed`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PendingNotice<'a> {
+    /// The transactionID the CA keeps the request under.
+    pub transaction_id: &'a str,
+    /// How many polls were sent before this answer (0: the PKCSReq itself).
+    pub polls: u32,
+    /// The wait before the next poll, or `None` when no poll is left.
+    pub next_poll_in: Option<Duration>,
+}
+
+/// [`enroll`], calling `on_pending` for every PENDING answer (to show progress).
+pub async fn enroll_observed(
+    client: &HttpClient,
+    key: &dyn PrivateKey,
+    subject_der: &[u8],
+    opts: &EnrollOptions,
+    mut on_pending: impl FnMut(&PendingNotice<'_>),
+) -> Result<Enrolled> {
     let caps = client.get_ca_caps().await?;
     let ca_certs = client.get_ca_cert().await?;
     let recipient = client::recipient_certificate(&ca_certs)
@@ -261,7 +284,13 @@ pub async fn enroll(
                 ));
             }
             CertRepOutcome::Pending => {
-                if attempt == opts.max_polls {
+                let last = attempt == opts.max_polls;
+                on_pending(&PendingNotice {
+                    transaction_id: &req.transaction_id,
+                    polls: attempt,
+                    next_poll_in: (!last).then_some(opts.poll_interval),
+                });
+                if last {
                     break;
                 }
                 tokio::time::sleep(opts.poll_interval).await;

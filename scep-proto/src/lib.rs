@@ -6,10 +6,10 @@ pub mod client;
 pub mod cms;
 mod codes;
 mod error;
-mod form;
 pub mod oids;
 pub mod operation;
 pub mod pki_message;
+pub mod policy;
 
 #[cfg(feature = "client")]
 pub mod http_client;

@@ -20,15 +20,30 @@ pub enum Operation {
     Other(String),
 }
 
+/// Longest `message` query parameter accepted (base64 of [`MAX_MESSAGE`] bytes, with room for
+/// line breaks some clients insert).
+///
+/// [`MAX_MESSAGE`]: crate::pki_message::MAX_MESSAGE
+pub const MAX_MESSAGE_PARAM: usize = (crate::pki_message::MAX_MESSAGE / 3 + 1) * 4 * 102 / 100;
+
 /// Parses a request from its method, query string (without `?`) and body.
+///
+/// The query is form-decoded (`%XX` escapes, `+` as a space) without requiring UTF-8: only the
+/// `operation` name (and for GET the base64 `message`) are read, and anything else, such as
+/// the raw binary copy of the message that mdmb repeats in `message` next to a POST body, is
+/// ignored. For `POST ...?operation=PKIOperation` the body is the message. For GET, `message`
+/// is base64: standard or URL-safe alphabet, padded or not, with a `+` that arrived
+/// unescaped (form-decoded to a space) and line breaks tolerated.
 pub fn parse_request(method: &str, query: &str, body: &[u8]) -> Result<Operation> {
+    let post = method.eq_ignore_ascii_case("POST");
     let mut operation = None;
     let mut message = None;
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "operation" => operation = Some(query_decode(v)?),
-            "message" => message = Some(query_decode(v)?),
+    // form_urlencoded decodes lossily and never fails, so a binary `message` cannot make a
+    // POST unreadable; the operation name is compared exactly below.
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "operation" if operation.is_none() => operation = Some(v.into_owned()),
+            "message" if !post && message.is_none() => message = Some(v),
             _ => {}
         }
     }
@@ -37,33 +52,55 @@ pub fn parse_request(method: &str, query: &str, body: &[u8]) -> Result<Operation
         "GetCACaps" => Operation::GetCaCaps,
         "GetCACert" => Operation::GetCaCert,
         "GetNextCACert" => Operation::GetNextCaCert,
-        "PKIOperation" => {
-            if method.eq_ignore_ascii_case("POST") {
-                if body.len() > crate::pki_message::MAX_MESSAGE {
-                    return Err(Error::TooLarge {
-                        len: body.len(),
-                        limit: crate::pki_message::MAX_MESSAGE,
-                    });
-                }
-                Operation::PkiOperation(body.to_vec())
-            } else {
-                let m = message.ok_or(Error::Missing("message query parameter"))?;
-                // Some clients leave '+' unescaped, which form-decoding turns into ' '.
-                let compact: String = m
-                    .chars()
-                    .map(|c| if c == ' ' { '+' } else { c })
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
-                let der = base64::engine::general_purpose::STANDARD
-                    .decode(compact.as_bytes())
-                    .map_err(|e| {
-                        Error::invalid("message query parameter", format!("bad base64: {e}"))
-                    })?;
-                Operation::PkiOperation(der)
+        "PKIOperation" if post => {
+            if body.len() > crate::pki_message::MAX_MESSAGE {
+                return Err(Error::TooLarge {
+                    len: body.len(),
+                    limit: crate::pki_message::MAX_MESSAGE,
+                });
             }
+            if body.is_empty() {
+                return Err(Error::Missing("PKIOperation body"));
+            }
+            Operation::PkiOperation(body.to_vec())
+        }
+        "PKIOperation" => {
+            let m = message.ok_or(Error::Missing("message query parameter"))?;
+            Operation::PkiOperation(decode_message_param(&m)?)
         }
         other => Operation::Other(other.to_owned()),
     })
+}
+
+/// Decodes a GET `message`: base64 in the standard or URL-safe alphabet, padding optional.
+fn decode_message_param(m: &str) -> Result<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    if m.len() > MAX_MESSAGE_PARAM {
+        return Err(Error::TooLarge {
+            len: m.len(),
+            limit: MAX_MESSAGE_PARAM,
+        });
+    }
+    let compact: Vec<u8> = m
+        .bytes()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b'\t'))
+        .map(|b| match b {
+            // Some clients leave '+' unescaped, which form-decoding turns into ' '.
+            b' ' | b'-' => b'+',
+            b'_' => b'/',
+            other => other,
+        })
+        .collect();
+    if compact.is_empty() {
+        return Err(Error::Missing("message query parameter"));
+    }
+    LENIENT
+        .decode(&compact)
+        .map_err(|e| Error::invalid("message query parameter", format!("bad base64: {e}")))
 }
 
 /// Builds the path-and-query for an operation on `path` (e.g. `/scep`). PKIOperation goes
@@ -83,10 +120,6 @@ pub fn request_target(path: &str, op: &Operation) -> String {
         t.push_str(&query_encode(&b64));
     }
     t
-}
-
-fn query_decode(s: &str) -> Result<String> {
-    crate::cms::percent_decode_form(s)
 }
 
 fn query_encode(s: &str) -> String {

@@ -213,8 +213,21 @@ impl Pki {
             Some(c) if !c.trim().is_empty() => c.trim().to_owned(),
             _ => Self::stored_challenge(dir)?,
         };
+        // aws-lc-rs by default (feature `aws-lc-rs`); it refuses keys under 2048 bits, which
+        // keep the pure-Rust backend.
+        #[cfg(feature = "aws-lc-rs")]
+        let key: Arc<dyn scep_proto::PrivateKey> = match scep_proto::AwsLcRsaKey::from_rsa_key(&key)
+        {
+            Ok(fast) => Arc::new(fast),
+            Err(e) => {
+                tracing::warn!(error = %e, "CA key not usable by aws-lc-rs; using the pure-Rust backend");
+                Arc::new(key)
+            }
+        };
+        #[cfg(not(feature = "aws-lc-rs"))]
+        let key = Arc::new(key);
         Ok(Pki {
-            ca: Ca::new(cert, Arc::new(key)),
+            ca: Ca::new(cert, key),
             ca_der,
             challenge,
         })

@@ -1,9 +1,11 @@
-//! `mdmctl scep`: a SCEP client (capabilities, CA certificates, enrollment).
+//! `mdmctl scep`: a SCEP client (capabilities, CA certificates, enrollment with PENDING
+//! polling) and the operator's side of scep-server's manual approval (pending requests in
+//! its CA directory).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use scep_proto::http_client::{EnrollOptions, HttpClient, enroll};
+use scep_proto::http_client::{EnrollOptions, HttpClient, enroll_observed};
 use scep_proto::key::pem_encode;
 use scep_proto::{ContentCipher, DigestAlgorithm, RsaKey, issue};
 use serde_json::{Value, json};
@@ -29,8 +31,38 @@ enum ScepCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Enroll: generate (or load) a key, send a PKCSReq with a challenge, save the certificate.
+    /// GetNextCACert: the next CA certificate of a rollover, checked against the current CA.
+    Getnextcacert {
+        #[command(flatten)]
+        common: Common,
+        /// Write the certificates as PEM to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Enroll: generate (or load) a key, send a PKCSReq with a challenge, poll while the CA
+    /// answers PENDING, save the certificate.
     Enroll(EnrollArgs),
+    /// List the requests scep-server (`--approve manual`) keeps PENDING in its CA directory.
+    Pending(CaDir),
+    /// Approve a pending request: the CA issues it when the client polls next.
+    Approve(Decide),
+    /// Reject a pending request: the client's next poll gets FAILURE.
+    Reject(Decide),
+}
+
+#[derive(Debug, clap::Args)]
+struct CaDir {
+    /// scep-server's CA directory.
+    #[arg(long)]
+    ca_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct Decide {
+    #[command(flatten)]
+    dir: CaDir,
+    /// The request's id (as `mdmctl scep pending` lists it) or its transactionID.
+    id: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +163,20 @@ pub fn run(args: Args) -> CliResult {
                 "certificates": certs.iter().map(cert_json).collect::<Vec<_>>(),
             }))
         }
+        ScepCommand::Getnextcacert { common, out } => {
+            let http = HttpClient::new(&common.url)?;
+            let current = rt.block_on(http.get_ca_cert())?;
+            let der = rt.block_on(http.get_next_ca_cert())?;
+            let next = scep_proto::client::next_ca_certificates(&der, &current)?;
+            if let Some(p) = out {
+                std::fs::write(&p, pem_of(&next)?)
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            }
+            print_json(&json!({
+                "next": next.iter().map(cert_json).collect::<Vec<_>>(),
+                "signed_by": current.iter().map(cert_json).collect::<Vec<_>>(),
+            }))
+        }
         ScepCommand::Enroll(a) => {
             let key = if a.key.exists() {
                 let pem = std::fs::read_to_string(&a.key)
@@ -153,7 +199,20 @@ pub fn run(args: Args) -> CliResult {
             opts.poll_interval = Duration::from_secs(a.poll_interval);
             opts.max_polls = a.max_polls;
             let http = HttpClient::new(&a.common.url)?;
-            let done = rt.block_on(enroll(&http, &key, &subject, &opts))?;
+            let mut pending = 0u32;
+            let done = rt.block_on(enroll_observed(&http, &key, &subject, &opts, |p| {
+                pending += 1;
+                // Progress goes to stderr; stdout keeps the one JSON answer.
+                match p.next_poll_in {
+                    Some(wait) => eprintln!(
+                        "PENDING: transaction {} (id {}), polling again in {} s",
+                        p.transaction_id,
+                        pending_id(p.transaction_id),
+                        wait.as_secs()
+                    ),
+                    None => eprintln!("PENDING: transaction {}, no polls left", p.transaction_id),
+                }
+            }))?;
             std::fs::write(&a.out, pem_of(std::slice::from_ref(&done.certificate))?)
                 .map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
             print_json(&json!({
@@ -161,7 +220,78 @@ pub fn run(args: Args) -> CliResult {
                 "out": a.out.display().to_string(),
                 "digest": done.digest.name(),
                 "cipher": done.cipher.name(),
+                "pending_answers": pending,
             }))
         }
+        ScepCommand::Pending(d) => {
+            let dir = d.ca_dir.join("pending");
+            let mut list = Vec::new();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e.collect::<Result<Vec<_>, _>>()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(format!("cannot read {}: {e}", dir.display()).into()),
+            };
+            for e in entries {
+                let path = e.path();
+                let Some(id) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".pem"))
+                else {
+                    continue;
+                };
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let mut item = serde_json::Map::new();
+                item.insert("id".into(), Value::from(id));
+                for line in text.lines().take_while(|l| !l.starts_with("-----")) {
+                    if let Some((k, v)) = line.split_once(": ") {
+                        item.insert(k.replace('-', "_"), Value::from(v));
+                    }
+                }
+                list.push(Value::Object(item));
+            }
+            list.sort_by_key(|v| v["received"].as_str().unwrap_or_default().to_owned());
+            print_json(&json!({ "pending": list }))
+        }
+        ScepCommand::Approve(d) => decide_pending(&d, "approved"),
+        ScepCommand::Reject(d) => decide_pending(&d, "rejected"),
     }
+}
+
+/// scep-server's file id for a transactionID: the first 32 hex digits of its SHA-256.
+fn pending_id(transaction_id: &str) -> String {
+    DigestAlgorithm::Sha256
+        .digest(transaction_id.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Moves a pending request to `approved/` or `rejected/` (one rename: the server sees either
+/// the old state or the new one).
+fn decide_pending(d: &Decide, to: &str) -> CliResult {
+    let is_id = d.id.len() == 32 && d.id.bytes().all(|b| b.is_ascii_hexdigit());
+    let id = if is_id
+        && d.dir
+            .ca_dir
+            .join("pending")
+            .join(format!("{}.pem", d.id))
+            .exists()
+    {
+        d.id.to_ascii_lowercase()
+    } else {
+        pending_id(&d.id)
+    };
+    let from = d.dir.ca_dir.join("pending").join(format!("{id}.pem"));
+    if !from.exists() {
+        return Err(format!("no pending request {} in {}", d.id, d.dir.ca_dir.display()).into());
+    }
+    let dest_dir = d.dir.ca_dir.join(to);
+    std::fs::create_dir_all(&dest_dir)
+        .map_err(|e| format!("cannot create {}: {e}", dest_dir.display()))?;
+    let dest = dest_dir.join(format!("{id}.pem"));
+    std::fs::rename(&from, &dest).map_err(|e| format!("cannot move {}: {e}", from.display()))?;
+    print_json(&json!({ "id": id, "state": to }))
 }

@@ -1,11 +1,16 @@
 //! A standalone SCEP CA server built on scep-proto.
 //!
 //! `scep-server --ca-dir DIR --listen 127.0.0.1:PORT --challenge SECRET` creates the CA in DIR
-//! on first start (`ca.pem`, `ca.key`, `serial`, `issued/`) and serves SCEP on `/scep`.
+//! on first start and serves SCEP on `/scep`; see [`store`] for the directory's layout.
+//! `--approve manual` keeps first enrollments PENDING until an operator approves or rejects
+//! them (`mdmctl scep pending|approve|reject --ca-dir DIR`).
+
+mod approval;
+mod store;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,11 +18,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clap::Parser;
-use scep_proto::issue::{self, IssueOptions};
+use scep_proto::policy::{Policy, PolicyRequest, Verdict};
 use scep_proto::{
-    Ca, Decision, FailInfo, MessageType, Operation, RequestBody, RsaKey, ca::content_type, cms,
-    key::pem_encode,
+    Ca, CaRequest, Decision, FailInfo, Operation, PrivateKey, RequestBody, ca::content_type,
 };
+
+use crate::approval::{Approve, ServerPolicy};
+use crate::store::{Store, TransactionState};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -32,6 +39,13 @@ struct Args {
     /// challengePassword required in PKCSReq (none: any request is accepted).
     #[arg(long, env = "SCEP_CHALLENGE")]
     challenge: Option<String>,
+    /// How requests that pass the challenge are approved.
+    #[arg(long, value_enum, default_value_t = Approve::Auto)]
+    approve: Approve,
+    /// The next CA certificate (PEM) announced by GetNextCACert for a rollover (default:
+    /// `next-ca.pem` in the CA directory, if present).
+    #[arg(long)]
+    next_ca: Option<PathBuf>,
     /// Validity of issued certificates, in days.
     #[arg(long, default_value_t = 365)]
     days: i64,
@@ -46,10 +60,9 @@ struct Args {
 #[derive(Debug)]
 struct AppState {
     ca: Ca,
-    challenge: Option<String>,
-    dir: PathBuf,
+    policy: Box<dyn Policy>,
+    store: Arc<Store>,
     days: i64,
-    serial: Mutex<()>,
 }
 
 type Shared = Arc<AppState>;
@@ -70,14 +83,23 @@ fn main() {
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let ca = load_or_create_ca(&args.ca_dir, args.key_bits, &args.ca_name)?;
+fn run(args: Args) -> Result<(), store::StoreError> {
+    let store = Arc::new(Store::new(args.ca_dir.clone()));
+    let (cert, key) = store.load_or_create_ca(args.key_bits, &args.ca_name, now())?;
+    let mut ca = Ca::new(cert, ca_key(key));
+    if let Some(next) = store.next_ca(args.next_ca.as_deref())? {
+        tracing::info!(subject = %next.tbs_certificate().subject(), "announcing the next CA");
+        ca = ca.with_next_ca(next);
+    }
     let state = Arc::new(AppState {
         ca,
-        challenge: args.challenge,
-        dir: args.ca_dir,
+        policy: Box::new(ServerPolicy::new(
+            args.challenge,
+            args.approve,
+            store.clone(),
+        )),
+        store,
         days: args.days,
-        serial: Mutex::new(()),
     });
     let app = Router::new()
         .route("/scep", axum::routing::get(handle).post(handle))
@@ -89,10 +111,23 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        tracing::info!(addr = %listener.local_addr()?, "scep-server listening on /scep");
+        tracing::info!(addr = %listener.local_addr()?, approve = ?args.approve, "scep-server listening on /scep");
         axum::serve(listener, app).await?;
-        Ok::<_, Box<dyn std::error::Error>>(())
+        Ok::<_, store::StoreError>(())
     })
+}
+
+/// The CA key object: aws-lc-rs by default (feature `aws-lc-rs`); keys it refuses (under
+/// 2048 bits) and builds without the feature use the pure-Rust key.
+fn ca_key(key: scep_proto::RsaKey) -> Arc<dyn PrivateKey> {
+    #[cfg(feature = "aws-lc-rs")]
+    match scep_proto::AwsLcRsaKey::from_rsa_key(&key) {
+        Ok(fast) => return Arc::new(fast),
+        Err(e) => {
+            tracing::warn!(error = %e, "CA key not usable by aws-lc-rs; using the pure-Rust backend");
+        }
+    }
+    Arc::new(key)
 }
 
 fn now() -> i64 {
@@ -100,52 +135,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-fn load_or_create_ca(
-    dir: &Path,
-    bits: usize,
-    name: &str,
-) -> Result<Ca, Box<dyn std::error::Error>> {
-    let cert_path = dir.join("ca.pem");
-    let key_path = dir.join("ca.key");
-    if !cert_path.exists() {
-        std::fs::create_dir_all(dir.join("issued"))?;
-        tracing::info!(dir = %dir.display(), bits, "creating a new CA");
-        let key = RsaKey::generate(bits)?;
-        let cert = issue::self_signed(
-            &key,
-            &issue::common_name(name),
-            true,
-            &IssueOptions::new(vec![1], now() - 3600, 10 * 365 * 86_400),
-        )?;
-        let key_pem = key.to_pkcs8_pem()?;
-        write_private(&key_path, key_pem.as_bytes())?;
-        let der = {
-            use scep_proto::der::Encode as _;
-            cert.to_der()?
-        };
-        std::fs::write(&cert_path, pem_encode("CERTIFICATE", &der))?;
-        std::fs::write(dir.join("serial"), "2\n")?;
-    }
-    let cert = cms::parse_certificates(&std::fs::read(&cert_path)?)?
-        .into_iter()
-        .next()
-        .ok_or("no certificate in ca.pem")?;
-    let key = RsaKey::from_pem(&std::fs::read_to_string(&key_path)?, None)?;
-    Ok(Ca::new(cert, Arc::new(key)))
-}
-
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(data)
 }
 
 async fn handle(
@@ -184,11 +173,14 @@ async fn handle(
                 Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
             }
         }
-        Operation::Other(name) => (
-            StatusCode::BAD_REQUEST,
-            format!("unknown operation {name}\n"),
-        )
-            .into_response(),
+        Operation::Other(name) => {
+            tracing::warn!(operation = %name.escape_default(), "bad SCEP request: unknown operation");
+            (
+                StatusCode::BAD_REQUEST,
+                format!("unknown operation {}\n", name.escape_default()),
+            )
+                .into_response()
+        }
         _ => (StatusCode::BAD_REQUEST, "unsupported operation\n").into_response(),
     }
 }
@@ -214,16 +206,18 @@ fn pki_operation(state: &AppState, der: &[u8]) -> Response {
             };
         }
     };
-    let tid = req.message.transaction_id.clone();
     let decision = decide(state, &req);
+    let tid = &req.message.transaction_id;
+    let kind = req.message.message_type;
     match &decision {
         Decision::Issue(c) => tracing::info!(
             transaction_id = %tid,
+            message_type = %kind,
             subject = %c.tbs_certificate().subject(),
             serial = %c.tbs_certificate().serial_number(),
-            "issued"
+            "SUCCESS"
         ),
-        Decision::Reject(f) => tracing::warn!(transaction_id = %tid, fail_info = %f, "rejected"),
+        Decision::Pending => tracing::info!(transaction_id = %tid, message_type = %kind, "PENDING"),
         _ => {}
     }
     match state.ca.respond(&req, &decision) {
@@ -232,94 +226,155 @@ fn pki_operation(state: &AppState, der: &[u8]) -> Response {
     }
 }
 
-fn decide(state: &AppState, req: &scep_proto::CaRequest) -> Decision {
-    let tid = &req.message.transaction_id;
+/// Logs a refusal with its reason and turns it into the decision.
+fn refuse(req: &CaRequest, fail_info: FailInfo, reason: &str) -> Decision {
+    tracing::warn!(
+        transaction_id = %req.message.transaction_id,
+        message_type = %req.message.message_type,
+        fail_info = %fail_info,
+        reason,
+        "FAILURE"
+    );
+    Decision::Reject(fail_info)
+}
+
+fn decide(state: &AppState, req: &CaRequest) -> Decision {
+    let now = now();
+    let ca_subject = state.ca.certificate().tbs_certificate().subject();
+    let names_us = |issuer_der: &[u8]| {
+        use scep_proto::der::Decode as _;
+        scep_proto::x509_cert::name::Name::from_der(issuer_der).is_ok_and(|n| &n == ca_subject)
+    };
     match &req.body {
         RequestBody::Csr(csr) => {
-            let renewal = req.message.message_type == MessageType::RENEWAL_REQ;
-            if !(renewal && req.signer_issued_by_ca)
-                && let Some(expected) = &state.challenge
+            let tid = req.message.transaction_id.as_str();
+            // A PKCSReq repeated while it waits is a poll. Once decided, a new PKCSReq is a
+            // new request (as micromdm/scep treats it).
+            if let Ok(TransactionState::Pending(_) | TransactionState::Approved(_)) =
+                state.store.transaction(tid)
             {
-                let given = csr.challenge_password.as_deref().unwrap_or("");
-                if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                    tracing::warn!(
-                        transaction_id = %tid,
-                        reason = if csr.challenge_password.is_some() {
-                            "wrong challengePassword"
-                        } else {
-                            "missing challengePassword"
-                        },
-                        "rejecting enrollment"
-                    );
-                    return Decision::Reject(FailInfo::BAD_REQUEST);
-                }
+                return poll(state, req, now);
             }
-            match issue_cert(state, csr) {
-                Ok(c) => Decision::Issue(Box::new(c)),
-                Err(e) => {
-                    tracing::error!(error = %e, "issuing failed");
-                    Decision::Reject(FailInfo::BAD_REQUEST)
-                }
+            let pr = match PolicyRequest::from_ca_request(req, now) {
+                Ok(Some(pr)) => pr,
+                Ok(None) => return refuse(req, FailInfo::BAD_REQUEST, "no CSR"),
+                Err(e) => return refuse(req, FailInfo::BAD_TIME, &e.to_string()),
+            };
+            match state.policy.decide(&pr) {
+                Verdict::Issue => issue(state, req, csr, now),
+                Verdict::Pending => match state.store.add_pending(tid, csr, now) {
+                    Ok(()) => Decision::Pending,
+                    Err(e) => {
+                        tracing::error!(error = %e, "storing the pending request");
+                        refuse(
+                            req,
+                            FailInfo::BAD_REQUEST,
+                            "cannot store the pending request",
+                        )
+                    }
+                },
+                Verdict::Reject { fail_info, reason } => refuse(req, fail_info, &reason),
+                _ => refuse(req, FailInfo::BAD_REQUEST, "unknown verdict"),
             }
         }
-        RequestBody::GetCert { serial, .. } => match find_issued(state, serial) {
-            Some(c) => Decision::Issue(Box::new(c)),
-            None => Decision::Reject(FailInfo::BAD_CERT_ID),
-        },
-        // This CA never answers PENDING, so there is nothing to poll for.
-        RequestBody::CertPoll { .. } => Decision::Reject(FailInfo::BAD_CERT_ID),
-        _ => Decision::Reject(FailInfo::BAD_REQUEST),
+        RequestBody::CertPoll { issuer, .. } => {
+            if !names_us(issuer) {
+                return refuse(req, FailInfo::BAD_CERT_ID, "CertPoll names another issuer");
+            }
+            poll(state, req, now)
+        }
+        RequestBody::GetCert { issuer, serial } => {
+            if !names_us(issuer) {
+                return refuse(req, FailInfo::BAD_CERT_ID, "GetCert names another issuer");
+            }
+            match state.store.find_issued(serial) {
+                Some(c) => Decision::Issue(Box::new(c)),
+                None => refuse(req, FailInfo::BAD_CERT_ID, "GetCert: no such certificate"),
+            }
+        }
+        RequestBody::GetCrl { issuer, serial } => {
+            if !names_us(issuer) || state.store.find_issued(serial).is_none() {
+                return refuse(req, FailInfo::BAD_CERT_ID, "GetCRL: no such certificate");
+            }
+            refuse(
+                req,
+                FailInfo::BAD_REQUEST,
+                "GetCRL: this CA publishes no CRL",
+            )
+        }
+        _ => refuse(req, FailInfo::BAD_REQUEST, "unsupported request"),
     }
 }
 
-fn issue_cert(
-    state: &AppState,
+/// The SubjectPublicKeyInfo of a CSR, decoded for comparison with a certificate's.
+fn csr_spki(
     csr: &scep_proto::Csr,
-) -> Result<scep_proto::Certificate, Box<dyn std::error::Error>> {
-    let _guard = state.serial.lock().map_err(|_| "serial lock poisoned")?;
-    let path = state.dir.join("serial");
-    let serial: u64 = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| "2".into())
-        .trim()
-        .parse()
-        .unwrap_or(2);
-    std::fs::write(&path, format!("{}\n", serial + 1))?;
-    let cert = issue::issue(
+) -> Option<scep_proto::x509_cert::spki::SubjectPublicKeyInfoOwned> {
+    use scep_proto::der::Decode as _;
+    scep_proto::x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&csr.public_key_der).ok()
+}
+
+/// A CertPoll (or a repeated PKCSReq) for a transaction: the stored answer, or the policy's
+/// verdict on the stored request.
+fn poll(state: &AppState, req: &CaRequest, now: i64) -> Decision {
+    let tid = req.message.transaction_id.as_str();
+    let csr = match state.store.transaction(tid) {
+        Ok(TransactionState::Issued(c)) => return Decision::Issue(c),
+        Ok(TransactionState::Rejected) => {
+            return refuse(req, FailInfo::BAD_REQUEST, "rejected by the operator");
+        }
+        Ok(TransactionState::Unknown) => {
+            return refuse(
+                req,
+                FailInfo::BAD_CERT_ID,
+                "CertPoll for an unknown transaction",
+            );
+        }
+        Ok(TransactionState::Pending(c) | TransactionState::Approved(c)) => c,
+        Err(e) => {
+            tracing::error!(error = %e, transaction_id = %tid, "reading the transaction");
+            return refuse(req, FailInfo::BAD_REQUEST, "cannot read the transaction");
+        }
+    };
+    // Only the key that made the request may collect its certificate.
+    let signer_spki = req.signer.tbs_certificate().subject_public_key_info();
+    if csr_spki(&csr).as_ref() != Some(signer_spki) {
+        return refuse(
+            req,
+            FailInfo::BAD_MESSAGE_CHECK,
+            "CertPoll signed by another key than the request",
+        );
+    }
+    let pr = match PolicyRequest::poll(req, &csr, now) {
+        Ok(pr) => pr,
+        Err(e) => return refuse(req, FailInfo::BAD_TIME, &e.to_string()),
+    };
+    match state.policy.decide(&pr) {
+        Verdict::Issue => issue(state, req, &csr, now),
+        Verdict::Pending => Decision::Pending,
+        Verdict::Reject { fail_info, reason } => {
+            if let Err(e) = state.store.reject(tid) {
+                tracing::error!(error = %e, "recording the rejection");
+            }
+            refuse(req, fail_info, &reason)
+        }
+        _ => refuse(req, FailInfo::BAD_REQUEST, "unknown verdict"),
+    }
+}
+
+fn issue(state: &AppState, req: &CaRequest, csr: &scep_proto::Csr, now: i64) -> Decision {
+    match state.store.issue(
         csr,
         state.ca.certificate(),
         state.ca.key(),
-        &IssueOptions::new(
-            serial.to_be_bytes().to_vec(),
-            now() - 60,
-            state.days * 86_400,
-        ),
-    )?;
-    let der = {
-        use scep_proto::der::Encode as _;
-        cert.to_der()?
-    };
-    let issued = state.dir.join("issued");
-    std::fs::create_dir_all(&issued)?;
-    std::fs::write(
-        issued.join(format!("{serial}.pem")),
-        pem_encode("CERTIFICATE", &der),
-    )?;
-    Ok(cert)
-}
-
-fn find_issued(state: &AppState, serial_der: &[u8]) -> Option<scep_proto::Certificate> {
-    // serial_der is a full INTEGER; issued certificates are named by their decimal serial.
-    let mut n: u64 = 0;
-    for &b in serial_der.get(2..)? {
-        n = n.checked_shl(8)? | u64::from(b);
+        state.days,
+        now,
+        Some(&req.message.transaction_id),
+    ) {
+        Ok(c) => Decision::Issue(Box::new(c)),
+        Err(e) => {
+            tracing::error!(error = %e, "issuing failed");
+            refuse(req, FailInfo::BAD_REQUEST, "issuing failed")
+        }
     }
-    let pem = std::fs::read(state.dir.join("issued").join(format!("{n}.pem"))).ok()?;
-    cms::parse_certificates(&pem).ok()?.into_iter().next()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -2,86 +2,24 @@
 //! challenge gets a FAILURE, and OpenSSL opens and verifies what our CA sends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is required in CI");
-        }
-        println!("SKIP: {name} not installed");
-    }
-    found
-}
+use std::path::Path;
+use std::process::Command;
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "scep-server-test-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path, challenge: &str) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.join("server.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_scep-server"))
-        .args(["--ca-dir"])
-        .arg(dir.join("ca"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--challenge", challenge, "--key-bits", "1024"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Server {
-        child,
-        url: format!("http://127.0.0.1:{port}/scep"),
-        log,
-    }
-}
+use common::{start_server, tempdir, tool};
 
 fn scepclient(dir: &Path, url: &str, challenge: &str, cn: &str) -> std::process::Output {
+    scepclient_bits(dir, url, challenge, cn, 1024)
+}
+
+fn scepclient_bits(
+    dir: &Path,
+    url: &str,
+    challenge: &str,
+    cn: &str,
+    bits: u32,
+) -> std::process::Output {
     // scepclient writes csr.pem and self.pem in its working directory: one per run.
     let work = dir.join(format!("work-{cn}"));
     std::fs::create_dir_all(&work).unwrap();
@@ -95,7 +33,7 @@ fn scepclient(dir: &Path, url: &str, challenge: &str, cn: &str) -> std::process:
             "-cn",
             cn,
             "-keySize",
-            "1024",
+            &bits.to_string(),
         ])
         .arg("-private-key")
         .arg(work.join("key.pem"))
@@ -111,7 +49,7 @@ fn scepclient_enrolls_and_wrong_challenge_fails() {
         return;
     }
     let dir = tempdir("scepclient");
-    let server = start_server(&dir, "s3cret");
+    let server = start_server(&dir, Some("s3cret"), &[]);
 
     let out = scepclient(&dir, &server.url, "s3cret", "good-device");
     assert!(
@@ -162,24 +100,36 @@ fn our_client_against_our_server_and_openssl_checks_the_certrep() {
         return;
     }
     let dir = tempdir("openssl");
-    let server = start_server(&dir, "pw");
+    let server = start_server(&dir, Some("pw"), &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let key = RsaKey::generate(1024).unwrap();
     let http = HttpClient::new(&server.url).unwrap();
     let now = 1_764_000_000;
 
-    // Full enrollment with each cipher through the HTTP client.
-    for cipher in [
+    // Full enrollment with every cipher and digest through the HTTP client.
+    for (cipher, digest) in [
         ContentCipher::DesCbc,
         ContentCipher::DesEde3Cbc,
+        ContentCipher::Aes128Cbc,
+        ContentCipher::Aes192Cbc,
         ContentCipher::Aes256Cbc,
-    ] {
+    ]
+    .into_iter()
+    .flat_map(|c| {
+        [
+            DigestAlgorithm::Sha1,
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha512,
+        ]
+        .map(|d| (c, d))
+    }) {
         let mut opts = EnrollOptions::new(now);
         opts.challenge = Some("pw".into());
         opts.cipher = Some(cipher);
+        opts.digest = Some(digest);
         let e = rt
             .block_on(enroll(&http, &key, &issue::common_name("ours"), &opts))
-            .unwrap();
+            .unwrap_or_else(|err| panic!("{cipher:?}/{digest:?}: {err}"));
         assert!(
             e.certificate
                 .tbs_certificate()
@@ -275,6 +225,45 @@ fn our_client_against_our_server_and_openssl_checks_the_certrep() {
     let text = String::from_utf8_lossy(&printed);
     assert!(text.contains("openssl-check"), "{text}");
     run(&["asn1parse", "-inform", "DER", "-in", "rep.der"]);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn scepclient_every_key_size_against_an_aws_lc_ca_and_again_with_the_same_key() {
+    if !tool("scepclient") {
+        return;
+    }
+    let dir = tempdir("keysizes");
+    // A 2048-bit CA: the aws-lc-rs backend (1024-bit CAs fall back to pure Rust).
+    let server = start_server(&dir, Some("pw"), &["--key-bits", "2048"]);
+    for bits in [1024, 2048, 4096] {
+        let cn = format!("dev-{bits}");
+        let out = scepclient_bits(&dir, &server.url, "pw", &cn, bits);
+        assert!(
+            out.status.success(),
+            "scepclient -keySize {bits} failed: {}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            server.log_text()
+        );
+        let pem = std::fs::read(dir.join(format!("work-{cn}/cert.pem"))).unwrap();
+        let cert = scep_proto::cms::parse_certificates(&pem).unwrap().remove(0);
+        assert!(cert.tbs_certificate().subject().to_string().contains(&cn));
+    }
+    // Enroll the same key again (a reinstalled device keeps its key).
+    std::fs::remove_file(dir.join("work-dev-2048/cert.pem")).unwrap();
+    let out = scepclient_bits(&dir, &server.url, "pw", "dev-2048", 2048);
+    assert!(
+        out.status.success(),
+        "second run failed: {}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log_text()
+    );
+    let log = server.log_text();
+    assert!(!log.contains("pure-Rust backend"), "{log}");
+    assert_eq!(log.matches("SUCCESS").count(), 4, "{log}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
