@@ -329,3 +329,29 @@ async fn per_route_limits_are_enforced_before_reading() {
     assert_eq!(r.status, 401);
     assert!(r.text().contains("Mdm-Signature"), "{}", r.text());
 }
+
+#[tokio::test]
+async fn slow_bodies_are_cut_off_by_the_minimum_rate() {
+    let dir = TempDir::new();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    // Declares 100 KiB, sends 10 bytes and stalls: past the 5 s grace the average rate is
+    // under 1 KiB/s, so the server answers 408 (long before the 60 s request timeout).
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /mdm HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 102400\r\n\
+         Mdm-Signature: bm90IGEgc2lnbmF0dXJl\r\n\r\n0123456789"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(40), stream.read_to_end(&mut out))
+        .await
+        .expect("the slow upload was not cut off")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("bytes per second"), "{text}");
+    let s = stats(addr).await;
+    assert_eq!(s["refusals"]["slow-body"], 1, "{s}");
+    assert_eq!(s["body_budget_free_bytes"], s["body_budget_bytes"], "{s}");
+}
