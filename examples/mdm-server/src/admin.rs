@@ -88,6 +88,23 @@ pub async fn version() -> Response {
     JsonBody(json!({ "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
+/// `GET /v1/stats`: refusals counted since start, by reason, and the body budget.
+pub async fn stats(State(state): State<AppState>) -> Response {
+    let refusals: Map<String, Json> = state
+        .refusals
+        .counts()
+        .into_iter()
+        .map(|(reason, n)| (reason.to_owned(), json!(n)))
+        .collect();
+    JsonBody(json!({
+        "refusals": refusals,
+        "refusals_total": state.refusals.total(),
+        "body_budget_bytes": state.device_limits.budget_bytes(),
+        "body_budget_free_bytes": state.device_limits.budget_available(),
+    }))
+    .into_response()
+}
+
 /// `GET /v1/openapi.json`.
 pub async fn openapi() -> Response {
     JsonBody(crate::openapi::document()).into_response()
@@ -236,7 +253,12 @@ pub async fn push_cert(State(state): State<AppState>, body: Bytes) -> Response {
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()
                 .and_then(|d| i64::try_from(d.as_secs()).ok());
-            let record = PushCert::new(topic.clone(), cert_pem, key_pem);
+            let key_stored = crate::secrets::seal_text(
+                state.secrets.as_deref(),
+                &key_pem,
+                &crate::apns::push_key_context(&topic),
+            );
+            let record = PushCert::new(topic.clone(), cert_pem, key_stored);
             state
                 .storage
                 .store_push_cert(&record, storage::now())

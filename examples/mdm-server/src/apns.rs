@@ -27,12 +27,18 @@ pub fn load_push_identity(cert_pem: &str, key_pem: &str) -> Result<PushIdentity,
     Ok(identity)
 }
 
+/// The associated data a push key is sealed with: it names its topic.
+pub fn push_key_context(topic: &str) -> String {
+    format!("push-key:{topic}")
+}
+
 /// Sends MDM pushes through APNs.
 pub struct ApnsPusher {
     storage: Arc<dyn Storage>,
     endpoint: Endpoint,
     roots: Vec<Vec<u8>>,
     clients: Mutex<HashMap<String, (Timestamp, ApnsClient)>>,
+    secrets: Option<Arc<crate::secrets::SecretsKey>>,
 }
 
 impl std::fmt::Debug for ApnsPusher {
@@ -52,7 +58,14 @@ impl ApnsPusher {
             endpoint,
             roots,
             clients: Mutex::new(HashMap::new()),
+            secrets: None,
         }
+    }
+
+    /// This pusher opening push keys sealed with `secrets` (see [`crate::secrets`]).
+    pub fn with_secrets(mut self, secrets: Option<Arc<crate::secrets::SecretsKey>>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     async fn client_for(&self, topic: &str) -> Result<ApnsClient, String> {
@@ -73,7 +86,14 @@ impl ApnsPusher {
         {
             return Ok(client.clone());
         }
-        let identity = load_push_identity(&cert.cert_pem, &cert.key_pem)?;
+        let key_pem = crate::secrets::open_text(
+            self.secrets.as_deref(),
+            &cert.key_pem,
+            &push_key_context(topic),
+            &format!("the push key of `{topic}`"),
+        )
+        .map_err(|e| e.to_string())?;
+        let identity = load_push_identity(&cert.cert_pem, &key_pem)?;
         let mut builder = ApnsClient::builder(self.endpoint.clone()).identity(identity);
         for root in &self.roots {
             builder = builder.add_root_certificate(root);

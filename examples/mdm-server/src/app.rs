@@ -3,10 +3,11 @@
 use crate::http::{ApiKey, AppState};
 use crate::identity::{AcceptAll, CertificateVerifier};
 use crate::pki::Pki;
+use crate::secrets::SecretsKey;
 use crate::service::MdmService;
 use crate::storage::{self, StorageError};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The file in the data folder that keeps the generated API key.
@@ -117,10 +118,52 @@ pub struct Config {
     #[arg(long, env = "MDM_REQUEST_TIMEOUT", default_value_t = 60)]
     pub request_timeout: u64,
 
+    /// Largest `PUT /mdm/checkin` body, in bytes (`PUT /mdm`, which carries command
+    /// reports, takes `--max-body`; SCEP 64 KiB; the enrollment profile no body).
+    #[arg(long, env = "MDM_MAX_CHECKIN_BODY", default_value_t = crate::limits::DEFAULT_CHECKIN_MAX_BODY)]
+    pub max_checkin_body: usize,
+
+    /// Budget, in bytes, for all device bodies being received at once; a request that
+    /// would pass it gets 503. Bounds memory whatever the number of clients.
+    #[arg(long, env = "MDM_MAX_BUFFERED_BYTES", default_value_t = crate::limits::DEFAULT_MAX_BUFFERED_BYTES)]
+    pub max_buffered_bytes: usize,
+
+    /// Slowest accepted device body, in bytes per second on average after 5 seconds
+    /// (0: no minimum); slower uploads end with 408.
+    #[arg(long, env = "MDM_MIN_BODY_RATE", default_value_t = crate::limits::DEFAULT_MIN_BODY_RATE)]
+    pub min_body_rate: u64,
+
+    /// The most connections served at once; more are answered 503 and closed.
+    #[arg(long, env = "MDM_MAX_CONNECTIONS", default_value_t = crate::serve::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Days after which finished commands (with their reports), expired commands and bad
+    /// reports are deleted, by a task that runs hourly. Queued commands are never deleted.
+    /// 0 keeps everything.
+    #[arg(long, env = "MDM_RETENTION_DAYS", default_value_t = DEFAULT_RETENTION_DAYS)]
+    pub retention_days: u64,
+
+    /// File holding the key-encryption key (32 bytes: 64 hex digits, base64, or raw) that
+    /// seals the CA key file and the APNs push key in storage. The key itself may instead be
+    /// given in `MDM_SECRETS_KEY`. Make one with `openssl rand -hex 32`.
+    #[arg(long, env = "MDM_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+
+    /// PEM file of the CA that signed the PostgreSQL server's certificate (as libpq's
+    /// `sslrootcert=`, which the URL may also carry); used with `sslmode=require`,
+    /// `verify-ca` or `verify-full` in the storage URL.
+    #[arg(long, env = "MDM_POSTGRES_CA_FILE")]
+    pub postgres_ca_file: Option<PathBuf>,
+
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `mdm_server=debug`).
     #[arg(long, env = "MDM_LOG", default_value = "info")]
     pub log: String,
 }
+
+/// Default of `--retention-days`.
+pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+/// How often the retention task runs.
+pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Config {
     /// A configuration for tests and embedding: listen on `listen`, keep files in `data_dir`,
@@ -144,6 +187,13 @@ impl Config {
             tls_key: None,
             header_timeout: 30,
             request_timeout: 60,
+            max_checkin_body: crate::limits::DEFAULT_CHECKIN_MAX_BODY,
+            max_buffered_bytes: crate::limits::DEFAULT_MAX_BUFFERED_BYTES,
+            min_body_rate: crate::limits::DEFAULT_MIN_BODY_RATE,
+            max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            secrets_key_file: None,
+            postgres_ca_file: None,
             log: "info".into(),
         }
     }
@@ -212,6 +262,27 @@ impl Config {
         self.max_body = bytes;
         self
     }
+
+    /// This configuration with other abuse limits: connections, buffered bytes, minimum
+    /// body rate (bytes per second).
+    pub fn with_abuse_limits(mut self, connections: usize, buffered: usize, rate: u64) -> Self {
+        self.max_connections = connections;
+        self.max_buffered_bytes = buffered;
+        self.min_body_rate = rate;
+        self
+    }
+
+    /// This configuration sealing secrets with the key in `path`.
+    pub fn with_secrets_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secrets_key_file = Some(path.into());
+        self
+    }
+
+    /// This configuration keeping finished commands `days` days (0: forever).
+    pub fn with_retention_days(mut self, days: u64) -> Self {
+        self.retention_days = days;
+        self
+    }
 }
 
 /// Why the server could not start.
@@ -235,6 +306,9 @@ pub enum StartError {
     /// A setting is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// A secret could not be read or decrypted.
+    #[error("secrets: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -271,23 +345,23 @@ fn load_api_key(config: &Config) -> Result<(ApiKey, ApiKeySource), StartError> {
         Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
     }
     let key = ApiKey::generate();
-    write_secret(&path, key.expose()).map_err(io(format!("writing {}", path.display())))?;
+    crate::secrets::write_atomic(&path, format!("{}\n", key.expose()).as_bytes())
+        .map_err(io(format!("writing {}", path.display())))?;
     Ok((key, ApiKeySource::Generated(path)))
 }
 
-fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
+fn load_secrets_key(config: &Config) -> Result<Option<SecretsKey>, StartError> {
+    let key = match &config.secrets_key_file {
+        Some(path) => Some(SecretsKey::from_file(path)?),
+        None => match std::env::var(crate::secrets::SECRETS_KEY_ENV) {
+            Ok(text) if !text.trim().is_empty() => Some(SecretsKey::from_text(
+                &text,
+                &format!("in {}", crate::secrets::SECRETS_KEY_ENV),
+            )?),
+            _ => None,
+        },
+    };
+    Ok(key)
 }
 
 /// A server ready to run: bound, storage open, routes built.
@@ -314,6 +388,10 @@ pub struct Server {
     pub no_signature_check: bool,
     /// Where the CA lives.
     pub data_dir: PathBuf,
+    /// Refusal counters (also shown by `GET /v1/stats`).
+    pub refusals: Arc<crate::refusals::Refusals>,
+    storage: Arc<dyn storage::Storage>,
+    retention_days: u64,
     /// The TLS configuration, when serving HTTPS.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -357,8 +435,9 @@ impl Server {
         config: &Config,
         customize: impl FnOnce(MdmService) -> MdmService,
     ) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
+        crate::secrets::create_private_dir(&config.data_dir)
             .map_err(io(format!("creating {}", config.data_dir.display())))?;
+        let secrets = load_secrets_key(config)?.map(Arc::new);
         let (api_key, api_key_source) = load_api_key(config)?;
         #[cfg(feature = "tls")]
         let tls = load_tls(config)?;
@@ -368,13 +447,18 @@ impl Server {
             Some(url) => url.clone(),
             None => format!("sqlite:{}", config.data_dir.join(SQLITE_FILE).display()),
         };
-        let storage = storage::open(&url).await?;
+        let storage = storage::open_with(
+            &url,
+            &storage::OpenOptions::new().with_postgres_ca_file(config.postgres_ca_file.clone()),
+        )
+        .await?;
         let pki = {
             let dir = config.data_dir.clone();
             let challenge = config.scep_challenge.clone();
             let bits = config.ca_key_bits;
+            let secrets = secrets.clone();
             tokio::task::spawn_blocking(move || {
-                Pki::load_or_create(&dir, challenge.as_deref(), bits)
+                Pki::load_or_create_sealed(&dir, challenge.as_deref(), bits, secrets.as_deref())
             })
             .await
             .map_err(|e| StartError::Config(format!("creating the CA: {e}")))??
@@ -403,13 +487,22 @@ impl Server {
             }
             None => Vec::new(),
         };
-        let service = service.with_pusher(Arc::new(crate::apns::ApnsPusher::new(
-            Arc::clone(&storage),
-            endpoint,
-            roots,
-        )));
+        let service = service.with_pusher(Arc::new(
+            crate::apns::ApnsPusher::new(Arc::clone(&storage), endpoint, roots)
+                .with_secrets(secrets.clone()),
+        ));
         let service = customize(service);
-        let mut state = AppState::new(Arc::new(service), storage, api_key.clone());
+        let mut state = AppState::new(Arc::new(service), Arc::clone(&storage), api_key.clone());
+        let mut device_limits = crate::limits::DeviceLimits::new(
+            config.max_body,
+            config.max_checkin_body,
+            config.max_buffered_bytes,
+            config.min_body_rate,
+        );
+        device_limits.require_identity_header = !config.no_signature_check;
+        state.device_limits = device_limits;
+        state.secrets = secrets;
+        let refusals = Arc::clone(&state.refusals);
         state.pki = Some(Arc::clone(&pki));
         state.default_topic = config.topic.clone();
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
@@ -443,10 +536,15 @@ impl Server {
             api_key,
             api_key_source,
             public_url,
-            options: crate::serve::ServeOptions::default().with_timeouts(
-                std::time::Duration::from_secs(config.header_timeout.max(1)),
-                std::time::Duration::from_secs(config.request_timeout.max(1)),
-            ),
+            options: crate::serve::ServeOptions::default()
+                .with_timeouts(
+                    std::time::Duration::from_secs(config.header_timeout.max(1)),
+                    std::time::Duration::from_secs(config.request_timeout.max(1)),
+                )
+                .with_max_connections(config.max_connections),
+            refusals,
+            storage,
+            retention_days: config.retention_days,
             pki,
             no_signature_check: config.no_signature_check,
             data_dir: config.data_dir.clone(),
@@ -504,14 +602,56 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        let pruning = (self.retention_days > 0).then(|| {
+            tokio::spawn(crate::retention::run(
+                Arc::clone(&self.storage),
+                self.retention_days,
+                RETENTION_INTERVAL,
+            ))
+        });
+        let refusals = Arc::clone(&self.refusals);
         #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls {
-            let listener =
-                crate::tls::TlsListener::new(self.listener, tls).map_err(io("starting TLS"))?;
-            crate::serve::serve(listener, self.router, self.options, shutdown).await;
-            return Ok(());
+        let served = if let Some(tls) = self.tls {
+            match crate::tls::TlsListener::new(self.listener, tls) {
+                Ok(listener) => {
+                    crate::serve::serve_counted(
+                        listener,
+                        self.router,
+                        self.options,
+                        refusals,
+                        shutdown,
+                    )
+                    .await;
+                    Ok(())
+                }
+                Err(e) => Err(io("starting TLS")(e)),
+            }
+        } else {
+            crate::serve::serve_counted(
+                self.listener,
+                self.router,
+                self.options,
+                refusals,
+                shutdown,
+            )
+            .await;
+            Ok(())
+        };
+        #[cfg(not(feature = "tls"))]
+        let served = {
+            crate::serve::serve_counted(
+                self.listener,
+                self.router,
+                self.options,
+                refusals,
+                shutdown,
+            )
+            .await;
+            Ok(())
+        };
+        if let Some(task) = pruning {
+            task.abort();
         }
-        crate::serve::serve(self.listener, self.router, self.options, shutdown).await;
-        Ok(())
+        served
     }
 }

@@ -29,6 +29,12 @@ pub struct AppState {
     pub api_key: ApiKey,
     /// Limits on device bodies.
     pub limits: Limits,
+    /// What device routes accept before reading a body (see [`crate::limits`]).
+    pub device_limits: crate::limits::DeviceLimits,
+    /// Refusal counters and the rate limit of their log lines.
+    pub refusals: Arc<crate::refusals::Refusals>,
+    /// The key that seals the APNs push key in storage, when configured.
+    pub secrets: Option<Arc<crate::secrets::SecretsKey>>,
     /// A header in which a TLS-terminating proxy forwards the device's client certificate.
     pub client_cert_header: Option<HeaderName>,
     /// The CA behind `/scep` and `/mdm/enroll` (both answer 501 without one).
@@ -47,6 +53,9 @@ impl AppState {
             storage,
             api_key,
             limits: Limits::MDM,
+            device_limits: crate::limits::DeviceLimits::default(),
+            refusals: Arc::new(crate::refusals::Refusals::new()),
+            secrets: None,
             client_cert_header: None,
             pki: None,
             public_url: "http://localhost".into(),
@@ -160,6 +169,7 @@ pub fn admin_routes() -> Routes {
     Routes::new()
         .add("/version", &["GET"], get(version))
         .add("/v1/openapi.json", &["GET"], get(openapi))
+        .add("/v1/stats", &["GET"], get(stats))
         .add("/v1/enqueue/{ids}", &["PUT"], put(enqueue))
         .add("/v1/push/{ids}", &["GET"], get(push))
         .add("/v1/pushcert", &["PUT"], put(push_cert))
@@ -206,10 +216,19 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_api_key,
         ));
+    let body_limit = state
+        .limits
+        .max_bytes
+        .max(state.device_limits.checkin_max)
+        .max(state.device_limits.server_max);
     device_routes()
         .router
         .merge(admin)
-        .layer(DefaultBodyLimit::max(state.limits.max_bytes))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::guard,
+        ))
         .with_state(state)
 }
 
@@ -241,7 +260,7 @@ pub fn error_response(error: &ServiceError) -> Response {
     (status, error.to_string()).into_response()
 }
 
-fn reply_response(result: Result<Reply, ServiceError>) -> Response {
+fn reply_response(state: &AppState, result: Result<Reply, ServiceError>) -> Response {
     match result {
         Ok(Reply::Empty) => StatusCode::OK.into_response(),
         Ok(Reply::Plist(body)) => (
@@ -257,7 +276,9 @@ fn reply_response(result: Result<Reply, ServiceError>) -> Response {
         )
             .into_response(),
         Err(e) => {
-            tracing::info!(status = e.status(), error = %e, "device request refused");
+            if (400..500).contains(&e.status()) {
+                state.refusals.record(refusal_reason(&e), e.status(), &e);
+            }
             error_response(&e)
         }
     }
@@ -286,7 +307,18 @@ async fn device_request(
         DeviceMessage::Report(report) => state.service.report(&request, &report).await,
         DeviceMessage::Undecodable(what) => state.service.undecodable(&request, &what).await,
     };
-    reply_response(result)
+    reply_response(state, result)
+}
+
+/// The refusal counter a service error counts under.
+fn refusal_reason(error: &ServiceError) -> &'static str {
+    match error.status() {
+        401 => "identity",
+        403 => "forbidden",
+        404 => "not-found",
+        410 => "gone",
+        _ => "bad-request",
+    }
 }
 
 async fn checkin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -131,6 +131,8 @@ pub fn document() -> Json {
             },
             "/version": { "get": op("Server version", &[], None, ok_json("`{\"version\"}`")) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
+            "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",
+                &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },
             "/v1/enqueue/{ids}": { "put": op(
                 "Queue a raw command plist for enrollments (NanoMDM)",
                 &[ids.clone(), query_param("nopush", "string", "any value but 0/false: do not push")],

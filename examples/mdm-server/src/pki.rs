@@ -129,17 +129,7 @@ impl ScepAnswer {
 }
 
 fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(data)?;
-    file.sync_all()
+    crate::secrets::write_atomic(path, data)
 }
 
 fn random_serial() -> Vec<u8> {
@@ -166,6 +156,18 @@ impl Pki {
         challenge: Option<&str>,
         key_bits: usize,
     ) -> Result<Self, PkiError> {
+        Self::load_or_create_sealed(dir, challenge, key_bits, None)
+    }
+
+    /// Like [`Pki::load_or_create`], with the CA key file sealed with `secrets` (see
+    /// [`crate::secrets`]): a new key is written sealed, a plain one is sealed in place, and
+    /// a sealed one needs the same key to load.
+    pub fn load_or_create_sealed(
+        dir: &Path,
+        challenge: Option<&str>,
+        key_bits: usize,
+        secrets: Option<&crate::secrets::SecretsKey>,
+    ) -> Result<Self, PkiError> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
         if !cert_path.exists() {
@@ -182,13 +184,14 @@ impl Pki {
             let key_pem = key
                 .to_pkcs8_pem()
                 .map_err(scep_err("encoding the CA key"))?;
-            write_secret(&key_path, key_pem.as_bytes())
+            let key_text = crate::secrets::seal_text(secrets, &key_pem, CA_KEY_FILE);
+            write_secret(&key_path, key_text.as_bytes())
                 .map_err(io_err(format!("writing {}", key_path.display())))?;
             let der = mdm_proto::signature::certificate_der(&cert).map_err(|e| PkiError::Io {
                 what: "encoding the CA certificate".into(),
                 source: std::io::Error::other(e.to_string()),
             })?;
-            std::fs::write(&cert_path, pem_encode("CERTIFICATE", &der))
+            write_secret(&cert_path, pem_encode("CERTIFICATE", &der).as_bytes())
                 .map_err(io_err(format!("writing {}", cert_path.display())))?;
         }
         let cert_pem = std::fs::read(&cert_path)
@@ -201,8 +204,13 @@ impl Pki {
                 what: format!("reading {}", cert_path.display()),
                 source: std::io::Error::other("no certificate"),
             })?;
-        let key_pem = std::fs::read_to_string(&key_path)
-            .map_err(io_err(format!("reading {}", key_path.display())))?;
+        let key_pem =
+            crate::secrets::read_sealed_file(&key_path, secrets, CA_KEY_FILE).map_err(|e| {
+                PkiError::Io {
+                    what: format!("reading {}", key_path.display()),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
         let key = RsaKey::from_pem(&key_pem, None)
             .map_err(scep_err(format!("reading {}", key_path.display())))?;
         let ca_der = mdm_proto::signature::certificate_der(&cert).map_err(|e| PkiError::Io {

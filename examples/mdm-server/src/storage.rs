@@ -46,9 +46,25 @@ pub enum StorageError {
     /// The storage URL or options were not understood.
     #[error("storage configuration: {0}")]
     Config(String),
-    /// The database failed.
-    #[error("database error: {0}")]
+    /// The database failed. The message names the causes (the error's source chain).
+    #[error("database error: {}", error_chain(.0.as_ref()))]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An error and its sources, `: `-separated, each message once (drivers often repeat
+/// their source's text in their own).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
 }
 
 impl StorageError {
@@ -415,6 +431,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// The most recent bad reports, newest first.
     async fn bad_reports(&self, limit: u32) -> Result<Vec<BadReport>>;
 
+    /// Deletes what finished before `before`: commands (with their targets and reports)
+    /// whose every target has a final status last changed before it, commands that expired
+    /// before it, and bad reports received before it. A command with a queued or `NotNow`
+    /// target that has not expired is never deleted.
+    async fn prune(&self, before: Timestamp) -> Result<Pruned>;
+
     /// A command and the status of each target.
     async fn command(&self, uuid: &str, now: Timestamp) -> Result<Option<CommandRecord>>;
 
@@ -471,6 +493,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()>;
 }
 
+/// What [`Storage::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pruned {
+    /// Commands deleted (their targets and reports with them).
+    pub commands: u64,
+    /// Bad reports deleted.
+    pub bad_reports: u64,
+}
+
 /// The current time as a [`Timestamp`].
 pub fn now() -> Timestamp {
     std::time::SystemTime::now()
@@ -479,12 +511,39 @@ pub fn now() -> Timestamp {
         .unwrap_or(0)
 }
 
+/// How [`open_with`] connects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// PEM file of the CA of the PostgreSQL server's certificate (libpq's `sslrootcert`).
+    pub postgres_ca_file: Option<std::path::PathBuf>,
+}
+
+impl OpenOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These options with a PostgreSQL CA file.
+    pub fn with_postgres_ca_file(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.postgres_ca_file = path;
+        self
+    }
+}
+
 /// Opens the storage a URL names: `sqlite:PATH` / a plain path (SQLite), or
 /// `postgres://...` / `postgresql://...` (PostgreSQL).
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Storage>> {
+    open_with(url, &OpenOptions::new()).await
+}
+
+/// Like [`open`], with options (a CA file for PostgreSQL over TLS).
+pub async fn open_with(url: &str, options: &OpenOptions) -> Result<std::sync::Arc<dyn Storage>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(
-            postgres::PostgresStorage::connect(url).await?,
+            postgres::PostgresStorage::connect_with(url, options.postgres_ca_file.as_deref())
+                .await?,
         ))
     } else {
         let path = url

@@ -14,6 +14,9 @@ use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// The most handshakes in progress at once; TCP connections beyond it are closed at once,
+/// so clients that never finish a handshake hold a bounded number of sockets.
+pub const MAX_HANDSHAKES: usize = 256;
 
 /// Reads a PEM certificate chain and private key into a server configuration (TLS 1.2 and
 /// 1.3, ring, HTTP/1.1 by ALPN).
@@ -55,6 +58,7 @@ impl TlsListener {
         let local_addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, incoming) = mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let accept_task = tokio::spawn(async move {
             loop {
                 let (tcp, peer) = match listener.accept().await {
@@ -65,9 +69,15 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(slot) = Arc::clone(&handshakes).try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many TLS handshakes in progress; closed");
+                    drop(tcp);
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;

@@ -440,6 +440,91 @@ async fn shared_between_instances(open: &Opener) {
     assert_eq!(next(&*s1, &e, true).await, None);
 }
 
+/// Retention: finished and expired commands and old bad reports go; anything still queued
+/// (or `NotNow`), or finished recently, stays.
+async fn pruning(s: &dyn Storage) {
+    let (e, f) = (unique("PR"), unique("PR2"));
+    let [done, pending, not_now, recent, expired, partial] =
+        ["done", "pending", "notnow", "recent", "expired", "partial"].map(unique);
+    for uuid in [&done, &pending, &not_now, &recent] {
+        s.enqueue(&cmd(uuid), std::slice::from_ref(&e), NOW)
+            .await
+            .unwrap();
+    }
+    let mut expiring = cmd(&expired);
+    expiring.expires_at = Some(NOW + 10);
+    s.enqueue(&expiring, std::slice::from_ref(&e), NOW)
+        .await
+        .unwrap();
+    s.enqueue(&cmd(&partial), &[e.clone(), f.clone()], NOW)
+        .await
+        .unwrap();
+    let report = b"<plist/>";
+    for (uuid, status, at) in [
+        (&done, "Acknowledged", NOW),
+        (&not_now, "NotNow", NOW),
+        (&recent, "Error", NOW + 500),
+        (&partial, "Acknowledged", NOW),
+    ] {
+        assert_eq!(
+            s.record_report(&e, uuid, status, report, at).await.unwrap(),
+            ReportOutcome::Recorded
+        );
+    }
+    let old = unique("old-bad");
+    s.record_bad_report(&BadReport::new(Some(old.clone()), None, "x", vec![], NOW))
+        .await
+        .unwrap();
+    let new = unique("new-bad");
+    s.record_bad_report(&BadReport::new(
+        Some(new.clone()),
+        None,
+        "x",
+        vec![],
+        NOW + 200,
+    ))
+    .await
+    .unwrap();
+
+    let pruned = s.prune(NOW + 100).await.unwrap();
+    assert!(pruned.commands >= 2, "{pruned:?}");
+    assert!(pruned.bad_reports >= 1, "{pruned:?}");
+    let exists = |uuid: String| async move { s.command(&uuid, NOW).await.unwrap().is_some() };
+    assert!(!exists(done.clone()).await, "finished long ago: pruned");
+    assert!(!exists(expired.clone()).await, "expired long ago: pruned");
+    assert!(exists(pending.clone()).await, "queued: kept");
+    assert!(exists(not_now.clone()).await, "NotNow: kept");
+    assert!(exists(recent.clone()).await, "finished recently: kept");
+    assert!(
+        exists(partial.clone()).await,
+        "one target still queued: kept"
+    );
+    let bad: Vec<_> = s
+        .bad_reports(1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|b| b.enrollment_id)
+        .collect();
+    assert!(!bad.contains(&old) && bad.contains(&new), "{bad:?}");
+    // The queue is intact: the pending command is still handed out.
+    let queued: Vec<_> = s
+        .queue(&e, NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.uuid)
+        .collect();
+    assert!(
+        queued.contains(&pending) && queued.contains(&not_now),
+        "{queued:?}"
+    );
+    assert_eq!(next(s, &f, true).await.as_deref(), Some(partial.as_str()));
+    // Pruning again changes nothing that is kept.
+    s.prune(NOW + 100).await.unwrap();
+    assert!(exists(pending).await);
+}
+
 async fn run_suite(open: Opener) {
     let s = open().await;
     enrollment_lifecycle(&*s).await;
@@ -450,6 +535,7 @@ async fn run_suite(open: Opener) {
     bad_reports_and_push_certs(&*s).await;
     bindings_renewals_and_declarations(&*s).await;
     shared_between_instances(&open).await;
+    pruning(&*s).await;
 }
 
 #[tokio::test]
@@ -502,4 +588,77 @@ async fn sqlite_reopens_with_migrations_applied() {
     let s = storage::open(&url).await.unwrap();
     assert_eq!(next(&*s, "D", true).await.as_deref(), Some("keep"));
     assert!(storage::open("sqlite:").await.is_err());
+}
+
+/// The TLS-enabled PostgreSQL (`.ci/run` starts one on port 5433), or `None` after SKIP.
+fn tls_url(test: &str) -> Option<String> {
+    match std::env::var("MDM_TEST_POSTGRES_TLS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{test}: MDM_TEST_POSTGRES_TLS_URL is required when CI is set (see .ci/run)")
+        }
+        _ => {
+            println!("SKIP: {test}: MDM_TEST_POSTGRES_TLS_URL is not set (see .ci/run)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_over_tls_verifies_the_server_and_names_failures() {
+    let Some(url) = tls_url("postgres_over_tls_verifies_the_server_and_names_failures") else {
+        return;
+    };
+    // As given (CI: sslmode=verify-full with the test CA): connects and works.
+    let s = storage::open(&url).await.unwrap();
+    let id = unique("TLS");
+    s.enqueue(&cmd(&unique("tls")), std::slice::from_ref(&id), NOW)
+        .await
+        .unwrap();
+    assert!(next(&*s, &id, true).await.is_some());
+    drop(s);
+
+    let without_root: String = {
+        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| {
+                !p.is_empty() && !p.starts_with("sslrootcert=") && !p.starts_with("sslmode=")
+            })
+            .collect();
+        if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    };
+    let with = |extra: &str| {
+        let sep = if without_root.contains('?') { '&' } else { '?' };
+        format!("{without_root}{sep}{extra}")
+    };
+    // A CA that did not sign the server's certificate: refused, and the error says why.
+    let dir = TempDir::new();
+    let other_ca = dir.path().join(mdm_server::pki::CA_CERT_FILE);
+    let e = storage::open_with(
+        &with("sslmode=verify-full"),
+        &storage::OpenOptions::new().with_postgres_ca_file(Some(other_ca)),
+    )
+    .await
+    .expect_err("a wrong CA must fail")
+    .to_string();
+    assert!(e.contains("invalid peer certificate"), "{e}");
+    // verify-full without a CA: a configuration error naming what is missing.
+    let e = storage::open(&with("sslmode=verify-full"))
+        .await
+        .expect_err("no CA must fail")
+        .to_string();
+    assert!(e.contains("sslrootcert"), "{e}");
+    // require without a CA: encrypted, not verified (libpq's meaning).
+    storage::open(&with("sslmode=require")).await.unwrap();
+    // An unknown sslmode is named.
+    let e = storage::open(&with("sslmode=sometimes"))
+        .await
+        .expect_err("bad sslmode")
+        .to_string();
+    assert!(e.contains("sometimes"), "{e}");
 }

@@ -2,17 +2,23 @@
 //! advisory lock (so several instances may start at once), every state change in SQL.
 //!
 //! The URL is libpq's (`postgres://user@host:5432/db?options=-csearch_path%3Dmdm`).
-//! Connections are plain TCP (no TLS): run the database on the same host or a private
-//! network.
+//!
+//! TLS follows libpq's `sslmode` in the URL: `disable` (plain TCP), `prefer` (the default:
+//! TLS when the server offers it, unverified, else plain), `require` (TLS or fail;
+//! unverified unless a CA is given, then as `verify-ca`), `verify-ca` (the certificate must
+//! chain to the CA) and `verify-full` (and name the host). The CA is a PEM file given by
+//! `sslrootcert=` in the URL or `--postgres-ca-file`. TLS is rustls (ring) through
+//! `postgres_rustls`, with channel binding when the server asks for SCRAM-SHA-256-PLUS.
 
 use super::{
     BadReport, CommandRecord, EnrollmentFilter, EnrollmentKey, EnrollmentRecord, NewCommand,
-    PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage, StorageError,
-    TargetStatus, Timestamp,
+    Pruned, PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage,
+    StorageError, TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 
 /// The schema, one entry per version.
@@ -123,15 +129,251 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
     StorageError::backend(e)
 }
 
+/// libpq's `sslmode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// A URL with libpq's TLS parameters taken out (tokio-postgres knows only some of them).
+#[derive(Debug)]
+struct TlsParams {
+    url: String,
+    mode: SslMode,
+    root_cert: Option<PathBuf>,
+}
+
+impl TlsParams {
+    fn split(url: &str) -> Result<Self> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut kept = Vec::new();
+        let mut mode = SslMode::Prefer;
+        let mut root_cert = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value);
+            match key {
+                "sslmode" => {
+                    mode = match value.as_str() {
+                        "disable" => SslMode::Disable,
+                        "allow" | "prefer" => SslMode::Prefer,
+                        "require" => SslMode::Require,
+                        "verify-ca" => SslMode::VerifyCa,
+                        "verify-full" => SslMode::VerifyFull,
+                        other => {
+                            return Err(StorageError::Config(format!(
+                                "sslmode `{other}` is not one of disable, prefer, require, \
+                                 verify-ca, verify-full"
+                            )));
+                        }
+                    }
+                }
+                "sslrootcert" => root_cert = Some(PathBuf::from(value)),
+                _ => kept.push(pair),
+            }
+        }
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok(TlsParams {
+            url,
+            mode,
+            root_cert,
+        })
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(((hex(h).unwrap_or(0) << 4) | hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn tls_connector(
+    mode: SslMode,
+    ca_file: Option<&Path>,
+) -> Result<postgres_rustls::MakeTlsConnector> {
+    use rustls::client::WebPkiServerVerifier;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match ca_file {
+        Some(path) => Some(load_roots(path)?),
+        None => None,
+    };
+    let mode = match (mode, &roots) {
+        // libpq: with a root certificate, `require` verifies the chain as `verify-ca` does.
+        (SslMode::Require, Some(_)) => SslMode::VerifyCa,
+        (m, _) => m,
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StorageError::Config(format!("PostgreSQL TLS: {e}")))?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match (mode, roots) {
+        (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
+            return Err(StorageError::Config(
+                "sslmode=verify-ca and verify-full need the server's CA: sslrootcert= in the \
+                 URL or --postgres-ca-file"
+                    .into(),
+            ));
+        }
+        (SslMode::VerifyCa | SslMode::VerifyFull, Some(roots)) => {
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| StorageError::Config(format!("PostgreSQL TLS: {e}")))?;
+            Arc::new(Verifier {
+                webpki: Some(webpki),
+                check_name: mode == SslMode::VerifyFull,
+                provider,
+            })
+        }
+        _ => Arc::new(Verifier {
+            webpki: None,
+            check_name: false,
+            provider,
+        }),
+    };
+    let mut config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    postgres_rustls::set_postgresql_alpn(&mut config);
+    Ok(postgres_rustls::MakeTlsConnector::new(
+        tokio_rustls::TlsConnector::from(Arc::new(config)),
+    ))
+}
+
+fn load_roots(path: &Path) -> Result<rustls::RootCertStore> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let what = |e: &dyn std::fmt::Display| {
+        StorageError::Config(format!("PostgreSQL CA file {}: {e}", path.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| what(&e))? {
+        roots
+            .add(cert.map_err(|e| what(&e))?)
+            .map_err(|e| what(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(what(&"no CERTIFICATE in it"));
+    }
+    Ok(roots)
+}
+
+/// The server-certificate check for each `sslmode`: none (`prefer`, `require` without a
+/// CA; handshake signatures are still checked), the chain (`verify-ca`), or the chain and
+/// the host name (`verify-full`).
+#[derive(Debug)]
+struct Verifier {
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    check_name: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let Some(webpki) = &self.webpki else {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 impl PostgresStorage {
     /// Connects to the database a URL names and runs pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let config: tokio_postgres::Config = url
+        Self::connect_with(url, None).await
+    }
+
+    /// Like [`PostgresStorage::connect`], with a CA file for TLS (used unless the URL
+    /// names one with `sslrootcert=`).
+    pub async fn connect_with(url: &str, ca_file: Option<&Path>) -> Result<Self> {
+        let tls = TlsParams::split(url)?;
+        let mut config: tokio_postgres::Config = tls
+            .url
             .parse()
             .map_err(|e| StorageError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let ca_file = tls
+            .root_cert
+            .clone()
+            .or_else(|| ca_file.map(Path::to_path_buf));
+        config.ssl_mode(match tls.mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let connector = tls_connector(tls.mode, ca_file.as_deref())?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -543,6 +785,29 @@ impl Storage for PostgresStorage {
             .await
             .map(drop)
             .map_err(backend)
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<Pruned> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let commands = tx
+            .execute(
+                "DELETE FROM commands WHERE created_at < $1 AND ((expires_at IS NOT NULL AND expires_at < $1) \
+                 OR NOT EXISTS (SELECT 1 FROM queue q WHERE q.command_uuid = commands.uuid \
+                 AND (q.status IS NULL OR q.status = 'NotNow' OR q.updated_at >= $1)))",
+                &[&before],
+            )
+            .await
+            .map_err(backend)?;
+        let bad_reports = tx
+            .execute("DELETE FROM bad_reports WHERE received_at < $1", &[&before])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Pruned {
+            commands,
+            bad_reports,
+        })
     }
 
     async fn bad_reports(&self, limit: u32) -> Result<Vec<BadReport>> {

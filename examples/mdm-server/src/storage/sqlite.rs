@@ -5,8 +5,8 @@
 
 use super::{
     BadReport, CommandRecord, EnrollmentFilter, EnrollmentKey, EnrollmentRecord, NewCommand,
-    PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage, StorageError,
-    TargetStatus, Timestamp,
+    Pruned, PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage,
+    StorageError, TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -116,6 +116,13 @@ impl SqliteStorage {
     pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref().to_owned();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+            // database file's mode.
+            if !path.as_os_str().is_empty() && path.as_os_str() != ":memory:" {
+                crate::secrets::create_private_file(&path).map_err(|e| {
+                    StorageError::Config(format!("creating {}: {e}", path.display()))
+                })?;
+            }
             let mut conn = Connection::open(&path).map_err(backend)?;
             conn.busy_timeout(std::time::Duration::from_secs(10))
                 .map_err(backend)?;
@@ -538,6 +545,26 @@ impl Storage for SqliteStorage {
                 params![id - super::MAX_BAD_REPORTS],
             )?;
             tx.commit()
+        })
+        .await
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<Pruned> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let commands = tx.execute(
+                "DELETE FROM commands WHERE created_at < ?1 AND ((expires_at IS NOT NULL AND expires_at < ?1) \
+                 OR NOT EXISTS (SELECT 1 FROM queue q WHERE q.command_uuid = commands.uuid \
+                 AND (q.status IS NULL OR q.status = 'NotNow' OR q.updated_at >= ?1)))",
+                params![before],
+            )?;
+            let bad_reports =
+                tx.execute("DELETE FROM bad_reports WHERE received_at < ?1", params![before])?;
+            tx.commit()?;
+            Ok(Pruned {
+                commands: commands as u64,
+                bad_reports: bad_reports as u64,
+            })
         })
         .await
     }
