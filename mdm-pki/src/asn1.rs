@@ -42,13 +42,13 @@ pub mod tag {
     pub const SEQUENCE: u8 = 0x30;
     /// SET
     pub const SET: u8 = 0x31;
-    /// [0] constructed
+    /// `[0]` constructed
     pub const CTX0: u8 = 0xa0;
-    /// [1] constructed
+    /// `[1]` constructed
     pub const CTX1: u8 = 0xa1;
-    /// [3] constructed
+    /// `[3]` constructed
     pub const CTX3: u8 = 0xa3;
-    /// [0] primitive
+    /// `[0]` primitive
     pub const CTX0_PRIM: u8 = 0x80;
 }
 

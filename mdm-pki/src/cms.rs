@@ -2,10 +2,15 @@
 //! attributes, signing (attached and detached), EnvelopedData built and opened (DES, 3DES,
 //! AES-CBC), BER-to-DER normalisation, certs-only bundles.
 //!
-//! Hand-written on [`crate::asn1`] rather than on the `cms` crate's types: `cms` cannot
-//! verify or decrypt (RustCrypto/formats#1204), der 0.8 re-sorts a SET OF on decode so the
-//! signed attributes must be checked over the bytes as sent, its envelope builder has no
-//! DES/3DES, and peers send BER that `cms`'s DER decoder refuses.
+//! Hand-written on [`crate::asn1`] rather than on the `cms` crate's types, which do not fit:
+//! - `IssuerAndSerialNumber` (sid, rid) holds x509-cert's strict `SerialNumber`, which cannot
+//!   name sscep's 32-byte-serial signer, neither as the sid of its request nor as the rid of
+//!   the CertRep envelope we encrypt to it;
+//! - `CertificateSet` is a `SetOfVec` of strict certificates: it re-sorts them (GetCACert's
+//!   RA-then-CA order and CertRep's leaf-first order are lost) and cannot carry a lenient one;
+//! - `cms` cannot verify or decrypt (RustCrypto/formats#1204), its envelope builder has no
+//!   DES/3DES, and der 0.8 re-sorts a SET OF on decode, so the signed attributes must be
+//!   checked over the bytes as sent; peers send BER, which its DER decoder refuses.
 
 mod detached;
 mod envelope;

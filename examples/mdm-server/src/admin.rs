@@ -160,29 +160,9 @@ pub async fn push(State(state): State<AppState>, Path(ids): Path<String>) -> Res
     )
 }
 
-/// The PEM blocks of a text, as `(label, base64 body)`.
-pub fn pem_blocks(text: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + 11..];
-        let Some(label_end) = after.find("-----") else {
-            break;
-        };
-        let label = after[..label_end].to_owned();
-        let body_start = &after[label_end + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let Some(end) = body_start.find(&end_marker) else {
-            break;
-        };
-        let body: String = body_start[..end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        blocks.push((label, body));
-        rest = &body_start[end + end_marker.len()..];
-    }
-    blocks
+/// The PEM blocks of a text, read by the workspace's one PEM reader (`mdm_pki::pem`).
+pub fn pem_blocks(text: &str) -> Result<Vec<scep_proto::mdm_pki::pem::PemBlock>, String> {
+    scep_proto::mdm_pki::pem::parse(text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// The `UID` attribute (OID 0.9.2342.19200300.100.1.1) of a certificate's subject: the APNs
@@ -220,30 +200,24 @@ pub async fn push_cert(State(state): State<AppState>, body: Bytes) -> Response {
         async {
             let text = std::str::from_utf8(&body)
                 .map_err(|_| ServiceError::BadRequest("the body is not UTF-8 PEM text".into()))?;
-            let blocks = pem_blocks(text);
-            if !blocks.iter().any(|(label, _)| label == "CERTIFICATE") {
+            let blocks = pem_blocks(text).map_err(ServiceError::BadRequest)?;
+            if !blocks.iter().any(|b| b.label == "CERTIFICATE") {
                 return Err(ServiceError::BadRequest("no PEM CERTIFICATE block".into()));
             }
             let key = blocks
                 .iter()
-                .find(|(label, _)| label.ends_with("PRIVATE KEY"))
+                .find(|b| b.label.ends_with("PRIVATE KEY"))
                 .ok_or_else(|| ServiceError::BadRequest("no PEM PRIVATE KEY block".into()))?;
-            let wrap = |label: &str, b64: &str| {
-                let mut pem = format!("-----BEGIN {label}-----\n");
-                for chunk in b64.as_bytes().chunks(64) {
-                    pem.push_str(&String::from_utf8_lossy(chunk));
-                    pem.push('\n');
-                }
-                pem.push_str(&format!("-----END {label}-----\n"));
-                pem
+            let wrap = |b: &scep_proto::mdm_pki::pem::PemBlock| {
+                scep_proto::mdm_pki::pem::encode(&b.label, &b.der)
             };
             // The leaf first, then any chain, as sent.
             let cert_pem: String = blocks
                 .iter()
-                .filter(|(label, _)| label == "CERTIFICATE")
-                .map(|(label, b64)| wrap(label, b64))
+                .filter(|b| b.label == "CERTIFICATE")
+                .map(wrap)
                 .collect();
-            let key_pem = wrap(&key.0, &key.1);
+            let key_pem = wrap(key);
             let identity = crate::apns::load_push_identity(&cert_pem, &key_pem)
                 .map_err(|e| ServiceError::BadRequest(format!("push certificate: {e}")))?;
             let topic = identity.topic().to_owned();

@@ -120,12 +120,7 @@ impl ApiKey {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+use scep_proto::mdm_pki::constant_time_eq;
 
 /// A router that remembers each route it was given, so the OpenAPI document can be
 /// checked against the real routes.

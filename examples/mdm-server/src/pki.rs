@@ -141,12 +141,7 @@ fn random_serial() -> Vec<u8> {
     serial
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+use scep_proto::mdm_pki::constant_time_eq;
 
 impl Pki {
     /// Loads the CA from `dir`, creating it (an RSA key of `key_bits`) when missing; the

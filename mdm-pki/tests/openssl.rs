@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{client_signer, key};
-use scep_proto::{ContentCipher, cms};
+use mdm_pki::{ContentCipher, cms};
 
 fn openssl_available() -> bool {
     let ok = Command::new("openssl")
@@ -27,7 +27,7 @@ fn openssl_available() -> bool {
 }
 
 fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scep-proto-openssl-{tag}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("mdm-pki-openssl-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -47,11 +47,11 @@ fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn write_cert(dir: &Path, name: &str, cert: &scep_proto::Certificate) {
-    use scep_proto::der::Encode as _;
+fn write_cert(dir: &Path, name: &str, cert: &mdm_pki::Certificate) {
+    use mdm_pki::der::Encode as _;
     std::fs::write(
         dir.join(name),
-        scep_proto::key::pem_encode("CERTIFICATE", &cert.to_der().unwrap()),
+        mdm_pki::key::pem_encode("CERTIFICATE", &cert.to_der().unwrap()),
     )
     .unwrap();
 }
@@ -140,7 +140,7 @@ fn openssl_detached_signatures_verify() {
         b"<plist>body</plist>",
         &cert,
         k.as_ref(),
-        scep_proto::DigestAlgorithm::Sha256,
+        mdm_pki::DigestAlgorithm::Sha256,
     )
     .unwrap();
     std::fs::write(dir.join("ours.der"), sig).unwrap();
@@ -223,76 +223,169 @@ fn openssl_detached_signatures_verify() {
         );
         assert!(cms::verify_detached(b"<plist>other</plist>", &sig).is_err());
     } else {
-        assert!(matches!(r, Err(scep_proto::Error::Unsupported { .. })));
+        assert!(matches!(r, Err(mdm_pki::Error::Unsupported { .. })));
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[cfg(feature = "aws-lc-rs")]
+/// What we build, OpenSSL reads: envelopes with every cipher (`cms -decrypt`, the legacy
+/// provider for DES), attached SignedData with every digest (`cms -verify`), certs-only
+/// bundles (`pkcs7 -print_certs`) and issued certificates (`verify`).
 #[test]
-fn aws_lc_backend_runs_the_ca() {
-    use scep_proto::{AwsLcRsaKey, Ca, Decision, DigestAlgorithm, client, issue};
-    use std::sync::Arc;
-    // aws-lc-rs refuses RSA keys under 2048 bits.
-    let ca_key = scep_proto::RsaKey::generate(2048).unwrap();
-    let ca_cert = issue::self_signed(
-        &ca_key,
-        &issue::common_name("aws-lc CA"),
-        true,
-        &issue::IssueOptions::new(vec![1], common::NOW, 86_400),
-    )
-    .unwrap();
-    let fast = AwsLcRsaKey::from_rsa_key(&ca_key).unwrap();
-    let ca = Ca::new(ca_cert.clone(), Arc::new(fast));
+fn openssl_opens_and_verifies_what_we_build() {
+    if !openssl_available() {
+        return;
+    }
+    use mdm_pki::DigestAlgorithm;
+    use mdm_pki::cms::Signer;
+    let dir = tempdir("ours");
     let k = key(1);
-    let signer = client_signer(k.as_ref(), "aws");
-    let csr = scep_proto::Csr::build(
-        k.as_ref(),
-        &issue::common_name("aws"),
-        None,
-        &[],
+    let cert = client_signer(k.as_ref(), "recipient");
+    write_cert(&dir, "cert.pem", &cert);
+    std::fs::write(dir.join("key.pem"), k.to_pkcs8_pem().unwrap()).unwrap();
+    let msg = b"the content, longer than one block of any cipher".repeat(3);
+    for cipher in [
+        ContentCipher::DesCbc,
+        ContentCipher::DesEde3Cbc,
+        ContentCipher::Aes128Cbc,
+        ContentCipher::Aes192Cbc,
+        ContentCipher::Aes256Cbc,
+    ] {
+        let env = cms::envelope(&msg, &cert, cipher).unwrap();
+        std::fs::write(dir.join("env.der"), &env).unwrap();
+        let mut args = vec![
+            "cms", "-decrypt", "-inform", "DER", "-in", "env.der", "-inkey", "key.pem", "-recip",
+            "cert.pem",
+        ];
+        if cipher == ContentCipher::DesCbc {
+            args.extend(["-provider", "legacy", "-provider", "default"]);
+        }
+        assert_eq!(openssl(&dir, &args), msg, "{cipher:?}");
+    }
+    for digest in [
+        DigestAlgorithm::Sha1,
         DigestAlgorithm::Sha256,
+        DigestAlgorithm::Sha384,
+        DigestAlgorithm::Sha512,
+    ] {
+        let signed = cms::sign(
+            &mdm_pki::oids::DATA,
+            &msg,
+            false,
+            &Signer {
+                cert: &cert,
+                key: k.as_ref(),
+                digest,
+            },
+            &[],
+            &[],
+        )
+        .unwrap();
+        std::fs::write(dir.join("signed.der"), &signed).unwrap();
+        let out = openssl(
+            &dir,
+            &[
+                "cms",
+                "-verify",
+                "-inform",
+                "DER",
+                "-in",
+                "signed.der",
+                "-noverify",
+            ],
+        );
+        assert_eq!(out, msg, "{digest:?}");
+    }
+    let bundle = cms::certs_only(&[&cert]).unwrap();
+    std::fs::write(dir.join("bundle.der"), &bundle).unwrap();
+    let out = openssl(
+        &dir,
+        &[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            "bundle.der",
+            "-print_certs",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&out).contains("CN=recipient")
+            || String::from_utf8_lossy(&out).contains("CN = recipient")
+    );
+    // A certificate our issuer makes chains to our CA for OpenSSL.
+    let (ca_cert, ca_key) = common::ca();
+    let csr = mdm_pki::Csr::parse(
+        &mdm_pki::Csr::build(
+            k.as_ref(),
+            &mdm_pki::issue::common_name("device"),
+            None,
+            &[],
+            DigestAlgorithm::Sha256,
+        )
+        .unwrap(),
     )
     .unwrap();
-    for digest in [DigestAlgorithm::Sha1, DigestAlgorithm::Sha256] {
-        let req = client::pkcs_req(
-            &csr,
-            &signer,
-            k.as_ref(),
-            &ca_cert,
-            digest,
-            ContentCipher::Aes128Cbc,
-        )
-        .unwrap();
-        let got = ca.decode_request(&req.der).unwrap();
-        let cert = issue::issue(
-            got.csr().unwrap(),
-            ca.certificate(),
-            ca.key(),
-            &issue::IssueOptions::new(vec![5], common::NOW, 3600),
-        )
-        .unwrap();
-        let rep = ca.respond(&got, &Decision::Issue(Box::new(cert))).unwrap();
+    let issued = mdm_pki::issue::issue(
+        &csr,
+        &ca_cert,
+        ca_key.as_ref(),
+        &mdm_pki::issue::IssueOptions::new(vec![9], common::NOW, 86_400),
+    )
+    .unwrap();
+    write_cert(&dir, "ca.pem", &ca_cert);
+    write_cert(&dir, "issued.pem", &issued);
+    let at = common::NOW + 60;
+    let out = openssl(
+        &dir,
+        &[
+            "verify",
+            "-attime",
+            &at.to_string(),
+            "-CAfile",
+            "ca.pem",
+            "issued.pem",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out).contains("OK"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// PKCS#12 files OpenSSL exports (PBES2/AES-256 by default, and the legacy RC2-40 + 3DES of
+/// older exports) open with our reader; a wrong password is a `Passphrase` error.
+#[test]
+fn openssl_pkcs12_files_open() {
+    if !openssl_available() {
+        return;
+    }
+    let dir = tempdir("p12");
+    let k = key(1);
+    let cert = client_signer(k.as_ref(), "p12");
+    write_cert(&dir, "cert.pem", &cert);
+    std::fs::write(dir.join("key.pem"), k.to_pkcs8_pem().unwrap()).unwrap();
+    for extra in [&[][..], &["-legacy"][..]] {
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-in",
+            "cert.pem",
+            "-inkey",
+            "key.pem",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "id.p12",
+        ];
+        args.extend_from_slice(extra);
+        openssl(&dir, &args);
+        let p12 = std::fs::read(dir.join("id.p12")).unwrap();
+        let (chain, key_der) = mdm_pki::pkcs12::read(&p12, "secret").unwrap();
+        assert_eq!(chain[0], cms::cert_der(&cert).unwrap(), "{extra:?}");
+        key_der.matches_certificate(&chain[0]).unwrap();
         assert!(matches!(
-            req.open_response(&rep, k.as_ref(), std::slice::from_ref(&ca_cert))
-                .unwrap(),
-            scep_proto::CertRepOutcome::Issued { .. }
+            mdm_pki::pkcs12::read(&p12, "wrong"),
+            Err(mdm_pki::Error::Passphrase(_))
         ));
     }
-    // Encrypted to another key: a typed error, not a panic.
-    let foreign = client_signer(key(2).as_ref(), "not the CA");
-    let wrong = ca;
-    let req = client::pkcs_req(
-        &csr,
-        &signer,
-        k.as_ref(),
-        &foreign,
-        DigestAlgorithm::Sha256,
-        ContentCipher::DesCbc,
-    )
-    .unwrap();
-    assert!(matches!(
-        wrong.decode_request(&req.der),
-        Err(scep_proto::Error::Decrypt(_))
-    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }
