@@ -395,7 +395,9 @@ async fn bindings_renewals_and_declarations(s: &dyn Storage) {
     );
     // Only from the binding the caller saw.
     assert_eq!(
-        s.rebind_cert(&bind(None, &fp2, "stale"), NOW).await.unwrap(),
+        s.rebind_cert(&bind(None, &fp2, "stale"), NOW)
+            .await
+            .unwrap(),
         BindOutcome::Changed
     );
     let mut renewal = bind(Some(&fp1), &fp2, "renewal");
@@ -509,7 +511,11 @@ async fn tokens_and_challenges(s: &dyn Storage) {
     // A challenge is consumed once, and the certificate remembers its token.
     let fp = unique("fp-issued");
     assert_eq!(s.issued_token(&fp).await.unwrap(), None);
-    let used = s.consume_challenge(&c1, &fp, NOW + 1).await.unwrap().unwrap();
+    let used = s
+        .consume_challenge(&c1, &fp, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(used.id, token.id);
     assert_eq!(
         s.consume_challenge(&c1, "fp-again", NOW + 2).await.unwrap(),
@@ -541,7 +547,11 @@ async fn tokens_and_challenges(s: &dyn Storage) {
         .await
         .unwrap()
         .unwrap();
-    assert!(s.revoke_enrollment_token(&token2.id, NOW + 1).await.unwrap());
+    assert!(
+        s.revoke_enrollment_token(&token2.id, NOW + 1)
+            .await
+            .unwrap()
+    );
     assert!(!s.revoke_enrollment_token("no-such", NOW + 1).await.unwrap());
     assert_eq!(
         s.take_enrollment_token(&secret2, &unique("ch"), NOW + 50, NOW + 2)
@@ -550,7 +560,9 @@ async fn tokens_and_challenges(s: &dyn Storage) {
         Err(Refusal::Revoked)
     );
     assert_eq!(
-        s.consume_challenge(&c4, "fp-revoked", NOW + 2).await.unwrap(),
+        s.consume_challenge(&c4, "fp-revoked", NOW + 2)
+            .await
+            .unwrap(),
         Err(Refusal::Revoked)
     );
     let listed = s.enrollment_tokens(1000).await.unwrap();
