@@ -112,6 +112,7 @@ impl IdentityVerifier for AcceptAll {
 ///   intended device (if any) is this one, and, when `D` already exists (bound, or
 ///   stored), that names `D` as "may re-enroll"; with `open_enrollment`, a certificate
 ///   issued for no token may also enroll a device that does not exist yet;
+/// - a certificate that was bound before and has been replaced: `403` (it stays retired);
 /// - anything else: `403`.
 ///
 /// Every binding is recorded in the device's binding history, and logged.
@@ -260,6 +261,18 @@ impl CertificateVerifier {
                 ),
             }));
         };
+        // A certificate replaced by a renewal or a re-enrollment stays retired: it cannot
+        // start a new enrollment (the token it came from was spent on its first one).
+        if self
+            .storage
+            .cert_was_bound(&presented)
+            .await
+            .map_err(storage_error)?
+        {
+            return Err(IdentityError::forbidden(
+                "the certificate was replaced (renewal or re-enrollment) and cannot enroll again",
+            ));
+        }
         let exists = bound.is_some()
             || self
                 .storage

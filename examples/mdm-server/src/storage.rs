@@ -588,6 +588,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// `previous`. Every binding made is kept in the channel's history.
     async fn rebind_cert(&self, change: &Rebinding, now: Timestamp) -> Result<BindOutcome>;
 
+    /// True when a certificate has ever been bound to a device channel (it is in some
+    /// binding history), even if it has been replaced since.
+    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool>;
+
     /// The binding history of a device channel, oldest first (at most the newest 100).
     async fn binding_history(&self, device_id: &str) -> Result<Vec<BindingEvent>>;
 

@@ -639,6 +639,10 @@ async fn identity_is_checked(postgres: bool) {
     assert_eq!(s.signed("/mdm/checkin", &auth, &c).await.status, 200);
     assert_eq!(s.signed("/mdm", &idle("UDID-A"), &c).await.status, 200);
     assert_eq!(s.signed("/mdm", &idle("UDID-A"), &a2).await.status, 403);
+    // Replaced certificates stay retired: A's first one cannot start a new enrollment.
+    let r = s.signed("/mdm/checkin", &authenticate("UDID-Z"), &a).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("replaced"), "{}", r.text());
     // The history: every binding, with why and which token.
     let e = s.enrollment("UDID-A").await;
     let history = e["certificate"]["history"].as_array().unwrap();

@@ -435,6 +435,9 @@ async fn bindings_renewals_and_declarations(s: &dyn Storage) {
     assert_eq!(history[1].token_id.as_deref(), Some("tok"));
     assert_eq!(history[1].at, NOW + 1);
     assert!(s.binding_history(&other).await.unwrap().is_empty());
+    assert!(s.cert_was_bound(&fp1).await.unwrap());
+    assert!(s.cert_was_bound(&fp2).await.unwrap());
+    assert!(!s.cert_was_bound(&unique("fp-never")).await.unwrap());
 
     // Renewals: new -> old; a repeat changes nothing.
     let new = unique("fp-new");

@@ -110,6 +110,7 @@ CREATE TABLE cert_binding_history (
     at BIGINT NOT NULL
 );
 CREATE INDEX cert_binding_history_device ON cert_binding_history (device_id);
+CREATE INDEX cert_binding_history_fingerprint ON cert_binding_history (new_fingerprint);
 CREATE TABLE enrollment_tokens (
     id TEXT PRIMARY KEY,
     secret_hash TEXT NOT NULL UNIQUE,
@@ -872,6 +873,19 @@ impl Storage for PostgresStorage {
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(BindOutcome::Bound)
+    }
+
+    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT 1 FROM cert_binding_history WHERE new_fingerprint = $1 LIMIT 1",
+                &[&fingerprint],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
     }
 
     async fn binding_history(&self, device_id: &str) -> Result<Vec<BindingEvent>> {

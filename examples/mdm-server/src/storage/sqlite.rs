@@ -107,6 +107,7 @@ CREATE TABLE cert_binding_history (
     at INTEGER NOT NULL
 );
 CREATE INDEX cert_binding_history_device ON cert_binding_history (device_id);
+CREATE INDEX cert_binding_history_fingerprint ON cert_binding_history (new_fingerprint);
 CREATE TABLE enrollment_tokens (
     id TEXT PRIMARY KEY,
     secret_hash TEXT NOT NULL UNIQUE,
@@ -852,6 +853,20 @@ impl Storage for SqliteStorage {
             )?;
             tx.commit()?;
             Ok(BindOutcome::Bound)
+        })
+        .await
+    }
+
+    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool> {
+        let fingerprint = fingerprint.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT 1 FROM cert_binding_history WHERE new_fingerprint = ?1 LIMIT 1",
+                params![fingerprint],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
         })
         .await
     }
