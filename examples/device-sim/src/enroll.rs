@@ -37,6 +37,9 @@ pub struct EnrollOptions {
     /// The current time (Unix seconds) for the temporary SCEP signer certificate; `None`
     /// reads the clock.
     pub now: Option<i64>,
+    /// The enrollment token sent with the profile request (`/mdm/enroll?token=...`), as
+    /// the enrollment link an administrator sends carries it.
+    pub token: Option<String>,
 }
 
 impl EnrollOptions {
@@ -55,6 +58,12 @@ impl EnrollOptions {
     /// Fetch the unsigned profile.
     pub fn with_unsigned_profile(mut self, unsigned: bool) -> Self {
         self.unsigned_profile = unsigned;
+        self
+    }
+
+    /// Fetch the profile with this enrollment token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
     }
 

@@ -224,7 +224,12 @@ impl Device {
         base_url: &str,
         options: &EnrollOptions,
     ) -> Result<Self, Error> {
-        let facts = Self::fetch_profile(base_url, options.unsigned_profile).await?;
+        let facts = Self::fetch_profile_with_token(
+            base_url,
+            options.unsigned_profile,
+            options.token.as_deref(),
+        )
+        .await?;
         let key = match &options.key {
             Some(key) => Arc::clone(key),
             None => {
@@ -248,12 +253,30 @@ impl Device {
     /// Fetches and reads the enrollment profile at `<base_url>/mdm/enroll` (signed, or
     /// plain with `unsigned`).
     pub async fn fetch_profile(base_url: &str, unsigned: bool) -> Result<ProfileFacts, Error> {
+        Self::fetch_profile_with_token(base_url, unsigned, None).await
+    }
+
+    /// Like [`Device::fetch_profile`], sending an enrollment token (`?token=...`), as the
+    /// enrollment link of a server that is not open to everyone needs. The token is sent
+    /// as given (the server's tokens are hex).
+    pub async fn fetch_profile_with_token(
+        base_url: &str,
+        unsigned: bool,
+        token: Option<&str>,
+    ) -> Result<ProfileFacts, Error> {
         let base = base_url.trim_end_matches('/');
         let mut connection = http::Connection::new(base)?;
-        let url = if unsigned {
-            format!("{base}/mdm/enroll?unsigned=1")
-        } else {
+        let mut query = Vec::new();
+        if unsigned {
+            query.push("unsigned=1".to_owned());
+        }
+        if let Some(token) = token {
+            query.push(format!("token={token}"));
+        }
+        let url = if query.is_empty() {
             format!("{base}/mdm/enroll")
+        } else {
+            format!("{base}/mdm/enroll?{}", query.join("&"))
         };
         let answer = connection.send(Method::GET, &url, &[], Vec::new()).await?;
         if answer.status != 200 {

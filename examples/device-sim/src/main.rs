@@ -47,6 +47,12 @@ struct Args {
     /// With `--enroll`: fetch the unsigned profile (`?unsigned=1`).
     #[arg(long)]
     unsigned_profile: bool,
+    /// With `--enroll`: the enrollment token to fetch the profile with (the `token` of an
+    /// enrollment link). Default, with `--api-key`: one token for all devices, made
+    /// through the admin API (`POST /v1/enrollment-tokens`); without either, no token
+    /// (a server started with `--open-enrollment`).
+    #[arg(long, env = "DEVICE_SIM_ENROLL_TOKEN", hide_env_values = true)]
+    enroll_token: Option<String>,
     /// Number of devices.
     #[arg(long, default_value_t = 10)]
     devices: u64,
@@ -215,6 +221,39 @@ where
     out
 }
 
+/// One enrollment token for `devices` devices, made through the admin API.
+async fn enrollment_token(server: &str, api_key: &str, devices: u64) -> Result<String, String> {
+    let base = server.trim_end_matches('/');
+    let mut connection =
+        device_sim::http::Connection::new(base).map_err(|e| format!("enrollment token: {e}"))?;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{api_key}"));
+    let headers = [
+        ("authorization", format!("Basic {basic}")),
+        ("content-type", "application/json".to_owned()),
+    ];
+    let body = serde_json::json!({ "uses": devices.max(1), "expires_in": 86_400 });
+    let answer = connection
+        .send(
+            Method::POST,
+            &format!("{base}/v1/enrollment-tokens"),
+            &headers,
+            body.to_string().into_bytes(),
+        )
+        .await
+        .map_err(|e| format!("enrollment token: {e}"))?;
+    if answer.status != 201 {
+        return Err(format!(
+            "enrollment token: HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        ));
+    }
+    serde_json::from_slice::<serde_json::Value>(&answer.body)
+        .ok()
+        .and_then(|j| j["token"].as_str().map(str::to_owned))
+        .ok_or_else(|| "enrollment token: no `token` in the answer".to_owned())
+}
+
 #[tokio::main]
 async fn main() {
     let args = Arc::new(Args::parse());
@@ -229,6 +268,22 @@ async fn main() {
                 eprintln!("device-sim: {e}");
                 std::process::exit(2);
             }
+        }
+    }
+    if args.enroll {
+        let token = match (&args.enroll_token, &args.api_key) {
+            (Some(token), _) => Some(token.clone()),
+            (None, Some(key)) => match enrollment_token(&args.server, key, args.devices).await {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    eprintln!("device-sim: {e}");
+                    std::process::exit(2);
+                }
+            },
+            (None, None) => None,
+        };
+        if let Some(token) = token {
+            options = options.with_token(token);
         }
     }
     let options = Arc::new(options);

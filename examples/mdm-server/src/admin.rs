@@ -115,6 +115,48 @@ pub async fn openapi() -> Response {
 pub struct EnqueueQuery {
     /// Any value but empty, `0` or `false` queues without pushing.
     nopush: Option<String>,
+    /// Any value but empty, `0` or `false` queues for enrollment IDs that do not exist
+    /// (yet); without it they are refused (404).
+    create: Option<String>,
+}
+
+/// Query of `POST /v1/commands`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// As for `/v1/enqueue`: queue for enrollment IDs that do not exist.
+    create: Option<String>,
+}
+
+/// Refuses (404, naming them) enrollment IDs that do not exist, unless `create`.
+async fn require_known(state: &AppState, ids: &[String], create: bool) -> Result<(), ServiceError> {
+    if create {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    for id in ids {
+        if state.storage.enrollment(id).await?.is_none() {
+            missing.push(id.as_str());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = missing.iter().take(20).copied().collect();
+    let more = missing.len() - shown.len();
+    Err(ServiceError::NotFound(format!(
+        "no enrollment {}{} (add ?create=1 to queue for enrollments that do not exist yet)",
+        shown
+            .iter()
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )))
 }
 
 fn truthy(v: &Option<String>) -> bool {
@@ -135,6 +177,7 @@ pub async fn enqueue(
             let command =
                 RawCommand::from_plist(&body, &state.limits).map_err(ServiceError::BadRequest)?;
             let no_push = truthy(&query.nopush);
+            require_known(&state, &ids, truthy(&query.create)).await?;
             let result = state.service.enqueue(&ids, &command, !no_push).await?;
             Ok(JsonBody(json!({
                 "command_uuid": result.command_uuid,
@@ -268,6 +311,7 @@ pub struct CommandRequest {
 /// `POST /v1/commands`: queue a command given as JSON.
 pub async fn create_command(
     State(state): State<AppState>,
+    Query(query): Query<CreateQuery>,
     JsonBody(request): JsonBody<CommandRequest>,
 ) -> Response {
     respond(
@@ -284,6 +328,7 @@ pub async fn create_command(
                 RawCommand::from_typed_json(&request.command, request.command_uuid)
                     .map_err(ServiceError::BadRequest)?;
             let command = command.with_expiry(expires_at);
+            require_known(&state, &request.enrollment_ids, truthy(&query.create)).await?;
             if typed.is_known() {
                 check_applicable(&state, &request.enrollment_ids, &command.request_type).await?;
             }
@@ -544,7 +589,31 @@ pub async fn enrollment(State(state): State<AppState>, Path(id): Path<String>) -
                 .enrollment(&id)
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(format!("no enrollment `{id}`")))?;
-            Ok(JsonBody(enrollment_json(&record, true)).into_response())
+            let mut out = enrollment_json(&record, true);
+            let device = record.key.device_id.as_str();
+            let bound = state.storage.cert_binding(device).await?;
+            let history: Vec<Json> = state
+                .storage
+                .binding_history(device)
+                .await?
+                .iter()
+                .map(|h| {
+                    json!({
+                        "old_fingerprint": h.old_fingerprint,
+                        "new_fingerprint": h.new_fingerprint,
+                        "reason": h.reason,
+                        "token_id": h.token_id,
+                        "at": rfc3339(h.at),
+                    })
+                })
+                .collect();
+            if let Json::Object(map) = &mut out {
+                map.insert(
+                    "certificate".into(),
+                    json!({ "fingerprint": bound, "history": history }),
+                );
+            }
+            Ok(JsonBody(out).into_response())
         }
         .await,
     )
@@ -719,6 +788,165 @@ pub async fn delete_declaration(
                 )));
             }
             Ok(JsonBody(json!({ "deleted": identifier })).into_response())
+        }
+        .await,
+    )
+}
+
+/// The most uses one enrollment token may have.
+pub const MAX_TOKEN_USES: i64 = 100_000;
+/// The default lifetime of an enrollment token, in seconds (seven days).
+pub const DEFAULT_TOKEN_LIFETIME: u32 = 7 * 86_400;
+/// The longest lifetime of an enrollment token, in seconds (a year).
+pub const MAX_TOKEN_LIFETIME: u32 = 365 * 86_400;
+
+/// Body of `POST /v1/enrollment-tokens`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// How many enrollment profiles it may hand out (default 1).
+    #[serde(default)]
+    uses: Option<i64>,
+    /// Seconds until it expires (default seven days, at most a year).
+    #[serde(default)]
+    expires_in: Option<u32>,
+    /// Only this device (UDID or serial number) may enroll with it.
+    #[serde(default)]
+    device: Option<String>,
+    /// The user it is meant for (user short name or ID).
+    #[serde(default)]
+    user: Option<String>,
+    /// An existing device ID that a device enrolling with it may take over.
+    #[serde(default)]
+    may_reenroll: Option<String>,
+}
+
+fn token_json(t: &storage::EnrollmentToken, now: Timestamp) -> Json {
+    let status = if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.expires_at <= now {
+        "expired"
+    } else if t.uses >= t.max_uses {
+        "used_up"
+    } else {
+        "active"
+    };
+    json!({
+        "id": t.id,
+        "status": status,
+        "uses": t.uses,
+        "max_uses": t.max_uses,
+        "expires_at": rfc3339(t.expires_at),
+        "device": t.device,
+        "user": t.user,
+        "may_reenroll": t.may_reenroll,
+        "created_at": rfc3339(t.created_at),
+        "revoked_at": opt_time(t.revoked_at),
+    })
+}
+
+fn optional_text(value: Option<String>, what: &str) -> Result<Option<String>, ServiceError> {
+    match value.map(|v| v.trim().to_owned()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() || v.len() > 256 => Err(ServiceError::BadRequest(format!(
+            "`{what}` must be 1 to 256 characters"
+        ))),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+/// `POST /v1/enrollment-tokens`: a new enrollment token; the answer is the only time its
+/// secret (`token`) and the enrollment URL (`url`) are shown.
+pub async fn create_enrollment_token(State(state): State<AppState>, body: Bytes) -> Response {
+    respond(
+        async {
+            let request: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+                TokenRequest::default()
+            } else {
+                serde_json::from_slice(&body)
+                    .map_err(|e| ServiceError::BadRequest(format!("enrollment token: {e}")))?
+            };
+            let uses = request.uses.unwrap_or(1);
+            if !(1..=MAX_TOKEN_USES).contains(&uses) {
+                return Err(ServiceError::BadRequest(format!(
+                    "`uses` must be 1 to {MAX_TOKEN_USES}"
+                )));
+            }
+            let lifetime = request.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+            if !(1..=MAX_TOKEN_LIFETIME).contains(&lifetime) {
+                return Err(ServiceError::BadRequest(format!(
+                    "`expires_in` must be 1 to {MAX_TOKEN_LIFETIME} seconds"
+                )));
+            }
+            let may_reenroll = optional_text(request.may_reenroll, "may_reenroll")?;
+            if let Some(id) = &may_reenroll
+                && state.storage.enrollment(id).await?.is_none()
+            {
+                return Err(ServiceError::NotFound(format!(
+                    "no enrollment `{id}` to re-enroll"
+                )));
+            }
+            let now = storage::now();
+            let secret = crate::pki::random_secret();
+            let mut token = storage::EnrollmentToken::new(
+                uuid::Uuid::new_v4().to_string(),
+                crate::pki::secret_hash(&secret),
+                uses,
+                now.saturating_add(i64::from(lifetime)),
+                now,
+            );
+            token.device = optional_text(request.device, "device")?;
+            token.user = optional_text(request.user, "user")?;
+            token.may_reenroll = may_reenroll;
+            state.storage.create_enrollment_token(&token).await?;
+            tracing::info!(token = %token.id, uses, device = ?token.device,
+                may_reenroll = ?token.may_reenroll, "enrollment token created");
+            let mut out = token_json(&token, now);
+            if let Json::Object(map) = &mut out {
+                map.insert("token".into(), Json::String(secret.clone()));
+                map.insert(
+                    "url".into(),
+                    Json::String(format!("{}/mdm/enroll?token={secret}", state.public_url)),
+                );
+            }
+            Ok((StatusCode::CREATED, JsonBody(out)).into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/enrollment-tokens`: the tokens (never their secrets), newest first.
+pub async fn list_enrollment_tokens(State(state): State<AppState>) -> Response {
+    respond(
+        async {
+            let now = storage::now();
+            let list = state.storage.enrollment_tokens(MAX_PAGE).await?;
+            let tokens: Vec<Json> = list.iter().map(|t| token_json(t, now)).collect();
+            Ok(JsonBody(json!({ "enrollment_tokens": tokens })).into_response())
+        }
+        .await,
+    )
+}
+
+/// `DELETE /v1/enrollment-tokens/{id}`: revokes a token: no more profiles, its unused
+/// challenges refused, and certificates issued for it can no longer enroll a device.
+pub async fn revoke_enrollment_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            if !state
+                .storage
+                .revoke_enrollment_token(&id, storage::now())
+                .await?
+            {
+                return Err(ServiceError::NotFound(format!(
+                    "no enrollment token `{id}`"
+                )));
+            }
+            tracing::info!(token = %id, "enrollment token revoked");
+            Ok(JsonBody(json!({ "revoked": id })).into_response())
         }
         .await,
     )

@@ -158,6 +158,21 @@ pub struct Config {
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `mdm_server=debug`).
     #[arg(long, env = "MDM_LOG", default_value = "info")]
     pub log: String,
+
+    // Identity and enrollment (issue 12).
+    /// Enrollment open to anyone who can reach the server, for labs: `GET /mdm/enroll`
+    /// needs no enrollment token and its profile carries the static SCEP challenge
+    /// (`--scep-challenge`), and a certificate issued for no token may enroll a new device.
+    /// Without it, profiles need a token from `POST /v1/enrollment-tokens` and carry a
+    /// one-time challenge.
+    #[arg(long, env = "MDM_OPEN_ENROLLMENT")]
+    pub open_enrollment: bool,
+
+    /// Source addresses (CIDR, e.g. `10.0.0.5/32,fd00::/8`) from which the
+    /// `--client-cert-header` is read: the TLS-terminating proxies. A request from any
+    /// other address that carries the header is refused (403). Default: loopback only.
+    #[arg(long, env = "MDM_TRUSTED_PROXY", value_delimiter = ',', num_args = 1..)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
 }
 
 /// Default of `--retention-days`.
@@ -195,7 +210,21 @@ impl Config {
             secrets_key_file: None,
             postgres_ca_file: None,
             log: "info".into(),
+            open_enrollment: false,
+            trusted_proxy: Vec::new(),
         }
+    }
+
+    /// This configuration with enrollment open to anyone (`--open-enrollment`).
+    pub fn with_open_enrollment(mut self) -> Self {
+        self.open_enrollment = true;
+        self
+    }
+
+    /// This configuration reading the client-certificate header only from these sources.
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
+        self.trusted_proxy = proxies.into_iter().collect();
+        self
     }
 
     /// This configuration with a storage URL.
@@ -392,6 +421,8 @@ pub struct Server {
     pub refusals: Arc<crate::refusals::Refusals>,
     storage: Arc<dyn storage::Storage>,
     retention_days: u64,
+    /// True when enrollment is open to anyone (`--open-enrollment`).
+    pub open_enrollment: bool,
     /// The TLS configuration, when serving HTTPS.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -469,11 +500,19 @@ impl Server {
             tracing::warn!("--no-signature-check: device identities are NOT checked");
             service.with_verifier(Arc::new(AcceptAll))
         } else {
-            service.with_verifier(Arc::new(CertificateVerifier::new(
-                Arc::clone(&pki),
-                Arc::clone(&storage),
-            )))
+            service.with_verifier(Arc::new(
+                CertificateVerifier::new(Arc::clone(&pki), Arc::clone(&storage))
+                    .with_open_enrollment(config.open_enrollment),
+            ))
         };
+        if config.open_enrollment {
+            tracing::warn!(
+                "--open-enrollment: anyone who can reach the server gets an enrollment profile \
+                 with the static SCEP challenge; for labs only"
+            );
+        } else if config.scep_challenge.is_some() {
+            tracing::warn!("--scep-challenge is used only with --open-enrollment");
+        }
         let endpoint = match &config.apns_url {
             Some(url) => apns_client::Endpoint::custom(url)
                 .map_err(|e| StartError::Config(format!("--apns-url: {e}")))?,
@@ -506,6 +545,12 @@ impl Server {
         state.pki = Some(Arc::clone(&pki));
         state.default_topic = config.topic.clone();
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
+        state.open_enrollment = config.open_enrollment;
+        state.trusted_proxies = if config.trusted_proxy.is_empty() {
+            crate::http::loopback()
+        } else {
+            config.trusted_proxy.clone()
+        };
         if let Some(name) = &config.client_cert_header {
             state.client_cert_header =
                 Some(name.parse().map_err(|_| {
@@ -548,6 +593,7 @@ impl Server {
             pki,
             no_signature_check: config.no_signature_check,
             data_dir: config.data_dir.clone(),
+            open_enrollment: config.open_enrollment,
             #[cfg(feature = "tls")]
             tls,
         })
@@ -563,7 +609,11 @@ impl Server {
                 self.scheme(),
                 self.local_addr
             ),
-            format!("enrollment URL: {url}/mdm/enroll"),
+            if self.open_enrollment {
+                format!("enrollment URL: {url}/mdm/enroll")
+            } else {
+                format!("enrollment URL: {url}/mdm/enroll?token=... (mdmctl enroll-link)")
+            },
             format!("check-in URL:   {url}/mdm/checkin"),
             format!("server URL:     {url}/mdm"),
             format!("SCEP URL:       {url}/scep"),
@@ -575,6 +625,16 @@ impl Server {
         ];
         if self.no_signature_check {
             lines.push("WARNING: device identities are not checked (--no-signature-check)".into());
+        }
+        if self.open_enrollment {
+            lines.push(
+                "WARNING: enrollment is open to anyone (--open-enrollment): for labs only".into(),
+            );
+        } else {
+            lines.push(
+                "enrollment:     needs a token (POST /v1/enrollment-tokens, mdmctl enroll-link)"
+                    .into(),
+            );
         }
         lines.push(match &self.api_key_source {
             ApiKeySource::Given => "API key: as given".to_owned(),

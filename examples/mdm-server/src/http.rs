@@ -43,6 +43,39 @@ pub struct AppState {
     pub public_url: String,
     /// The topic put in profiles when no push certificate is stored.
     pub default_topic: String,
+    /// Enrollment open to anyone (`--open-enrollment`): no token needed, static challenge.
+    pub open_enrollment: bool,
+    /// The sources `client_cert_header` is read from (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Loopback addresses (`127.0.0.0/8`, `::1/128`): the default `--trusted-proxy`.
+pub fn loopback() -> Vec<ipnet::IpNet> {
+    vec![
+        ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(std::net::Ipv4Addr::LOCALHOST, 8)),
+        ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+            std::net::Ipv6Addr::LOCALHOST,
+            128,
+        )),
+    ]
+}
+
+/// The peer address of a connection, as the connection loop records it.
+pub type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+/// True when `peer` is one of `proxies` (an IPv4-mapped IPv6 peer counts as IPv4). A
+/// request whose peer is not known is not from a trusted proxy.
+pub fn is_trusted(proxies: &[ipnet::IpNet], peer: Option<std::net::SocketAddr>) -> bool {
+    let Some(peer) = peer else {
+        return false;
+    };
+    let ip = match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    proxies.iter().any(|net| net.contains(&ip))
 }
 
 impl AppState {
@@ -60,6 +93,8 @@ impl AppState {
             pki: None,
             public_url: "http://localhost".into(),
             default_topic: "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000".into(),
+            open_enrollment: false,
+            trusted_proxies: loopback(),
         }
     }
 }
@@ -192,6 +227,16 @@ pub fn admin_routes() -> Routes {
             get(get_declaration).delete(delete_declaration),
         )
         .add("/v1/bad-reports", &["GET"], get(bad_reports))
+        .add(
+            "/v1/enrollment-tokens",
+            &["GET", "POST"],
+            get(list_enrollment_tokens).post(create_enrollment_token),
+        )
+        .add(
+            "/v1/enrollment-tokens/{id}",
+            &["DELETE"],
+            axum::routing::delete(revoke_enrollment_token),
+        )
 }
 
 /// The device-facing routes (no API key: devices prove who they are per message).
@@ -281,6 +326,7 @@ fn reply_response(state: &AppState, result: Result<Reply, ServiceError>) -> Resp
 
 async fn device_request(
     state: &AppState,
+    peer: Peer,
     headers: &HeaderMap,
     body: Bytes,
     endpoint: Endpoint,
@@ -293,10 +339,20 @@ async fn device_request(
     };
     let mut request = DeviceRequest::new(body.to_vec());
     request.mdm_signature = text("Mdm-Signature");
-    request.client_cert = state
-        .client_cert_header
-        .as_ref()
-        .and_then(|h| text(h.as_str()));
+    if let Some(name) = &state.client_cert_header
+        && let Some(value) = text(name.as_str())
+    {
+        // Only a trusted proxy may say which certificate the device presented: from
+        // anyone else the header is a forgery (or a proxy missing from --trusted-proxy).
+        let peer = peer.map(|p| p.0.0);
+        if !is_trusted(&state.trusted_proxies, peer) {
+            tracing::warn!(?peer, header = %name, "client-certificate header from an untrusted address");
+            return error_response(&ServiceError::Forbidden(format!(
+                "the `{name}` header is accepted only from a trusted proxy (--trusted-proxy)"
+            )));
+        }
+        request.client_cert = Some(value);
+    }
     let result = match device::decode(&body, endpoint, &state.limits) {
         DeviceMessage::Checkin(message) => state.service.checkin(&request, &message).await,
         DeviceMessage::Report(report) => state.service.report(&request, &report).await,
@@ -316,12 +372,22 @@ fn refusal_reason(error: &ServiceError) -> &'static str {
     }
 }
 
-async fn checkin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    device_request(&state, &headers, body, Endpoint::Checkin).await
+async fn checkin(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    device_request(&state, peer, &headers, body, Endpoint::Checkin).await
 }
 
-async fn server_url(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    device_request(&state, &headers, body, Endpoint::Server).await
+async fn server_url(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    device_request(&state, peer, &headers, body, Endpoint::Server).await
 }
 
 /// Query of `GET /mdm/enroll`.
@@ -329,6 +395,8 @@ async fn server_url(State(state): State<AppState>, headers: HeaderMap, body: Byt
 pub struct EnrollQuery {
     /// Any value but empty, `0` or `false`: the plain plist, not signed.
     unsigned: Option<String>,
+    /// The enrollment token (required unless `--open-enrollment`).
+    token: Option<String>,
 }
 
 fn no_pki() -> Response {
@@ -337,8 +405,63 @@ fn no_pki() -> Response {
     ))
 }
 
-/// `GET /mdm/enroll`: the enrollment profile, CMS-signed by the CA (`?unsigned=1`: plain).
+/// How long the one-time SCEP challenge of a downloaded profile stays valid, in seconds.
+pub const CHALLENGE_VALIDITY: i64 = 24 * 3600;
+
+/// The SCEP challenge for a profile: a new one-time challenge for the token (one use of
+/// it taken), or the static one with `--open-enrollment` and no token.
+async fn profile_challenge(
+    state: &AppState,
+    pki: &Pki,
+    token: Option<&str>,
+) -> Result<String, ServiceError> {
+    let token = match token.map(str::trim) {
+        Some(t) if !t.is_empty() => t,
+        _ if state.open_enrollment => return Ok(pki.challenge().to_owned()),
+        _ => {
+            return Err(ServiceError::Forbidden(
+                "an enrollment token is required: /mdm/enroll?token=... (POST \
+                 /v1/enrollment-tokens, or mdmctl enroll-link)"
+                    .into(),
+            ));
+        }
+    };
+    if token.len() > 256 {
+        return Err(ServiceError::Forbidden("unknown enrollment token".into()));
+    }
+    let challenge = crate::pki::random_secret();
+    let now = crate::storage::now();
+    match state
+        .storage
+        .take_enrollment_token(
+            &crate::pki::secret_hash(token),
+            &crate::pki::secret_hash(&challenge),
+            now.saturating_add(CHALLENGE_VALIDITY),
+            now,
+        )
+        .await?
+    {
+        Ok(t) => {
+            tracing::info!(token = %t.id, uses = t.uses, max_uses = t.max_uses,
+                "enrollment profile handed out");
+            Ok(challenge)
+        }
+        Err(refusal) => {
+            let reason = refusal.reason("enrollment token");
+            tracing::warn!(%reason, "enrollment profile refused");
+            Err(ServiceError::Forbidden(reason))
+        }
+    }
+}
+
+/// `GET /mdm/enroll?token=...`: the enrollment profile, CMS-signed by the CA
+/// (`&unsigned=1`: plain), with a one-time SCEP challenge. Never cacheable.
 async fn enroll(State(state): State<AppState>, Query(query): Query<EnrollQuery>) -> Response {
+    let no_store = |mut r: Response| {
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    };
     let Some(pki) = state.pki.clone() else {
         return no_pki();
     };
@@ -347,13 +470,17 @@ async fn enroll(State(state): State<AppState>, Query(query): Query<EnrollQuery>)
         Ok(None) => state.default_topic.clone(),
         Err(e) => return error_response(&ServiceError::Storage(e)),
     };
+    let challenge = match profile_challenge(&state, &pki, query.token.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => return no_store(error_response(&e)),
+    };
     let unsigned = query
         .unsigned
         .as_deref()
         .is_some_and(|v| !matches!(v, "" | "0" | "false"));
     let base = state.public_url.clone();
     let built = tokio::task::spawn_blocking(move || {
-        let profile = pki.enrollment_profile(&base, &topic)?;
+        let profile = pki.enrollment_profile(&base, &topic, &challenge)?;
         if unsigned {
             Ok(profile)
         } else {
@@ -361,7 +488,7 @@ async fn enroll(State(state): State<AppState>, Query(query): Query<EnrollQuery>)
         }
     })
     .await;
-    match built {
+    no_store(match built {
         Ok(Ok(body)) => (
             StatusCode::OK,
             [
@@ -382,10 +509,11 @@ async fn enroll(State(state): State<AppState>, Query(query): Query<EnrollQuery>)
             tracing::error!(error = %e, "building the enrollment profile");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
         }
-    }
+    })
 }
 
-/// `GET|POST /scep`: SCEP (GetCACaps, GetCACert, PKIOperation).
+/// `GET|POST /scep`: SCEP (GetCACaps, GetCACert, PKIOperation), see
+/// [`crate::pki::answer_scep`].
 async fn scep(
     State(state): State<AppState>,
     method: Method,
@@ -395,24 +523,15 @@ async fn scep(
     let Some(pki) = state.pki.clone() else {
         return no_pki();
     };
-    let query = query.unwrap_or_default();
-    let answer = match tokio::task::spawn_blocking(move || pki.scep(method.as_str(), &query, &body))
-        .await
-    {
-        Ok(answer) => answer,
-        Err(e) => {
-            tracing::error!(error = %e, "SCEP task failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
-        }
-    };
-    if let Some(renewal) = &answer.renewal
-        && let Err(e) = state
-            .storage
-            .record_renewal(&renewal.old, &renewal.new, crate::storage::now())
-            .await
-    {
-        return error_response(&ServiceError::Storage(e));
-    }
+    let answer = crate::pki::answer_scep(
+        &pki,
+        &state.storage,
+        state.open_enrollment,
+        method.as_str().to_owned(),
+        query.unwrap_or_default(),
+        body.to_vec(),
+    )
+    .await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,

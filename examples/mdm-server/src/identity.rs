@@ -6,6 +6,7 @@
 //! (the default) checks either against the server's CA and the certificate bound to the
 //! enrollment; [`AcceptAll`] (`--no-signature-check`) is for development only.
 
+use crate::device::CheckinMessage;
 use crate::pki::{MAX_RENEWAL_CHAIN, Pki, fingerprint};
 use crate::storage::{self, Storage};
 use async_trait::async_trait;
@@ -37,19 +38,44 @@ impl DeviceRequest {
 
 /// Why a device request was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("device identity refused: {0}")]
-pub struct IdentityError(pub String);
+#[error("device identity refused: {reason}")]
+#[non_exhaustive]
+pub struct IdentityError {
+    /// What was wrong.
+    pub reason: String,
+    /// True when the sender proved who it is (a valid certificate of this CA) but may not
+    /// act for this enrollment (`403`); false when it did not prove anything (`401`).
+    pub forbidden: bool,
+}
+
+impl IdentityError {
+    /// The request did not prove who sent it (`401`).
+    pub fn unauthenticated(reason: impl Into<String>) -> Self {
+        IdentityError {
+            reason: reason.into(),
+            forbidden: false,
+        }
+    }
+
+    /// The sender is known but may not act for this enrollment (`403`).
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        IdentityError {
+            reason: reason.into(),
+            forbidden: true,
+        }
+    }
+}
 
 /// Decides whether a device request may act for an enrollment.
 #[async_trait]
 pub trait IdentityVerifier: Send + Sync + std::fmt::Debug + 'static {
-    /// Accepts or refuses `request`, which names `enrollment`. `message_type` is the
-    /// check-in's `MessageType`, or `None` for a command report.
+    /// Accepts or refuses `request`, which names `enrollment`. `message` is the check-in,
+    /// or `None` for a command report.
     async fn verify(
         &self,
         request: &DeviceRequest,
         enrollment: &Enrollment,
-        message_type: Option<&str>,
+        message: Option<&CheckinMessage>,
     ) -> Result<(), IdentityError>;
 }
 
@@ -64,95 +90,249 @@ impl IdentityVerifier for AcceptAll {
         &self,
         _request: &DeviceRequest,
         _enrollment: &Enrollment,
-        _message_type: Option<&str>,
+        _message: Option<&CheckinMessage>,
     ) -> Result<(), IdentityError> {
         Ok(())
     }
 }
 
-/// The default check: the request is signed (`Mdm-Signature`) or carries a forwarded client
-/// certificate, the certificate was issued by this server's CA and is valid, and it is the
-/// certificate bound to the enrollment's device channel.
+/// The default check (see the identity table in the server's README).
 ///
-/// Binding: `Authenticate` (a new enrollment) binds the certificate it is signed with; a
-/// `TokenUpdate` binds it when nothing is bound yet. Every other request must use the bound
-/// certificate, or one issued as a SCEP renewal of it (signed by it; the chain is followed
-/// up to [`MAX_RENEWAL_CHAIN`] renewals), which then replaces it. A forwarded client
-/// certificate, when the server reads one, takes precedence over `Mdm-Signature`.
+/// The request is signed (`Mdm-Signature`) or carries a forwarded client certificate (which
+/// takes precedence, when the server reads one), and the certificate was issued by this
+/// server's CA and is valid. Then, for the enrollment's device channel `D` (user channels
+/// are signed with their device's certificate, so they share its binding):
+///
+/// - the certificate bound to `D`: accepted;
+/// - a certificate bound to another device channel: `403`, whatever the message;
+/// - a SCEP renewal of `D`'s certificate (a RenewalReq signed by it; the chain is followed
+///   up to [`MAX_RENEWAL_CHAIN`] renewals): accepted, and it replaces the old one;
+/// - any other certificate, at `Authenticate` (or a first `TokenUpdate`): accepted and
+///   bound only when it was issued for an enrollment token that is not revoked, whose
+///   intended device (if any) is this one, and, when `D` already exists (bound, or
+///   stored), that names `D` as "may re-enroll"; with `open_enrollment`, a certificate
+///   issued for no token may also enroll a device that does not exist yet;
+/// - a certificate that was bound before and has been replaced: `403` (it stays retired);
+/// - anything else: `403`.
+///
+/// Every binding is recorded in the device's binding history, and logged.
 #[derive(Debug, Clone)]
 pub struct CertificateVerifier {
     pki: Arc<Pki>,
     storage: Arc<dyn Storage>,
+    open_enrollment: bool,
+}
+
+fn storage_error(e: storage::StorageError) -> IdentityError {
+    tracing::error!(error = %e, "reading certificate bindings");
+    IdentityError::unauthenticated("the certificate binding could not be read")
+}
+
+/// True when `want` names this device: its UDID, serial number or (User Enrollment)
+/// enrollment ID, compared without case.
+fn names_device(want: &str, message: &CheckinMessage, device: &str) -> bool {
+    let want = want.trim();
+    let mut names = vec![device];
+    names.extend(message.identity.udid.as_deref());
+    names.extend(message.string("SerialNumber"));
+    names.extend(message.string("EnrollmentID"));
+    names.iter().any(|n| n.eq_ignore_ascii_case(want))
 }
 
 impl CertificateVerifier {
-    /// A verifier trusting `pki`'s CA, with bindings kept in `storage`.
+    /// A verifier trusting `pki`'s CA, with bindings kept in `storage`; new devices need a
+    /// certificate issued for an enrollment token.
     pub fn new(pki: Arc<Pki>, storage: Arc<dyn Storage>) -> Self {
-        CertificateVerifier { pki, storage }
+        CertificateVerifier {
+            pki,
+            storage,
+            open_enrollment: false,
+        }
+    }
+
+    /// With `open`, a certificate issued for no enrollment token (the static challenge of
+    /// `--open-enrollment`) may enroll a device that does not exist yet.
+    pub fn with_open_enrollment(mut self, open: bool) -> Self {
+        self.open_enrollment = open;
+        self
+    }
+
+    async fn rebind(
+        &self,
+        device: &str,
+        previous: Option<String>,
+        presented: &str,
+        reason: &str,
+        token_id: Option<String>,
+    ) -> Result<(), IdentityError> {
+        let mut change = storage::Rebinding::new(device, previous.clone(), presented, reason);
+        change.token_id = token_id.clone();
+        match self
+            .storage
+            .rebind_cert(&change, storage::now())
+            .await
+            .map_err(storage_error)?
+        {
+            storage::BindOutcome::Bound => {
+                tracing::warn!(device, old = ?previous, new = presented, reason,
+                    token = ?token_id, "device certificate bound");
+                Ok(())
+            }
+            storage::BindOutcome::TakenBy(other) => Err(IdentityError::forbidden(format!(
+                "the certificate is bound to another enrollment (`{other}`)"
+            ))),
+            _ => Err(IdentityError::forbidden(
+                "the device's certificate binding changed meanwhile: try again",
+            )),
+        }
     }
 
     async fn check(
         &self,
         request: &DeviceRequest,
         enrollment: &Enrollment,
-        message_type: Option<&str>,
-    ) -> Result<(), String> {
+        message: Option<&CheckinMessage>,
+    ) -> Result<(), IdentityError> {
         let cert = if let Some(header) = &request.client_cert {
             mdm_proto::signature::client_certificate_from_header(header)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| IdentityError::unauthenticated(e.to_string()))?
         } else if let Some(signature) = &request.mdm_signature {
             mdm_proto::signature::verify_mdm_signature(&request.body, signature)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| IdentityError::unauthenticated(e.to_string()))?
         } else {
-            return Err("the request has no Mdm-Signature header (or client certificate)".into());
+            return Err(IdentityError::unauthenticated(
+                "the request has no Mdm-Signature header (or client certificate)",
+            ));
         };
-        let der = self.pki.issued_here(&cert)?;
+        let der = self
+            .pki
+            .issued_here(&cert)
+            .map_err(IdentityError::unauthenticated)?;
         let presented = fingerprint(&der);
         let device = enrollment.device_id.as_str();
-        let storage_error = |e: storage::StorageError| {
-            tracing::error!(error = %e, "reading certificate bindings");
-            "the certificate binding could not be read".to_owned()
-        };
         let bound = self
             .storage
             .cert_binding(device)
             .await
             .map_err(storage_error)?;
-        let now = storage::now();
-        let presented_ref = presented.as_str();
-        let bind = |why: &'static str| async move {
-            tracing::info!(device, fingerprint = %presented_ref, why, "device certificate bound");
-            self.storage
-                .bind_cert(device, presented_ref, now)
-                .await
-                .map_err(storage_error)
-        };
-        match (bound.as_deref(), message_type) {
-            (Some(b), _) if b == presented => Ok(()),
-            (_, Some("Authenticate")) => bind("Authenticate").await,
-            (None, Some("TokenUpdate")) => bind("first TokenUpdate").await,
-            (None, _) => Err(format!(
-                "no certificate is bound to `{device}`: the device must Authenticate first"
-            )),
-            (Some(b), _) => {
-                let mut current = presented.clone();
-                for _ in 0..MAX_RENEWAL_CHAIN {
-                    match self
-                        .storage
-                        .renewed_from(&current)
-                        .await
-                        .map_err(storage_error)?
-                    {
-                        Some(old) if old == b => return bind("renewal").await,
-                        Some(old) => current = old,
-                        None => break,
+        if bound.as_deref() == Some(presented.as_str()) {
+            return Ok(());
+        }
+        if let Some(owner) = self
+            .storage
+            .cert_owner(&presented)
+            .await
+            .map_err(storage_error)?
+            && owner != device
+        {
+            return Err(IdentityError::forbidden(format!(
+                "the certificate is bound to another enrollment, not `{device}`"
+            )));
+        }
+        if let Some(b) = &bound {
+            let mut current = presented.clone();
+            for _ in 0..MAX_RENEWAL_CHAIN {
+                match self
+                    .storage
+                    .renewed_from(&current)
+                    .await
+                    .map_err(storage_error)?
+                {
+                    Some(old) if &old == b => {
+                        return self
+                            .rebind(device, bound.clone(), &presented, "renewal", None)
+                            .await;
                     }
+                    Some(old) => current = old,
+                    None => break,
                 }
-                Err(format!(
-                    "the certificate is not the one bound to `{device}` (nor a renewal of it)"
-                ))
             }
         }
+        let binding_message = message.filter(|m| {
+            m.message_type == "Authenticate" || (bound.is_none() && m.message_type == "TokenUpdate")
+        });
+        let Some(message) = binding_message else {
+            return Err(IdentityError::forbidden(match &bound {
+                Some(_) => format!(
+                    "the certificate is not the one bound to `{device}` (nor a renewal of it)"
+                ),
+                None => format!(
+                    "no certificate is bound to `{device}`: the device must Authenticate first"
+                ),
+            }));
+        };
+        // A certificate replaced by a renewal or a re-enrollment stays retired: it cannot
+        // start a new enrollment (the token it came from was spent on its first one).
+        if self
+            .storage
+            .cert_was_bound(&presented)
+            .await
+            .map_err(storage_error)?
+        {
+            return Err(IdentityError::forbidden(
+                "the certificate was replaced (renewal or re-enrollment) and cannot enroll again",
+            ));
+        }
+        let exists = bound.is_some()
+            || self
+                .storage
+                .enrollment(device)
+                .await
+                .map_err(storage_error)?
+                .is_some();
+        let token = self
+            .storage
+            .issued_token(&presented)
+            .await
+            .map_err(storage_error)?;
+        let Some(token) = token else {
+            if self.open_enrollment && !exists {
+                return self
+                    .rebind(device, None, &presented, "new enrollment (open)", None)
+                    .await;
+            }
+            return Err(IdentityError::forbidden(if exists {
+                format!(
+                    "`{device}` is enrolled with another certificate: a new one needs an \
+                     enrollment token that may re-enroll it, or a SCEP renewal"
+                )
+            } else {
+                "the certificate was not issued for an enrollment token".to_owned()
+            }));
+        };
+        if token.revoked_at.is_some() {
+            return Err(IdentityError::forbidden(format!(
+                "the certificate's enrollment token `{}` was revoked",
+                token.id
+            )));
+        }
+        if let Some(want) = &token.device
+            && !names_device(want, message, device)
+        {
+            return Err(IdentityError::forbidden(format!(
+                "the certificate's enrollment token `{}` is for another device",
+                token.id
+            )));
+        }
+        if exists {
+            let allowed = token
+                .may_reenroll
+                .as_deref()
+                .is_some_and(|d| d.trim().eq_ignore_ascii_case(device));
+            if !allowed {
+                return Err(IdentityError::forbidden(format!(
+                    "`{device}` is enrolled with another certificate: a new one needs an \
+                     enrollment token that may re-enroll it (token `{}` may not), or a SCEP \
+                     renewal",
+                    token.id
+                )));
+            }
+            return self
+                .rebind(device, bound, &presented, "re-enrollment", Some(token.id))
+                .await;
+        }
+        self.rebind(device, None, &presented, "new enrollment", Some(token.id))
+            .await
     }
 }
 
@@ -162,14 +342,14 @@ impl IdentityVerifier for CertificateVerifier {
         &self,
         request: &DeviceRequest,
         enrollment: &Enrollment,
-        message_type: Option<&str>,
+        message: Option<&CheckinMessage>,
     ) -> Result<(), IdentityError> {
-        self.check(request, enrollment, message_type)
+        self.check(request, enrollment, message)
             .await
-            .map_err(|reason| {
-                tracing::warn!(enrollment = %enrollment.id, message_type, %reason,
-                    "device identity refused");
-                IdentityError(reason)
+            .inspect_err(|e| {
+                tracing::warn!(enrollment = %enrollment.id,
+                    message_type = message.map(|m| m.message_type.as_str()),
+                    reason = %e.reason, forbidden = e.forbidden, "device identity refused");
             })
     }
 }

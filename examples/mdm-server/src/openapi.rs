@@ -31,8 +31,8 @@ fn device_op(summary: &str) -> Json {
                      "content": { "application/xml": { "schema": { "type": "string" } },
                                   "application/json": { "schema": { "type": "object" } } } },
             "400": { "description": "malformed message (kept in /v1/bad-reports)" },
-            "401": { "description": "identity refused: no or bad `Mdm-Signature` (or forwarded client certificate), a certificate not issued by this server's CA, or not the one bound to the enrollment" },
-            "403": { "description": "unknown enrollment" },
+            "401": { "description": "identity not proven: no or bad `Mdm-Signature` (or forwarded client certificate), a certificate not issued by this server's CA or not valid now" },
+            "403": { "description": "a valid certificate that may not act for this enrollment (bound to another one; not the bound one nor a renewal of it; a new device or re-enrollment without a fitting enrollment token), a client-certificate header from an untrusted address, or an unknown enrollment" },
             "410": { "description": "UserAuthenticate: not supported" },
             "413": { "description": "body too large" },
             "404": { "description": "DeclarativeManagement: no such declaration" },
@@ -119,11 +119,18 @@ pub fn document() -> Json {
             ) },
             "/mdm/enroll": { "get": json!({
                 "summary": "The enrollment profile: MDM payload (ServerURL, CheckInURL, Topic, SignMessage), \
-                            SCEP payload (URL, challenge) and the CA as a trusted root; CMS-signed by the CA",
+                            SCEP payload (URL, a one-time challenge) and the CA as a trusted root; CMS-signed by the CA; \
+                            takes one use of the enrollment token; Cache-Control: no-store",
                 "security": [],
-                "parameters": [query_param("unsigned", "string", "any value but 0/false: the plain plist, not signed")],
-                "responses": { "200": { "description": "the profile (signed: DER CMS SignedData carrying the plist)",
-                    "content": { "application/x-apple-aspen-config": { "schema": { "type": "string", "format": "binary" } } } } },
+                "parameters": [
+                    query_param("token", "string", "the enrollment token (POST /v1/enrollment-tokens); not needed with --open-enrollment"),
+                    query_param("unsigned", "string", "any value but 0/false: the plain plist, not signed"),
+                ],
+                "responses": {
+                    "200": { "description": "the profile (signed: DER CMS SignedData carrying the plist)",
+                        "content": { "application/x-apple-aspen-config": { "schema": { "type": "string", "format": "binary" } } } },
+                    "403": { "description": "no token, or an unknown, expired, revoked or used-up one" },
+                },
             }) },
             "/scep": {
                 "get": scep_op("SCEP (RFC 8894): GetCACaps, GetCACert, PKIOperation with `message`"),
@@ -135,10 +142,11 @@ pub fn document() -> Json {
                 &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },
             "/v1/enqueue/{ids}": { "put": op(
                 "Queue a raw command plist for enrollments (NanoMDM)",
-                &[ids.clone(), query_param("nopush", "string", "any value but 0/false: do not push")],
+                &[ids.clone(), query_param("nopush", "string", "any value but 0/false: do not push"),
+                  query_param("create", "string", "any value but 0/false: queue for enrollment IDs that do not exist (yet)")],
                 Some(plist_body("`{CommandUUID, Command: {RequestType, ...}}`")),
-                with(ok_json("`{command_uuid, request_type, no_push, status: {id: {push_result|push_error}}}`"),
-                     "409", "CommandUUID already used"),
+                with(with(ok_json("`{command_uuid, request_type, no_push, status: {id: {push_result|push_error}}}`"),
+                     "409", "CommandUUID already used"), "404", "enrollment IDs that do not exist (named), without ?create=1"),
             ) },
             "/v1/push/{ids}": { "get": op("Push enrollments through APNs (the certificate stored for each enrollment's topic)", &[ids], None,
                 ok_json("`{status: {id: {push_result|push_error}}}`")) },
@@ -151,7 +159,7 @@ pub fn document() -> Json {
             ) },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
-                &[],
+                &[query_param("create", "string", "any value but 0/false: queue for enrollment IDs that do not exist (yet)")],
                 Some(json!({ "required": true, "content": { "application/json": { "schema": {
                     "type": "object",
                     "required": ["enrollment_ids", "command"],
@@ -167,6 +175,7 @@ pub fn document() -> Json {
                     "201": { "description": "`{command_uuid, request_type, expires_at, pushes}`" },
                     "400": { "description": "malformed command (checked against the command's schema by mdm-commands), or a command that cannot run on a target (platform or OS version from its Authenticate)" },
                     "401": { "description": "missing or wrong API key" },
+                    "404": { "description": "enrollment IDs that do not exist (named), without ?create=1" },
                     "409": { "description": "CommandUUID already used" },
                     "415": { "description": "not JSON" },
                     "422": { "description": "JSON of the wrong shape" },
@@ -191,7 +200,7 @@ pub fn document() -> Json {
                 None,
                 ok_json("`{enrollments, next_after}`"),
             ) },
-            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate",
+            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate, and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
                 std::slice::from_ref(&id), None, with(ok_json("the enrollment"), "404", "no such enrollment")) },
             "/v1/enrollments/{id}/queue": {
                 "get": op("Commands waiting for an enrollment, oldest first", std::slice::from_ref(&id), None,
@@ -214,6 +223,35 @@ pub fn document() -> Json {
                     with(ok_json("the declaration"), "404", "no such declaration")),
                 "delete": op("Remove a declaration", &[id.clone(), path_param("identifier", "the declaration's Identifier")], None,
                     with(ok_json("`{deleted}`"), "404", "no such declaration")),
+            },
+            "/v1/enrollment-tokens": {
+                "get": op("Enrollment tokens (never their secrets), newest first", &[], None,
+                    ok_json("`{enrollment_tokens: [{id, status (active, expired, revoked, used_up), uses, max_uses, expires_at, device, user, may_reenroll, created_at, revoked_at}]}`")),
+                "post": op(
+                    "A new enrollment token: who may download an enrollment profile (GET /mdm/enroll?token=...)",
+                    &[],
+                    Some(json!({ "required": false, "content": { "application/json": { "schema": {
+                        "type": "object",
+                        "properties": {
+                            "uses": { "type": "integer", "description": "profiles it may hand out, 1 to 100000 (default 1)" },
+                            "expires_in": { "type": "integer", "description": "seconds, up to a year (default seven days)" },
+                            "device": { "type": "string", "description": "only this device (UDID or serial number) may enroll with it" },
+                            "user": { "type": "string", "description": "the user it is meant for (user short name or ID)" },
+                            "may_reenroll": { "type": "string", "description": "an existing device ID a device enrolling with it may take over" },
+                        },
+                    } } } })),
+                    json!({
+                        "201": { "description": "the token, with its secret `token` and the enrollment `url` (shown only now)" },
+                        "400": { "description": "malformed request" },
+                        "401": { "description": "missing or wrong API key" },
+                        "404": { "description": "`may_reenroll` names no enrollment" },
+                    }),
+                ),
+            },
+            "/v1/enrollment-tokens/{id}": {
+                "delete": op("Revoke an enrollment token: no more profiles, its challenges refused, its certificates can no longer enroll a device",
+                    &[path_param("id", "the token's ID")], None,
+                    with(ok_json("`{revoked}`"), "404", "no such token")),
             },
             "/v1/bad-reports": { "get": op(
                 "Device messages that could not be decoded or matched, newest first",

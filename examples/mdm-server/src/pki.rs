@@ -128,6 +128,129 @@ impl ScepAnswer {
     }
 }
 
+/// What allows a SCEP request to get a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Authority {
+    /// A RenewalReq signed by a valid certificate of this CA (its fingerprint).
+    Renewal {
+        /// Fingerprint of the signing certificate.
+        old: String,
+    },
+    /// A challengePassword, to check.
+    Challenge(String),
+    /// Neither.
+    Missing,
+}
+
+/// A certificate prepared for a SCEP request, not yet sent: see [`Pki::scep_begin`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PendingIssue {
+    /// The decoded request.
+    pub request: CaRequest,
+    /// The certificate prepared.
+    pub cert: Certificate,
+    /// Its SHA-256 fingerprint (hex).
+    pub fingerprint: String,
+    /// What the request offers as its right to a certificate.
+    pub authority: Authority,
+}
+
+/// The outcome of [`Pki::scep_begin`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ScepStep {
+    /// The answer, ready.
+    Done(ScepAnswer),
+    /// A certificate is ready to send once its [`Authority`] is granted.
+    Issue(Box<PendingIssue>),
+}
+
+/// SHA-256 (hex) of a secret (enrollment token or challenge): how secrets are stored.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// A new random secret: 256 bits from the OS's random source, as 64 hex characters.
+pub fn random_secret() -> String {
+    let a = uuid::Uuid::new_v4();
+    let b = uuid::Uuid::new_v4();
+    format!("{}{}", a.simple(), b.simple())
+}
+
+/// Answers a SCEP request as the server does. A RenewalReq signed by a valid certificate
+/// of this CA gets its certificate, and the renewal is recorded (the identity check lets
+/// it replace the old one). Otherwise the challengePassword must be a one-time challenge
+/// from a downloaded enrollment profile, consumed now (so a second use is refused:
+/// FAILURE `badRequest`) with the issued certificate's fingerprint and its token
+/// remembered, or, with `open_enrollment`, the static challenge.
+pub async fn answer_scep(
+    pki: &Arc<Pki>,
+    storage: &Arc<dyn crate::storage::Storage>,
+    open_enrollment: bool,
+    method: String,
+    query: String,
+    body: Vec<u8>,
+) -> ScepAnswer {
+    let p = Arc::clone(pki);
+    let step = match tokio::task::spawn_blocking(move || p.scep_begin(&method, &query, &body)).await
+    {
+        Ok(step) => step,
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP task failed");
+            return ScepAnswer::error(500, "internal error\n".to_owned());
+        }
+    };
+    let pending = match step {
+        ScepStep::Done(answer) => return answer,
+        ScepStep::Issue(pending) => pending,
+    };
+    let now = now();
+    let grant: Result<(), String> = match &pending.authority {
+        Authority::Renewal { old } => {
+            match storage.record_renewal(old, &pending.fingerprint, now).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    tracing::error!(error = %e, "recording a SCEP renewal");
+                    return ScepAnswer::error(500, "internal error\n".to_owned());
+                }
+            }
+        }
+        Authority::Challenge(c) if open_enrollment && pki.is_static_challenge(c) => Ok(()),
+        Authority::Challenge(c) => {
+            match storage
+                .consume_challenge(&secret_hash(c), &pending.fingerprint, now)
+                .await
+            {
+                Ok(Ok(token)) => {
+                    tracing::info!(token = %token.id, fingerprint = %pending.fingerprint,
+                        "SCEP challenge consumed");
+                    Ok(())
+                }
+                Ok(Err(refusal)) => Err(refusal.reason("challengePassword")),
+                Err(e) => {
+                    tracing::error!(error = %e, "consuming a SCEP challenge");
+                    return ScepAnswer::error(500, "internal error\n".to_owned());
+                }
+            }
+        }
+        Authority::Missing => Err("missing challengePassword".to_owned()),
+    };
+    let p = Arc::clone(pki);
+    match tokio::task::spawn_blocking(move || {
+        p.scep_finish(*pending, grant.as_ref().map(|_| ()).map_err(String::as_str))
+    })
+    .await
+    {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP task failed");
+            ScepAnswer::error(500, "internal error\n".to_owned())
+        }
+    }
+}
+
 fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
     crate::secrets::write_atomic(path, data)
 }
@@ -260,17 +383,43 @@ impl Pki {
         &self.challenge
     }
 
-    /// Answers a SCEP request (`GetCACaps`, `GetCACert`, `GetNextCACert`, `PKIOperation` by
-    /// GET or POST). CPU-bound for PKIOperation (RSA): call it off the async runtime.
+    /// Answers a SCEP request with the static challenge as the only authority (what
+    /// `--open-enrollment` does, with nothing stored): `GetCACaps`, `GetCACert`,
+    /// `GetNextCACert`, `PKIOperation` by GET or POST. CPU-bound for PKIOperation (RSA):
+    /// call it off the async runtime. The server itself uses [`answer_scep`], which also
+    /// takes one-time challenges and records renewals.
     pub fn scep(&self, method: &str, query: &str, body: &[u8]) -> ScepAnswer {
+        match self.scep_begin(method, query, body) {
+            ScepStep::Done(answer) => answer,
+            ScepStep::Issue(pending) => {
+                let grant = match &pending.authority {
+                    Authority::Renewal { .. } => Ok(()),
+                    Authority::Challenge(c) if self.is_static_challenge(c) => Ok(()),
+                    Authority::Challenge(_) => Err("wrong challengePassword"),
+                    Authority::Missing => Err("missing challengePassword"),
+                };
+                self.scep_finish(*pending, grant)
+            }
+        }
+    }
+
+    /// True when `given` is the static challenge (compared in constant time).
+    pub fn is_static_challenge(&self, given: &str) -> bool {
+        constant_time_eq(given.as_bytes(), self.challenge.as_bytes())
+    }
+
+    /// The first half of a SCEP request: parses it and, for a PKCSReq or RenewalReq,
+    /// decrypts it and prepares the certificate, which [`Pki::scep_finish`] sends only
+    /// once the caller has granted it. CPU-bound (RSA).
+    pub fn scep_begin(&self, method: &str, query: &str, body: &[u8]) -> ScepStep {
         let op = match scep_proto::operation::parse_request(method, query, body) {
             Ok(op) => op,
             Err(e) => {
                 tracing::warn!(error = %e, "bad SCEP request");
-                return ScepAnswer::error(400, format!("bad SCEP request: {e}\n"));
+                return ScepStep::Done(ScepAnswer::error(400, format!("bad SCEP request: {e}\n")));
             }
         };
-        match op {
+        ScepStep::Done(match op {
             Operation::GetCaCaps => {
                 ScepAnswer::ok(content_type::TEXT, self.ca.capabilities().to_body().into())
             }
@@ -281,42 +430,31 @@ impl Pki {
             Operation::GetNextCaCert => {
                 ScepAnswer::error(404, "no next CA certificate\n".to_owned())
             }
-            Operation::PkiOperation(der) => self.pki_operation(&der),
+            Operation::PkiOperation(der) => return self.pki_operation(&der),
             Operation::Other(name) => {
                 ScepAnswer::error(400, format!("unknown SCEP operation `{name}`\n"))
             }
             _ => ScepAnswer::error(400, "unsupported SCEP operation\n".to_owned()),
-        }
+        })
     }
 
-    fn pki_operation(&self, der: &[u8]) -> ScepAnswer {
+    fn pki_operation(&self, der: &[u8]) -> ScepStep {
         let request = match self.ca.decode_request(der) {
             Ok(r) => r,
             Err(e) => {
                 let fail = scep_proto::ca::fail_info_for(&e);
                 tracing::warn!(error = %e, fail_info = %fail, "refusing a SCEP PKIOperation");
-                return match self.ca.failure_reply(der, fail) {
+                return ScepStep::Done(match self.ca.failure_reply(der, fail) {
                     Some(reply) => ScepAnswer::ok(content_type::PKI_MESSAGE, reply),
                     None => ScepAnswer::error(400, format!("bad pkiMessage: {e}\n")),
-                };
+                });
             }
         };
-        let (decision, renewal) = self.decide(&request);
-        match self.ca.respond(&request, &decision) {
-            Ok(reply) => ScepAnswer {
-                renewal,
-                ..ScepAnswer::ok(content_type::PKI_MESSAGE, reply)
-            },
-            Err(e) => internal(&e),
-        }
-    }
-
-    fn decide(&self, request: &CaRequest) -> (Decision, Option<Renewal>) {
-        let tid = &request.message.transaction_id;
+        let tid = request.message.transaction_id.clone();
         let RequestBody::Csr(csr) = &request.body else {
             // Nothing is ever PENDING and issued certificates are not kept for GetCert.
             tracing::warn!(transaction_id = %tid, "SCEP request other than PKCSReq/RenewalReq");
-            return (Decision::Reject(FailInfo::BAD_REQUEST), None);
+            return ScepStep::Done(self.reply(&request, &Decision::Reject(FailInfo::BAD_REQUEST)));
         };
         let renewal = request.message.message_type == MessageType::RENEWAL_REQ
             && request.signer_issued_by_ca
@@ -324,43 +462,79 @@ impl Pki {
                 .signer
                 .to_strict()
                 .is_ok_and(|signer| self.issued_here(&signer).is_ok());
-        if !renewal {
-            let given = csr.challenge_password.as_deref().unwrap_or("");
-            if !constant_time_eq(given.as_bytes(), self.challenge.as_bytes()) {
-                tracing::warn!(transaction_id = %tid,
-                    reason = if csr.challenge_password.is_some() { "wrong challengePassword" }
-                             else { "missing challengePassword" },
-                    "refusing a SCEP enrollment");
-                return (Decision::Reject(FailInfo::BAD_REQUEST), None);
-            }
-        }
+        let authority = match (renewal, &csr.challenge_password) {
+            (true, _) => Authority::Renewal {
+                old: fingerprint(request.signer.der()),
+            },
+            (false, Some(c)) => Authority::Challenge(c.clone()),
+            (false, None) => Authority::Missing,
+        };
         let issued = issue::issue(
             csr,
             self.ca.certificate(),
             self.ca.key(),
             &IssueOptions::new(random_serial(), now() - 300, DEVICE_CERT_VALIDITY),
         );
-        let cert = match issued {
-            Ok(cert) => cert,
+        let cert = match issued.map(|c| {
+            let der = mdm_proto::signature::certificate_der(&c);
+            (c, der)
+        }) {
+            Ok((cert, Ok(der))) => (cert, der),
+            Ok((_, Err(e))) => {
+                tracing::error!(transaction_id = %tid, error = %e, "encoding the certificate");
+                return ScepStep::Done(
+                    self.reply(&request, &Decision::Reject(FailInfo::BAD_REQUEST)),
+                );
+            }
             Err(e) => {
                 tracing::error!(transaction_id = %tid, error = %e, "issuing failed");
-                return (Decision::Reject(FailInfo::BAD_REQUEST), None);
+                return ScepStep::Done(
+                    self.reply(&request, &Decision::Reject(FailInfo::BAD_REQUEST)),
+                );
             }
         };
-        tracing::info!(transaction_id = %tid, subject = %cert.tbs_certificate().subject(),
-            renewal, "SCEP certificate issued");
-        let renewal = match (
-            renewal,
-            Ok::<_, mdm_proto::Error>(request.signer.der().to_vec()),
-            mdm_proto::signature::certificate_der(&cert),
-        ) {
-            (true, Ok(old), Ok(new)) => Some(Renewal {
-                old: fingerprint(&old),
-                new: fingerprint(&new),
-            }),
-            _ => None,
-        };
-        (Decision::Issue(Box::new(cert)), renewal)
+        ScepStep::Issue(Box::new(PendingIssue {
+            fingerprint: fingerprint(&cert.1),
+            cert: cert.0,
+            request,
+            authority,
+        }))
+    }
+
+    fn reply(&self, request: &CaRequest, decision: &Decision) -> ScepAnswer {
+        match self.ca.respond(request, decision) {
+            Ok(reply) => ScepAnswer::ok(content_type::PKI_MESSAGE, reply),
+            Err(e) => internal(&e),
+        }
+    }
+
+    /// The second half: sends the prepared certificate when `grant` is `Ok`, else a
+    /// FAILURE `badRequest` (logged with the reason). CPU-bound (RSA).
+    pub fn scep_finish(&self, pending: PendingIssue, grant: Result<(), &str>) -> ScepAnswer {
+        let tid = &pending.request.message.transaction_id;
+        match grant {
+            Ok(()) => {
+                let renewal = match &pending.authority {
+                    Authority::Renewal { old } => Some(Renewal {
+                        old: old.clone(),
+                        new: pending.fingerprint.clone(),
+                    }),
+                    _ => None,
+                };
+                tracing::info!(transaction_id = %tid,
+                    subject = %pending.cert.tbs_certificate().subject(),
+                    fingerprint = %pending.fingerprint, renewal = renewal.is_some(),
+                    "SCEP certificate issued");
+                ScepAnswer {
+                    renewal,
+                    ..self.reply(&pending.request, &Decision::Issue(Box::new(pending.cert)))
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(transaction_id = %tid, reason, "refusing a SCEP enrollment");
+                self.reply(&pending.request, &Decision::Reject(FailInfo::BAD_REQUEST))
+            }
+        }
     }
 
     /// Checks that `cert` was issued by this CA (issuer name and signature) and is valid
@@ -406,8 +580,13 @@ impl Pki {
     }
 
     /// The enrollment profile (XML plist) for a server reachable at `base_url`, pushing on
-    /// `topic`.
-    pub fn enrollment_profile(&self, base_url: &str, topic: &str) -> Result<Vec<u8>, String> {
+    /// `topic`, whose SCEP payload carries `challenge`.
+    pub fn enrollment_profile(
+        &self,
+        base_url: &str,
+        topic: &str,
+        challenge: &str,
+    ) -> Result<Vec<u8>, String> {
         let host: String = base_url
             .split("://")
             .nth(1)
@@ -433,7 +612,7 @@ impl Pki {
         options.display_name = format!("MDM enrollment ({host})");
         options.organization = Some("mdm-server".into());
         options.checkin_url = Some(format!("{base_url}/mdm/checkin"));
-        options.scep_challenge = Some(self.challenge.clone());
+        options.scep_challenge = Some(challenge.to_owned());
         options.scep_subject = Some(vec![
             ("O".into(), "mdm-server".into()),
             (

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
 
 /// Time limits of the connection loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ pub async fn serve<L>(
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     L: Listener,
-    L::Addr: std::fmt::Debug,
+    L::Addr: std::fmt::Debug + Clone + Send + Sync + 'static,
 {
     let refusals = Arc::new(Refusals::new());
     serve_counted(listener, router, options, refusals, shutdown).await;
@@ -109,7 +110,7 @@ pub async fn serve_counted<L>(
     shutdown: impl std::future::Future<Output = ()>,
 ) where
     L: Listener,
-    L::Addr: std::fmt::Debug,
+    L::Addr: std::fmt::Debug + Clone + Send + Sync + 'static,
 {
     let router = with_request_timeout(router, options.request_timeout);
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -140,7 +141,14 @@ pub async fn serve_counted<L>(
             }
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address, for handlers that trust some sources (`--trusted-proxy`).
+        let info = axum::extract::ConnectInfo(peer.clone());
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(info.clone());
+                request
+            },
+        ));
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(options.header_timeout)

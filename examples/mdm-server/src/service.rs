@@ -44,7 +44,8 @@ pub enum ServiceError {
     /// 401: the device's identity was refused (signature, certificate or binding).
     #[error("{0}")]
     Unauthorized(String),
-    /// 403: the caller may not do this (unknown enrollment).
+    /// 403: the caller may not do this (unknown enrollment, a certificate bound to another
+    /// enrollment, an enrollment token that is not valid).
     #[error("{0}")]
     Forbidden(String),
     /// 404: no such thing.
@@ -222,12 +223,18 @@ impl MdmService {
         &self,
         request: &DeviceRequest,
         enrollment: &Enrollment,
-        message_type: Option<&str>,
+        message: Option<&CheckinMessage>,
     ) -> Result<(), ServiceError> {
         self.verifier
-            .verify(request, enrollment, message_type)
+            .verify(request, enrollment, message)
             .await
-            .map_err(|e| ServiceError::Unauthorized(e.to_string()))
+            .map_err(|e| {
+                if e.forbidden {
+                    ServiceError::Forbidden(e.to_string())
+                } else {
+                    ServiceError::Unauthorized(e.to_string())
+                }
+            })
     }
 
     /// Refuses unknown enrollments, and notes that a known one was seen.
@@ -264,7 +271,7 @@ impl Service for MdmService {
     ) -> Result<Reply, ServiceError> {
         let enrollment = &message.enrollment;
         let kind = message.message_type.as_str();
-        self.verify(request, enrollment, Some(kind)).await?;
+        self.verify(request, enrollment, Some(message)).await?;
         let now = storage::now();
         tracing::info!(enrollment = %enrollment.id, message_type = kind, "check-in");
         match kind {

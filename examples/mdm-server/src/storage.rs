@@ -357,6 +357,147 @@ impl std::fmt::Debug for PushCert {
     }
 }
 
+/// An enrollment token as stored: who may download an enrollment profile (`GET
+/// /mdm/enroll?token=...`). Its secret is kept only as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnrollmentToken {
+    /// The token's public ID (for listing and revoking).
+    pub id: String,
+    /// SHA-256 (hex) of the secret that goes in the enrollment URL.
+    pub secret_hash: String,
+    /// How many profiles it may hand out.
+    pub max_uses: i64,
+    /// How many it has handed out.
+    pub uses: i64,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// The device it is meant for (UDID or serial number), when restricted.
+    pub device: Option<String>,
+    /// The user it is meant for (user short name or ID), when restricted.
+    pub user: Option<String>,
+    /// An existing device ID that a device enrolling with it may take over (re-enrollment
+    /// an administrator authorised).
+    pub may_reenroll: Option<String>,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl EnrollmentToken {
+    /// A token with no restrictions, not yet used.
+    pub fn new(
+        id: impl Into<String>,
+        secret_hash: impl Into<String>,
+        max_uses: i64,
+        expires_at: Timestamp,
+        created_at: Timestamp,
+    ) -> Self {
+        EnrollmentToken {
+            id: id.into(),
+            secret_hash: secret_hash.into(),
+            max_uses,
+            uses: 0,
+            expires_at,
+            device: None,
+            user: None,
+            may_reenroll: None,
+            created_at,
+            revoked_at: None,
+        }
+    }
+}
+
+/// Why an enrollment token or a SCEP challenge was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No such token or challenge.
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// Revoked (a challenge: its token was).
+    Revoked,
+    /// Every use taken (a challenge: already used once).
+    UsedUp,
+}
+
+impl Refusal {
+    /// A short reason, for the answer and the log.
+    pub fn reason(self, what: &str) -> String {
+        match self {
+            Refusal::Unknown => format!("unknown {what}"),
+            Refusal::Expired => format!("the {what} has expired"),
+            Refusal::Revoked => format!("the {what} was revoked"),
+            Refusal::UsedUp => format!("the {what} has been used up"),
+        }
+    }
+}
+
+/// A change of the certificate bound to a device channel, for [`Storage::rebind_cert`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rebinding {
+    /// The device channel.
+    pub device_id: String,
+    /// The fingerprint the caller saw bound (`None`: nothing bound); the change is made
+    /// only if it is still so.
+    pub previous: Option<String>,
+    /// The fingerprint to bind.
+    pub fingerprint: String,
+    /// Why (`new enrollment`, `renewal`, `re-enrollment`...).
+    pub reason: String,
+    /// The enrollment token that authorised it, when one did.
+    pub token_id: Option<String>,
+}
+
+impl Rebinding {
+    /// A rebinding of `device_id` from `previous` to `fingerprint`.
+    pub fn new(
+        device_id: impl Into<String>,
+        previous: Option<String>,
+        fingerprint: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Rebinding {
+            device_id: device_id.into(),
+            previous,
+            fingerprint: fingerprint.into(),
+            reason: reason.into(),
+            token_id: None,
+        }
+    }
+}
+
+/// What [`Storage::rebind_cert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindOutcome {
+    /// Bound, and recorded in the history.
+    Bound,
+    /// The certificate is bound to this other device channel: nothing changed.
+    TakenBy(String),
+    /// The binding is no longer `previous` (a concurrent change): nothing changed.
+    Changed,
+}
+
+/// One entry of a device channel's binding history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindingEvent {
+    /// The fingerprint bound before (`None`: nothing).
+    pub old_fingerprint: Option<String>,
+    /// The fingerprint bound.
+    pub new_fingerprint: String,
+    /// Why.
+    pub reason: String,
+    /// The enrollment token that authorised it.
+    pub token_id: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
 /// Every piece of server state.
 ///
 /// All methods take the time (`now`) from the caller, so tests control the clock.
@@ -461,9 +602,54 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// The SHA-256 fingerprint (hex) of the identity certificate bound to a device channel.
     async fn cert_binding(&self, device_id: &str) -> Result<Option<String>>;
 
-    /// Binds an identity certificate (SHA-256 fingerprint, hex) to a device channel,
-    /// replacing the one bound before.
-    async fn bind_cert(&self, device_id: &str, fingerprint: &str, now: Timestamp) -> Result<()>;
+    /// The device channel a certificate (SHA-256 fingerprint, hex) is bound to, if any.
+    async fn cert_owner(&self, fingerprint: &str) -> Result<Option<String>>;
+
+    /// Binds an identity certificate to a device channel, atomically: only when the
+    /// certificate is bound to no other channel and the channel's binding is still
+    /// `previous`. Every binding made is kept in the channel's history.
+    async fn rebind_cert(&self, change: &Rebinding, now: Timestamp) -> Result<BindOutcome>;
+
+    /// True when a certificate has ever been bound to a device channel (it is in some
+    /// binding history), even if it has been replaced since.
+    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool>;
+
+    /// The binding history of a device channel, oldest first (at most the newest 100).
+    async fn binding_history(&self, device_id: &str) -> Result<Vec<BindingEvent>>;
+
+    /// Stores a new enrollment token.
+    async fn create_enrollment_token(&self, token: &EnrollmentToken) -> Result<()>;
+
+    /// The enrollment tokens, newest first (at most `limit`).
+    async fn enrollment_tokens(&self, limit: u32) -> Result<Vec<EnrollmentToken>>;
+
+    /// Revokes a token (and so its unused challenges); says whether it existed.
+    async fn revoke_enrollment_token(&self, id: &str, now: Timestamp) -> Result<bool>;
+
+    /// Takes one use of the token whose secret hashes to `secret_hash` and stores a
+    /// one-time SCEP challenge (SHA-256 `challenge_hash`) for it, valid until
+    /// `challenge_expires_at`, atomically. Refused when the token is unknown, expired,
+    /// revoked or used up (nothing is stored then).
+    async fn take_enrollment_token(
+        &self,
+        secret_hash: &str,
+        challenge_hash: &str,
+        challenge_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<std::result::Result<EnrollmentToken, Refusal>>;
+
+    /// Consumes a one-time SCEP challenge for the certificate `fingerprint` being issued,
+    /// and remembers which token the certificate came from, atomically; returns the token.
+    /// Refused when the challenge is unknown, already used, expired or its token revoked.
+    async fn consume_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<std::result::Result<EnrollmentToken, Refusal>>;
+
+    /// The enrollment token a certificate was issued for, when it was issued for one.
+    async fn issued_token(&self, fingerprint: &str) -> Result<Option<EnrollmentToken>>;
 
     /// Records that the certificate `new` was issued as a renewal signed by `old`.
     async fn record_renewal(&self, old: &str, new: &str, now: Timestamp) -> Result<()>;

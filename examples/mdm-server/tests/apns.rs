@@ -100,7 +100,12 @@ async fn push_certificates_are_checked_and_pushes_reach_apns() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["topic"], TOPIC);
     assert!(r.json()["not_after"].is_string());
-    let r = request(addr, "GET", "/mdm/enroll?unsigned=1", &[], b"").await;
+    let token = support::enrollment_token(addr, KEY, "{}").await;
+    let path = format!(
+        "/mdm/enroll?unsigned=1&token={}",
+        token["token"].as_str().unwrap()
+    );
+    let r = request(addr, "GET", &path, &[], b"").await;
     let profile = mdm_proto::Profile::decode(&r.body).unwrap();
     assert_eq!(
         profile.payload("com.apple.mdm").unwrap().keys.get("Topic"),

@@ -40,6 +40,10 @@ async fn start(dir: &std::path::Path) -> Child {
         .args(["--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
         .arg(dir)
         .args(["--max-connections", &MAX_CONNECTIONS.to_string()])
+        // The device at the end holds a certificate made straight from the CA files, for no
+        // enrollment token: only open enrollment lets it in (the token rules are tested in
+        // identity.rs).
+        .arg("--open-enrollment")
         .env("MDM_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -719,11 +719,14 @@ async fn checkin_message_types(b: &Backend) {
     assert_eq!(s.checkin(&msg("TokenUpdate", "")).await.status, 400);
     // A check-in without MessageType on the check-in URL.
     assert_eq!(s.checkin(&idle(&udid)).await.status, 400);
-    // Enrollment endpoints are served (tested in identity.rs).
+    // Enrollment endpoints are served (tested in identity.rs): the profile needs a token.
     assert_eq!(
         request(s.addr, "GET", "/mdm/enroll", &[], b"").await.status,
-        200
+        403
     );
+    let token = support::enrollment_token(s.addr, KEY, "{}").await;
+    let path = format!("/mdm/enroll?token={}", token["token"].as_str().unwrap());
+    assert_eq!(request(s.addr, "GET", &path, &[], b"").await.status, 200);
     assert_eq!(
         request(s.addr, "GET", "/scep?operation=GetCACaps", &[], b"")
             .await

@@ -24,16 +24,16 @@ impl IdentityVerifier for NeedsSignature {
         &self,
         request: &DeviceRequest,
         enrollment: &Enrollment,
-        message_type: Option<&str>,
+        message: Option<&mdm_server::device::CheckinMessage>,
     ) -> Result<(), IdentityError> {
         self.0.lock().unwrap().push((
             enrollment.id.clone(),
-            message_type.map(str::to_owned),
+            message.map(|m| m.message_type.clone()),
             request.mdm_signature.clone().unwrap_or_default(),
         ));
         match &request.mdm_signature {
             Some(sig) if sig == "good" => Ok(()),
-            _ => Err(IdentityError("no valid Mdm-Signature".into())),
+            _ => Err(IdentityError::unauthenticated("no valid Mdm-Signature")),
         }
     }
 }

@@ -5,8 +5,8 @@
 mod support;
 
 use mdm_server::storage::{
-    self, BadReport, EnrollmentFilter, EnrollmentKey, NewCommand, PushCert, PushInfo,
-    ReportOutcome, Storage, StorageError,
+    self, BadReport, BindOutcome, EnrollmentFilter, EnrollmentKey, EnrollmentToken, NewCommand,
+    PushCert, PushInfo, Rebinding, Refusal, ReportOutcome, Storage, StorageError,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -382,12 +382,62 @@ async fn bindings_renewals_and_declarations(s: &dyn Storage) {
     // Certificate bindings per device, replaced on rebind.
     let device = unique("BOUND");
     assert_eq!(s.cert_binding(&device).await.unwrap(), None);
-    s.bind_cert(&device, "fp-1", NOW).await.unwrap();
-    s.bind_cert(&device, "fp-2", NOW + 1).await.unwrap();
+    let fp1 = unique("fp-1");
+    let fp2 = unique("fp-2");
+    let bind = |previous: Option<&str>, fp: &str, reason: &str| {
+        Rebinding::new(&device, previous.map(str::to_owned), fp, reason)
+    };
+    assert_eq!(
+        s.rebind_cert(&bind(None, &fp1, "new enrollment"), NOW)
+            .await
+            .unwrap(),
+        BindOutcome::Bound
+    );
+    // Only from the binding the caller saw.
+    assert_eq!(
+        s.rebind_cert(&bind(None, &fp2, "stale"), NOW)
+            .await
+            .unwrap(),
+        BindOutcome::Changed
+    );
+    let mut renewal = bind(Some(&fp1), &fp2, "renewal");
+    renewal.token_id = Some("tok".into());
+    assert_eq!(
+        s.rebind_cert(&renewal, NOW + 1).await.unwrap(),
+        BindOutcome::Bound
+    );
     assert_eq!(
         s.cert_binding(&device).await.unwrap().as_deref(),
-        Some("fp-2")
+        Some(fp2.as_str())
     );
+    assert_eq!(
+        s.cert_owner(&fp2).await.unwrap().as_deref(),
+        Some(device.as_str())
+    );
+    assert_eq!(s.cert_owner(&fp1).await.unwrap(), None);
+    // A certificate bound to one device is never bound to another.
+    let other = unique("OTHER");
+    assert_eq!(
+        s.rebind_cert(&Rebinding::new(&other, None, &fp2, "takeover"), NOW + 2)
+            .await
+            .unwrap(),
+        BindOutcome::TakenBy(device.clone())
+    );
+    assert_eq!(s.cert_binding(&other).await.unwrap(), None);
+    // The history, oldest first.
+    let history = s.binding_history(&device).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].old_fingerprint, None);
+    assert_eq!(history[0].new_fingerprint, fp1);
+    assert_eq!(history[0].reason, "new enrollment");
+    assert_eq!(history[1].old_fingerprint.as_deref(), Some(fp1.as_str()));
+    assert_eq!(history[1].new_fingerprint, fp2);
+    assert_eq!(history[1].token_id.as_deref(), Some("tok"));
+    assert_eq!(history[1].at, NOW + 1);
+    assert!(s.binding_history(&other).await.unwrap().is_empty());
+    assert!(s.cert_was_bound(&fp1).await.unwrap());
+    assert!(s.cert_was_bound(&fp2).await.unwrap());
+    assert!(!s.cert_was_bound(&unique("fp-never")).await.unwrap());
 
     // Renewals: new -> old; a repeat changes nothing.
     let new = unique("fp-new");
@@ -420,6 +470,107 @@ async fn bindings_renewals_and_declarations(s: &dyn Storage) {
         s.ddm_status(&e).await.unwrap().as_deref(),
         Some(&b"{\"x\":2}"[..])
     );
+}
+
+async fn tokens_and_challenges(s: &dyn Storage) {
+    let secret = unique("secret");
+    let mut token = EnrollmentToken::new(unique("tok"), &secret, 2, NOW + 100, NOW);
+    token.device = Some("SERIAL-1".into());
+    token.may_reenroll = Some("UDID-1".into());
+    s.create_enrollment_token(&token).await.unwrap();
+    let listed = s.enrollment_tokens(1000).await.unwrap();
+    assert!(listed.contains(&token), "{listed:?}");
+
+    // Each profile takes a use and stores a challenge; then the token is used up.
+    let (c1, c2, c3) = (unique("ch"), unique("ch"), unique("ch"));
+    let t = s
+        .take_enrollment_token(&secret, &c1, NOW + 50, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((t.id.as_str(), t.uses), (token.id.as_str(), 1));
+    s.take_enrollment_token(&secret, &c2, NOW + 50, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.take_enrollment_token(&secret, &c3, NOW + 50, NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::UsedUp)
+    );
+    assert_eq!(
+        s.take_enrollment_token("nope", &c3, NOW + 50, NOW)
+            .await
+            .unwrap(),
+        Err(Refusal::Unknown)
+    );
+    // The refused ones stored no challenge.
+    assert_eq!(
+        s.consume_challenge(&c3, "fp-x", NOW).await.unwrap(),
+        Err(Refusal::Unknown)
+    );
+
+    // A challenge is consumed once, and the certificate remembers its token.
+    let fp = unique("fp-issued");
+    assert_eq!(s.issued_token(&fp).await.unwrap(), None);
+    let used = s
+        .consume_challenge(&c1, &fp, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.id, token.id);
+    assert_eq!(
+        s.consume_challenge(&c1, "fp-again", NOW + 2).await.unwrap(),
+        Err(Refusal::UsedUp)
+    );
+    let issued = s.issued_token(&fp).await.unwrap().unwrap();
+    assert_eq!(issued.id, token.id);
+    assert_eq!(issued.device.as_deref(), Some("SERIAL-1"));
+    assert_eq!(issued.may_reenroll.as_deref(), Some("UDID-1"));
+    assert_eq!(s.issued_token("fp-again").await.unwrap(), None);
+    // Expired challenges are refused.
+    assert_eq!(
+        s.consume_challenge(&c2, "fp-late", NOW + 50).await.unwrap(),
+        Err(Refusal::Expired)
+    );
+
+    // Expiry and revocation.
+    let secret2 = unique("secret");
+    let token2 = EnrollmentToken::new(unique("tok"), &secret2, 5, NOW + 10, NOW);
+    s.create_enrollment_token(&token2).await.unwrap();
+    assert_eq!(
+        s.take_enrollment_token(&secret2, &unique("ch"), NOW + 50, NOW + 10)
+            .await
+            .unwrap(),
+        Err(Refusal::Expired)
+    );
+    let c4 = unique("ch");
+    s.take_enrollment_token(&secret2, &c4, NOW + 50, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.revoke_enrollment_token(&token2.id, NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(!s.revoke_enrollment_token("no-such", NOW + 1).await.unwrap());
+    assert_eq!(
+        s.take_enrollment_token(&secret2, &unique("ch"), NOW + 50, NOW + 2)
+            .await
+            .unwrap(),
+        Err(Refusal::Revoked)
+    );
+    assert_eq!(
+        s.consume_challenge(&c4, "fp-revoked", NOW + 2)
+            .await
+            .unwrap(),
+        Err(Refusal::Revoked)
+    );
+    let listed = s.enrollment_tokens(1000).await.unwrap();
+    let t2 = listed.iter().find(|t| t.id == token2.id).unwrap();
+    assert_eq!((t2.uses, t2.revoked_at), (1, Some(NOW + 1)));
 }
 
 /// State written through one instance is seen by another (a restart, or a second server).
@@ -534,6 +685,7 @@ async fn run_suite(open: Opener) {
     expiry_and_cancel(&*s).await;
     bad_reports_and_push_certs(&*s).await;
     bindings_renewals_and_declarations(&*s).await;
+    tokens_and_challenges(&*s).await;
     shared_between_instances(&open).await;
     pruning(&*s).await;
 }

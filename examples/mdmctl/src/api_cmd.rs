@@ -1,7 +1,9 @@
-//! The MDM server's admin API: `enrollments`, `commands`, `queue`, `push-enrollments`.
+//! The MDM server's admin API: `enrollments`, `commands`, `queue`, `push-enrollments`,
+//! `enroll-link`.
 //!
-//! Every subcommand prints the server's JSON answer as one line on stdout; an HTTP error
-//! or an unreachable server exits 1 with one `error:` line.
+//! Every subcommand prints the server's JSON answer as one line on stdout (`enroll-link`:
+//! the enrollment URL, unless `--json`); an HTTP error or an unreachable server exits 1
+//! with one `error:` line.
 
 use std::path::PathBuf;
 
@@ -38,6 +40,33 @@ pub enum ApiCmd {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Make an enrollment token and print the enrollment link to send to a user or
+    /// device (`https://server/mdm/enroll?token=...`); the link is shown only now.
+    EnrollLink(EnrollLinkArgs),
+}
+
+/// `mdmctl enroll-link ...`
+#[derive(Debug, clap::Args)]
+pub struct EnrollLinkArgs {
+    /// How many devices may enroll with the link.
+    #[arg(long, default_value_t = 1)]
+    uses: u32,
+    /// Seconds until the link expires (the server's default: seven days).
+    #[arg(long)]
+    expires_in: Option<u32>,
+    /// Only this device (UDID or serial number) may enroll with it.
+    #[arg(long)]
+    device: Option<String>,
+    /// The user it is meant for.
+    #[arg(long)]
+    user: Option<String>,
+    /// An existing device ID that the device enrolling with it may take over (a wiped or
+    /// replaced device re-enrolling under the same ID).
+    #[arg(long)]
+    may_reenroll: Option<String>,
+    /// Print the server's whole answer (JSON: the token's ID, expiry...) instead of the URL.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `mdmctl enrollments ...`
@@ -121,6 +150,36 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
     let key = conn
         .api_key
         .ok_or("--api-key (or MDMCTL_API_KEY) is required for the admin API")?;
+    if let ApiCmd::EnrollLink(args) = cmd {
+        let mut body = serde_json::json!({ "uses": args.uses });
+        for (name, value) in [
+            ("device", args.device),
+            ("user", args.user),
+            ("may_reenroll", args.may_reenroll),
+        ] {
+            if let Some(v) = value {
+                body[name] = v.into();
+            }
+        }
+        if let Some(s) = args.expires_in {
+            body["expires_in"] = s.into();
+        }
+        let answer = call(
+            &server,
+            &key,
+            Method::POST,
+            "/v1/enrollment-tokens",
+            serde_json::to_vec(&body)?,
+        )?;
+        if args.json {
+            return print_json(&answer);
+        }
+        let url = answer["url"]
+            .as_str()
+            .ok_or("the server's answer has no `url`")?;
+        println!("{url}");
+        return Ok(());
+    }
     let (method, path, body) = match cmd {
         ApiCmd::Enrollments(EnrollmentsCmd::List {
             kind,
@@ -201,7 +260,19 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
                 Vec::new(),
             )
         }
+        ApiCmd::EnrollLink(_) => return Err("enroll-link is handled above".into()),
     };
+    print_json(&call(&server, &key, method, &path, body)?)
+}
+
+/// One admin API call: the JSON answer, or an error naming the HTTP status.
+fn call(
+    server: &str,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<serde_json::Value, crate::output::CliError> {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("mdmctl:{key}"));
     let headers = [
         ("authorization", format!("Basic {basic}")),
@@ -212,8 +283,8 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
         .enable_all()
         .build()?;
     let answer = runtime.block_on(async {
-        let mut http = Http::new(&server)?;
-        http.send(method, &path, &headers, body).await
+        let mut http = Http::new(server)?;
+        http.send(method, path, &headers, body).await
     })?;
     let json: serde_json::Value = if answer.body.is_empty() {
         serde_json::json!({"status": answer.status})
@@ -225,5 +296,5 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
     if !(200..300).contains(&answer.status) {
         return Err(format!("the server answered HTTP {}: {json}", answer.status).into());
     }
-    print_json(&json)
+    Ok(json)
 }

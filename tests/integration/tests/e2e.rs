@@ -4,7 +4,8 @@
 //! - Check-ins and the command queue from unsigned devices (the server's identity check
 //!   off), on SQLite and on PostgreSQL: Authenticate and TokenUpdate, a command round trip
 //!   queued through the NanoMDM admin API, NotNow then Acknowledged, Error, CheckOut.
-//! - Enrollment as a real device against the server as shipped: its signed profile, a SCEP
+//! - Enrollment as a real device against the server as shipped: an enrollment token from
+//!   the admin API, the signed profile it unlocks (with a one-time SCEP challenge), a SCEP
 //!   identity from its CA, every check-in and report signed with Mdm-Signature; unsigned
 //!   requests for an enrolled device are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -148,6 +149,23 @@ impl Running {
             )
             .await
             .unwrap()
+    }
+
+    /// A new enrollment token for `uses` profiles (`POST /v1/enrollment-tokens`): its
+    /// secret, as the enrollment link carries it.
+    async fn enrollment_token(&self, uses: u64) -> String {
+        let body = format!(r#"{{"uses": {uses}}}"#);
+        let answer = self
+            .admin(Method::POST, "/v1/enrollment-tokens", body.as_bytes())
+            .await;
+        assert_eq!(
+            answer.status,
+            201,
+            "enrollment token: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let j: Json = serde_json::from_slice(&answer.body).unwrap();
+        j["token"].as_str().unwrap().to_owned()
     }
 
     async fn admin_json(&self, path: &str) -> Json {
@@ -323,30 +341,44 @@ async fn unsigned_devices_on_postgres() {
 }
 
 /// The stand-in CA's key, generated once: RSA key generation is slow in debug builds.
-/// The server as shipped serves its enrollment profile and SCEP CA.
+/// The server as shipped serves its enrollment profile (with an enrollment token only)
+/// and its SCEP CA.
 async fn assert_enrollment_served(server: &Running) {
-    let profile = server.admin(Method::GET, "/mdm/enroll", b"").await.status;
+    let without = server.admin(Method::GET, "/mdm/enroll", b"").await.status;
+    let token = server.enrollment_token(1).await;
+    let profile = server
+        .admin(Method::GET, &format!("/mdm/enroll?token={token}"), b"")
+        .await
+        .status;
     let scep = server
         .admin(Method::GET, "/scep?operation=GetCACaps", b"")
         .await
         .status;
-    assert_eq!((profile, scep), (200, 200), "enrollment endpoints");
+    assert_eq!(
+        (without, profile, scep),
+        (403, 200, 200),
+        "enrollment endpoints"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_enroll_with_the_profile_and_scep() {
     let server = Running::start(None).await;
     assert_enrollment_served(&server).await;
+    // One enrollment link for all of them, as an administrator would send it.
+    let token = server.enrollment_token(DEVICES).await;
     let server = Arc::new(server);
     let mut tasks = Vec::new();
     for n in 3000..3000 + DEVICES {
         let server = Arc::clone(&server);
+        let token = token.clone();
         tasks.push(tokio::spawn(async move {
             // Alternate the signed and the unsigned profile. A key per device (a server may
             // tell devices apart by their key); 1024 bits keeps the debug build quick.
             let options = EnrollOptions::default()
                 .with_key_bits(1024)
-                .with_unsigned_profile(n % 2 == 1);
+                .with_unsigned_profile(n % 2 == 1)
+                .with_token(token);
             let device =
                 Device::enroll_from_profile(DeviceInfo::iphone(n), &server.base(), &options)
                     .await
@@ -368,8 +400,9 @@ async fn devices_enroll_with_the_profile_and_scep() {
 async fn the_profile_names_this_server_and_its_ca() {
     let server = Running::start(None).await;
     assert_enrollment_served(&server).await;
+    let token = server.enrollment_token(2).await;
     for unsigned in [false, true] {
-        let facts = Device::fetch_profile(&server.base(), unsigned)
+        let facts = Device::fetch_profile_with_token(&server.base(), unsigned, Some(&token))
             .await
             .unwrap();
         assert!(facts.endpoints.server_url.starts_with("http"), "{facts:?}");
@@ -389,7 +422,10 @@ async fn unsigned_check_ins_from_a_scep_enrolled_device() {
     // an unsigned report for its UDID is not accepted as that device's.
     let server = Running::start(None).await;
     assert_enrollment_served(&server).await;
-    let options = EnrollOptions::default().with_key_bits(1024);
+    let token = server.enrollment_token(1).await;
+    let options = EnrollOptions::default()
+        .with_key_bits(1024)
+        .with_token(token);
     let device = Device::enroll_from_profile(DeviceInfo::iphone(4000), &server.base(), &options)
         .await
         .unwrap();
@@ -399,4 +435,32 @@ async fn unsigned_check_ins_from_a_scep_enrolled_device() {
         matches!(err, device_sim::Error::Status { status, .. } if (400..500).contains(&status)),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_needs_a_token_and_a_single_use_token_enrolls_one_device() {
+    let server = Running::start(None).await;
+    let options = EnrollOptions::default().with_key_bits(1024);
+    let err = Device::enroll_from_profile(DeviceInfo::iphone(5000), &server.base(), &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, device_sim::Error::Status { status: 403, .. }),
+        "{err}"
+    );
+    let options = options.with_token(server.enrollment_token(1).await);
+    let device = Device::enroll_from_profile(DeviceInfo::iphone(5001), &server.base(), &options)
+        .await
+        .unwrap();
+    assert!(device.signs_requests());
+    let err = Device::enroll_from_profile(DeviceInfo::iphone(5002), &server.base(), &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, device_sim::Error::Status { status: 403, .. }),
+        "{err}"
+    );
+    let udid = device.info.udid.clone();
+    let e = server.admin_json(&format!("/v1/enrollments/{udid}")).await;
+    assert_eq!(e["enrolled"], true, "{e}");
 }

@@ -11,9 +11,10 @@
 //! `postgres_rustls`, with channel binding when the server asks for SCRAM-SHA-256-PLUS.
 
 use super::{
-    BadReport, CommandRecord, EnrollmentFilter, EnrollmentKey, EnrollmentRecord, NewCommand,
-    Pruned, PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage,
-    StorageError, TargetStatus, Timestamp,
+    BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
+    EnrollmentRecord, EnrollmentToken, NewCommand, Pruned, PushCert, PushInfo, QueueEntry,
+    QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError, TargetStatus,
+    Timestamp,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -104,10 +105,91 @@ CREATE TABLE ddm_status (
     updated_at BIGINT NOT NULL
 );
 "#,
+    r#"
+CREATE INDEX cert_bindings_fingerprint ON cert_bindings (fingerprint);
+CREATE TABLE cert_binding_history (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    old_fingerprint TEXT,
+    new_fingerprint TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    token_id TEXT,
+    at BIGINT NOT NULL
+);
+CREATE INDEX cert_binding_history_device ON cert_binding_history (device_id);
+CREATE INDEX cert_binding_history_fingerprint ON cert_binding_history (new_fingerprint);
+CREATE TABLE enrollment_tokens (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    max_uses BIGINT NOT NULL,
+    uses BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT NOT NULL,
+    device TEXT,
+    user_name TEXT,
+    may_reenroll TEXT,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE TABLE scep_challenges (
+    challenge_hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL REFERENCES enrollment_tokens (id),
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    used_at BIGINT,
+    cert_fingerprint TEXT
+);
+CREATE INDEX scep_challenges_token ON scep_challenges (token_id);
+CREATE TABLE issued_certs (
+    fingerprint TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL REFERENCES enrollment_tokens (id),
+    issued_at BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Any constant: the advisory lock key that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x6d64_6d73_7276;
+
+/// Another constant: the advisory lock that serialises certificate bindings (rare: one
+/// per enrollment or renewal), so a certificate is never bound to two devices.
+const BINDING_LOCK: i64 = 0x6d64_6d62_6e64;
+
+const TOKEN_COLUMNS: &str = "id, secret_hash, max_uses, uses, expires_at, device, user_name, \
+     may_reenroll, created_at, revoked_at";
+
+fn token_from_row(r: &tokio_postgres::Row) -> Result<EnrollmentToken> {
+    fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+        r: &'a tokio_postgres::Row,
+        i: usize,
+    ) -> Result<T> {
+        r.try_get(i).map_err(backend)
+    }
+    Ok(EnrollmentToken {
+        id: get(r, 0)?,
+        secret_hash: get(r, 1)?,
+        max_uses: get(r, 2)?,
+        uses: get(r, 3)?,
+        expires_at: get(r, 4)?,
+        device: get(r, 5)?,
+        user: get(r, 6)?,
+        may_reenroll: get(r, 7)?,
+        created_at: get(r, 8)?,
+        revoked_at: get(r, 9)?,
+    })
+}
+
+/// Why a token (or a challenge's token) row is not usable now, if it is not.
+fn token_refusal(t: &EnrollmentToken, now: Timestamp) -> Option<Refusal> {
+    if t.revoked_at.is_some() {
+        Some(Refusal::Revoked)
+    } else if t.expires_at <= now {
+        Some(Refusal::Expired)
+    } else if t.uses >= t.max_uses {
+        Some(Refusal::UsedUp)
+    } else {
+        None
+    }
+}
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
@@ -991,18 +1073,292 @@ impl Storage for PostgresStorage {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn bind_cert(&self, device_id: &str, fingerprint: &str, now: Timestamp) -> Result<()> {
+    async fn cert_owner(&self, fingerprint: &str) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT device_id FROM cert_bindings WHERE fingerprint = $1 \
+                 ORDER BY updated_at DESC LIMIT 1",
+                &[&fingerprint],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn rebind_cert(&self, change: &Rebinding, now: Timestamp) -> Result<BindOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BINDING_LOCK])
+            .await
+            .map_err(backend)?;
+        let other = tx
+            .query_opt(
+                "SELECT device_id FROM cert_bindings WHERE fingerprint = $1 \
+                 AND device_id <> $2 LIMIT 1",
+                &[&change.fingerprint, &change.device_id],
+            )
+            .await
+            .map_err(backend)?;
+        if let Some(other) = other {
+            return Ok(BindOutcome::TakenBy(other.get(0)));
+        }
+        let current: Option<String> = tx
+            .query_opt(
+                "SELECT fingerprint FROM cert_bindings WHERE device_id = $1",
+                &[&change.device_id],
+            )
+            .await
+            .map_err(backend)?
+            .map(|r| r.get(0));
+        if current != change.previous {
+            return Ok(BindOutcome::Changed);
+        }
+        tx.execute(
+            "INSERT INTO cert_bindings (device_id, fingerprint, updated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (device_id) DO UPDATE SET \
+             fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
+            &[&change.device_id, &change.fingerprint, &now],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO cert_binding_history (device_id, old_fingerprint, new_fingerprint, \
+             reason, token_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &change.device_id,
+                &change.previous,
+                &change.fingerprint,
+                &change.reason,
+                &change.token_id,
+                &now,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(BindOutcome::Bound)
+    }
+
+    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT 1 FROM cert_binding_history WHERE new_fingerprint = $1 LIMIT 1",
+                &[&fingerprint],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
+    }
+
+    async fn binding_history(&self, device_id: &str) -> Result<Vec<BindingEvent>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT old_fingerprint, new_fingerprint, reason, token_id, at FROM \
+                 (SELECT * FROM cert_binding_history WHERE device_id = $1 \
+                  ORDER BY id DESC LIMIT 100) h ORDER BY id",
+                &[&device_id],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(BindingEvent {
+                    old_fingerprint: r.try_get(0).map_err(backend)?,
+                    new_fingerprint: r.try_get(1).map_err(backend)?,
+                    reason: r.try_get(2).map_err(backend)?,
+                    token_id: r.try_get(3).map_err(backend)?,
+                    at: r.try_get(4).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_enrollment_token(&self, t: &EnrollmentToken) -> Result<()> {
         self.client()
             .await?
             .execute(
-                "INSERT INTO cert_bindings (device_id, fingerprint, updated_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (device_id) DO UPDATE SET \
-                 fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
-                &[&device_id, &fingerprint, &now],
+                &format!(
+                    "INSERT INTO enrollment_tokens ({TOKEN_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ),
+                &[
+                    &t.id,
+                    &t.secret_hash,
+                    &t.max_uses,
+                    &t.uses,
+                    &t.expires_at,
+                    &t.device,
+                    &t.user,
+                    &t.may_reenroll,
+                    &t.created_at,
+                    &t.revoked_at,
+                ],
             )
             .await
             .map(drop)
             .map_err(backend)
+    }
+
+    async fn enrollment_tokens(&self, limit: u32) -> Result<Vec<EnrollmentToken>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM enrollment_tokens \
+                     ORDER BY created_at DESC, id LIMIT $1"
+                ),
+                &[&i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_enrollment_token(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, $2) \
+                 WHERE id = $1",
+                &[&id, &now],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn take_enrollment_token(
+        &self,
+        secret_hash: &str,
+        challenge_hash: &str,
+        challenge_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<std::result::Result<EnrollmentToken, Refusal>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Row-locked: concurrent downloads never take more uses than the token has.
+        let Some(row) = tx
+            .query_opt(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE secret_hash = $1 \
+                     FOR UPDATE"
+                ),
+                &[&secret_hash],
+            )
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(Err(Refusal::Unknown));
+        };
+        let mut token = token_from_row(&row)?;
+        if let Some(refusal) = token_refusal(&token, now) {
+            return Ok(Err(refusal));
+        }
+        tx.execute(
+            "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1",
+            &[&token.id],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO scep_challenges (challenge_hash, token_id, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4)",
+            &[&challenge_hash, &token.id, &challenge_expires_at, &now],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        token.uses += 1;
+        Ok(Ok(token))
+    }
+
+    async fn consume_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<std::result::Result<EnrollmentToken, Refusal>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT token_id, expires_at, used_at FROM scep_challenges \
+                 WHERE challenge_hash = $1 FOR UPDATE",
+                &[&challenge_hash],
+            )
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(Err(Refusal::Unknown));
+        };
+        let token_id: String = row.try_get(0).map_err(backend)?;
+        let expires_at: Timestamp = row.try_get(1).map_err(backend)?;
+        let used_at: Option<Timestamp> = row.try_get(2).map_err(backend)?;
+        if used_at.is_some() {
+            return Ok(Err(Refusal::UsedUp));
+        }
+        if expires_at <= now {
+            return Ok(Err(Refusal::Expired));
+        }
+        let Some(token) = tx
+            .query_opt(
+                &format!("SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE id = $1"),
+                &[&token_id],
+            )
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(Err(Refusal::Unknown));
+        };
+        let token = token_from_row(&token)?;
+        if token.revoked_at.is_some() {
+            return Ok(Err(Refusal::Revoked));
+        }
+        tx.execute(
+            "UPDATE scep_challenges SET used_at = $2, cert_fingerprint = $3 \
+             WHERE challenge_hash = $1",
+            &[&challenge_hash, &now, &fingerprint],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO issued_certs (fingerprint, token_id, issued_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (fingerprint) DO NOTHING",
+            &[&fingerprint, &token.id, &now],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Ok(token))
+    }
+
+    async fn issued_token(&self, fingerprint: &str) -> Result<Option<EnrollmentToken>> {
+        let columns = TOKEN_COLUMNS
+            .split(", ")
+            .map(|col| format!("t.{col}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {columns} FROM issued_certs i JOIN enrollment_tokens t \
+                     ON t.id = i.token_id WHERE i.fingerprint = $1"
+                ),
+                &[&fingerprint],
+            )
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(token_from_row).transpose()
     }
 
     async fn record_renewal(&self, old: &str, new: &str, now: Timestamp) -> Result<()> {

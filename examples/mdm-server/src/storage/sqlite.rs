@@ -4,9 +4,10 @@
 //! connection, which SQLite serialises anyway (one writer at a time).
 
 use super::{
-    BadReport, CommandRecord, EnrollmentFilter, EnrollmentKey, EnrollmentRecord, NewCommand,
-    Pruned, PushCert, PushInfo, QueueEntry, QueuedCommand, ReportOutcome, Result, Storage,
-    StorageError, TargetStatus, Timestamp,
+    BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
+    EnrollmentRecord, EnrollmentToken, NewCommand, Pruned, PushCert, PushInfo, QueueEntry,
+    QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError, TargetStatus,
+    Timestamp,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -95,7 +96,78 @@ CREATE TABLE ddm_status (
     updated_at INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE INDEX cert_bindings_fingerprint ON cert_bindings (fingerprint);
+CREATE TABLE cert_binding_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    old_fingerprint TEXT,
+    new_fingerprint TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    token_id TEXT,
+    at INTEGER NOT NULL
+);
+CREATE INDEX cert_binding_history_device ON cert_binding_history (device_id);
+CREATE INDEX cert_binding_history_fingerprint ON cert_binding_history (new_fingerprint);
+CREATE TABLE enrollment_tokens (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    max_uses INTEGER NOT NULL,
+    uses INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER NOT NULL,
+    device TEXT,
+    user_name TEXT,
+    may_reenroll TEXT,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE scep_challenges (
+    challenge_hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL REFERENCES enrollment_tokens (id),
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER,
+    cert_fingerprint TEXT
+);
+CREATE INDEX scep_challenges_token ON scep_challenges (token_id);
+CREATE TABLE issued_certs (
+    fingerprint TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL REFERENCES enrollment_tokens (id),
+    issued_at INTEGER NOT NULL
+);
+"#,
 ];
+
+const TOKEN_COLUMNS: &str = "id, secret_hash, max_uses, uses, expires_at, device, user_name, \
+     may_reenroll, created_at, revoked_at";
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentToken> {
+    Ok(EnrollmentToken {
+        id: r.get(0)?,
+        secret_hash: r.get(1)?,
+        max_uses: r.get(2)?,
+        uses: r.get(3)?,
+        expires_at: r.get(4)?,
+        device: r.get(5)?,
+        user: r.get(6)?,
+        may_reenroll: r.get(7)?,
+        created_at: r.get(8)?,
+        revoked_at: r.get(9)?,
+    })
+}
+
+fn token_by(
+    tx: &rusqlite::Transaction<'_>,
+    column: &str,
+    value: &str,
+) -> rusqlite::Result<Option<EnrollmentToken>> {
+    tx.query_row(
+        &format!("SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE {column} = ?1"),
+        params![value],
+        token_from_row,
+    )
+    .optional()
+}
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
@@ -750,16 +822,259 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn bind_cert(&self, device_id: &str, fingerprint: &str, now: Timestamp) -> Result<()> {
-        let (device_id, fingerprint) = (device_id.to_owned(), fingerprint.to_owned());
+    async fn cert_owner(&self, fingerprint: &str) -> Result<Option<String>> {
+        let fingerprint = fingerprint.to_owned();
         self.with(move |c| {
-            c.execute(
+            c.query_row(
+                "SELECT device_id FROM cert_bindings WHERE fingerprint = ?1 \
+                 ORDER BY updated_at DESC LIMIT 1",
+                params![fingerprint],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn rebind_cert(&self, change: &Rebinding, now: Timestamp) -> Result<BindOutcome> {
+        let change = change.clone();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let other: Option<String> = tx
+                .query_row(
+                    "SELECT device_id FROM cert_bindings WHERE fingerprint = ?1 \
+                     AND device_id <> ?2 LIMIT 1",
+                    params![change.fingerprint, change.device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(other) = other {
+                return Ok(BindOutcome::TakenBy(other));
+            }
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT fingerprint FROM cert_bindings WHERE device_id = ?1",
+                    params![change.device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if current != change.previous {
+                return Ok(BindOutcome::Changed);
+            }
+            tx.execute(
                 "INSERT INTO cert_bindings (device_id, fingerprint, updated_at) \
                  VALUES (?1, ?2, ?3) ON CONFLICT (device_id) DO UPDATE SET \
                  fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
-                params![device_id, fingerprint, now],
+                params![change.device_id, change.fingerprint, now],
+            )?;
+            tx.execute(
+                "INSERT INTO cert_binding_history (device_id, old_fingerprint, \
+                 new_fingerprint, reason, token_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    change.device_id,
+                    change.previous,
+                    change.fingerprint,
+                    change.reason,
+                    change.token_id,
+                    now
+                ],
+            )?;
+            tx.commit()?;
+            Ok(BindOutcome::Bound)
+        })
+        .await
+    }
+
+    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool> {
+        let fingerprint = fingerprint.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT 1 FROM cert_binding_history WHERE new_fingerprint = ?1 LIMIT 1",
+                params![fingerprint],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+        })
+        .await
+    }
+
+    async fn binding_history(&self, device_id: &str) -> Result<Vec<BindingEvent>> {
+        let device_id = device_id.to_owned();
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT old_fingerprint, new_fingerprint, reason, token_id, at FROM \
+                 (SELECT * FROM cert_binding_history WHERE device_id = ?1 \
+                  ORDER BY id DESC LIMIT 100) ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![device_id], |r| {
+                Ok(BindingEvent {
+                    old_fingerprint: r.get(0)?,
+                    new_fingerprint: r.get(1)?,
+                    reason: r.get(2)?,
+                    token_id: r.get(3)?,
+                    at: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn create_enrollment_token(&self, token: &EnrollmentToken) -> Result<()> {
+        let t = token.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO enrollment_tokens ({TOKEN_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
+                params![
+                    t.id,
+                    t.secret_hash,
+                    t.max_uses,
+                    t.uses,
+                    t.expires_at,
+                    t.device,
+                    t.user,
+                    t.may_reenroll,
+                    t.created_at,
+                    t.revoked_at
+                ],
             )
             .map(drop)
+        })
+        .await
+    }
+
+    async fn enrollment_tokens(&self, limit: u32) -> Result<Vec<EnrollmentToken>> {
+        self.with(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM enrollment_tokens \
+                 ORDER BY created_at DESC, id LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map(params![i64::from(limit)], token_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn revoke_enrollment_token(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let n = c.execute(
+                "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?2) \
+                 WHERE id = ?1",
+                params![id, now],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn take_enrollment_token(
+        &self,
+        secret_hash: &str,
+        challenge_hash: &str,
+        challenge_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<std::result::Result<EnrollmentToken, Refusal>> {
+        let (secret_hash, challenge_hash) = (secret_hash.to_owned(), challenge_hash.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let Some(mut token) = token_by(&tx, "secret_hash", &secret_hash)? else {
+                return Ok(Err(Refusal::Unknown));
+            };
+            if token.revoked_at.is_some() {
+                return Ok(Err(Refusal::Revoked));
+            }
+            if token.expires_at <= now {
+                return Ok(Err(Refusal::Expired));
+            }
+            if token.uses >= token.max_uses {
+                return Ok(Err(Refusal::UsedUp));
+            }
+            tx.execute(
+                "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?1",
+                params![token.id],
+            )?;
+            tx.execute(
+                "INSERT INTO scep_challenges (challenge_hash, token_id, expires_at, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![challenge_hash, token.id, challenge_expires_at, now],
+            )?;
+            tx.commit()?;
+            token.uses += 1;
+            Ok(Ok(token))
+        })
+        .await
+    }
+
+    async fn consume_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<std::result::Result<EnrollmentToken, Refusal>> {
+        let (challenge_hash, fingerprint) = (challenge_hash.to_owned(), fingerprint.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let found: Option<(String, Timestamp, Option<Timestamp>)> = tx
+                .query_row(
+                    "SELECT token_id, expires_at, used_at FROM scep_challenges \
+                     WHERE challenge_hash = ?1",
+                    params![challenge_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((token_id, expires_at, used_at)) = found else {
+                return Ok(Err(Refusal::Unknown));
+            };
+            if used_at.is_some() {
+                return Ok(Err(Refusal::UsedUp));
+            }
+            if expires_at <= now {
+                return Ok(Err(Refusal::Expired));
+            }
+            let Some(token) = token_by(&tx, "id", &token_id)? else {
+                return Ok(Err(Refusal::Unknown));
+            };
+            if token.revoked_at.is_some() {
+                return Ok(Err(Refusal::Revoked));
+            }
+            tx.execute(
+                "UPDATE scep_challenges SET used_at = ?2, cert_fingerprint = ?3 \
+                 WHERE challenge_hash = ?1",
+                params![challenge_hash, now, fingerprint],
+            )?;
+            tx.execute(
+                "INSERT INTO issued_certs (fingerprint, token_id, issued_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (fingerprint) DO NOTHING",
+                params![fingerprint, token.id, now],
+            )?;
+            tx.commit()?;
+            Ok(Ok(token))
+        })
+        .await
+    }
+
+    async fn issued_token(&self, fingerprint: &str) -> Result<Option<EnrollmentToken>> {
+        let fingerprint = fingerprint.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {} FROM issued_certs i JOIN enrollment_tokens t ON t.id = i.token_id \
+                     WHERE i.fingerprint = ?1",
+                    TOKEN_COLUMNS
+                        .split(", ")
+                        .map(|col| format!("t.{col}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                params![fingerprint],
+                token_from_row,
+            )
+            .optional()
         })
         .await
     }

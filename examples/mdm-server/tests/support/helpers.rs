@@ -203,3 +203,26 @@ fn parse_response(raw: &[u8]) -> Response {
         body,
     }
 }
+
+/// Creates an enrollment token through the admin API (`POST /v1/enrollment-tokens` with the
+/// JSON `body`) and returns the answer (`token`, `url`, `id`...).
+pub async fn enrollment_token(
+    addr: std::net::SocketAddr,
+    api_key: &str,
+    body: &str,
+) -> serde_json::Value {
+    let auth = format!("Bearer {api_key}");
+    let r = request(
+        addr,
+        "POST",
+        "/v1/enrollment-tokens",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+}
