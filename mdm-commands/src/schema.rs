@@ -118,6 +118,10 @@ pub struct CommandSpec {
     pub title: &'static str,
     /// The YAML file it was generated from, under `mdm/commands/`.
     pub file: &'static str,
+    /// The release of Apple's schema that removed the command (`27.0`), for a command kept
+    /// from an older release; its `supportedOS` facts then carry `removed` too, so
+    /// [`applicability::check`](crate::applicability::check) refuses it for newer devices.
+    pub removed_in: Option<&'static str>,
     /// `supportedOS`, one entry per platform.
     pub supported_os: &'static [OsSupport],
     /// `payloadkeys`: the command's keys.
