@@ -136,7 +136,8 @@ pub fn sample_value(spec: &KeySpec, rng: &mut Option<Rng>, depth: usize) -> Valu
             }
             Value::Array(items)
         }
-        Kind::Any => Value::String("any".to_owned()),
+        // `Kind::Any`, and kinds a later mdm-proto adds.
+        _ => Value::String("any".to_owned()),
     }
 }
 

@@ -107,9 +107,9 @@ struct Field {
     doc: String,
 }
 
-struct Module {
-    items: String,
-    names: HashSet<String>,
+pub(crate) struct Module {
+    pub(crate) items: String,
+    pub(crate) names: HashSet<String>,
 }
 
 impl Module {
@@ -221,7 +221,7 @@ impl Module {
         name
     }
 
-    fn tagged(&mut self, k: &Key, tag: &str, lenient: bool, parent: &str) -> String {
+    pub(crate) fn tagged(&mut self, k: &Key, tag: &str, lenient: bool, parent: &str) -> String {
         let name = self.unique(&format!("{}Item", pascal(&k.key)), parent);
         let mut variants = Vec::new();
         for alt in &k.subkeys {
@@ -296,7 +296,7 @@ impl Module {
     }
 
     /// A struct with one field per key and `extra`, and its FromValue/ToValue impls.
-    fn strukt(
+    pub(crate) fn strukt(
         &mut self,
         name: &str,
         title: &str,
@@ -529,7 +529,7 @@ fn kind(ty: &str) -> &'static str {
     }
 }
 
-fn spec_keys(keys: &[Key], indent: usize) -> String {
+pub(crate) fn spec_keys(keys: &[Key], indent: usize) -> String {
     if keys.is_empty() {
         return "&[]".to_owned();
     }
@@ -552,7 +552,7 @@ fn spec_keys(keys: &[Key], indent: usize) -> String {
     s
 }
 
-fn opt_str(v: &Option<String>) -> String {
+pub(crate) fn opt_str(v: &Option<String>) -> String {
     match v {
         Some(s) => format!("Some({})", lit(s)),
         None => "None".to_owned(),
@@ -566,7 +566,7 @@ fn opt_bool(v: Option<bool>) -> String {
     }
 }
 
-fn os_spec(facts: &[OsFacts]) -> String {
+pub(crate) fn os_spec(facts: &[OsFacts]) -> String {
     if facts.is_empty() {
         return "&[]".to_owned();
     }
