@@ -146,6 +146,15 @@ pub struct Item {
 }
 
 impl Item {
+    /// What identifies the item across releases: its folder and wire id, or its path for
+    /// profiles (several files share one PayloadType) and files without an id.
+    pub fn identity(&self) -> (String, String) {
+        match self.id_key.as_str() {
+            "payloadtype" | "file" => (self.folder.clone(), self.path.clone()),
+            _ => (self.folder.clone(), self.id.clone()),
+        }
+    }
+
     /// The removal note for `#[deprecated]`, when the item was removed.
     pub fn removal_note(&self) -> Option<String> {
         let release = self.removed_in.as_deref()?;
@@ -498,10 +507,8 @@ pub fn union(trees: &[Tree]) -> Vec<Item> {
         // The release that dropped what this tree has and the newer ones lack.
         let newer_release = n.checked_sub(1).map(|p| trees[p].release.as_str());
         for item in &tree.items {
-            match out
-                .iter_mut()
-                .find(|o| o.folder == item.folder && o.id == item.id)
-            {
+            let identity = item.identity();
+            match out.iter_mut().find(|o| o.identity() == identity) {
                 Some(existing) => {
                     if let Some(release) = newer_release
                         && existing.removed_in.is_none()
