@@ -114,9 +114,10 @@ fn every_status_item_round_trips() {
         62,
         "27.0 has 62 items; 18.1 had 44"
     );
-    for name in StatusItemName::KNOWN {
+    for (name, value) in StatusItemName::KNOWN.iter().flat_map(|name| {
         let kind = name.kind().unwrap();
-        let value = common::sample(kind);
+        [(name, common::sample(kind)), (name, common::minimal(kind))]
+    }) {
         let mut tree = serde_json::Map::new();
         // Build StatusItems.<a>.<b>... = value
         let parts: Vec<&str> = name.as_str().split('.').collect();
