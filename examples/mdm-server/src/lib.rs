@@ -11,6 +11,7 @@ pub mod identity;
 pub mod openapi;
 pub mod pki;
 pub mod push;
+pub mod return_to_service;
 pub mod serve;
 pub mod service;
 pub mod storage;
