@@ -46,6 +46,9 @@ pub enum Error {
     /// A message could not be written as a plist.
     #[error("check-in could not be encoded: {0}")]
     Encode(#[source] mdm_proto::Error),
+    /// A JSON body (an error body) that is not JSON or has no plist form.
+    #[error("JSON body: {0}")]
+    Json(String),
     /// The caller asked for something that cannot be done (not the peer's fault).
     #[error("usage error: {0}")]
     Usage(String),

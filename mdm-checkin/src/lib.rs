@@ -5,11 +5,19 @@ mod authenticate;
 mod check_out;
 mod declarative_management;
 pub mod error;
+pub mod error_body;
+#[allow(
+    clippy::too_many_arguments,
+    reason = "constructors take every key the schema marks required"
+)]
+mod generated;
 mod get_bootstrap_token;
 mod get_token;
 pub mod message;
 mod message_type;
 pub mod response;
+mod return_to_service;
+mod rt;
 mod set_bootstrap_token;
 mod token_update;
 mod user_authenticate;
@@ -18,17 +26,32 @@ pub use authenticate::Authenticate;
 pub use check_out::CheckOut;
 pub use declarative_management::DeclarativeManagement;
 pub use error::{Error, Result};
+pub use error_body::{ErrorBody, ErrorCode};
 pub use get_bootstrap_token::GetBootstrapToken;
 pub use get_token::{GetToken, TokenParameters, TokenServiceType};
 pub use message::{CheckinMessage, Message, UnknownMessage};
 pub use message_type::MessageType;
 pub use response::{GetBootstrapTokenResponse, GetTokenResponse, UserAuthenticateResponse};
+pub use return_to_service::{ReturnToService, ReturnToServiceResponse, ReturnToServiceSettings};
 pub use set_bootstrap_token::SetBootstrapToken;
 pub use token_update::TokenUpdate;
 pub use user_authenticate::UserAuthenticate;
 
 pub use mdm_proto;
 pub use mdm_proto::{Enrollment, EnrollmentType, Identity, Limits};
+
+pub mod facts {
+    //! The schema's facts of every check-in message (its keys, the keys of the server's
+    //! answer, `supportedOS`), generated from `mdm/checkin`.
+
+    pub use crate::generated::checkin::*;
+    pub use mdm_proto::schema::{ItemSpec, KeySpec, Kind, OsSupport};
+
+    /// The facts of one `MessageType`.
+    pub fn spec(message_type: &str) -> Option<&'static ItemSpec> {
+        ALL.iter().copied().find(|s| s.id == message_type)
+    }
+}
 
 /// Decodes an untrusted check-in body: shorthand for [`CheckinMessage::decode`].
 pub fn decode(bytes: &[u8]) -> Result<CheckinMessage> {
@@ -71,6 +94,18 @@ pub mod fuzzing {
         if let Ok(r) = GetBootstrapTokenResponse::decode(data) {
             assert_eq!(
                 GetBootstrapTokenResponse::from_dictionary(r.to_dictionary()).ok(),
+                Some(r)
+            );
+        }
+        if let Ok(r) = crate::ReturnToServiceResponse::decode(data) {
+            assert_eq!(
+                crate::ReturnToServiceResponse::from_dictionary(r.to_dictionary()).ok(),
+                Some(r)
+            );
+        }
+        if let Ok(r) = crate::ErrorBody::decode(data) {
+            assert_eq!(
+                crate::ErrorBody::from_dictionary(r.to_dictionary()).ok(),
                 Some(r)
             );
         }

@@ -4,8 +4,8 @@
 use crate::error::{Error, Result};
 use crate::message_type::MessageType;
 use crate::{
-    Authenticate, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken, SetBootstrapToken,
-    TokenUpdate, UserAuthenticate,
+    Authenticate, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken, ReturnToService,
+    SetBootstrapToken, TokenUpdate, UserAuthenticate,
 };
 use mdm_proto::{DictWriter, Enrollment, Fields, Identity, Limits};
 use plist::{Dictionary, Value};
@@ -179,6 +179,8 @@ pub enum CheckinMessage {
     DeclarativeManagement(DeclarativeManagement),
     /// `GetToken`.
     GetToken(GetToken),
+    /// `ReturnToService`.
+    ReturnToService(ReturnToService),
     /// A `MessageType` this version does not model, kept whole.
     Unknown(UnknownMessage),
 }
@@ -194,6 +196,7 @@ macro_rules! each_known {
             CheckinMessage::SetBootstrapToken($m) => $body,
             CheckinMessage::DeclarativeManagement($m) => $body,
             CheckinMessage::GetToken($m) => $body,
+            CheckinMessage::ReturnToService($m) => $body,
             CheckinMessage::Unknown($u) => $unknown,
         }
     };
@@ -234,6 +237,7 @@ impl CheckinMessage {
                 DeclarativeManagement::from_dictionary(dict)?.into()
             }
             MessageType::GetToken => GetToken::from_dictionary(dict)?.into(),
+            MessageType::ReturnToService => ReturnToService::from_dictionary(dict)?.into(),
             other => {
                 let message = UnknownMessage {
                     message_type: other.as_str().to_owned(),
@@ -312,5 +316,6 @@ into_checkin!(
     GetBootstrapToken,
     SetBootstrapToken,
     DeclarativeManagement,
-    GetToken
+    GetToken,
+    ReturnToService
 );

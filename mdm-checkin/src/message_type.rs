@@ -19,5 +19,8 @@ mdm_proto::open_enum! {
         DeclarativeManagement = "DeclarativeManagement",
         /// The device asks for a service token ([`GetToken`](crate::GetToken)).
         GetToken = "GetToken",
+        /// A supervised ADE device asks for its return-to-service configuration
+        /// ([`ReturnToService`](crate::ReturnToService)).
+        ReturnToService = "ReturnToService",
     }
 }

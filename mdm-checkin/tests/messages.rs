@@ -117,6 +117,10 @@ fn every_schema_message_type_decodes_to_its_struct() {
                 ),
             ]),
         ),
+        (
+            MessageType::ReturnToService,
+            body(&[("MessageType", s("ReturnToService")), udid.clone()]),
+        ),
     ];
     assert_eq!(cases.len(), MessageType::KNOWN.len());
     for (kind, bytes) in cases {
@@ -153,6 +157,9 @@ fn every_schema_message_type_decodes_to_its_struct() {
                 let p = m.token_parameters.unwrap();
                 assert_eq!(p.phone_udid.as_deref(), Some("P"));
                 assert!(p.extra.contains_key("Future"));
+            }
+            CheckinMessage::ReturnToService(m) => {
+                assert_eq!(m.enrollment().unwrap().kind, EnrollmentType::Device)
             }
             other => panic!("unexpected {other:?}"),
         }

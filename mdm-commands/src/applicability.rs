@@ -454,6 +454,68 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_command_runs_on_26_and_is_refused_on_27() {
+        let spec = crate::schema::spec("ScheduleOSUpdate").unwrap();
+        assert_eq!(spec.removed_in, Some("27.0"));
+        let ios26 = DeviceFacts::new("iOS")
+            .with_os_version("26.4")
+            .with_supervised(true);
+        assert_eq!(check("ScheduleOSUpdate", &ios26), Ok(()));
+        let ios27 = ios26.clone().with_os_version("27.0");
+        assert_eq!(
+            check("ScheduleOSUpdate", &ios27),
+            Err(NotApplicable::Removed {
+                request_type: "ScheduleOSUpdate",
+                platform: "iOS",
+                removed: "27.0",
+                version: "27.0".into(),
+            })
+        );
+        let mac27 = DeviceFacts::new("macOS").with_os_version("27.1");
+        for rt in [
+            "ScheduleOSUpdateScan",
+            "AvailableOSUpdates",
+            "OSUpdateStatus",
+        ] {
+            assert_eq!(crate::schema::spec(rt).unwrap().removed_in, Some("27.0"));
+            assert!(
+                matches!(check(rt, &mac27), Err(NotApplicable::Removed { .. })),
+                "{rt}"
+            );
+        }
+        // A key Apple removed in 27.0 inside a command it kept.
+        let mac26 = DeviceFacts::new("macOS").with_os_version("26.0");
+        assert_eq!(
+            check_key(
+                "DeviceInformation",
+                &["Queries", "OSUpdateSettings"],
+                &mac26
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            check_key(
+                "DeviceInformation",
+                &["Queries", "OSUpdateSettings"],
+                &mac27
+            ),
+            Err(NotApplicable::Key { .. })
+        ));
+        // A new 27.0 command is too new for a 26 device.
+        assert!(matches!(
+            check("TriggerEnhancedLogCollection", &ios26),
+            Err(NotApplicable::TooOld {
+                introduced: "27.0",
+                ..
+            })
+        ));
+        assert_eq!(
+            crate::schema::spec("RestartDevice").unwrap().removed_in,
+            None
+        );
+    }
+
+    #[test]
     fn versions_compare_numerically() {
         use std::cmp::Ordering::*;
         assert_eq!(compare_versions("10.13", "10.13.0"), Equal);

@@ -190,6 +190,7 @@ fn empty_value(spec: &crate::schema::KeySpec) -> Value {
                 .map(|k| (k.key.to_owned(), empty_value(k)))
                 .collect(),
         ),
-        Kind::Any => Value::String(String::new()),
+        // `Kind::Any`, and kinds a later mdm-proto adds.
+        _ => Value::String(String::new()),
     }
 }

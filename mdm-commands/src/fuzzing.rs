@@ -136,7 +136,8 @@ pub fn sample_value(spec: &KeySpec, rng: &mut Option<Rng>, depth: usize) -> Valu
             }
             Value::Array(items)
         }
-        Kind::Any => Value::String("any".to_owned()),
+        // `Kind::Any`, and kinds a later mdm-proto adds.
+        _ => Value::String("any".to_owned()),
     }
 }
 
@@ -157,6 +158,25 @@ pub fn sample_dict(keys: &[KeySpec], rng: &mut Option<Rng>, depth: usize) -> Dic
             key.key
         };
         dict.insert(name.to_owned(), sample_value(key, rng, depth));
+    }
+    dict.insert("FutureKey".to_owned(), Value::String("kept".to_owned()));
+    dict
+}
+
+/// A sample dictionary with only the keys the schema marks required (at every level), and
+/// one key the schema does not know.
+pub fn minimal_dict(keys: &[KeySpec], depth: usize) -> Dictionary {
+    let mut dict = Dictionary::new();
+    if depth > 8 {
+        return dict;
+    }
+    for key in keys.iter().filter(|k| k.required && !k.is_wildcard()) {
+        let value = match key.kind {
+            Kind::Dictionary => Value::Dictionary(minimal_dict(key.children, depth + 1)),
+            Kind::Array => Value::Array(Vec::new()),
+            _ => sample_value(key, &mut None, depth),
+        };
+        dict.insert(key.key.to_owned(), value);
     }
     dict.insert("FutureKey".to_owned(), Value::String("kept".to_owned()));
     dict

@@ -13,6 +13,8 @@ pub mod active_ns_extensions;
 pub mod apply_redemption_code;
 /// `AvailableOSUpdates`.
 pub mod available_os_updates;
+/// `CancelEnhancedLogCollection`.
+pub mod cancel_enhanced_log_collection;
 /// `CertificateList`.
 pub mod certificate_list;
 /// `ClearActivationLockBypassCode`.
@@ -124,6 +126,8 @@ pub mod settings;
 pub mod shut_down_device;
 /// `StopMirroring`.
 pub mod stop_mirroring;
+/// `TriggerEnhancedLogCollection`.
+pub mod trigger_enhanced_log_collection;
 /// `UnlockUserAccount`.
 pub mod unlock_user_account;
 /// `UserConfigured`.

@@ -74,7 +74,11 @@ fn corpus_status_report_items_are_typed() {
 
 #[test]
 fn every_declaration_type_round_trips() {
-    assert_eq!(DeclarationType::KNOWN.len(), 38);
+    assert_eq!(
+        DeclarationType::KNOWN.len(),
+        54,
+        "27.0 has 54 types; 18.1 had 38"
+    );
     for ty in DeclarationType::KNOWN {
         let keys = ty.keys().expect("known type has keys");
         for payload in [
@@ -105,10 +109,15 @@ fn every_declaration_type_round_trips() {
 
 #[test]
 fn every_status_item_round_trips() {
-    assert_eq!(StatusItemName::KNOWN.len(), 44);
-    for name in StatusItemName::KNOWN {
+    assert_eq!(
+        StatusItemName::KNOWN.len(),
+        62,
+        "27.0 has 62 items; 18.1 had 44"
+    );
+    for (name, value) in StatusItemName::KNOWN.iter().flat_map(|name| {
         let kind = name.kind().unwrap();
-        let value = common::sample(kind);
+        [(name, common::sample(kind)), (name, common::minimal(kind))]
+    }) {
         let mut tree = serde_json::Map::new();
         // Build StatusItems.<a>.<b>... = value
         let parts: Vec<&str> = name.as_str().split('.').collect();

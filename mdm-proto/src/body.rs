@@ -107,11 +107,69 @@ pub fn parse_value(bytes: &[u8], limits: &Limits) -> Result<Value> {
                 Ok(value) => Ok(value),
                 Err(strict) => match strip_excess_padding(bytes) {
                     Some(repaired) => Value::from_reader_xml(repaired.as_slice())
-                        .map_err(|_| Error::Plist(strict)),
-                    None => Err(Error::Plist(strict)),
+                        .map_err(|_| describe_xml_error(bytes, strict)),
+                    None => Err(describe_xml_error(bytes, strict)),
                 },
             }
         }
+    }
+}
+
+/// The plist crate's error for a bad XML value, in words: the key it belongs to, the value
+/// and what is wrong with it, instead of the crate's internal names
+/// (`InvalidDataString (offset 467)`). Other errors are kept as they are.
+fn describe_xml_error(bytes: &[u8], err: plist::Error) -> Error {
+    let text = err.to_string();
+    let reason = match text.split_whitespace().next() {
+        Some("InvalidDataString") => "not base64 data",
+        Some("InvalidDateString") => "not an ISO 8601 date",
+        Some("InvalidIntegerString") => "not an integer",
+        Some("InvalidRealString") => "not a real number",
+        Some("InvalidUidString") => "not a UID",
+        _ => return Error::Plist(err),
+    };
+    let Some(offset) = text
+        .split("offset ")
+        .nth(1)
+        .and_then(|t| t.trim_end_matches(')').trim().parse::<usize>().ok())
+    else {
+        return Error::Plist(err);
+    };
+    // The value: the text of the element the offset is in, or of the element just before
+    // it (the parser may report the offset after the closing tag).
+    let mut end = offset.min(bytes.len());
+    let mut found = (end, end);
+    for _ in 0..3 {
+        let open = memchr::memrchr(b'>', &bytes[..end]).map_or(0, |i| i + 1);
+        let close = memchr::memchr(b'<', &bytes[open..]).map_or(bytes.len(), |i| open + i);
+        found = (open, close);
+        if open < close && !bytes[open..close].iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+        // Step back over the tag before `open`.
+        match memchr::memrchr(b'<', &bytes[..open]) {
+            Some(tag) if tag > 0 => end = tag,
+            _ => break,
+        }
+    }
+    let (open, value_end) = found;
+    let value: String = String::from_utf8_lossy(&bytes[open..value_end])
+        .trim()
+        .chars()
+        .take(64)
+        .collect();
+    let key = memchr::memmem::rfind(&bytes[..open], b"<key>")
+        .and_then(|k| {
+            let start = k + 5;
+            let len = memchr::memmem::find(&bytes[start..open], b"</key>")?;
+            Some(String::from_utf8_lossy(&bytes[start..start + len]).into_owned())
+        })
+        .unwrap_or_default();
+    Error::InvalidXmlValue {
+        key,
+        value,
+        reason,
+        offset: open as u64,
     }
 }
 
@@ -196,7 +254,8 @@ mod tests {
         let body = b"<plist><dict><key>Token</key><data>Base64=</data></dict></plist>";
         assert!(matches!(
             parse_dictionary(body, &Limits::MDM),
-            Err(Error::Plist(_))
+            Err(Error::InvalidXmlValue { ref key, ref value, .. })
+                if key == "Token" && value == "Base64="
         ));
     }
 }

@@ -50,6 +50,20 @@ pub enum Error {
         /// What was seen instead.
         reason: &'static str,
     },
+    /// An XML plist value that is not what its element says (`<data>` that is not base64,
+    /// a `<date>` that is not ISO 8601, an `<integer>` that is not a number…), named by the
+    /// key it belongs to.
+    #[error("key `{key}`: {reason}: `{value}` (at byte {offset})")]
+    InvalidXmlValue {
+        /// The key the value belongs to (the nearest `<key>` before it), `` for none.
+        key: String,
+        /// The value as sent, cut to 64 characters.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+        /// Byte offset of the value.
+        offset: u64,
+    },
     /// The plist parser rejected the body (bad XML, bad base64 in `<data>`, bad dates...).
     #[error("plist could not be decoded: {0}")]
     Plist(#[source] plist::Error),

@@ -33,6 +33,15 @@ pub fn data_to_base64(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
+/// Bytes from standard base64 (padding optional); `None` when the text is not base64.
+pub fn data_from_base64(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok().or_else(|| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(text)
+            .ok()
+    })
+}
+
 /// The JSON form of a plist value.
 pub fn to_json(value: &Value) -> Json {
     match value {

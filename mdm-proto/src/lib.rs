@@ -9,6 +9,7 @@ pub mod fields;
 pub mod json;
 pub mod profile;
 pub mod report;
+pub mod schema;
 #[cfg(feature = "signature")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
 pub mod signature;

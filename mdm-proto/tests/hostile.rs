@@ -319,23 +319,23 @@ fn not_plists_and_not_dictionaries() {
         (b"<plist><dict><key>a</key></dict></plist>", "decoded"),
         (
             b"<plist><dict><key>a</key><integer>x</integer></dict></plist>",
-            "decoded",
+            "key `a`: not an integer: `x`",
         ),
         (
             b"<plist><dict><key>a</key><date>yesterday</date></dict></plist>",
-            "decoded",
+            "key `a`: not an ISO 8601 date: `yesterday`",
         ),
         (
             b"<plist><dict><key>a</key><data>!!!</data></dict></plist>",
-            "decoded",
+            "key `a`: not base64 data: `!!!`",
         ),
         (
             b"<plist><dict><key>a</key><real>1.2.3</real></dict></plist>",
-            "decoded",
+            "key `a`: not a real number: `1.2.3`",
         ),
         (
             b"<plist><dict><key>a</key><integer>99999999999999999999999</integer></dict></plist>",
-            "decoded",
+            "key `a`: not an integer",
         ),
         (
             b"<plist><dict><key>a</key><string>x</dict></plist>",
@@ -442,4 +442,24 @@ fn xml_entity_and_doctype_tricks_stay_bounded() {
     // (The plist crate drops CDATA text: the string comes back empty. Apple never sends
     // CDATA, so this is noted, not fixed.)
     assert!(dict["k"].as_string().is_some());
+}
+
+#[test]
+fn bad_xml_values_are_named_by_key_and_value() {
+    let body = br#"<?xml version="1.0"?><plist version="1.0"><dict><key>UDID</key><string>U</string><key>Token</key><data>!!notbase64</data></dict></plist>"#;
+    let err = mdm_proto::parse_dictionary(body, &mdm_proto::Limits::MDM)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("key `Token`"), "{err}");
+    assert!(err.contains("`!!notbase64`"), "{err}");
+    assert!(err.contains("not base64"), "{err}");
+    assert!(!err.contains("InvalidDataString"), "{err}");
+    let body = br#"<?xml version="1.0"?><plist version="1.0"><dict><key>When</key><date>yesterday</date></dict></plist>"#;
+    let err = mdm_proto::parse_dictionary(body, &mdm_proto::Limits::MDM)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key `When`: not an ISO 8601 date: `yesterday`"),
+        "{err}"
+    );
 }

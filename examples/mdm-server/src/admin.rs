@@ -689,7 +689,7 @@ pub async fn bad_reports(
     )
 }
 
-async fn known_enrollment(state: &AppState, id: &str) -> Result<(), ServiceError> {
+pub(crate) async fn known_enrollment(state: &AppState, id: &str) -> Result<(), ServiceError> {
     match state.storage.enrollment(id).await? {
         Some(_) => Ok(()),
         None => Err(ServiceError::NotFound(format!("no enrollment `{id}`"))),

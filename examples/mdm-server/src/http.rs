@@ -226,6 +226,13 @@ pub fn admin_routes() -> Routes {
             &["GET", "DELETE"],
             get(get_declaration).delete(delete_declaration),
         )
+        .add(
+            "/v1/enrollments/{id}/return-to-service",
+            &["GET", "PUT", "DELETE"],
+            get(crate::return_to_service::get_settings)
+                .put(crate::return_to_service::put_settings)
+                .delete(crate::return_to_service::delete_settings),
+        )
         .add("/v1/bad-reports", &["GET"], get(bad_reports))
         .add(
             "/v1/enrollment-tokens",

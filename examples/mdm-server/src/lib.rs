@@ -14,6 +14,7 @@ pub mod pki;
 pub mod push;
 pub mod refusals;
 pub mod retention;
+pub mod return_to_service;
 pub mod secrets;
 pub mod serve;
 pub mod service;

@@ -253,6 +253,18 @@ pub fn document() -> Json {
                     &[path_param("id", "the token's ID")], None,
                     with(ok_json("`{revoked}`"), "404", "no such token")),
             },
+            "/v1/enrollments/{id}/return-to-service": {
+                "get": op("An enrollment's return-to-service settings (the answer to its ReturnToService check-ins)",
+                    std::slice::from_ref(&id), None,
+                    with(ok_json("`{enrollment_id, settings}`"), "404", "no such enrollment or no settings")),
+                "put": op("Set the return-to-service settings; without them the server refuses ReturnToService",
+                    std::slice::from_ref(&id),
+                    Some(json!({ "required": true, "description": "`{enabled, wifi_profile?, mdm_profile?, send_bootstrap_token?, preserve_data_plan?, should_retry_enrollment?}` (profiles base64)",
+                                 "content": { "application/json": { "schema": { "type": "object" } } } })),
+                    with(ok_json("`{enrollment_id, settings}`"), "404", "no such enrollment")),
+                "delete": op("Remove the return-to-service settings", std::slice::from_ref(&id), None,
+                    with(ok_json("`{deleted}`"), "404", "no such enrollment")),
+            },
             "/v1/bad-reports": { "get": op(
                 "Device messages that could not be decoded or matched, newest first",
                 &[query_param("limit", "integer", "1 to 1000 (default 100)")],

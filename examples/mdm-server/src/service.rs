@@ -384,6 +384,10 @@ impl Service for MdmService {
                     )),
                 }
             }
+            "ReturnToService" => {
+                self.known(enrollment).await?;
+                crate::return_to_service::answer(self.storage.as_ref(), &enrollment.id).await
+            }
             other => Err(ServiceError::BadRequest(format!(
                 "unsupported check-in MessageType `{other}`"
             ))),

@@ -677,6 +677,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Stores the declarative-management status of an enrollment (JSON).
     async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()>;
+
+    /// The return-to-service settings of an enrollment (JSON), if any.
+    async fn return_to_service(&self, id: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores (or with `None` removes) the return-to-service settings of an enrollment.
+    async fn set_return_to_service(
+        &self,
+        id: &str,
+        json: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<()>;
 }
 
 /// What [`Storage::prune`] deleted.

@@ -694,6 +694,29 @@ async fn checkin_message_types(b: &Backend) {
     let d = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM).unwrap();
     assert_eq!(d["BootstrapToken"].as_data(), Some(&b"boot"[..]));
 
+    // ReturnToService: refused until the admin API sets the enrollment's settings.
+    let rts = format!("/v1/enrollments/{udid}/return-to-service");
+    let r = s.checkin(&msg("ReturnToService", "")).await;
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("return-to-service"), "{}", r.text());
+    let settings = serde_json::json!({"enabled": true, "wifi_profile": "d2lmaQ==",
+        "send_bootstrap_token": true, "should_retry_enrollment": true});
+    let r = s.admin_json("PUT", &rts, &settings).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.admin("GET", &rts, b"").await.json()["settings"], settings);
+    let r = s.checkin(&msg("ReturnToService", "")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = mdm_checkin::ReturnToServiceResponse::decode(&r.body).unwrap();
+    let rts_settings = &answer.return_to_service;
+    assert!(rts_settings.enabled);
+    assert_eq!(rts_settings.wi_fi_profile_data.as_ref().unwrap().0, b"wifi");
+    assert_eq!(rts_settings.bootstrap_token.as_ref().unwrap().0, b"boot");
+    assert_eq!(rts_settings.should_retry_enrollment, Some(true));
+    let bad = serde_json::json!({"enabled": true, "wifi_profile": "!!"});
+    assert_eq!(s.admin_json("PUT", &rts, &bad).await.status, 400);
+    assert_eq!(s.admin("DELETE", &rts, b"").await.status, 200);
+    assert_eq!(s.checkin(&msg("ReturnToService", "")).await.status, 404);
+
     assert_eq!(s.checkin(&msg("UserAuthenticate", "")).await.status, 410);
     // DeclarativeManagement without an Endpoint (served by mdm-ddm: see declarative_management).
     assert_eq!(

@@ -34,6 +34,7 @@ pub fn run(args: Args) -> CliResult {
         &enrollment,
         message.into_dictionary(),
         args.reencode,
+        None,
     )
 }
 
@@ -46,6 +47,7 @@ pub(crate) fn emit(
     enrollment: &Enrollment,
     payload: Dictionary,
     reencode: bool,
+    fit: Option<Fit>,
 ) -> CliResult {
     let value = Value::Dictionary(payload);
     if reencode {
@@ -60,6 +62,7 @@ pub(crate) fn emit(
             id: &enrollment.id,
             device_id: &enrollment.device_id,
         },
+        fit,
         value: JsonView(&value),
     };
     // Written straight from the plist value: large payloads are not copied into a
@@ -79,7 +82,26 @@ struct Inspection<'a> {
     type_name: &'a str,
     known: bool,
     enrollment: EnrollmentJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fit: Option<Fit>,
     value: JsonView<'a>,
+}
+
+/// Whether a report fits the command it was decoded as (`inspect report --request-type`).
+#[derive(Serialize)]
+pub(crate) struct Fit {
+    /// The command the report was decoded as.
+    pub request_type: String,
+    /// True when every response key is one the command's schema has, with the type it
+    /// gives (or the report has no response keys).
+    pub fits: bool,
+    /// Response keys the command's schema does not have.
+    pub unexpected_keys: Vec<String>,
+    /// Response keys the schema has, whose value has another type than it gives.
+    pub mistyped_keys: Vec<String>,
+    /// What is wrong, in a sentence, when it does not fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -14,6 +14,7 @@ mod inspect_scep;
 mod output;
 mod push_cmd;
 mod scep_cmd;
+mod schema_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,9 @@ enum TopLevel {
     /// Decode a payload offline and print it as JSON.
     #[command(subcommand)]
     Inspect(Inspect),
+    /// Apple's schema trees: what changed between two releases.
+    #[command(subcommand)]
+    Schema(schema_cmd::SchemaCmd),
     /// Build MDM commands.
     #[command(subcommand)]
     Command(command_new::CommandCmd),
@@ -79,6 +83,7 @@ fn main() {
         TopLevel::Inspect(Inspect::DdmDeclaration(args)) => inspect_ddm::run_declaration(args),
         TopLevel::Inspect(Inspect::DdmStatus(args)) => inspect_ddm::run_status(args),
         TopLevel::Inspect(Inspect::Scep(args)) => inspect_scep::run(args),
+        TopLevel::Schema(cmd) => schema_cmd::run(cmd),
         TopLevel::Command(cmd) => command_new::run(cmd),
         TopLevel::Scep(args) => scep_cmd::run(args),
         TopLevel::Push(args) => push_cmd::run(args),

@@ -54,7 +54,7 @@ pub const LENIENT_BASE64: [&str; 1] = ["micromdm-v0_macos10.11_token_update_user
 
 /// True when `err` is the strict-base64 refusal that [`LENIENT_BASE64`] files get today.
 pub fn is_strict_base64_refusal(err: &dyn std::fmt::Display) -> bool {
-    err.to_string().contains("InvalidDataString")
+    err.to_string().contains("not base64 data")
 }
 
 /// The check-in plist inside the NanoCMD webhook capture (base64 in

@@ -6,6 +6,8 @@
 use crate::rt;
 
 /// `AutoSetupAdminAccountItem`.
+///
+/// A dictionary that describes the administrator account to create with Setup Assistant, which uses the first element and ignores additional elements.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AutoSetupAdminAccountItem {
@@ -19,11 +21,11 @@ pub struct AutoSetupAdminAccountItem {
     pub full_name: Option<String>,
     /// `passwordHash`.
     ///
-    /// Data that contains the pre-created salted PBKDF2 SHA512 password hash for the account.
+    /// Data that contains the pre-created salted PBKDF2 SHA512 'PasswordHash' for the account.
     pub password_hash: Option<rt::Data>,
     /// `hidden`.
     ///
-    /// If 'true', this sets the account attribute to make the account hidden in the login window and Users & Groups.
+    /// If 'true', this sets the account attribute to make the account hidden in the Login Window and Users & Groups.
     pub hidden: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -72,7 +74,7 @@ impl rt::ToValue for AutoSetupAdminAccountItem {
 
 /// `AccountConfiguration`: Account Configuration Command.
 ///
-/// This command can be sent to the device to have it create the local administrator account (thereby skipping the page to create this account in Setup Assistant)
+/// Create and configure a local administrator account on a device.
 ///
 /// Supported: macOS 10.11+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -88,23 +90,21 @@ pub struct AccountConfiguration {
     pub set_primary_setup_account_as_regular_user: Option<bool>,
     /// `PrimaryAccountFullName`.
     ///
-    /// The full name for the primary account. If present, Setup Assistant uses this value to prefill the Full Name field. However, Setup Assistant ignores this value if 'DontAutoPopulatePrimaryAccountInfo' is 'true'. This value is available in macOS 10.15 and later.
+    /// The full name for the primary account. If present, Setup Assistant uses this value to prefill the Full Name field. However, Setup Assistant ignores this value if 'DontAutoPopulatePrimaryAccountInfo' is 'true'.
     pub primary_account_full_name: Option<String>,
     /// `PrimaryAccountUserName`.
     ///
-    /// The account name for the primary account. If present, Setup Assistant uses this value to prefill the User Name field. However, Setup Assistant ignores this value if 'DontAutoPopulatePrimaryAccountInfo' is 'true'. This value is available in macOS 10.15 and later.
+    /// The account name for the primary account. If present, Setup Assistant uses this value to prefill the User Name field. However, Setup Assistant ignores this value if 'DontAutoPopulatePrimaryAccountInfo' is 'true'.
     pub primary_account_user_name: Option<String>,
     /// `DontAutoPopulatePrimaryAccountInfo`.
     ///
-    /// If 'true', Setup Assistant ignores the primary account information and requires the user to enter that information. If 'false', Setup Assistant prefills the Full Name field with 'PrimaryAccountFullName' and the User Name field with 'PrimaryAccountUserName'. This value is available in macOS 10.15 and later.
+    /// If 'true', Setup Assistant ignores the primary account information and requires the user to enter that information. If 'false', Setup Assistant prefills the Full Name field with 'PrimaryAccountFullName' and the User Name field with 'PrimaryAccountUserName'.
     pub dont_auto_populate_primary_account_info: Option<bool>,
     /// `LockPrimaryAccountInfo`.
     ///
     /// If 'true', and you provide values for 'PrimaryAccountFullName' or 'PrimaryAccountUserName', Setup Assistant disables editing for the corresponding fields. 'DontAutoPopulatePrimaryAccountInfo' must also be 0 (or missing).
     ///
     /// If the user's password is also available from authentication through ConfigurationURL, Setup Assistant automatically creates the primary account with that information and skips showing the user interface to view or edit these fields.
-    ///
-    /// This value is available in macOS 10.15 and later.
     pub lock_primary_account_info: Option<bool>,
     /// `AutoSetupAdminAccounts`.
     ///
@@ -112,7 +112,7 @@ pub struct AccountConfiguration {
     pub auto_setup_admin_accounts: Option<Vec<AutoSetupAdminAccountItem>>,
     /// `ManagedLocalUserShortName`.
     ///
-    /// If present, this is the short name of the local account to manage, which can also be the account that results from setting 'AutoSetupAdminAccounts' to 'true'. Otherwise, only the local account that Setup Assistant creates is a managed account. This value is available in macOS 11 and later.
+    /// If present, this is the short name of the local account to manage, which can also be the account that results from setting 'AutoSetupAdminAccounts' to 'true'. Otherwise, only the local account that Setup Assistant creates is a managed account.
     pub managed_local_user_short_name: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -222,6 +222,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "AccountConfiguration",
     title: "Account Configuration Command",
     file: "account.configuration.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -244,7 +245,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(true),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ActivationLockBypassCode`: Activation Lock Bypass Code Command.
 ///
-/// Retrieves the Activation Lock bypass code from the device.
+/// Get the code to bypass Activation Lock on a device.
 ///
 /// Supported: iOS 7.1+, macOS 10.15+, visionOS 2.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ActivationLockBypassCode",
     title: "Activation Lock Bypass Code Command",
     file: "device.activationlock.bypasscode.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ActiveNSExtensions`: Active NSExtensions Command.
 ///
-/// Returns information about the active NSExtensions for a particular user.
+/// Get a list of active extensions for a user on a device.
 ///
 /// Supported: macOS 10.13+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -63,6 +63,8 @@ mdm_proto::open_enum! {
 }
 
 /// `ExtensionsItem`.
+///
+/// A dictionary that contains information about an extension.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ExtensionsItem {
@@ -72,7 +74,7 @@ pub struct ExtensionsItem {
     pub identifier: Option<String>,
     /// `ExtensionPoint` (required).
     ///
-    /// The NSExtensionPointIdentifier for the extension.
+    /// The 'NSExtensionPointIdentifier' for the extension.
     pub extension_point: Option<String>,
     /// `DisplayName` (required).
     ///
@@ -202,6 +204,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ActiveNSExtensions",
     title: "Active NSExtensions Command",
     file: "application.extensions.listactive.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -224,7 +227,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("QueryInstalledApps"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(false),
             user_channel: Some(true),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ApplyRedemptionCode`: Apply Redemption Code Command.
 ///
-/// If a redemption code is needed during app installation, the server can use this command to complete the app installation.
+/// Complete the installation of an app using a redemption code.
 ///
 /// Supported: iOS 5.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +107,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ApplyRedemptionCode",
     title: "Apply Redemption Code Command",
     file: "application.redemptioncode.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

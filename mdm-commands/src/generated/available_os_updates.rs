@@ -3,15 +3,22 @@
 
 //! `AvailableOSUpdates`: Available OS Updates Command (from `mdm/commands/system.update.available.yaml`).
 
+#![allow(deprecated, reason = "the module implements its own removed command")]
+
 use crate::rt;
 
 /// `AvailableOSUpdates`: Available OS Updates Command.
 ///
 /// Queries the device for a list of available OS updates. On OS X, a ScheduleOSUpdateScan must be performed to update the results returned by this query.
 ///
-/// Supported: iOS 9.0+, macOS 10.11+, tvOS 12.0+.
+/// Supported: iOS 9.0 (removed in 27.0), macOS 10.11 (removed in 27.0), tvOS 12.0 (removed in 27.0).
+///
+/// Removed: Apple removed 'AvailableOSUpdates' from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `AvailableOSUpdates` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct AvailableOSUpdates {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -209,6 +216,9 @@ impl rt::ToValue for AvailableOsUpdatesItem {
 /// Every key is optional: devices leave keys out and send other types than documented; a value of the wrong type is kept in 'extra'.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `AvailableOSUpdates` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct AvailableOSUpdatesResponse {
     /// `AvailableOSUpdates` (required).
     ///
@@ -263,12 +273,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "AvailableOSUpdates",
     title: "Available OS Updates Command",
     file: "system.update.available.yaml",
+    removed_in: Some("27.0"),
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
             introduced: Some("9.0"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("AllowAppInstallation"),
             supervised: Some(true),
             requires_dep: Some(false),
@@ -283,7 +294,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "macOS",
             introduced: Some("10.11"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("None"),
             supervised: None,
             requires_dep: Some(false),
@@ -298,7 +309,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "tvOS",
             introduced: Some("12.0"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("AllowAppInstallation"),
             supervised: Some(true),
             requires_dep: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `CertificateList`: Certificate List Command.
 ///
-/// This command allows the server to retrieve the list of installed certificates on the device. The command requires that the server has the Inspect Profile Manifest privilege. For userenrollment, this request will limit to certificates pushed via MDM. Starting with iOS 15.4, the CertificateList command will return a Not Now response prior to the first time a passcode-protected device is unlocked after boot. Between iOS 15.0 and iOS 15.4, devices in that state did not respond with Not Now, but some identity certificates may not have been reported in the response.
+/// Get a list of installed certificates on a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,7 +15,7 @@ use crate::rt;
 pub struct CertificateList {
     /// `ManagedOnly`.
     ///
-    /// If 'true', only include certificates that MDM installed or that are in the same profile as the MDM payload. User-enrolled devices ignore this value and always only include managed certificates. This value is available in iOS 13 and later, macOS 10.15 and later, and tvOS 13 and later.
+    /// If 'true', only include certificates that MDM installed or that are in the same profile as the MDM payload. User-enrolled devices ignore this value and always only include managed certificates.
     pub managed_only: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -51,6 +51,8 @@ impl rt::ToValue for CertificateList {
 }
 
 /// `CertificateListItem`.
+///
+/// A dictionary that contains information about a certificate list item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CertificateListItem {
@@ -160,6 +162,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "CertificateList",
     title: "Certificate List Command",
     file: "certificate.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -182,7 +185,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowInspection"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),

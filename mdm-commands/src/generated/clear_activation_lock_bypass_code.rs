@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ClearActivationLockBypassCode`: Clear Activation Lock Bypass Code Command.
 ///
-/// Clears the Activation Lock bypass code from the device.
+/// Clear the Activation Lock bypass code on a device.
 ///
 /// Supported: iOS 7.1+, macOS 10.15+, visionOS 2.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ClearActivationLockBypassCode",
     title: "Clear Activation Lock Bypass Code Command",
     file: "device.activationlock.clearbypasscode.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

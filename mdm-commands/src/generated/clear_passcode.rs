@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ClearPasscode`: Clear Passcode Command.
 ///
-/// This command allows the server to clear the passcode on the device. This command requires the Device Lock and Passcode Removal right.
+/// Remove the passcode from a device.
 ///
 /// Supported: iOS 4.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ClearPasscode",
     title: "Clear Passcode Command",
     file: "passcode.clear.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ClearRestrictionsPassword`: Clear Restrictions Password Command.
 ///
-/// This command clears the restrictions passcode, either disabling parental controls or allowing you to edit them.
+/// Clear the Screen Time password and the restrictions on a device.
 ///
 /// Supported: iOS 8.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ClearRestrictionsPassword",
     title: "Clear Restrictions Password Command",
     file: "device.restrictions.clearpassword.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ContentCachingInformation`: Content Caching Information Command.
 ///
-/// This command allows the server to query for information about Content Caching.
+/// Get the status of the content caches on a device.
 ///
 /// Supported: macOS 10.15.4+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -50,7 +50,7 @@ mdm_proto::open_enum! {
 
 /// `AlertsForPeerFilterRangesEntry`.
 ///
-/// A dictionary that describes the alerts for the peer filter ranges. The key name is  the index into the PeerFilterRanges array in the installed com.apple.AssetCache.managed payload.
+/// A dictionary that describes the alerts for the peer filter ranges. The key name is the index into the 'PeerFilterRanges' array in the installed 'com.apple.AssetCache.managed' payload.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AlertsForPeerFilterRangesEntry {
@@ -126,6 +126,8 @@ mdm_proto::open_enum! {
 }
 
 /// `AlertsItem`.
+///
+/// A dictionary that describes an alert from the content cache.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AlertsItem {
@@ -559,6 +561,8 @@ impl rt::ToValue for Details {
 }
 
 /// `ParentsItem`.
+///
+/// A dictionary that describes a parent content cache.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ParentsItem {
@@ -896,6 +900,8 @@ impl rt::ToValue for PeersItemDetails {
 }
 
 /// `PeersItem`.
+///
+/// A dictionary that describes a peer content cache.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct PeersItem {
@@ -1014,7 +1020,7 @@ pub struct StatusResponse {
     ///
     /// The error conditions the content cache detected in the 'PeerFilterRanges' in the installed 'com.apple.AssetCache.managed' payload.
     ///
-    /// To display these alerts on the device, set 'DisplayAlerts' to 'true' in the installed ContentCaching profile.
+    /// To display these alerts on the device, set 'DisplayAlerts' to 'true' in the installed 'ContentCaching' profile.
     pub alerts_for_peer_filter_ranges: Option<rt::Keyed<AlertsForPeerFilterRangesEntry>>,
     /// `Alerts`.
     ///
@@ -1024,7 +1030,7 @@ pub struct StatusResponse {
     ///
     /// See 'Parents' and 'Peers' for errors related to parent and peer content caches.
     ///
-    /// To display these alerts on the device, set 'DisplayAlerts' to 'true' in the installed ContentCaching profile.
+    /// To display these alerts on the device, set 'DisplayAlerts' to 'true' in the installed 'ContentCaching' profile.
     pub alerts: Option<Vec<AlertsItem>>,
     /// `CacheDetails`.
     ///
@@ -1036,7 +1042,7 @@ pub struct StatusResponse {
     pub cache_free: Option<i64>,
     /// `CacheLimit`.
     ///
-    /// The maximum amount of disk space, in bytes, available to the content cache. A value of '0' indicates an unlimited amount. This value corresponds to 'CacheLimit' in the installed ContentCaching profile.
+    /// The maximum amount of disk space, in bytes, available to the content cache. A value of '0' indicates an unlimited amount. This value corresponds to 'CacheLimit' in the installed 'ContentCaching' profile.
     pub cache_limit: Option<i64>,
     /// `CacheStatus`.
     ///
@@ -1112,9 +1118,9 @@ pub struct StatusResponse {
     ///
     /// - '-1:' Failed
     ///
-    /// - ' 0:' Pending
+    /// -  '0:' Pending
     ///
-    /// - ' 1:' Succeeded
+    /// -  '1:' Succeeded
     ///
     /// Values: -1, 0, 1.
     pub registration_status: Option<i64>,
@@ -1136,9 +1142,9 @@ pub struct StatusResponse {
     ///
     /// - '-1:' Unknown
     ///
-    /// - ' 0:' Disabled
+    /// -  '0:' Disabled
     ///
-    /// - ' 1:' Enabled
+    /// -  '1:' Enabled
     ///
     /// Values: -1, 0, 1.
     pub tetherator_status: Option<i64>,
@@ -1368,6 +1374,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ContentCachingInformation",
     title: "Content Caching Information Command",
     file: "information.contentcaching.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -1390,7 +1397,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowQueryNetworkInformation"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DeclarativeManagement`: Declarative Management Command.
 ///
-/// This command allows the server to turn on the Declarative Management engine on the device (the first time it is used), or to trigger a Declarative Management synchronization operation.
+/// Enable your server to support declarative management or trigger a declarative management synchronization operation on the device.
 ///
 /// Supported: iOS 15.0+, macOS 13.0+, tvOS 16.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,7 +15,7 @@ use crate::rt;
 pub struct DeclarativeManagement {
     /// `Data`.
     ///
-    /// The base64-encoded Declarative Management JSON request using a TokensResponse.
+    /// The base64-encoded declarative management JSON request using a 'TokensResponse'.
     pub data: Option<rt::Data>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -97,6 +97,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DeclarativeManagement",
     title: "Declarative Management Command",
     file: "declarativemanagement.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DeleteUser`: Delete User Command.
 ///
-/// This command allows the server to delete a user that has an active account on the device.
+/// Delete a user's account from a device.
 ///
 /// Supported: iOS 9.3+, macOS 10.13+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,15 +15,15 @@ use crate::rt;
 pub struct DeleteUser {
     /// `UserName`.
     ///
-    /// The user name of the account to delete. This key is required when the value for 'DeleteAllUsers' is absent or 'false'.
+    /// The user name of the account to delete. The device requires this key when the value for 'DeleteAllUsers' is absent or 'false'.
     pub user_name: Option<String>,
     /// `ForceDeletion`.
     ///
-    /// If 'true', the system deletes the account even if the user has data that's pending sync to the cloud. This value is available on iOS 9.3 and later.
+    /// If 'true', the system deletes the account even if the user has data that's pending sync to the cloud.
     pub force_deletion: Option<bool>,
     /// `DeleteAllUsers`.
     ///
-    /// If 'true', the system attempts to delete all users from the device. If 'ForceDeletion' is 'false', the system generates an error instead and doesn't delete users who have data that's pending sync. This value is available in iOS 14 and later.
+    /// If 'true', the system attempts to delete all users from the device. If 'ForceDeletion' is 'false', the system generates an error instead and doesn't delete users who have data that's pending sync.
     pub delete_all_users: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -109,6 +109,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DeleteUser",
     title: "Delete User Command",
     file: "user.delete.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DeviceConfigured`: Device Configured Command.
 ///
-/// Informs the device that it can continue past DEP enrollment. Only works on devices in DEP that have their cloud configuration set to await configuration.
+/// Inform the device that it can allow the user to continue in Setup Assistant.
 ///
 /// Supported: iOS 9.0+, macOS 10.11+, tvOS 10.2+, visionOS 2.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DeviceConfigured",
     title: "Device Configured Command",
     file: "device.configured.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -109,7 +110,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(true),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -14,31 +14,31 @@ mdm_proto::open_enum! {
         Udid = "UDID",
         /// `ProvisioningUDID`.
         ///
-        /// The key to get the device identifier for provisioning profiles. This value differs from the UDID for Apple silicon. Available in macOS 11.3 and later.
+        /// The key to get the device identifier for provisioning profiles. This value differs from the UDID for a Mac with Apple silicon.
         ProvisioningUdid = "ProvisioningUDID",
         /// `OrganizationInfo`.
         ///
-        /// The key to get the contents of SettingsCommand.Command.Settings.OrganizationInfo.OrganizationInfo.
+        /// The key to get the contents of 'OrganizationInfo'.
         OrganizationInfo = "OrganizationInfo",
         /// `MDMOptions`.
         ///
-        /// The key to get the contents of SettingsCommand.Command.Settings.MDMOptions.MDMOptions.
+        /// The key to get the contents of 'MDMOptions'.
         MdmOptions = "MDMOptions",
         /// `LastCloudBackupDate`.
         ///
-        /// The key to get the date of the most recent iCloud backup. Available in iOS 8 and later.
+        /// The key to get the date of the most-recent iCloud backup.
         LastCloudBackupDate = "LastCloudBackupDate",
         /// `AwaitingConfiguration`.
         ///
-        /// The key to determine whether the device is waiting for a DeviceConfigured or UserConfigured Command to continue through Setup Assistant on the device channel or user channel, respectively.
+        /// The key to determine whether the device is waiting for a 'Device-Configured-Command' command or 'User-Configured-Command' command to continue through Setup Assistant on the device channel or user channel, respectively.
         AwaitingConfiguration = "AwaitingConfiguration",
         /// `iTunesStoreAccountIsActive`.
         ///
-        /// The key to determine whether iTunes Store account is active. Requires the App Installation access right.
+        /// The key to determine whether the iTunes Store account is active. Requires the App Installation access right.
         ITunesStoreAccountIsActive = "iTunesStoreAccountIsActive",
         /// `iTunesStoreAccountHash`.
         ///
-        /// The key to get a hash of the logged-in iTunes Store account. Also see GetVppUserRequest. This value requires the App Installation access right.
+        /// The key to get a hash of the logged-in iTunes Store account. Also see 'GetVppUserRequest'. Requires the App Installation access right.
         ITunesStoreAccountHash = "iTunesStoreAccountHash",
         /// `DeviceName`.
         ///
@@ -50,19 +50,19 @@ mdm_proto::open_enum! {
         OsVersion = "OSVersion",
         /// `SupplementalOSVersionExtra`.
         ///
-        /// The key to get the OS update rapid security response version letter, if a rapid security response update is installed. This value requires the Device Information access right.
+        /// The key to get the OS update Background Security Improvement version letter, if a Background Security Improvement update is installed. Requires the Device Information access right.
         SupplementalOsVersionExtra = "SupplementalOSVersionExtra",
         /// `BuildVersion`.
         ///
-        /// The key to get the operating system version. This value requires the Device Information access right.
+        /// The key to get the operating system version. Requires the Device Information access right.
         BuildVersion = "BuildVersion",
         /// `SupplementalBuildVersion`.
         ///
-        /// The key to get the build version for the currently installed rapid security response. If there's no installed rapid security response, this value is the same as 'BuildVersion'. Requires the Device Information access right.
+        /// The key to get the build version for the currently installed Background Security Improvement. If there's no installed Background Security Improvement, this value is the same as 'BuildVersion'. Requires the Device Information access right.
         SupplementalBuildVersion = "SupplementalBuildVersion",
         /// `ModelName`.
         ///
-        /// The key to get the model name, such as iPhone. Requires the Device Information access right.
+        /// The key to get the model name, such as \_iPhone\_. Requires the Device Information access right.
         ModelName = "ModelName",
         /// `Model`.
         ///
@@ -70,15 +70,15 @@ mdm_proto::open_enum! {
         Model = "Model",
         /// `ModelNumber`.
         ///
-        /// The key to get the device's hardware model number including region info, such as 'MK1A3LL/A'. Requires the Device Information access right. Requires Apple silicon on macOS.
+        /// The key to get the device's hardware model number, including region info, such as 'MK1A3LL/A'. Requires the Device Information access right. Requires a Mac with Apple silicon for macOS.
         ModelNumber = "ModelNumber",
         /// `IsAppleSilicon`.
         ///
-        /// The key to determine whether the device is a Mac with Apple silicon (for example, an Apple M1 chip). Available in macOS 12 and later.
+        /// The key to determine whether the device is a Mac with Apple silicon (for example, an Apple M1 chip).
         IsAppleSilicon = "IsAppleSilicon",
         /// `ProductName`.
         ///
-        /// The key to get the product name, such as iPad8,12. This value requires the Device Information access right.
+        /// The key to get the product name, such as \_iPad8,12\_. Requires the Device Information access right.
         ProductName = "ProductName",
         /// `SerialNumber`.
         ///
@@ -86,11 +86,11 @@ mdm_proto::open_enum! {
         SerialNumber = "SerialNumber",
         /// `DeviceCapacity`.
         ///
-        /// The key to get the device's total capacity. Requires the Device Information access right. Available in iOS 4 and later, and macOS 10.7 and later.
+        /// The key to get the device's total capacity. Requires the Device Information access right.
         DeviceCapacity = "DeviceCapacity",
         /// `AvailableDeviceCapacity`.
         ///
-        /// The key to get the available capacity. Requires the Device Information access right. Available in iOS 4 and later, and macOS 10.7 and later.
+        /// The key to get the available capacity. Requires the Device Information access right.
         AvailableDeviceCapacity = "AvailableDeviceCapacity",
         /// `IMEI`.
         ///
@@ -102,15 +102,15 @@ mdm_proto::open_enum! {
         Meid = "MEID",
         /// `ModemFirmwareVersion`.
         ///
-        /// The key to get the modem firmware version. Requires the Device Information access right. Available in iOS 4 and later.
+        /// The key to get the modem firmware version. Requires the Device Information access right.
         ModemFirmwareVersion = "ModemFirmwareVersion",
         /// `CellularTechnology`.
         ///
-        /// The key to get the cellular technology type. Requires the Device Information access right. Available in iOS 4.2.6 and later.
+        /// The key to get the cellular technology type. Requires the Device Information access right.
         CellularTechnology = "CellularTechnology",
         /// `BatteryLevel`.
         ///
-        /// The key to get the battery level. Requires the Device Information access right. Available in iOS 5 and later.
+        /// The key to get the battery level. Requires the Device Information access right.
         BatteryLevel = "BatteryLevel",
         /// `HasBattery`.
         ///
@@ -118,15 +118,15 @@ mdm_proto::open_enum! {
         HasBattery = "HasBattery",
         /// `IsSupervised`.
         ///
-        /// The key to determine whether the device is supervised. Requires the Device Information access right. Available in iOS 6 and later, macOS 10.15 and later, and tvOS 9 and later.
+        /// The key to determine whether the device is supervised. Requires the Device Information access right.
         IsSupervised = "IsSupervised",
         /// `IsMultiUser`.
         ///
-        /// The key to determine whether the device is a Shared iPad. Requires the Device Information access right. Available in iOS 9.3 and later.
+        /// The key to determine whether the device is a Shared iPad. Requires the Device Information access right.
         IsMultiUser = "IsMultiUser",
         /// `IsDeviceLocatorServiceEnabled`.
         ///
-        /// The key to determine whether the system enabled a device locator service such as Find My on the device. Requires the Device Information access right. Available in iOS 7 and later.
+        /// The key to determine whether the system enabled a device locator service such as Find My on the device. Requires the Device Information access right.
         IsDeviceLocatorServiceEnabled = "IsDeviceLocatorServiceEnabled",
         /// `IsActivationLockEnabled`.
         ///
@@ -134,71 +134,71 @@ mdm_proto::open_enum! {
         IsActivationLockEnabled = "IsActivationLockEnabled",
         /// `IsActivationLockSupported`.
         ///
-        /// The key to determine whether the device supports Activation Lock. Also see 'IsActivationLockManageable' in SecurityInfoResponse.SecurityInfo.ManagementStatus. Available in macOS 10.9 and later.
+        /// The key to determine whether the device supports Activation Lock. Also see 'IsActivationLockManageable' in 'ManagementStatus'.
         IsActivationLockSupported = "IsActivationLockSupported",
         /// `IsDoNotDisturbInEffect`.
         ///
-        /// The key to determine whether the device is in Do Not Disturb (DND) mode. Requires the Device Information access right. Available in iOS 7 and later.
+        /// The key to determine whether the device is in Do Not Disturb (DND) mode. Requires the Device Information access right.
         IsDoNotDisturbInEffect = "IsDoNotDisturbInEffect",
         /// `DeviceID`.
         ///
-        /// The key to get the device ID. Requires the Device Information access right. Available in tvOS 6 and later.
+        /// The key to get the device ID. Requires the Device Information access right.
         DeviceId = "DeviceID",
         /// `EASDeviceIdentifier`.
         ///
-        /// The key to get the device identifier for Exchange ActiveSync (EAS). Requires the Device Information access right. Available in iOS 7 and later.
+        /// The key to get the device identifier for Exchange ActiveSync (EAS). Requires the Device Information access right.
         EasDeviceIdentifier = "EASDeviceIdentifier",
         /// `IsCloudBackupEnabled`.
         ///
-        /// The key to determine whether the system enabled iCloud Backup on the device. Requires the Device Information access right. Available in iOS 7.1 and later.
+        /// The key to determine whether the system enabled iCloud Backup on the device. Requires the Device Information access right.
         IsCloudBackupEnabled = "IsCloudBackupEnabled",
         /// `ActiveManagedUsers`.
         ///
-        /// The key to get an array of directory GUIDs for logged-in managed users. Requires the Device Information access right. Available in macOS 10.11 and later.
+        /// The key to get an array of directory GUIDs for logged-in managed users. Requires the Device Information access right.
         ActiveManagedUsers = "ActiveManagedUsers",
         /// `OSUpdateSettings`.
         ///
-        /// The key to get the contents of DeviceInformationResponse.QueryResponses.OSUpdateSettings. Requires the Device Information access right. Available in macOS 10.11 and later.
+        /// The key to get the contents of 'OSUpdateSettings'. Requires the Device Information access right.
         OsUpdateSettings = "OSUpdateSettings",
         /// `LocalHostName`.
         ///
-        /// The key to get the local hostname from Bonjour. Available in macOS 10.11 and later.
+        /// The key to get the local hostname from Bonjour.
         LocalHostName = "LocalHostName",
         /// `HostName`.
         ///
-        /// The key to get the hostname. Available in macOS 10.11 and later.
+        /// The key to get the hostname.
         HostName = "HostName",
         /// `AutoSetupAdminAccounts`.
         ///
-        /// The key to get the contents of DeviceInformationResponse.QueryResponses.AutoSetupAdminAccountsItem, which Setup Assistant automatically creates during enrollment. Requires the Device Information access right. Available in macOS 10.11 and later.
+        /// The key to get the contents of 'AutoSetupAdminAccountsItem', which Setup Assistant automatically creates during enrollment. Requires the Device Information access right.
         AutoSetupAdminAccounts = "AutoSetupAdminAccounts",
         /// `SystemIntegrityProtectionEnabled`.
         ///
-        /// The key to determine whether the system enabled System Integrity Protection on the device. This value requires the Device Information access right, and is available in macOS 10.12 and later.
+        /// The key to determine whether the system enabled System Integrity Protection on the device. Requires the Device Information access right, and is available in macOS 10.12 and later.
         SystemIntegrityProtectionEnabled = "SystemIntegrityProtectionEnabled",
         /// `SupportsLOMDevice`.
         ///
-        /// The key to determine whether the device can receive 'PowerON', 'PowerOFF', and 'Reset' commands from a lights-out management (LOM) controller. Available in macOS 11 and later.
+        /// The key to determine whether the device can receive 'PowerON', 'PowerOFF', and 'Reset' commands from a lights-out management (LOM) controller.
         SupportsLomDevice = "SupportsLOMDevice",
         /// `IsMDMLostModeEnabled`.
         ///
-        /// The key to determine whether the system enabled Managed Lost Mode on the device. Requires the Device Information access right. Available in iOS 9.3 and later.
+        /// The key to determine whether the system enabled Managed Lost Mode on the device. Requires the Device Information access right.
         IsMdmLostModeEnabled = "IsMDMLostModeEnabled",
         /// `MaximumResidentUsers`.
         ///
-        /// The key to get the maximum number of users that can use this Shared iPad device. In iOS 13.4 and later, this value is always '32'. Requires the Device Information access right. Available in iOS 9.3 and later.
+        /// The key to get the maximum number of users that can use this Shared iPad device. In iOS 13.4 and later, this value is always '32'. Requires the Device Information access right.
         MaximumResidentUsers = "MaximumResidentUsers",
         /// `EstimatedResidentUsers`.
         ///
-        /// The key to get the estimated number of users that can use this Shared iPad device, according to the available space of the device and each user's quota. Requires the Device Information access right. Available in iOS 14 and later.
+        /// The key to get the estimated number of users that can use this Shared iPad device, according to the available space of the device and each user's quota. Requires the Device Information access right.
         EstimatedResidentUsers = "EstimatedResidentUsers",
         /// `QuotaSize`.
         ///
-        /// The key to get the quota size for each user on this Shared iPad device. Requires the Device Information access right. Available in iOS 13.4 and later.
+        /// The key to get the quota size for each user on this Shared iPad device. Requires the Device Information access right.
         QuotaSize = "QuotaSize",
         /// `ResidentUsers`.
         ///
-        /// The key to get the number of users currently on this Shared iPad device. Requires the Device Information access right. Available in iOS 13.4 and later.
+        /// The key to get the number of users currently on this Shared iPad device. Requires the Device Information access right.
         ResidentUsers = "ResidentUsers",
         /// `UserSessionTimeout`.
         ///
@@ -210,15 +210,15 @@ mdm_proto::open_enum! {
         TemporarySessionTimeout = "TemporarySessionTimeout",
         /// `TemporarySessionOnly`.
         ///
-        /// The key to determine whether the device only allows temporary sessions.
+        /// The key to determine whether the device allows only temporary sessions.
         TemporarySessionOnly = "TemporarySessionOnly",
         /// `ManagedAppleIDDefaultDomains`.
         ///
-        /// The key to get the list of domains that the device suggests on the Shared iPad login screen. Available in iOS 16 and later.
+        /// The key to get the list of domains that the device suggests on the Shared iPad login screen.
         ManagedAppleIdDefaultDomains = "ManagedAppleIDDefaultDomains",
         /// `OnlineAuthenticationGracePeriod`.
         ///
-        /// The key to get the grace period for Shared iPad online authentication (in days). Available in iOS 16 and later.
+        /// The key to get the grace period for Shared iPad online authentication (in days).
         OnlineAuthenticationGracePeriod = "OnlineAuthenticationGracePeriod",
         /// `SkipLanguageAndLocaleSetupForNewUsers`.
         ///
@@ -226,19 +226,19 @@ mdm_proto::open_enum! {
         SkipLanguageAndLocaleSetupForNewUsers = "SkipLanguageAndLocaleSetupForNewUsers",
         /// `PushToken`.
         ///
-        /// The key to get the push token for the current user-channel connection. The MDM server ignores this query for the device channel. Requires the Device Information access right. Available in iOS 9.3 and later, and macOS 10.12 and later.
+        /// The key to get the push token for the current user-channel connection. The MDM server ignores this query for the device channel. Requires the Device Information access right.
         PushToken = "PushToken",
         /// `DiagnosticSubmissionEnabled`.
         ///
-        /// The key to determine whether the system enabled the diagnostic submission setting on the device. Requires the Device Information access right. Available in iOS 9.3 and later.
+        /// The key to determine whether the system enabled the diagnostic submission setting on the device. Requires the Device Information access right.
         DiagnosticSubmissionEnabled = "DiagnosticSubmissionEnabled",
         /// `AppAnalyticsEnabled`.
         ///
-        /// The key to determine whether the device is sharing app analytics. Requires the Device Information access right. Available in iOS 4 and later, and macOS 10.7 and later.
+        /// The key to determine whether the device is sharing app analytics. Requires the Device Information access right.
         AppAnalyticsEnabled = "AppAnalyticsEnabled",
         /// `TimeZone`.
         ///
-        /// The key to get the current Internet Assigned Numbers Authority (IANA) time zone database name. Requires the Device Information access right. Available in iOS 14 and later, and tvOS 14 and later.
+        /// The key to get the current Internet Assigned Numbers Authority (IANA) time zone database name. Requires the Device Information access right.
         TimeZone = "TimeZone",
         /// `ICCID`.
         ///
@@ -254,7 +254,7 @@ mdm_proto::open_enum! {
         WiFiMac = "WiFiMAC",
         /// `EthernetMAC`.
         ///
-        /// The key to get the primary Ethernet MAC address. Requires the Network Information access right. Available in macOS 10.7 and later.
+        /// The key to get the primary Ethernet MAC address. Requires the Network Information access right.
         EthernetMac = "EthernetMAC",
         /// `CurrentCarrierNetwork`.
         ///
@@ -278,7 +278,7 @@ mdm_proto::open_enum! {
         PhoneNumber = "PhoneNumber",
         /// `DataRoamingEnabled`.
         ///
-        /// The key to determine whether the system enabled data roaming on the device. Requires the Network Information access right. Available in iOS 5 and later.
+        /// The key to determine whether the system enabled data roaming on the device. Requires the Network Information access right.
         DataRoamingEnabled = "DataRoamingEnabled",
         /// `VoiceRoamingEnabled`.
         ///
@@ -286,15 +286,15 @@ mdm_proto::open_enum! {
         VoiceRoamingEnabled = "VoiceRoamingEnabled",
         /// `PersonalHotspotEnabled`.
         ///
-        /// The key to determine whether the system enabled Personal Hotspot on the device, which isn't available for all carriers. Requires the Network Information access right. Available in iOS 7 and later.
+        /// The key to determine whether the system enabled Personal Hotspot on the device, which isn't available for all carriers. Requires the Network Information access right.
         PersonalHotspotEnabled = "PersonalHotspotEnabled",
         /// `IsNetworkTethered`.
         ///
-        /// The key to determine whether the device is network-tethered. Requires the Network Information access right. Available in iOS 10.3 and later.
+        /// The key to determine whether the device is network-tethered. Requires the Network Information access right.
         IsNetworkTethered = "IsNetworkTethered",
         /// `IsRoaming`.
         ///
-        /// The key to determine whether the device is roaming. Requires the Network Information access right. Available in iOS 4.2 and later.
+        /// The key to determine whether the device is roaming. Requires the Network Information access right.
         IsRoaming = "IsRoaming",
         /// `SubscriberMCC`.
         ///
@@ -314,46 +314,50 @@ mdm_proto::open_enum! {
         CurrentMnc = "CurrentMNC",
         /// `ServiceSubscriptions`.
         ///
-        /// The key to get the contents of DeviceInformationResponse.QueryResponses.ServiceSubscriptionProperty. Requires the Network Information access right.
+        /// The key to get the contents of 'ServiceSubscriptionProperty'. Requires the Network Information access right.
         ServiceSubscriptions = "ServiceSubscriptions",
         /// `PINRequiredForEraseDevice`.
         ///
-        /// The key to determine whether the EraseDeviceCommand requires a PIN. Available in macOS 11 and later.
+        /// The key to determine whether the 'EraseDeviceCommand' requires a PIN.
         PinRequiredForEraseDevice = "PINRequiredForEraseDevice",
         /// `PINRequiredForDeviceLock`.
         ///
-        /// The key to determine whether the DeviceLockCommand requires a PIN. Available in macOS 11 and later.
+        /// The key to determine whether the 'DeviceLockCommand' requires a PIN.
         PinRequiredForDeviceLock = "PINRequiredForDeviceLock",
         /// `SupportsiOSAppInstalls`.
         ///
-        /// The key to determine whether the macOS device supports iOS or iPadOS app installs. Available in macOS 11 and later.
+        /// The key to determine whether the macOS device supports iOS or iPadOS app installs.
         SupportsiOsAppInstalls = "SupportsiOSAppInstalls",
         /// `SoftwareUpdateDeviceID`.
         ///
-        /// The key to get the device identifier that you use to look up available OS updates through &lt;<https://gdmf.apple.com/v2/pmv>>. Available in iOS 15 and later, and macOS 12 and later.
+        /// The key to get the device identifier to look up available OS updates through \[<https://gdmf.apple.com/v2/pmv](https://gdmf.apple.com/v2/pmv>).
+        ///
+        /// Removed: subscribe to the declarative management 'softwareupdate.device-id' status item.
         SoftwareUpdateDeviceId = "SoftwareUpdateDeviceID",
         /// `SoftwareUpdateSettings`.
         ///
-        /// The key to get the device settings that control which updates appear in the Software Update pane in Settings. Available in iOS 14.5 and later.
+        /// The key to get the device settings that control which updates appear in the Software Update pane in Settings.
+        ///
+        /// Removed: use the declarative management 'com.apple.configuration.softwareupdate.settings' configuration to set values.
         SoftwareUpdateSettings = "SoftwareUpdateSettings",
         /// `AccessibilitySettings`.
         ///
-        /// The key to get the current state of settable accessibility settings. Available in iOS 16 and later.
+        /// The key to get the current state of settable accessibility settings.
         AccessibilitySettings = "AccessibilitySettings",
         /// `DevicePropertiesAttestation`.
         ///
-        /// The key to request an attestation of the device's properties. Available in iOS 16 and later, macOS 14 and later, tvOS 16 and later, and watchOS 10 and later. See the DeviceInformation attestation hardware support note for hardware requirements.
+        /// The key to get an attestation of the device's properties. See the hardware requirements for attestation below.
         DevicePropertiesAttestation = "DevicePropertiesAttestation",
         /// `EACSPreflight`.
         ///
-        /// The key to determine whether the device can perform an EraseDeviceCommand using Erase All Content and Settings (EACS).
+        /// The key to determine whether the device can perform an 'EraseDeviceCommand' using Erase All Content and Settings (EACS).
         EacsPreflight = "EACSPreflight",
     }
 }
 
 /// `DeviceInformation`: Device Information Command.
 ///
-/// This command allows the server to query for specific device information. It's supported in the user channel.
+/// Get detailed information about a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -365,11 +369,11 @@ pub struct DeviceInformation {
     pub queries: Vec<QueriesItem>,
     /// `DeviceAttestationNonce`.
     ///
-    /// This specifies a freshness code which appears in the resulting attestation. The value can contain up to 32 bytes of data. If specified, 'Queries' needs to contain 'DevicePropertiesAttestation'.
+    /// A freshness code that appears in the resulting attestation. This value can contain up to 32 bytes of data. If specified, queries need to contain 'DevicePropertiesAttestation'.
     ///
-    /// The MDM server can use this to prove that an attestation was recently generated. The system caches the most recently generated attestation on the device. If omitted or if the value matches the cached attestation, the system returns the cached attestation. To request a new attestation, provide a new freshness code. Requests for new attestations are rate limited. If it has been fewer than 7 days since the system generated an attestation, the device returns the cached attestation rather than generating a new one.
+    /// The MDM server uses this value to prove that an attestation was recently generated. The system caches the most recently generated attestation on the device. If omitted or if the value matches the cached attestation, the system returns the cached attestation. To request a new attestation, provide a new freshness code. Requests for new attestations are rate limited. If it's fewer than 7 days since the system generated an attestation, the device returns the cached attestation rather than generating a new one.
     ///
-    /// Available in iOS 16 and later, macOS 14 and later, tvOS 16 and later, and watchOS 10 and later. See the DeviceInformation attestation hardware support note for hardware requirements.
+    /// See the hardware requirements for attestation below.
     pub device_attestation_nonce: Option<rt::Data>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -412,29 +416,29 @@ impl rt::ToValue for DeviceInformation {
 
 /// `OrganizationInfo`.
 ///
-/// The contents of SettingsCommand.Command.Settings.OrganizationInfo.OrganizationInfo.
+/// The contents of 'OrganizationInfo'.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct OrganizationInfo {
     /// `OrganizationName` (required).
     ///
-    /// A string that describes the organization operating the MDM server. This value is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
+    /// A string that describes the organization operating the MDM server.
     pub organization_name: Option<String>,
     /// `OrganizationAddress`.
     ///
-    /// The organization's address. Use the LF character ('&\#10') to insert line breaks. This value is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
+    /// The organization's address. Use the LF character ('&\#10') to insert line breaks.
     pub organization_address: Option<String>,
     /// `OrganizationPhone`.
     ///
-    /// The organization's phone number. This value is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
+    /// The organization's phone number.
     pub organization_phone: Option<String>,
     /// `OrganizationEmail`.
     ///
-    /// The organization's support email address. This value is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
+    /// The organization's support email address.
     pub organization_email: Option<String>,
     /// `OrganizationMagic`.
     ///
-    /// A unique identifier for the various services a single organization manages. This value is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
+    /// A unique identifier for the various services a single organization manages.
     pub organization_magic: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -479,21 +483,21 @@ impl rt::ToValue for OrganizationInfo {
 
 /// `MDMOptions`.
 ///
-/// The contents of SettingsCommand.Command.Settings.MDMOptions.MDMOptions.
+/// The contents of 'MDMOptions'.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MdmOptions {
     /// `ActivationLockAllowedWhileSupervised`.
     ///
-    /// If 'true', a supervised device registers itself with Activation Lock when the user enables Find My. Unsupervised devices ignore this value. This value is available in iOS 7 and later, macOS 11 and later, and tvOS 9 and later.
+    /// If 'true', a supervised device registers itself with Activation Lock when the user enables Find My. Unsupervised devices ignore this value.
     pub activation_lock_allowed_while_supervised: Option<bool>,
     /// `BootstrapTokenAllowed`.
     ///
-    /// If 'true', the server supports Bootstrap Token commands. This value is available in macOS 11 and later.
+    /// If 'true', the server supports Bootstrap Token commands.
     pub bootstrap_token_allowed: Option<bool>,
     /// `PromptUserToAllowBootstrapTokenForAuthentication`.
     ///
-    /// If 'true', the device can accept a Bootstrap Token from the MDM server instead of prompting for user authentication prior to installation. This only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the SecurityInfoResponse.SecurityInfo response. This value is available for Apple silicon devices in macOS 11 and later.
+    /// If 'true', the device can accept a Bootstrap Token from the MDM server instead of prompting for user authentication prior to installation. This only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the 'SecurityInfo' response. This value is available for a Mac with Apple silicon in macOS 11 and later.
     pub prompt_user_to_allow_bootstrap_token_for_authentication: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -542,49 +546,51 @@ impl rt::ToValue for MdmOptions {
 
 /// `OSUpdateSettings`.
 ///
-/// The contents of DeviceInformationResponse.QueryResponses.OSUpdateSettings. Requires the Device Information access right. Available in macOS 10.11 and later.
+/// The contents of ''OSUpdateSettings-dictionary''. Requires the Device Information access right.
+///
+/// Removed: use the declarative management 'com.apple.configuration.softwareupdate.settings' configuration to set values.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct OsUpdateSettings {
     /// `CatalogURL`.
     ///
-    /// The URL to the software update catalog the client is using. This value is available in macOS 10.11 and later.
+    /// The URL to the software update catalog the client is using.
     pub catalog_url: Option<String>,
     /// `IsDefaultCatalog`.
     ///
-    /// If 'true', 'CatalogURL' is the default catalog. This value is available in macOS 10.11 and later.
+    /// If 'true', 'CatalogURL' is the default catalog.
     pub is_default_catalog: Option<bool>,
     /// `PreviousScanDate`.
     ///
-    /// The date of the last software update scan. This value is available in macOS 10.11 and later.
+    /// The date of the last software update scan.
     pub previous_scan_date: Option<rt::Date>,
     /// `PreviousScanResult`.
     ///
-    /// The result code of last software update scan; '”0”' = success. This value is available in macOS 10.11 and later. This key was removed in macOS 15 as it has been unsupported since macOS 11.
+    /// The result code of last software update scan; '0' = success.
     pub previous_scan_result: Option<String>,
     /// `PerformPeriodicCheck`.
     ///
-    /// If 'true', start a new scan. This value is available in macOS 10.11 and later.
+    /// If 'true', start a new scan.
     pub perform_periodic_check: Option<bool>,
     /// `AutoCheckEnabled`.
     ///
-    /// The preference to automatically check for app updates. This value is available in macOS 10.11 and later.
+    /// The preference to automatically check for app updates.
     pub auto_check_enabled: Option<bool>,
     /// `BackgroundDownloadEnabled`.
     ///
-    /// The preference to download app updates in the background. This value is available in macOS 10.11 and later.
+    /// The preference to download app updates in the background.
     pub background_download_enabled: Option<bool>,
     /// `AutomaticAppInstallationEnabled`.
     ///
-    /// The preference to automatically install app updates. This value is available in macOS 10.11 and later.
+    /// The preference to automatically install app updates.
     pub automatic_app_installation_enabled: Option<bool>,
     /// `AutomaticOSInstallationEnabled`.
     ///
-    /// The preference to automatically install operating system updates. This value is available in macOS 10.11 and later.
+    /// The preference to automatically install operating system updates.
     pub automatic_os_installation_enabled: Option<bool>,
     /// `AutomaticSecurityUpdatesEnabled`.
     ///
-    /// The preference to automatically install system data files and security updates. This value is available in macOS 10.11 and later.
+    /// The preference to automatically install system data files and security updates.
     pub automatic_security_updates_enabled: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -650,16 +656,18 @@ impl rt::ToValue for OsUpdateSettings {
 }
 
 /// `AutoSetupAdminAccountsItem`.
+///
+/// The response dictionary that contains the administrator setup information.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AutoSetupAdminAccountsItem {
     /// `GUID`.
     ///
-    /// The 'GeneratedUID' of the administrator account. This value is available in macOS 10.11 and later.
+    /// The 'GeneratedUID' of the administrator account.
     pub guid: Option<String>,
     /// `shortName`.
     ///
-    /// The short name of the administrator account. This value is available in macOS 10.11 and later.
+    /// The short name of the administrator account.
     pub short_name: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -704,67 +712,67 @@ impl rt::ToValue for AutoSetupAdminAccountsItem {
 pub struct ServiceSubscriptionProperty {
     /// `CarrierSettingsVersion`.
     ///
-    /// The version of the carrier settings. This value is available in iOS 12 and later.
+    /// The version of the carrier settings.
     pub carrier_settings_version: Option<String>,
     /// `CurrentCarrierNetwork`.
     ///
-    /// The name of the current carrier network. This value is available in iOS 12 and later.
+    /// The name of the current carrier network.
     pub current_carrier_network: Option<String>,
     /// `CurrentMCC`.
     ///
-    /// The current mobile country code (MCC). This value is available in iOS 12 and later.
+    /// The current mobile country code (MCC).
     pub current_mcc: Option<String>,
     /// `CurrentMNC`.
     ///
-    /// The current mobile network code (MNC). This value is available in iOS 12 and later.
+    /// The current mobile network code (MNC).
     pub current_mnc: Option<String>,
     /// `ICCID`.
     ///
-    /// The integrated circuit card identifier (ICCID) value. This value is available in iOS 12 and later.
+    /// The integrated circuit card identifier (ICCID) value.
     pub iccid: Option<String>,
     /// `EID`.
     ///
-    /// The eSIM identifier. This value is available in iOS 14 and later.
+    /// The eSIM identifier.
     pub eid: Option<String>,
     /// `IMEI`.
     ///
-    /// The device International Mobile Equipment Identity (IMEI) number. This value is available in iOS 12 and later.
+    /// The device International Mobile Equipment Identity (IMEI) number.
     pub imei: Option<String>,
     /// `IsDataPreferred`.
     ///
-    /// If 'true', this subscription is the preference for data. This value is available in iOS 12 and later.
+    /// If 'true', this subscription is the preference for data.
     pub is_data_preferred: Option<bool>,
     /// `IsRoaming`.
     ///
-    /// If 'true', the phone is roaming. This value is available in iOS 12 and later.
+    /// If 'true', the phone is roaming.
     pub is_roaming: Option<bool>,
     /// `IsVoicePreferred`.
     ///
-    /// If 'true', this subscription is the preference for voice. This value is available in iOS 12 and later.
+    /// If 'true', this subscription is the preference for voice.
     pub is_voice_preferred: Option<bool>,
     /// `Label`.
     ///
-    /// The label of this subscription. This value is available in iOS 12 and later.
+    /// The label of this subscription.
     pub label: Option<String>,
     /// `LabelID`.
     ///
-    /// The unique identifier for this subscription. This value is available in iOS 12 and later.
+    /// The unique identifier for this subscription.
     pub label_id: Option<String>,
     /// `MEID`.
     ///
-    /// The device Mobile Equipment Identifier (MEID) number. This query is available in iOS 12 and later.
+    /// The device Mobile Equipment Identifier (MEID) number.
     pub meid: Option<String>,
     /// `PhoneNumber`.
     ///
-    /// The raw phone number without punctuation and including country code. This value is available in iOS 12 and later.
+    /// The raw phone number without punctuation and including country code.
     pub phone_number: Option<String>,
     /// `Slot`.
     ///
-    /// The description of the slot that contains the SIM representing this subscription. This value is available in iOS 12 and later.
+    /// The description of the slot that contains the SIM representing this subscription.
     pub slot: Option<String>,
     /// `SubscriberCarrierNetwork`.
     ///
-    /// The name of the home carrier network. This value is available in iOS 16 and later.
+    /// The name of the home carrier network.
     pub subscriber_carrier_network: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -831,10 +839,24 @@ impl rt::ToValue for ServiceSubscriptionProperty {
 
 /// `SoftwareUpdateSettings`.
 ///
-/// The device settings that control which updates appear in the Software Update pane in Settings. Available in iOS 14.5 and later.
+/// The device settings that control which updates appear in the Software Update pane in Settings.
+///
+/// Removed: use the declarative management 'com.apple.configuration.softwareupdate.settings' configuration to set values.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SoftwareUpdateSettings {
+    /// `RecommendationCadence`.
+    ///
+    /// Which software updates to present to the user.
+    ///
+    /// - '0': Allows all updates (the default value).
+    ///
+    /// - '1': Allows only older updates.
+    ///
+    /// - '2': Allows only newer updates.
+    ///
+    /// No effect if the device qualifies for only a single update.
+    pub recommendation_cadence: Option<i64>,
     /// `RecommendationsCadence`.
     ///
     /// Which software updates to present to the user.
@@ -865,6 +887,7 @@ impl rt::FromValue for SoftwareUpdateSettings {
             path,
         );
         Ok(Self {
+            recommendation_cadence: f.lenient("RecommendationCadence"),
             recommendations_cadence: f.lenient("RecommendationsCadence"),
             extra: f.rest(),
         })
@@ -874,6 +897,7 @@ impl rt::FromValue for SoftwareUpdateSettings {
 impl rt::ToValue for SoftwareUpdateSettings {
     fn to_value(&self) -> rt::Value {
         let mut out = rt::DictWriter::new();
+        out.put_opt("RecommendationCadence", &self.recommendation_cadence);
         out.put_opt("RecommendationsCadence", &self.recommendations_cadence);
         out.extend(&self.extra);
         rt::Value::Dictionary(out.finish())
@@ -882,7 +906,7 @@ impl rt::ToValue for SoftwareUpdateSettings {
 
 /// `AccessibilitySettings`.
 ///
-/// The current state of settable accessibility settings. Available in iOS 16 and later.
+/// The current state of settable accessibility settings.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AccessibilitySettings {
@@ -993,25 +1017,25 @@ pub struct QueryResponses {
     pub udid: Option<String>,
     /// `ProvisioningUDID`.
     ///
-    /// The device identifier used in provisioning profiles. This value differs from the UDID on Macs with Apple silicon. Available in macOS 11.3 and later.
+    /// The device identifier to use in provisioning profiles. This value differs from the UDID on a Mac with Apple silicon.
     pub provisioning_udid: Option<String>,
     /// `OrganizationInfo`.
     ///
-    /// The contents of SettingsCommand.Command.Settings.OrganizationInfo.OrganizationInfo.
+    /// The contents of 'OrganizationInfo'.
     pub organization_info: Option<OrganizationInfo>,
     /// `MDMOptions`.
     ///
-    /// The contents of SettingsCommand.Command.Settings.MDMOptions.MDMOptions.
+    /// The contents of 'MDMOptions'.
     pub mdm_options: Option<MdmOptions>,
     /// `LastCloudBackupDate`.
     ///
-    /// The date of the last iCloud backup. Available in iOS 8 and later.
+    /// The date of the last iCloud backup.
     pub last_cloud_backup_date: Option<rt::Date>,
     /// `AwaitingConfiguration`.
     ///
-    /// If 'true' on the device channel, the device is still waiting for a DeviceConfiguredCommand to continue through Setup Assistant.
+    /// If 'true' on the device channel, the device is still waiting for a 'Device-Configured-Command' command to continue through Setup Assistant.
     ///
-    /// If 'true' on the user channel (Shared iPad only), the device is still waiting for a UserConfiguredCommand to continue through Setup Assistant and finish login.
+    /// If 'true' on the user channel (Shared iPad only), the device is still waiting for a 'User-Configured-Command' command to continue through Setup Assistant and finish login.
     pub awaiting_configuration: Option<bool>,
     /// `iTunesStoreAccountIsActive`.
     ///
@@ -1019,7 +1043,7 @@ pub struct QueryResponses {
     pub i_tunes_store_account_is_active: Option<bool>,
     /// `iTunesStoreAccountHash`.
     ///
-    /// A hash of the logged-in iTunes Store account. Also see GetVppUserRequest. Requires the App Installation access right.
+    /// A hash of the logged-in iTunes Store account. Also see 'GetVppUserRequest'. Requires the App Installation access right.
     pub i_tunes_store_account_hash: Option<String>,
     /// `DeviceName`.
     ///
@@ -1031,7 +1055,7 @@ pub struct QueryResponses {
     pub os_version: Option<String>,
     /// `SupplementalOSVersionExtra`.
     ///
-    /// The OS update rapid security response version letter.
+    /// The OS update Background Security Improvement version letter.
     pub supplemental_os_version_extra: Option<String>,
     /// `BuildVersion`.
     ///
@@ -1043,7 +1067,7 @@ pub struct QueryResponses {
     pub supplemental_build_version: Option<String>,
     /// `ModelName`.
     ///
-    /// The model name, such as iPhone. Requires the Device Information access right.
+    /// The model name, such as \_iPhone\_. Requires the Device Information access right.
     pub model_name: Option<String>,
     /// `Model`.
     ///
@@ -1051,7 +1075,7 @@ pub struct QueryResponses {
     pub model: Option<String>,
     /// `ModelNumber`.
     ///
-    /// The device's hardware model number including region info, for example, 'MK1A3LL/A'. Requires the Device Information access right. Requires Apple silicon on macOS.
+    /// The device's hardware model number including region info, for example, 'MK1A3LL/A'. Requires the Device Information access right. Requires a Mac with Apple silicon on macOS.
     pub model_number: Option<String>,
     /// `IsAppleSilicon`.
     ///
@@ -1059,7 +1083,7 @@ pub struct QueryResponses {
     pub is_apple_silicon: Option<bool>,
     /// `ProductName`.
     ///
-    /// The product name, such as iPad8,12. Requires the Device Information access right.
+    /// The product name, such as \_iPad8,12\_. Requires the Device Information access right.
     pub product_name: Option<String>,
     /// `SerialNumber`.
     ///
@@ -1067,11 +1091,11 @@ pub struct QueryResponses {
     pub serial_number: Option<String>,
     /// `DeviceCapacity`.
     ///
-    /// The total capacity in floating-point base-10 gigabytes (GB) on iOS and macOS 12 or later. The capacity is in base-2 gibibytes (GiB) on macOS 11 and earlier. Requires the Device Information access right. Available in iOS 4 and later, and macOS 10.7 and later.
+    /// The total capacity in floating-point base-10 gigabytes (GB) on iOS and macOS 12 or later. The capacity is in base-2 gibibytes (GiB) on macOS 11 and earlier. Requires the Device Information access right.
     pub device_capacity: Option<f64>,
     /// `AvailableDeviceCapacity`.
     ///
-    /// The available capacity in floating-point base-10 gigabytes (GB) on iOS and macOS 12 or later. The capacity is in base-2 gibibytes (GiB) on macOS 11 and earlier. Requires the Device Information access right. Available in iOS 4 and later, and macOS 10.7 and later.
+    /// The available capacity in floating-point base-10 gigabytes (GB) in iOS and macOS 12 or later. The capacity is in base-2 gibibytes (GiB) in macOS 11 and earlier. Requires the Device Information access right.
     pub available_device_capacity: Option<f64>,
     /// `IMEI`.
     ///
@@ -1083,7 +1107,7 @@ pub struct QueryResponses {
     pub meid: Option<String>,
     /// `ModemFirmwareVersion`.
     ///
-    /// The modem firmware version. Requires the Device Information access right. Available in iOS 4.0 and later.
+    /// The modem firmware version. Requires the Device Information access right.
     pub modem_firmware_version: Option<String>,
     /// `CellularTechnology`.
     ///
@@ -1097,13 +1121,13 @@ pub struct QueryResponses {
     ///
     /// - '3': GSM and CDMA
     ///
-    /// Requires the Device Information access right. Available in iOS 4.2.6 and later.
+    /// Requires the Device Information access right.
     ///
     /// Values: 0, 1, 2, 3.
     pub cellular_technology: Option<i64>,
     /// `BatteryLevel`.
     ///
-    /// The battery level, between '0.0' and '1.0', or '-1.0' if MDM can't determine the battery level. Requires the Device Information access right. Available in iOS 5 and later, and macOS 13.3 and later.
+    /// The battery level, between '0.0' and '1.0', or '-1.0' if MDM can't determine the battery level. Requires the Device Information access right.
     pub battery_level: Option<f64>,
     /// `HasBattery`.
     ///
@@ -1111,15 +1135,15 @@ pub struct QueryResponses {
     pub has_battery: Option<bool>,
     /// `IsSupervised`.
     ///
-    /// If 'true', it's a supervised device. Requires the Device Information access right. Available in iOS 6 and later, macOS 10.15 and later, and tvOS 9 and later.
+    /// If 'true', it's a supervised device. Requires the Device Information access right.
     pub is_supervised: Option<bool>,
     /// `IsMultiUser`.
     ///
-    /// If 'true', the device is a Shared iPad. Requires the Device Information access right. Available in iOS 9.3 and later.
+    /// If 'true', the device is a Shared iPad. Requires the Device Information access right.
     pub is_multi_user: Option<bool>,
     /// `IsDeviceLocatorServiceEnabled`.
     ///
-    /// If 'true', the device has enabled a device locator service, such as Find My. Requires the Device Information access right. Available in iOS 7 and later.
+    /// If 'true', the device has enabled a device locator service, such as Find My. Requires the Device Information access right.
     pub is_device_locator_service_enabled: Option<bool>,
     /// `IsActivationLockEnabled`.
     ///
@@ -1127,71 +1151,73 @@ pub struct QueryResponses {
     pub is_activation_lock_enabled: Option<bool>,
     /// `IsActivationLockSupported`.
     ///
-    /// If 'true', the device supports Activation Lock. Also see 'IsActivationLockManageable' in SecurityInfoResponse.SecurityInfo.ManagementStatus. Available in macOS 10.9 and later.
+    /// If 'true', the device supports Activation Lock. Also see 'IsActivationLockManageable' in 'ManagementStatus'.
     pub is_activation_lock_supported: Option<bool>,
     /// `IsDoNotDisturbInEffect`.
     ///
-    /// If 'true', the device is in Do Not Disturb (DND) mode. This value is 'true' even if DND is only in effect for a locked device. Requires the Device Information access right. Available in iOS 7 and later.
+    /// If 'true', the device is in Do Not Disturb (DND) mode. This value is 'true' even if DND is only in effect for a locked device. Requires the Device Information access right.
     pub is_do_not_disturb_in_effect: Option<bool>,
     /// `SupportsLOMDevice`.
     ///
-    /// If 'true', the device can receive 'PowerON', 'PowerOFF', and 'Reset' commands from a lights-out management (LOM) controller. Available in macOS 11 and later.
+    /// If 'true', the device can receive 'PowerON', 'PowerOFF', and 'Reset' commands from a lights-out management (LOM) controller.
     pub supports_lom_device: Option<bool>,
     /// `DeviceID`.
     ///
-    /// The device identifier. Requires the Device Information access right. Available in tvOS 6 and later.
+    /// The device identifier. Requires the Device Information access right.
     pub device_id: Option<String>,
     /// `EASDeviceIdentifier`.
     ///
-    /// The device identifier for Exchange Active Sync (EAS). Requires the Device Information access right. Available in iOS 7 and later.
+    /// The device identifier for Exchange Active Sync (EAS). Requires the Device Information access right.
     pub eas_device_identifier: Option<String>,
     /// `IsCloudBackupEnabled`.
     ///
-    /// If 'true', the device has enabled iCloud backup. Requires the Device Information access right. Available in iOS 7.1 and later.
+    /// If 'true', the device has enabled iCloud backup. Requires the Device Information access right.
     pub is_cloud_backup_enabled: Option<bool>,
     /// `ActiveManagedUsers`.
     ///
-    /// An array of the directory GUIDs of the logged-in managed users. If one of these users is currently logged in to the console, the 'CurrentConsoleManagedUser' key returns the GUID of that user. Requires the Device Information access right. Available in macOS 10.11 and later.
+    /// An array of the directory GUIDs of the logged-in managed users. If one of these users is currently logged in to the console, the 'CurrentConsoleManagedUser' key returns the GUID of that user. Requires the Device Information access right.
     pub active_managed_users: Option<Vec<String>>,
     /// `OSUpdateSettings`.
     ///
-    /// The contents of DeviceInformationResponse.QueryResponses.OSUpdateSettings. Requires the Device Information access right. Available in macOS 10.11 and later.
+    /// The contents of ''OSUpdateSettings-dictionary''. Requires the Device Information access right.
+    ///
+    /// Removed: use the declarative management 'com.apple.configuration.softwareupdate.settings' configuration to set values.
     pub os_update_settings: Option<OsUpdateSettings>,
     /// `LocalHostName`.
     ///
-    /// The local host name from Bonjour. Available in macOS 10.11 and later.
+    /// The local host name from Bonjour.
     pub local_host_name: Option<String>,
     /// `HostName`.
     ///
-    /// The host name. Available in macOS 10.11 and later.
+    /// The host name.
     pub host_name: Option<String>,
     /// `AutoSetupAdminAccounts`.
     ///
-    /// The contents of DeviceInformationResponse.QueryResponses.AutoSetupAdminAccountsItem, which Setup Assistant automatically created during DEP enrollment. Requires the Device Information access right. Available in macOS 10.11 and later.
+    /// The contents of ''AutoSetupAdminAccountsItem'', which Setup Assistant automatically creates during ADE enrollment. Requires the Device Information access right.
     pub auto_setup_admin_accounts: Option<Vec<AutoSetupAdminAccountsItem>>,
     /// `SystemIntegrityProtectionEnabled`.
     ///
-    /// If 'true', the device has enabled System Integrity Protection. Requires the Device Information access right. Available in macOS 10.12 and later.
+    /// If 'true', the device has enabled System Integrity Protection. Requires the Device Information access right.
     pub system_integrity_protection_enabled: Option<bool>,
     /// `IsMDMLostModeEnabled`.
     ///
-    /// If 'true', the device has enabled Managed Lost Mode. Requires the Device Information access right. Available in iOS 9.3 and later.
+    /// If 'true', the device has enabled Managed Lost Mode. Requires the Device Information access right.
     pub is_mdm_lost_mode_enabled: Option<bool>,
     /// `MaximumResidentUsers`.
     ///
-    /// The maximum number of users that can use this shared iPad device. Starting with iOS 13.4, the value that returns is always '32'. Requires the Device Information access right. Available in iOS 9.3 and later.
+    /// The maximum number of users that can use this Shared iPad device. Starting with iOS 13.4, the value that returns is always '32'. Requires the Device Information access right.
     pub maximum_resident_users: Option<i64>,
     /// `EstimatedResidentUsers`.
     ///
-    /// The estimated number of users that can use this shared iPad device, according to the space available on the device and each user's quota. Requires the Device Information access right. Available in iOS 14 and later.
+    /// The estimated number of users that can use this Shared iPad device, according to the space available on the device and each user's quota. Requires the Device Information access right.
     pub estimated_resident_users: Option<i64>,
     /// `QuotaSize`.
     ///
-    /// The quota size in megabytes for each user on this shared iPad device. Requires the Device Information access right. Available in iOS 13.4 and later.
+    /// The quota size in megabytes for each user on this Shared iPad device. Requires the Device Information access right.
     pub quota_size: Option<i64>,
     /// `ResidentUsers`.
     ///
-    /// The number of users currently on this shared iPad device. Requires the Device Information access right. Available in iOS 13.4 and later.
+    /// The number of users currently on this Shared iPad device. Requires the Device Information access right.
     pub resident_users: Option<i64>,
     /// `UserSessionTimeout`.
     ///
@@ -1203,15 +1229,15 @@ pub struct QueryResponses {
     pub temporary_session_timeout: Option<i64>,
     /// `TemporarySessionOnly`.
     ///
-    /// If 'true', the device only allows temporary sessions.
+    /// If 'true', the device allows only temporary sessions.
     pub temporary_session_only: Option<bool>,
     /// `ManagedAppleIDDefaultDomains`.
     ///
-    /// The list of domains that the device suggests on the Shared iPad login screen. Available in iOS 16 and later.
+    /// The list of domains that the device suggests on the Shared iPad login screen.
     pub managed_apple_id_default_domains: Option<Vec<String>>,
     /// `OnlineAuthenticationGracePeriod`.
     ///
-    /// The grace period for Shared iPad online authentication (in days). A value of '0' indicates that the device requires online authentication for every login. Available in iOS 16 and later.
+    /// The grace period for Shared iPad online authentication (in days). A value of '0' indicates that the device requires online authentication for every login.
     pub online_authentication_grace_period: Option<i64>,
     /// `SkipLanguageAndLocaleSetupForNewUsers`.
     ///
@@ -1219,19 +1245,19 @@ pub struct QueryResponses {
     pub skip_language_and_locale_setup_for_new_users: Option<bool>,
     /// `PushToken`.
     ///
-    /// The push token for the user-channel connection, in the same format as in TokenUpdateRequest. MDM ignores this query for the device channel. Requires the Device Information access right. Available in iOS 9.3 and later, and macOS 10.12 and later.
+    /// The push token for the user-channel connection, in the same format as in 'TokenUpdateRequest'. MDM ignores this query for the device channel. Requires the Device Information access right.
     pub push_token: Option<rt::Data>,
     /// `DiagnosticSubmissionEnabled`.
     ///
-    /// If 'true', the device has enabled diagnostic submission. Requires the Device Information access right. Available in iOS 9.3 and later.
+    /// If 'true', the device has enabled diagnostic submission. Requires the Device Information access right.
     pub diagnostic_submission_enabled: Option<bool>,
     /// `AppAnalyticsEnabled`.
     ///
-    /// If 'true', the device is sharing app analytics. Requires the Device Information access right. Available in iOS 9.3 and later.
+    /// If 'true', the device is sharing app analytics. Requires the Device Information access right.
     pub app_analytics_enabled: Option<bool>,
     /// `TimeZone`.
     ///
-    /// The current Internet Assigned Numbers Authority (IANA) time zone database name. Requires the Device Information access right. Available in iOS 14 and later, and tvOS 14 and later.
+    /// The current Internet Assigned Numbers Authority (IANA) time zone database name. Requires the Device Information access right.
     pub time_zone: Option<String>,
     /// `ICCID`.
     ///
@@ -1247,7 +1273,7 @@ pub struct QueryResponses {
     pub wi_fi_mac: Option<String>,
     /// `EthernetMAC`.
     ///
-    /// The primary Ethernet MAC address. Requires the Network Information access right. Available in macOS 10.7 and later.
+    /// The primary Ethernet MAC address. Requires the Network Information access right.
     pub ethernet_mac: Option<String>,
     /// `CurrentCarrierNetwork`.
     ///
@@ -1271,7 +1297,7 @@ pub struct QueryResponses {
     pub phone_number: Option<String>,
     /// `DataRoamingEnabled`.
     ///
-    /// If 'true', the device has enabled data roaming. Requires the Network Information access right. Available in iOS 5 and later.
+    /// If 'true', the device has enabled data roaming. Requires the Network Information access right.
     pub data_roaming_enabled: Option<bool>,
     /// `VoiceRoamingEnabled`.
     ///
@@ -1279,11 +1305,11 @@ pub struct QueryResponses {
     pub voice_roaming_enabled: Option<bool>,
     /// `PersonalHotspotEnabled`.
     ///
-    /// If 'true,' the device has enabled Personal Hotspot, which isn't available for all carriers. Requires the Network Information access right. Available in iOS 7.0 and later.
+    /// If 'true,' the device has enabled Personal Hotspot, which isn't available for all carriers. Requires the Network Information access right.
     pub personal_hotspot_enabled: Option<bool>,
     /// `IsNetworkTethered`.
     ///
-    /// If 'true', the device is network-tethered. Requires the Network Information access right. Available in iOS 10.3 and later.
+    /// If 'true', the device is network-tethered. Requires the Network Information access right.
     pub is_network_tethered: Option<bool>,
     /// `IsRoaming`.
     ///
@@ -1315,73 +1341,71 @@ pub struct QueryResponses {
     pub current_mnc: Option<String>,
     /// `ServiceSubscriptions`.
     ///
-    /// The contents of DeviceInformationResponse.QueryResponses.ServiceSubscriptionProperty. Requires the Network Information access right.
+    /// The contents of ''ServiceSubscriptionProperty''. Requires the Network Information access right.
     pub service_subscriptions: Option<Vec<ServiceSubscriptionProperty>>,
     /// `PINRequiredForEraseDevice`.
     ///
-    /// If 'true', the EraseDeviceCommand requires a PIN. Available in macOS 11 and later.
+    /// If 'true', the 'EraseDeviceCommand' requires a PIN.
     pub pin_required_for_erase_device: Option<bool>,
     /// `PINRequiredForDeviceLock`.
     ///
-    /// If 'true', the DeviceLockCommand requires a PIN. Available in macOS 11 and later.
+    /// If 'true', the 'DeviceLockCommand' requires a PIN.
     pub pin_required_for_device_lock: Option<bool>,
     /// `SupportsiOSAppInstalls`.
     ///
-    /// If 'true', the device supports iOS/iPadOS app installs through MDM. Available in macOS 11 and later.
+    /// If 'true', the device supports iOS or iPadOS app installs through MDM.
     pub supportsi_os_app_installs: Option<bool>,
     /// `SoftwareUpdateDeviceID`.
     ///
-    /// The device identifier that you use to look up available OS updates through &lt;<https://gdmf.apple.com/v2/pmv>>. Available in iOS 15 and later, and macOS 12 and later.
+    /// The device identifier to look up available OS updates through \[<https://gdmf.apple.com/v2/pmv](https://gdmf.apple.com/v2/pmv>).
+    ///
+    /// Removed: subscribe to the declarative management 'softwareupdate.device-id' status item.
     pub software_update_device_id: Option<String>,
     /// `SoftwareUpdateSettings`.
     ///
-    /// The device settings that control which updates appear in the Software Update pane in Settings. Available in iOS 14.5 and later.
+    /// The device settings that control which updates appear in the Software Update pane in Settings.
+    ///
+    /// Removed: use the declarative management 'com.apple.configuration.softwareupdate.settings' configuration to set values.
     pub software_update_settings: Option<SoftwareUpdateSettings>,
     /// `AccessibilitySettings`.
     ///
-    /// The current state of settable accessibility settings. Available in iOS 16 and later.
+    /// The current state of settable accessibility settings.
     pub accessibility_settings: Option<AccessibilitySettings>,
     /// `DevicePropertiesAttestation`.
     ///
-    /// The key to get an attestation of the device's properties. Available in
+    /// The key to get an attestation of the device's properties. See the hardware requirements for attestation below.
     ///
-    /// iOS 16 and later, macOS 14 and later, tvOS 16 and later, and watchOS 10 and
+    /// The value is an array of certificates in DER form that forms a certificate chain. The chain is rooted with the Apple CA 'Apple Enterprise Attestation Root CA'. The first array item is the leaf certificate. The leaf certificate contains custom OIDs describing a device. The OS version of the device, and the type of enrollment, determine which OIDs are present in the certificate. If Apple's attestation servers are unable to verify a device property they generate a blank value, omit the OID entirely, or refuse to issue an attestation certificate.
     ///
-    /// later. See the DeviceInformation attestation hardware support note for hardware
+    /// The following OIDs were introduced in iOS 16, iPadOS 16, tvOS 16, watchOS 10, visionOS 1 and macOS 14:
     ///
-    /// requirements.
+    /// - '1.2.840.113635.100.8.9.1' serial number: This is the serial number of the device. It's omitted if the enrollment is a user enrollment.
     ///
-    /// The value is an array of certificates in DER form that forms a certificate chain. The chain is rooted with the Apple CA 'Apple Enterprise Attestation Root CA'. The first array item is the leaf certificate. The leaf certificate contains custom OIDs describing a device. Which OIDs are present in the certificate depend on the OS version of the device and the type of enrollment. If Apple's attestation servers are unable to verify a device property it will provide a blank value, omit the OID entirely, or refuse to issue an attestation certificate.
+    /// - '1.2.840.113635.100.8.9.2' UDID: For a Mac this has the same value as the 'ProvisioningUDID' key, and doesn't match the UDID used elsewhere in the MDM protocol. It's omitted if the enrollment is a user enrollment.
     ///
-    /// The following OIDs were introduced in iOS 16, iPadOS 16, tvOS 16, watchOS 9.l0, visionOS 1.0 and macOS 14.0:
+    /// - '1.2.840.113635.100.8.10.2' sepOS version: This is the version of the operating system running on the Secure Enclave when the attestation is generated. Typically this matches the version of the main operating system.
     ///
-    /// - 1.2.840.113635.100.8.9.1 serial number -- This is the serial number of the device. It is omitted if the enrollment is a User Enrollment.
-    ///
-    /// - 1.2.840.113635.100.8.9.2 UDID  -- For a Mac this has the same value as the ProvisioningUDID key in the DeviceInformation response, and does not match the UDID used elsewhere in the MDM protocol. It is omitted if the enrollment is a User Enrollment.
-    ///
-    /// - 1.2.840.113635.100.8.10.2 sepOS version  -- This is the version of the operating system running on the Secure Enclave at the time the attestation is generated. In most cases this matches the version of the main operating system.
-    ///
-    /// - 1.2.840.113635.100.8.11.1 Freshness code  -- This is the freshness code. For an explanation of the expected value, see the DeviceAttestationNonce key in the DeviceInformation request. This may not match the requested freshness code if a cached attestation was returned.
+    /// - '1.2.840.113635.100.8.11.1' Freshness code: This is the freshness code. See the 'DeviceAttestationNonce'. This may not match the requested freshness code if the device returned a cached attestation.
     ///
     /// The following OIDs were introduced in iOS 17.2, iPadOS 17.2, tvOS 17.2, watchOS 10.2, visionOS 1.l0, and macOS 14.2:
     ///
-    /// - 1.2.840.113635.100.8.9.4 Software Update Device ID -- This is an identifier of the device model. It is expected to match the SoftwareUpdateDeviceID in the DeviceInformation response. This is the device identifier to use when looking up available OS updates through <https://gdmf.apple.com/v2/pmv>.
+    /// - '1.2.840.113635.100.8.9.4' Software Update Device ID: This is an identifier of the device model. It's expected to match the 'SoftwareUpdateDeviceID' in the 'DeviceInformation'' response. This is the device identifier to use when looking up available OS updates through &lt;<https://gdmf.apple.com/v2/pmv>>.
     ///
-    /// - 1.2.840.113635.100.8.10.1 OS Version -- This is the version of iOS, iPadOS or tvOS running on the device at the time the attestation is generated.
+    /// - '1.2.840.113635.100.8.10.1' OS Version: This is the version of iOS, iPadOS or tvOS running on the device when the attestation is generated.
     ///
-    /// - 1.2.840.113635.100.8.10.3 LLB Version -- This is the version of the Low Level Bootloader firmware running on the device at the time the attestation is generated. For more information about the boot process, see the documentation of the boot process in the Apple Platform Security guide.
+    /// - '1.2.840.113635.100.8.10.3' LLB Version: This is the version of the Low Level Bootloader firmware running on the device when the attestation is generated. For more information about the boot process, see the documentation of the boot process in the Apple Platform Security guide.
     ///
     /// The following OIDs were introduced in macOS 14.2:
     ///
-    /// - 1.2.840.113635.100.8.13.1 System Integrity Protection (SIP) status -- This indicates whether SIP is enabled or disabled at the time the attestation is generated. 0 indicates enabled, 1 indicates disabled.
+    /// - '1.2.840.113635.100.8.13.1' System Integrity Protection (SIP) status: This indicates whether SIP is enabled or disabled when the attestation is generated. '0' indicates enabled, '1' indicates disabled.
     ///
-    /// - 1.2.840.113635.100.8.13.2 Secure boot status -- This describes part of the configuration of the LocalPolicy at the time the attestation is generated. The possible values are 'Full Security', 'Reduced Security', or 'Permissive Security'. For a description of these values see the Apple Platform Security guide.
+    /// - '1.2.840.113635.100.8.13.2' Secure boot status: This describes part of the configuration of the LocalPolicy when the attestation is generated. The values are 'Full Security', 'Reduced Security', or 'Permissive Security'. For a description of these values see the Apple Platform Security guide.
     ///
-    /// - 1.2.840.113635.100.8.13.3 Third party kernel extensions allowed -- This indicates whether third party kernel extensions are allowed. A value of 0 indicates third party kernel extensions are not allowed. Any other value means that some kinds of third party kernel extensions are allowed.
+    /// - '1.2.840.113635.100.8.13.3' Third party kernel extensions allowed: This indicates whether third party kernel extensions are allowed. A value of '0' indicates third party kernel extensions aren't allowed. Any other value means that some kinds of third party kernel extensions are allowed.
     pub device_properties_attestation: Option<Vec<rt::Data>>,
     /// `EACSPreflight`.
     ///
-    /// Specifies whether the device can perform an EraseDeviceCommand using Erase All Content and Settings (EACS), which is one of the following values:
+    /// Specifies whether the device can perform an 'EraseDeviceCommand' using Erase All Content and Settings (EACS), which is one of the following values:
     ///
     /// - 'success': The device supports EACS.
     ///
@@ -1389,7 +1413,7 @@ pub struct QueryResponses {
     ///
     /// - 'unknown failure': A problem occurred for which there isn't a more specific error message.
     ///
-    /// - '(other string)': A reason why the device can't perform EACS, such as “System is not sealed”
+    /// - '(other string)': A reason why the device can't perform EACS, such as "System is not sealed"
     pub eacs_preflight: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -1690,6 +1714,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DeviceInformation",
     title: "Device Information Command",
     file: "information.device.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -1712,7 +1737,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("Special Case"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),
@@ -3555,7 +3580,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryDeviceInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -3639,7 +3664,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryDeviceInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -4913,8 +4938,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             rt::OsSupport {
                                 platform: "macOS",
                                 introduced: Some("10.11"),
-                                deprecated: None,
-                                removed: None,
+                                deprecated: Some("26.0"),
+                                removed: Some("27.0"),
                                 access_rights: Some("AllowQueryDeviceInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -6592,10 +6617,10 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             },
                             rt::OsSupport {
                                 platform: "macOS",
-                                introduced: Some("n/a"),
+                                introduced: Some("26.0"),
                                 deprecated: None,
                                 removed: None,
-                                access_rights: None,
+                                access_rights: Some("AllowQueryDeviceInformation"),
                                 supervised: None,
                                 requires_dep: None,
                                 device_channel: None,
@@ -6663,7 +6688,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -6999,7 +7024,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7167,7 +7192,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: Some("5.0"),
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7251,7 +7276,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7335,7 +7360,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7503,7 +7528,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: Some("5.0"),
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7754,8 +7779,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             rt::OsSupport {
                                 platform: "iOS",
                                 introduced: Some("4.2"),
-                                deprecated: None,
-                                removed: None,
+                                deprecated: Some("16.0"),
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7839,7 +7864,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: Some("4.2.6"),
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -7923,7 +7948,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: Some("4.2.6"),
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -8007,7 +8032,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -8091,7 +8116,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 platform: "iOS",
                                 introduced: None,
                                 deprecated: Some("16.0"),
-                                removed: None,
+                                removed: Some("26.0"),
                                 access_rights: Some("AllowQueryNetworkInformation"),
                                 supervised: None,
                                 requires_dep: None,
@@ -8510,8 +8535,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             rt::OsSupport {
                                 platform: "iOS",
                                 introduced: Some("15.0"),
-                                deprecated: None,
-                                removed: None,
+                                deprecated: Some("26.0"),
+                                removed: Some("27.0"),
                                 access_rights: None,
                                 supervised: None,
                                 requires_dep: None,
@@ -8525,8 +8550,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             rt::OsSupport {
                                 platform: "macOS",
                                 introduced: Some("12.0"),
-                                deprecated: None,
-                                removed: None,
+                                deprecated: Some("26.0"),
+                                removed: Some("27.0"),
                                 access_rights: None,
                                 supervised: None,
                                 requires_dep: None,
@@ -8555,8 +8580,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             rt::OsSupport {
                                 platform: "visionOS",
                                 introduced: None,
-                                deprecated: None,
-                                removed: None,
+                                deprecated: Some("26.0"),
+                                removed: Some("27.0"),
                                 access_rights: None,
                                 supervised: None,
                                 requires_dep: None,
@@ -8594,8 +8619,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                             rt::OsSupport {
                                 platform: "iOS",
                                 introduced: Some("14.5"),
-                                deprecated: None,
-                                removed: None,
+                                deprecated: Some("26.0"),
+                                removed: Some("27.0"),
                                 access_rights: None,
                                 supervised: None,
                                 requires_dep: None,
@@ -10035,7 +10060,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -10119,7 +10144,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -11319,8 +11344,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     rt::OsSupport {
                         platform: "macOS",
                         introduced: Some("10.11"),
-                        deprecated: None,
-                        removed: None,
+                        deprecated: Some("26.0"),
+                        removed: Some("27.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13006,7 +13031,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13189,7 +13214,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13357,7 +13382,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: Some("5.0"),
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13441,7 +13466,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13525,7 +13550,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13693,7 +13718,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: Some("5.0"),
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -13945,7 +13970,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: Some("4.2"),
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -14197,7 +14222,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: Some("4.2.6"),
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -14281,7 +14306,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: Some("4.2.6"),
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -14365,7 +14390,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -14449,7 +14474,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         platform: "iOS",
                         introduced: None,
                         deprecated: Some("16.0"),
-                        removed: None,
+                        removed: Some("26.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -15096,8 +15121,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     rt::OsSupport {
                         platform: "iOS",
                         introduced: Some("15.0"),
-                        deprecated: None,
-                        removed: None,
+                        deprecated: Some("26.0"),
+                        removed: Some("27.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -15111,8 +15136,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     rt::OsSupport {
                         platform: "macOS",
                         introduced: Some("12.0"),
-                        deprecated: None,
-                        removed: None,
+                        deprecated: Some("26.0"),
+                        removed: Some("27.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -15141,8 +15166,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     rt::OsSupport {
                         platform: "visionOS",
                         introduced: None,
-                        deprecated: None,
-                        removed: None,
+                        deprecated: Some("26.0"),
+                        removed: Some("27.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -15180,8 +15205,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     rt::OsSupport {
                         platform: "iOS",
                         introduced: Some("14.5"),
-                        deprecated: None,
-                        removed: None,
+                        deprecated: Some("26.0"),
+                        removed: Some("27.0"),
                         access_rights: None,
                         supervised: None,
                         requires_dep: None,
@@ -15253,14 +15278,100 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         shared_ipad_user_channel: None,
                     },
                 ],
-                children: &[rt::KeySpec {
-                    key: "RecommendationsCadence",
-                    kind: rt::Kind::Integer,
-                    required: false,
-                    values: &[],
-                    supported_os: &[],
-                    children: &[],
-                }],
+                children: &[
+                    rt::KeySpec {
+                        key: "RecommendationCadence",
+                        kind: rt::Kind::Integer,
+                        required: false,
+                        values: &[],
+                        supported_os: &[],
+                        children: &[],
+                    },
+                    rt::KeySpec {
+                        key: "RecommendationsCadence",
+                        kind: rt::Kind::Integer,
+                        required: false,
+                        values: &[],
+                        supported_os: &[
+                            rt::OsSupport {
+                                platform: "iOS",
+                                introduced: None,
+                                deprecated: None,
+                                removed: Some("27.0"),
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "macOS",
+                                introduced: None,
+                                deprecated: None,
+                                removed: Some("27.0"),
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "tvOS",
+                                introduced: None,
+                                deprecated: None,
+                                removed: Some("27.0"),
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "visionOS",
+                                introduced: None,
+                                deprecated: None,
+                                removed: Some("27.0"),
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "watchOS",
+                                introduced: None,
+                                deprecated: None,
+                                removed: Some("27.0"),
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                        ],
+                        children: &[],
+                    },
+                ],
             },
             rt::KeySpec {
                 key: "AccessibilitySettings",

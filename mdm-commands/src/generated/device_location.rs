@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DeviceLocation`: Device Location Command.
 ///
-/// This command allows the server to ask for the device's location if it is in MDM lost mode.
+/// Request the location of a device when in Lost Mode.
 ///
 /// Supported: iOS 9.3+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -76,7 +76,7 @@ pub struct DeviceLocationResponse {
     pub course: Option<f64>,
     /// `Timestamp` (required).
     ///
-    /// The RFC 3339 timestamp of when the server determined the location of the device.
+    /// The RFC 3339 timestamp of when the server determines the location of the device.
     pub timestamp: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -139,6 +139,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DeviceLocation",
     title: "Device Location Command",
     file: "device.lostmode.location.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

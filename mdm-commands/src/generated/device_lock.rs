@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DeviceLock`: Device Lock Command.
 ///
-/// This command allows the server to immediately lock the device. This command requires the Device Lock and Passcode Removal right.
+/// Remotely and immediately lock a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, visionOS 2.0+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,15 +15,15 @@ use crate::rt;
 pub struct DeviceLock {
     /// `Message`.
     ///
-    /// The message to display on the Lock screen of the device. This value doesn't apply to a shared iPad device. This value is available in iOS 4 and later, and macOS 10.14 and later.
+    /// The message to display on the Lock Screen of the device. This value doesn't apply to a Shared iPad device.
     pub message: Option<String>,
     /// `PhoneNumber`.
     ///
-    /// The phone number to display on the Lock screen. This value doesn't apply to a shared iPad device. This value is available in iOS 7 and later and macOS 11.5 and later (for Apple silicon devices only).
+    /// The phone number to display on the Lock Screen. This value doesn't apply to a Shared iPad device. This value is available for a Mac with Apple silicon only.
     pub phone_number: Option<String>,
     /// `PIN`.
     ///
-    /// The six-character PIN for Find My. This value is available in macOS 10.8 and later.
+    /// The six-character PIN for Find My.
     pub pin: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -127,6 +127,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DeviceLock",
     title: "Device Lock Command",
     file: "device.lock.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -149,7 +150,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowPasscodeRemovalAndLock"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

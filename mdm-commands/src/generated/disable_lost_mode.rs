@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DisableLostMode`: Disable Lost Mode Command.
 ///
-/// This command allows the server to take the device out of MDM lost mode.
+/// Take the device out of Lost Mode.
 ///
 /// Supported: iOS 9.3+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DisableLostMode",
     title: "Disable Lost Mode Command",
     file: "device.lostmode.disable.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `DisableRemoteDesktop`: Disable Remote Desktop Command.
 ///
-/// Disable Remote Desktop on the device.
+/// Disable Remote Desktop on a device.
 ///
 /// Supported: macOS 10.14.4+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "DisableRemoteDesktop",
     title: "Disable Remote Desktop Command",
     file: "remotedesktop.disable.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `EnableLostMode`: Enable Lost Mode Command.
 ///
-/// This command allows the server to put the device in MDM lost mode, with a message, phone number, and footnote text. A message or phone number must be provided.
+/// Enable Lost Mode on a device, which provides a message and phone number on the Lock Screen.
 ///
 /// Supported: iOS 9.3+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,15 +15,15 @@ use crate::rt;
 pub struct EnableLostMode {
     /// `Message`.
     ///
-    /// If present, display this text on the Lock screen. You must provide this value if you don't provide a value for 'PhoneNumber'.
+    /// If present, the device displays this text on the Lock Screen. You must provide this value if you don't provide a value for 'PhoneNumber'.
     pub message: Option<String>,
     /// `PhoneNumber`.
     ///
-    /// If present, display this phone number on the Lock screen. You must provide this value if you don't provide a value for 'Message'.
+    /// If present, the device displays this phone number on the Lock Screen. You must provide this value if you don't provide a value for 'Message'.
     pub phone_number: Option<String>,
     /// `Footnote`.
     ///
-    /// If present, display this text in place of Slide to Unlock.
+    /// If present, the device displays this text at the bottom of the Lock Screen.
     pub footnote: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -109,6 +109,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "EnableLostMode",
     title: "Enable Lost Mode Command",
     file: "device.lostmode.enable.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `EnableRemoteDesktop`: Enable Remote Desktop Command.
 ///
-/// Enable Remote Desktop on the device.
+/// Enable Remote Desktop on a device.
 ///
 /// Supported: macOS 10.14.4+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "EnableRemoteDesktop",
     title: "Enable Remote Desktop Command",
     file: "remotedesktop.enable.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

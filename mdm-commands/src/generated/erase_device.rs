@@ -21,24 +21,32 @@ mdm_proto::open_enum! {
 
 /// `ReturnToService`.
 ///
-/// The configuration settings for Return to Service. This value is available in iOS 17 and later and with Shared iPad and tvOS 18 and later.
+/// The configuration settings for return to service.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReturnToService {
     /// `Enabled` (required).
     ///
-    /// If 'true', the device tries to re-enroll itself automatically after erasure. The user needs to deactivate all activation locks for this feature to work correctly.
+    /// If 'true', the device tries to reenroll itself automatically after erasure. The user needs to deactivate all activation locks for this feature to work correctly.
     pub enabled: bool,
     /// `WiFiProfileData`.
     ///
-    /// The WiFi profile that installed after erasure, when using Return to Service. This is required when the device doesn't have ethernet access.
+    /// The Wi-Fi profile that installs after erasure when using return to service. This is required when the device doesn't have an Ethernet or cellular connection.
     pub wi_fi_profile_data: Option<rt::Data>,
     /// `MDMProfileData`.
     ///
-    /// The MDM profile installed after erasure, when using Return to Service. This key is required for all unsupervised devices, as well as supervised devices that weren't enrolled with ADE. If provided, the device uses this profile directly instead of fetching it from the server. For ADE enrolled devices, this key isn't necessary unless the cloud configuration profile of the device contains the 'configuration-web-url' key.
+    /// The MDM profile that installs after erasure when using return to service. This key is required for all unsupervised devices, as well as supervised devices that don't enroll with Automated Device Enrollment. If provided, the device uses this profile directly instead of fetching it from the server. For devices that enroll with Automated Device Enrollment, this key isn't necessary unless the cloud configuration profile of the device contains the 'configuration-web-url' key.
     ///
-    /// The cloud configuration is still downloaded from Apple's servers when the profile contains this key, so the supervision identity, MDM removability and other settings from the cloud configuration still applies. However, the device doesn't use the URL specified in the cloud configuration to fetch the MDM profile.
+    /// The cloud configuration still downloads from Apple's servers when the profile contains this key, so the supervision identity, MDM removability, and other settings from the cloud configuration still apply. However, the device doesn't use the specified URL in the cloud configuration to fetch the MDM profile.
     pub mdm_profile_data: Option<rt::Data>,
+    /// `BootstrapToken`.
+    ///
+    /// The bootstrap token the system uses to implement return to service with app preservation. Required when enabling return to service through the cloud configuration.
+    pub bootstrap_token: Option<rt::Data>,
+    /// `ShouldRetryEnrollment`.
+    ///
+    /// If 'true', the device retries service enrollment when the initial enrollment fails after erasure.
+    pub should_retry_enrollment: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
 }
@@ -50,6 +58,8 @@ impl ReturnToService {
             enabled,
             wi_fi_profile_data: None,
             mdm_profile_data: None,
+            bootstrap_token: None,
+            should_retry_enrollment: None,
             extra: rt::Dictionary::new(),
         }
     }
@@ -65,6 +75,8 @@ impl rt::FromValue for ReturnToService {
             enabled: f.required("Enabled")?,
             wi_fi_profile_data: f.optional("WiFiProfileData")?,
             mdm_profile_data: f.optional("MDMProfileData")?,
+            bootstrap_token: f.optional("BootstrapToken")?,
+            should_retry_enrollment: f.optional("ShouldRetryEnrollment")?,
             extra: f.rest(),
         })
     }
@@ -76,6 +88,8 @@ impl rt::ToValue for ReturnToService {
         out.put("Enabled", &self.enabled);
         out.put_opt("WiFiProfileData", &self.wi_fi_profile_data);
         out.put_opt("MDMProfileData", &self.mdm_profile_data);
+        out.put_opt("BootstrapToken", &self.bootstrap_token);
+        out.put_opt("ShouldRetryEnrollment", &self.should_retry_enrollment);
         out.extend(&self.extra);
         rt::Value::Dictionary(out.finish())
     }
@@ -83,7 +97,7 @@ impl rt::ToValue for ReturnToService {
 
 /// `EraseDevice`: Erase Device Command.
 ///
-/// This command allows the server to remotely erase the device. This command requires the Device Erase right.
+/// Remotely and immediately erase a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -91,43 +105,43 @@ impl rt::ToValue for ReturnToService {
 pub struct EraseDevice {
     /// `PreserveDataPlan`.
     ///
-    /// If 'true', preserve the data plan on an iPhone or iPad with eSIM functionality, if one exists. This value is available in iOS 11 and later.
+    /// If 'true', preserve the data plan on an iPhone or iPad with eSIM functionality, if one exists.
     pub preserve_data_plan: Option<bool>,
     /// `DisallowProximitySetup`.
     ///
-    /// If 'true', disable Proximity Setup on the next reboot and skip the pane in Setup Assistant. This value is available in iOS 11 and later. Prior to iOS 14, don't use this option with any other option.
+    /// If 'true', disable Proximity Setup on the next reboot and skip the pane in Setup Assistant. Prior to iOS 14, don't use this option with any other option.
     pub disallow_proximity_setup: Option<bool>,
     /// `PIN`.
     ///
-    /// The six-character PIN for Find My. This value is available in macOS 10.8 and later.
+    /// The six-character PIN for Find My.
     pub pin: Option<String>,
     /// `ObliterationBehavior`.
     ///
     /// This key defines the fallback behavior for erasing a device.
     ///
-    /// In macOS 12 and later, this command uses Erase All Content and Settings (EACS) on Mac computers with the Apple M1 chip or the Apple T2 Security Chip. On those devices, if EACS can't run, the device can use obliteration (macOS 11.x behavior). This key has no effect on machines prior to the T2 chip. For a list of supported macs, see Mac models with the Apple T2 Security Chip &lt;<https://support.apple.com/en-us/HT208862>>.
+    /// In macOS 12 and later, this command uses Erase All Content and Settings (EACS) on Mac computers with the Apple M1 chip or the Apple T2 Security Chip. On those devices, if EACS can't run, the device can use obliteration (macOS 11.x behavior). This key has no effect on machines prior to the T2 chip. For a list of supported macs, see \[Mac models with the Apple T2 Security Chip\](<https://support.apple.com/en-us/HT208862>).
     ///
-    /// Upon receiving this command, the device performs preflight checks to determine if the device is in a state that allows EACS. The 'status' of the EraseDeviceResponse is either 'Acknowledged' or 'Error'.
+    /// Upon receiving this command, the device performs preflight checks to determine if the device is in a state that allows EACS. The 'status' of the 'EraseDeviceResponse' is either 'Acknowledged' or 'Error'.
     ///
     /// The following values define the device's fallback behavior:
     ///
     /// - 'DoNotObliterate': If EACS preflight fails, the device responds to the server with an 'Error' status and doesn't attempt to erase itself.
     ///
-    /// If EACS preflight succeeds but EACS fails, then the device doesn't attempt to erase itself.
+    /// If EACS preflight succeeds, but EACS fails, the device doesn't attempt to erase itself.
     ///
     /// - 'ObliterateWithWarning': If EACS preflight fails, the device responds with an 'Acknowledged' status and then attempts to erase itself.
     ///
-    /// If EACS preflight succeeds but EACS fails, then the device attempts to erase itself.
+    /// If EACS preflight succeeds, but EACS fails, the device attempts to erase itself.
     ///
     /// - 'Always': The system doesn't attempt EACS. T2 and later devices always obliterate.
     ///
     /// - 'Default': If EACS preflight fails, the device responds to the server with an 'Error' status and then attempts to erase itself.
     ///
-    /// If EACS preflight succeeds but EACS fails, then the device attempts to erase itself.
+    /// If EACS preflight succeeds, but EACS fails, the device attempts to erase itself.
     pub obliteration_behavior: Option<ObliterationBehavior>,
     /// `ReturnToService`.
     ///
-    /// The configuration settings for Return to Service. This value is available in iOS 17 and later and with Shared iPad and tvOS 18 and later.
+    /// The configuration settings for return to service.
     pub return_to_service: Option<ReturnToService>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -217,6 +231,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "EraseDevice",
     title: "Erase Device Command",
     file: "device.erase.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -239,7 +254,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowDeviceErase"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),
@@ -674,7 +689,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 },
                 rt::OsSupport {
                     platform: "visionOS",
-                    introduced: Some("n/a"),
+                    introduced: Some("26.0"),
                     deprecated: None,
                     removed: None,
                     access_rights: None,
@@ -726,6 +741,174 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     required: false,
                     values: &[],
                     supported_os: &[],
+                    children: &[],
+                },
+                rt::KeySpec {
+                    key: "BootstrapToken",
+                    kind: rt::Kind::Data,
+                    required: false,
+                    values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("26.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "visionOS",
+                            introduced: Some("26.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "watchOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
+                    children: &[],
+                },
+                rt::KeySpec {
+                    key: "ShouldRetryEnrollment",
+                    kind: rt::Kind::Boolean,
+                    required: false,
+                    values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("27.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "macOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "visionOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "watchOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
             ],

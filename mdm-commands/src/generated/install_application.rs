@@ -58,57 +58,53 @@ impl rt::ToValue for Options {
 
 /// `Attributes`.
 ///
-/// A dictionary that contains the initial attributes of the app, if you choose to provide it. Available in iOS 7 and later, and tvOS 10.2 and later.
+/// A dictionary that contains the initial attributes of the app, if you choose to provide it.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Attributes {
     /// `VPNUUID`.
     ///
-    /// A per-app VPN unique identifier for this app. Available in iOS 7 and later.
+    /// A per-app VPN unique identifier for this app.
     pub vpnuuid: Option<String>,
     /// `ContentFilterUUID`.
     ///
-    /// The content filter UUID for this app. Available in iOS 16 and later.
+    /// The content filter UUID for this app.
     pub content_filter_uuid: Option<String>,
     /// `DNSProxyUUID`.
     ///
-    /// The DNS proxy UUID for this app. Available in iOS 16 and later.
+    /// The DNS proxy UUID for this app.
     pub dns_proxy_uuid: Option<String>,
     /// `RelayUUID`.
     ///
-    /// The relay UUID for this app. Available in iOS 17 and later.
+    /// The relay UUID for this app.
     pub relay_uuid: Option<String>,
     /// `AssociatedDomains`.
     ///
-    /// An array that contains the associated domains to add to this app. Available in iOS 13 and later.
+    /// An array that contains the associated domains to add to this app.
     pub associated_domains: Option<Vec<String>>,
     /// `AssociatedDomainsEnableDirectDownloads`.
     ///
-    /// If 'true', perform claimed site association verification directly at the domain instead of on Apple's servers. Only set this to 'true' for domains that can't access the internet. Available in iOS 14 and later.
+    /// If 'true', perform claimed site association verification directly at the domain instead of on Apple's servers. Only set this to 'true' for domains that can't access the internet.
     pub associated_domains_enable_direct_downloads: Option<bool>,
     /// `Removable`.
     ///
-    /// If 'false', this app isn't removable while it's a managed app. Available in iOS 14 and later, and tvOS 14 and later.
+    /// If 'false', this app isn't removable while it's a managed app.
     pub removable: Option<bool>,
     /// `TapToPayScreenLock`.
     ///
     /// If 'true', Tap to Pay on iPhone requires users to use Face ID or a passcode to unlock their device after every transaction that requires a customer's card PIN. If 'false', the user can configure this setting on their device.
-    ///
-    /// Available in iOS 16.4 and later.
     pub tap_to_pay_screen_lock: Option<bool>,
     /// `CellularSliceUUID`.
     ///
-    /// The data network name (DNN) or app category. For DNN, the value is 'DNN:name', where 'name' is the carrier-provided DNN name. For app category, the value is 'AppCategory:category', where 'category' is a carrier-provided string like “Enterprise1”.
-    ///
-    /// Available in iOS 17 and later.
+    /// The data network name (DNN) or app category. For DNN, the value is 'DNN:name', where 'name' is the carrier-provided DNN name. For app category, the value is 'AppCategory:category', where 'category' is a carrier-provided string like "Enterprise1".
     pub cellular_slice_uuid: Option<String>,
     /// `Hideable`.
     ///
-    /// Setting this to false prevents the user from hiding the app. It does not affect the user's ability to leave it in the App Library, while removing it from the home screen.
+    /// If 'false', the system prevents the user from hiding the app. It doesn't affect the user's ability to leave it in the App Library, while removing it from the Home Screen.
     pub hideable: Option<bool>,
     /// `Lockable`.
     ///
-    /// Setting this to false prevents the user from locking the app. Because hiding an app also requires locking it, disallowing the user from locking the app will also prevent the user from hiding it.
+    /// If 'false', the system prevents the user from locking the app. This also prevents the user from hiding the app.
     pub lockable: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -177,7 +173,7 @@ mdm_proto::open_enum! {
 
 /// `InstallApplication`: Install Application Command.
 ///
-/// This command allows the server to install an application on a device. If the app is already being managed, this command will update the app. Prior to iOS 16.0 and tvOS 16.0, this command would return NotNow when Setup Assistant was running. Starting in iOS 16.0 and tvOS 16.0, the command may be sent to supervised devices during Setup Assistant. However, you should only attempt to install device-based VPP apps or enterprise apps while in the awaiting configuration state, as the device will likely not yet have an App Store account configured, and thus commands that depend on one will fail.
+/// Install a third-party app on a device.
 ///
 /// Supported: iOS 5.0+, macOS 10.9+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -191,7 +187,9 @@ pub struct InstallApplication {
     ///
     /// The app's bundle identifier.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifier: Option<String>,
     /// `Options`.
     ///
@@ -199,7 +197,7 @@ pub struct InstallApplication {
     pub options: Option<Options>,
     /// `ManifestURL`.
     ///
-    /// The URL of the app manifest, which needs to begin with 'https:'. The manifest is returned as a property list.
+    /// The URL of the app manifest, which needs to begin with 'https:'. The server returns the manifest as a property list that uses the 'ManifestURL' format.
     pub manifest_url: Option<String>,
     /// `ManagementFlags`.
     ///
@@ -211,37 +209,31 @@ pub struct InstallApplication {
     ///
     /// - '5': Both '1' and '4'.
     ///
-    /// Available in iOS 5 and later, macOS 11 and later, and tvOS 10.2 and later.
-    ///
     /// Values: 1, 4, 5.
     pub management_flags: Option<i64>,
     /// `Configuration`.
     ///
-    /// A dictionary that contains the initial configuration of the app, if you choose to provide it. Available in iOS 7 and later, macOS 11 and later, and tvOS 10.2 and later.
+    /// A dictionary that contains the initial configuration of the app, if you choose to provide it.
     pub configuration: Option<rt::Dictionary>,
     /// `Attributes`.
     ///
-    /// A dictionary that contains the initial attributes of the app, if you choose to provide it. Available in iOS 7 and later, and tvOS 10.2 and later.
+    /// A dictionary that contains the initial attributes of the app, if you choose to provide it.
     pub attributes: Option<Attributes>,
     /// `ChangeManagementState`.
     ///
-    /// The change management state. The only possible value is:
+    /// The change management state. This value doesn't work with the user enrollment feature introduced in iOS 13, or any type of account driven enrollment. The only possible value is:
     ///
-    /// - 'Managed': Take management of the app if the user installed it already. This also requires that you pass 'true' for 'InstallAsManaged'.
-    ///
-    /// This value doesn't work with the User Enrollment feature introduced in iOS 13. Available in iOS 9 and later, macOS 11 and later, and tvOS 10.2 and later.
+    /// - 'Managed': Take management of the app if the user installed it already and 'InstallAsManaged' is 'true'.
     pub change_management_state: Option<ChangeManagementState>,
     /// `InstallAsManaged`.
     ///
     /// If 'true', install the app as a managed app. Otherwise, the system installs the app as unmanaged. If you reinstall a manged app and omit this value or set it to 'false', the app becomes unmanaged.
     ///
     /// For manifest-based installs, if 'true', the system only considers apps installed in '/Applications' as managed. In macOS 11 through 13, the system requires that the 'pkg' only contains a single signed app.
-    ///
-    /// Available in macOS 11 and later.
     pub install_as_managed: Option<bool>,
     /// `iOSApp`.
     ///
-    /// If 'true', the app is an iOS app that can run on an Apple silicon in macOS 11 and later.
+    /// If 'true', the app is an iOS app that can run on a Mac with Apple silicon in macOS 11 and later.
     pub i_os_app: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -376,15 +368,17 @@ pub struct InstallApplicationResponse {
     ///
     /// The app's bundle identifier, if the user accepted the request.
     ///
-    /// For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired.
+    /// &gt; Note:
+    ///
+    /// &gt; For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with.
     pub identifier: Option<String>,
     /// `State`.
     ///
-    /// The app's installation state, if the user accepted the request. If this value is 'NeedsRedemption', the server must send a redemption code to complete the app installation.
+    /// The app's installation state, if the user accepted the request. If this value is 'NeedsRedemption', the server needs to send a redemption code to complete the app installation.
     pub state: Option<State>,
     /// `RejectionReason`.
     ///
-    /// The reason, if installation fails. macOS only returns "Other".
+    /// The reason, if installation fails. macOS always returns "Other".
     pub rejection_reason: Option<RejectionReason>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -437,6 +431,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InstallApplication",
     title: "Install Application Command",
     file: "application.install.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -459,7 +454,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowAppInstallation"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),

@@ -15,7 +15,7 @@ mdm_proto::open_enum! {
 
 /// `InstallEnterpriseApplication`: Install Enterprise Application Command.
 ///
-/// This command allows the server to install enterprise applications on a device. It provides a more secure version of 'InstallApplication' that specifies a 'ManifestURL'.
+/// Install an enterprise app on a device.
 ///
 /// Supported: macOS 10.13.6+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -23,11 +23,11 @@ mdm_proto::open_enum! {
 pub struct InstallEnterpriseApplication {
     /// `Manifest`.
     ///
-    /// A dictionary that specifies where to download the app. This value is backward-compatible with the manifest for the InstallApplicationCommand; however, it also allows you to specify 'sha256s' and 'sha256-size' for SHA-256 hashes.
+    /// A dictionary that specifies where to download the app. This value uses the 'ManifestURL' format.
     pub manifest: Option<rt::Dictionary>,
     /// `ManifestURL`.
     ///
-    /// The URL of the app manifest, which needs to begin with 'https:'. The manifest is returned as a property list.
+    /// The URL of the app manifest, which needs to begin with 'https:'. The manifest is returned as a property list that uses the 'ManifestURL' format.
     pub manifest_url: Option<String>,
     /// `ManifestURLPinningCerts`.
     ///
@@ -42,8 +42,6 @@ pub struct InstallEnterpriseApplication {
     /// If 'true', install the app as a managed app. Otherwise, the system installs the app as unmanaged. If you reinstall a manged app and omit this value or set it to 'false', the app becomes unmanaged.
     ///
     /// For manifest-based installs, if 'true', the system only considers apps installed in '/Applications' as managed. In macOS 11 through 13, the system requires that the 'pkg' only contains a single signed app.
-    ///
-    /// Available in macOS 11 and later.
     pub install_as_managed: Option<bool>,
     /// `ManagementFlags`.
     ///
@@ -51,25 +49,21 @@ pub struct InstallEnterpriseApplication {
     ///
     /// - '1': If 'InstallAsManaged' is 'true', remove the app upon removal of the MDM profile.
     ///
-    /// Available in macOS 11 and later.
-    ///
     /// Values: 1.
     pub management_flags: Option<i64>,
     /// `Configuration`.
     ///
-    /// A dictionary that contains the initial configuration of the app, if you choose to provide it. Available in macOS 11 and later.
+    /// A dictionary that contains the initial configuration of the app, if you choose to provide it.
     pub configuration: Option<rt::Dictionary>,
     /// `ChangeManagementState`.
     ///
-    /// The change management state. This value doesn't work with the User Enrollment feature introduced in iOS 13. The only possible value is:
+    /// The change management state. This value doesn't work with the user enrollments. The only possible value is:
     ///
     /// - 'Managed': Take management of the app if the user installed it already and 'InstallAsManaged' is 'true'.
-    ///
-    /// Available in macOS 11 and later.
     pub change_management_state: Option<ChangeManagementState>,
     /// `iOSApp`.
     ///
-    /// If 'true', the app is an iOS app that can run on an Apple silicon in macOS 11 and later.
+    /// If 'true', the app is an iOS app that can run on a Mac with Apple silicon in macOS 11 and later.
     pub i_os_app: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -170,6 +164,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InstallEnterpriseApplication",
     title: "Install Enterprise Application Command",
     file: "application.install.enterprise.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -192,7 +187,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowAppInstallation"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

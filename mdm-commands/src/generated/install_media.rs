@@ -27,9 +27,9 @@ mdm_proto::open_enum! {
 
 /// `InstallMedia`: Install Media Command.
 ///
-/// This command allows the server to install a book on a device. If the book is already being managed, this command will update the book.
+/// Install a book on a device.
 ///
-/// Supported: iOS 8.0+, macOS 10.9+.
+/// Supported: iOS 8.0+, macOS 10.9 (removed in 11.0).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InstallMedia {
@@ -39,7 +39,7 @@ pub struct InstallMedia {
     pub i_tunes_store_id: Option<i64>,
     /// `MediaURL`.
     ///
-    /// The URL to retrieve the book. This value is available in iOS 8 and later.
+    /// The URL to retrieve the book.
     pub media_url: Option<String>,
     /// `MediaType` (required).
     ///
@@ -47,7 +47,7 @@ pub struct InstallMedia {
     pub media_type: MediaType,
     /// `PersistentID`.
     ///
-    /// The book's persistent identifier in reverse-DNS form; for example, 'com.acme.manuals.training'. This value is available in iOS 8 and later.
+    /// The book's persistent identifier in reverse-DNS form; for example, 'com.acme.manuals.training'.
     pub persistent_id: Option<String>,
     /// `Kind`.
     ///
@@ -59,19 +59,19 @@ pub struct InstallMedia {
     ///
     /// - 'ibooks': An iBooks Author file in 'gzip' format.
     ///
-    /// If you omit this value, its value is the file extension in the URL. This value is available in iOS 8 and later.
+    /// If you omit this value, its value is the file extension in the URL.
     pub kind: Option<Kind>,
     /// `Version`.
     ///
-    /// The book's version number. This value is available in iOS 8 and later.
+    /// The book's version number.
     pub version: Option<String>,
     /// `Author`.
     ///
-    /// The name of the book's author. This value is available in iOS 8 and later.
+    /// The name of the book's author.
     pub author: Option<String>,
     /// `Title`.
     ///
-    /// The book's title. This value is available in iOS 8 and later.
+    /// The book's title.
     pub title: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -186,11 +186,11 @@ pub struct InstallMediaResponse {
     pub i_tunes_store_id: Option<i64>,
     /// `MediaURL`.
     ///
-    /// The URL to retrieve the book, if present in the command. This value is available in iOS 8 and later.
+    /// The URL to retrieve the book, if present in the command.
     pub media_url: Option<String>,
     /// `PersistentID`.
     ///
-    /// The book's persistent identifier, if present in the command. This value is available in iOS 8 and later.
+    /// The book's persistent identifier, if present in the command.
     pub persistent_id: Option<String>,
     /// `MediaType`.
     ///
@@ -273,6 +273,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InstallMedia",
     title: "Install Media Command",
     file: "media.install.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -292,10 +293,10 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
         rt::OsSupport {
             platform: "macOS",
             introduced: Some("10.9"),
-            deprecated: None,
-            removed: None,
+            deprecated: Some("11.0"),
+            removed: Some("11.0"),
             access_rights: Some("AllowAppInstallation"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(false),
             user_channel: Some(true),

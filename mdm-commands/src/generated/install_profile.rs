@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `InstallProfile`: Install Profile Command.
 ///
-/// This command allows the host to install a configuration profile. The profile may be encrypted using any installed identity certificate. The profile may also be signed. This command requires the Profile Installation and Removal right. It's supported in the user channel.
+/// Install a configuration profile on a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InstallProfile",
     title: "Install Profile Command",
     file: "profile.install.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -122,7 +123,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowInstallationRemoval"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),

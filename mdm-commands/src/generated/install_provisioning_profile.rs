@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `InstallProvisioningProfile`: Install Provisioning Profile Command.
 ///
-/// This command allows the server to install a provisioning profile. No error occurs if the provisioning profile is already installed. This command requires the Provisioning Profile Installation and Removal right. On macOS, this command is for iOS and iPadOS style provisioning profiles only.
+/// Install a provisioning profile on a device.
 ///
 /// Supported: iOS 4.0+, macOS 11.0+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InstallProvisioningProfile",
     title: "Install Provisioning Profile Command",
     file: "profile.provisioning.install.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -122,7 +123,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

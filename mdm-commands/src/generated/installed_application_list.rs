@@ -45,7 +45,7 @@ mdm_proto::open_enum! {
 
 /// `InstalledApplicationList`: Installed Application List Command.
 ///
-/// This command allows the server to query for installed 3rd party applications.
+/// Get a list of the installed apps on a device.
 ///
 /// Supported: iOS 5.0+, macOS 10.7+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -53,17 +53,27 @@ mdm_proto::open_enum! {
 pub struct InstalledApplicationList {
     /// `Identifiers`.
     ///
-    /// An array of app identifiers. Provide this value to limit the response to only include these apps. This value is available in iOS 7 and later, macOS 10.15 and later, and tvOS 10.2 and later. For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// An array of app identifiers. Provide this value to limit the response to only include these apps.
+    ///
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifiers: Option<Vec<String>>,
     /// `ManagedAppsOnly`.
     ///
-    /// If 'true', only get a list of managed apps excluding ones that are managed by Declarative Device Management. This value is available in iOS 7 and later, macOS 10.15 and later, and tvOS 10.2 and later.
+    /// If 'true', only get a list of managed apps, excluding ones that Declarative Device Management is managing.
+    ///
+    /// &gt; Note:
+    ///
+    /// &gt; If the enrollment type is a user enrollment, the system always considers this key as set to 'true' and only returns managed apps, excluding ones that Declarative Device Management is managing.
     pub managed_apps_only: Option<bool>,
     /// `Items`.
     ///
-    /// An array of strings that represent keys in InstalledApplicationListResponse.InstalledApplicationListItem. If present, the response only contains the keys listed here, except 'Identifier' is always included. If not present, the response contains all keys.
+    /// An array of strings that represent keys in 'InstalledApplicationListItem'. If present, the response only contains the keys listed here, except 'Identifier' is always included. If not present, the response contains all keys. Starting in iOS 26, macOS 26, tvOS 26, watchOS 26, and visionOS 26, if this key isn't present, the response omits values that are expensive to calculate.
     ///
-    /// Only request the keys that you need, because some key values can take significant time and power to calculate on the device.
+    /// &gt; Tip:
+    ///
+    /// &gt; Only request the keys that you need, because some key values can take significant time and power to calculate on the device.
     pub items: Option<Vec<ItemsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -103,6 +113,8 @@ impl rt::ToValue for InstalledApplicationList {
 }
 
 /// `InstalledApplicationListItem`.
+///
+/// A dictionary that describes an app list item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct InstalledApplicationListItem {
@@ -110,17 +122,23 @@ pub struct InstalledApplicationListItem {
     ///
     /// The app's identifier. This key is always be present on iOS and tvOS, but may be missing on macOS.
     ///
-    /// For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired.
+    /// &gt; Note:
+    ///
+    /// &gt; For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with.
     pub identifier: Option<String>,
     /// `ExternalVersionIdentifier`.
     ///
-    /// The app's external version identifier, which you can use in the iTunes Search API to determine if an updated version of the app is available. Compare this value to the 'externalId' value in the 'contentMetadataLookupUrl' response from the 'VPPServiceConfigSrv' endpoint. If these values don't match, an updated version of the app may be available.
+    /// The app's external version identifier. You can also retrieve this value from the App Store. For more information, see 'Apps and books metadata for organizations'.
     ///
-    /// A newer version of an app might not be available for installation on the device for a variety of reasons. A common reason is that the device's operating system version or hardware is incompatible with the available version of the app.
+    /// If the current external version identifier of an app on the App Store doesn't match the external version identifier reported by the device, there may be an app update available for the device.
+    ///
+    /// &gt; Note:
+    ///
+    /// &gt; A newer version of an app might not be available for installation on the device for a variety of reasons. A common reason is that the device's operating system version or hardware is incompatible with the available version of the app.
     pub external_version_identifier: Option<i64>,
     /// `DistributorIdentifier`.
     ///
-    /// The marketplace hosted application's distributor ID. This value is available in iOS 17.4 and later.
+    /// The marketplace hosted application's distributor ID.
     pub distributor_identifier: Option<String>,
     /// `Version`.
     ///
@@ -134,17 +152,21 @@ pub struct InstalledApplicationListItem {
     ///
     /// The app's name.
     pub name: Option<String>,
+    /// `Path`.
+    ///
+    /// The app's path.
+    pub path: Option<String>,
     /// `BundleSize`.
     ///
-    /// The app's static bundle size, in bytes. This value is available in iOS 5 and later, and macOS 10.7 and later, and tvOS 10.2 and later.
+    /// The app's static bundle size, in bytes. This value is expensive to calculate. Starting in iOS 26, macOS 26, tvOS 26, watchOS 26, and visionOS 26 it isn't present in the response unless it's included in the 'Items' request key.
     pub bundle_size: Option<i64>,
     /// `DynamicSize`.
     ///
-    /// The size of the app's file system in bytes, including the Documents, Library, and other directories. This value is available in iOS 5 and later, and tvOS 10.2 and later.
+    /// The size of the app's file system in bytes, including the Documents, Library, and other directories. This value is expensive to calculate. Starting in iOS 26, tvOS 26, watchOS 26, and visionOS 26 it isn't present in the response unless it's included in the 'Items' request key.
     pub dynamic_size: Option<i64>,
     /// `IsValidated`.
     ///
-    /// If 'true', the app is valid and can run on the device. If the app is enterprise-distributed and unvalidated, it won't be able to run until validation has occurred. This value is available in iOS 9.2 and later, and tvOS 10.2 and later.
+    /// If 'true', the app is valid and can run on the device. If the app is enterprise-distributed and unvalidated, it won't be able to run until validation has occurred.
     pub is_validated: Option<bool>,
     /// `Installing`.
     ///
@@ -152,19 +174,19 @@ pub struct InstalledApplicationListItem {
     pub installing: Option<bool>,
     /// `AppStoreVendable`.
     ///
-    /// If 'true', the app came from the App Store and can participate in store features. For device-based Volume Purchase Program (VPP) apps, this value is 'false'. This value is available in iOS 11.3 and later, and tvOS 11.3 and later.
+    /// If 'true', the app came from the App Store and can participate in store features. For device-based Volume Purchase Program (VPP) apps, this value is 'false'.
     pub app_store_vendable: Option<bool>,
     /// `DeviceBasedVPP`.
     ///
-    /// If 'true', installing the app didn't require an Apple Account. This value is available in iOS 11.3 and later, and tvOS 11.3 and later.
+    /// If 'true', installing the app didn't require an Apple Account.
     pub device_based_vpp: Option<bool>,
     /// `BetaApp`.
     ///
-    /// If 'true', the app is part of the Apple Beta Software Program. This value is available in iOS 11.3 and later, and tvOS 11.3 and later.
+    /// If 'true', the app is part of the Apple Beta Software Program.
     pub beta_app: Option<bool>,
     /// `AdHocCodeSigned`.
     ///
-    /// If 'true', the app is ad-hoc code signed. This query is available in iOS 11.3 and later, and tvOS 11.3 and later.
+    /// If 'true', the app is ad-hoc code signed.
     pub ad_hoc_code_signed: Option<bool>,
     /// `HasUpdateAvailable`.
     ///
@@ -188,11 +210,11 @@ pub struct InstalledApplicationListItem {
     pub download_cancelled: Option<bool>,
     /// `IsAppClip`.
     ///
-    /// If 'true', the app is an App Clip. Available in iOS 16 and later.
+    /// If 'true', the app is an App Clip.
     pub is_app_clip: Option<bool>,
     /// `Source`.
     ///
-    /// The source of the application. When the app is managed by Declarative Device Management this value is 'Declarative Device Management'.
+    /// The source of the application. When Declarative Device Management manages the app, this value is 'Declarative Device Management'.
     pub source: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -218,6 +240,7 @@ impl rt::FromValue for InstalledApplicationListItem {
             version: f.lenient("Version"),
             short_version: f.lenient("ShortVersion"),
             name: f.lenient("Name"),
+            path: f.lenient("Path"),
             bundle_size: f.lenient("BundleSize"),
             dynamic_size: f.lenient("DynamicSize"),
             is_validated: f.lenient("IsValidated"),
@@ -250,6 +273,7 @@ impl rt::ToValue for InstalledApplicationListItem {
         out.put_opt("Version", &self.version);
         out.put_opt("ShortVersion", &self.short_version);
         out.put_opt("Name", &self.name);
+        out.put_opt("Path", &self.path);
         out.put_opt("BundleSize", &self.bundle_size);
         out.put_opt("DynamicSize", &self.dynamic_size);
         out.put_opt("IsValidated", &self.is_validated);
@@ -327,6 +351,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InstalledApplicationList",
     title: "Installed Application List Command",
     file: "application.installed.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -349,7 +374,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowQueryApplications"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),
@@ -764,6 +789,75 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     required: false,
                     values: &[],
                     supported_os: &[],
+                    children: &[],
+                },
+                rt::KeySpec {
+                    key: "Path",
+                    kind: rt::Kind::String,
+                    required: false,
+                    values: &[],
+                    supported_os: &[
+                        rt::OsSupport {
+                            platform: "iOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "tvOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "visionOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                        rt::OsSupport {
+                            platform: "watchOS",
+                            introduced: Some("n/a"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: None,
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        },
+                    ],
                     children: &[],
                 },
                 rt::KeySpec {

@@ -15,7 +15,7 @@ mdm_proto::open_enum! {
 
 /// `InviteToProgram`: Invite To Program Command.
 ///
-/// This command allows a server to invite a user to join a program.
+/// Invite a user to join the Volume Purchase Program (VPP).
 ///
 /// Supported: iOS 7.0+, macOS 10.9+.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +137,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "InviteToProgram",
     title: "Invite To Program Command",
     file: "application.invitetoprogram.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -159,7 +160,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(false),
             user_channel: Some(true),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `LogOutUser`: Log Out User Command.
 ///
-/// This command allows the server to force the current user to logout.
+/// Force the current user to log out of a device.
 ///
 /// Supported: iOS 9.3+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "LogOutUser",
     title: "Log Out User Command",
     file: "user.logout.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

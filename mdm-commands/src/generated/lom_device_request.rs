@@ -18,6 +18,8 @@ mdm_proto::open_enum! {
 }
 
 /// `RequestListItem`.
+///
+/// A dictionary that contains a requested action to perform on a device using lights-out management (LOM).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RequestListItem {
@@ -31,7 +33,7 @@ pub struct RequestListItem {
     pub device_request_uuid: String,
     /// `DeviceDNSName` (required).
     ///
-    /// The DNS name of the device. This should match the 'dNSName' in SCEP.PayloadContent.SubjectAltName or an equivalent in a PKCS12 identity.
+    /// The DNS name of the device. This should match the 'dNSName' in 'SubjectAltName' or an equivalent in a PKCS12 identity.
     pub device_dns_name: String,
     /// `PrimaryIPv6AddressList` (required).
     ///
@@ -43,7 +45,7 @@ pub struct RequestListItem {
     pub secondary_i_pv6_address_list: Vec<String>,
     /// `LOMProtocolVersion` (required).
     ///
-    /// The LOM protocol version that the device supports. Provide the same value that 'LOMProtocolVersion' receives in the LOMSetupRequestResponse.
+    /// The LOM protocol version that the device supports. Provide the same value that 'LOMProtocolVersion' receives in the 'LOMSetupRequestResponse'.
     pub lom_protocol_version: i64,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -108,7 +110,7 @@ impl rt::ToValue for RequestListItem {
 
 /// `LOMDeviceRequest`: LOM Device Request Command.
 ///
-/// Issues LOM requests to devices.
+/// Send requests to a device using lights-out management (LOM).
 ///
 /// Supported: macOS 11.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +157,8 @@ impl rt::ToValue for LOMDeviceRequest {
 }
 
 /// `ResponseListItem`.
+///
+/// A dictionary that describes a response list item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ResponseListItem {
@@ -267,6 +271,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "LOMDeviceRequest",
     title: "LOM Device Request Command",
     file: "lom.devicerequest.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -289,7 +294,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

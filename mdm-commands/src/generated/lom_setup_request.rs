@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `LOMSetupRequest`: LOM Setup Request Command.
 ///
-/// Queries the device for LOM setup information such as IP addresses, protocol version, etc.
+/// Get information from a device to set up lights-out management (LOM).
 ///
 /// Supported: macOS 11.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -112,6 +112,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "LOMSetupRequest",
     title: "LOM Setup Request Command",
     file: "lom.setuprequest.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -134,7 +135,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ManagedApplicationAttributes`: Managed Application Attributes Command.
 ///
-/// Queries managed application attributes. Attributes can be set on managed apps. These attributes can be changed over time.
+/// Query attributes in managed apps on a device.
 ///
 /// Supported: iOS 7.0+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +17,9 @@ pub struct ManagedApplicationAttributes {
     ///
     /// The bundle identifiers of the managed apps.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifiers: Vec<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -68,14 +70,10 @@ pub struct Attributes {
     /// `ContentFilterUUID`.
     ///
     /// The content Filter UUID assigned to this app.
-    ///
-    /// Available in iOS 16 and later.
     pub content_filter_uuid: Option<String>,
     /// `DNSProxyUUID`.
     ///
     /// The DNS Proxy UUID assigned to this app.
-    ///
-    /// Available in iOS 16 and later.
     pub dns_proxy_uuid: Option<String>,
     /// `RelayUUID`.
     ///
@@ -83,31 +81,31 @@ pub struct Attributes {
     pub relay_uuid: Option<String>,
     /// `AssociatedDomains`.
     ///
-    /// This app's associated domains. This value is available in iOS 13 and later.
+    /// This app's associated domains.
     pub associated_domains: Option<Vec<String>>,
     /// `AssociatedDomainsEnableDirectDownloads`.
     ///
-    /// If 'true', perform claimed site association verification directly at the domain instead of on Apple's servers. Only set this to 'true' for domains that can't access the internet. This value is available in iOS 14 and later.
+    /// If 'true', perform claimed site association verification directly at the domain instead of on Apple's servers. Only set this to 'true' for domains that can't access the internet.
     pub associated_domains_enable_direct_downloads: Option<bool>,
     /// `Removable`.
     ///
-    /// If 'false', this app isn't removable while it's a managed app. This value is available in iOS 14 and later.
+    /// If 'false', this app isn't removable while it's a managed app.
     pub removable: Option<bool>,
     /// `TapToPayScreenLock`.
     ///
-    /// Enabling this setting will require Tap to Pay on iPhone users to use Face ID or a passcode to unlock their device after every transaction that requires a customer’s card PIN. Disabling this setting will allow users to configure this setting on their device based on personal preference.
+    /// If 'true', Tap to Pay on iPhone requires users to use Face ID or a passcode to unlock their device after every transaction that requires a customer's card PIN. If 'false', the user can configure this setting on their device.
     pub tap_to_pay_screen_lock: Option<bool>,
     /// `CellularSliceUUID`.
     ///
-    /// Either data network name (DNN) or traffic category can be set as the enterprise slice identifier. For DNN, the value must be encoded as "DNN:name”, where "name" is the carrier provided DNN name. For app category, the value must be encoded as "AppCategory:category", where "category" is a carrier provided string like "Enterprise1".
+    /// The data network name (DNN) or app category. For DNN, the value is 'DNN:name', where 'name' is the carrier-provided DNN name. For app category, the value is 'AppCategory:category', where 'category' is a carrier-provided string like "Enterprise1".
     pub cellular_slice_uuid: Option<String>,
     /// `Hideable`.
     ///
-    /// If set to false, the user is prevented from hiding the app. It does not affect the user's ability to leave it in the App Library, while removing it from the home screen.
+    /// If 'false', the system prevents the user from hiding the app. It doesn't affect the user's ability to leave it in the App Library, while removing it from the Home Screen.
     pub hideable: Option<bool>,
     /// `Lockable`.
     ///
-    /// If set to false, the user is prevented from locking the app. Because hiding an app also requires locking it, disallowing the user from locking the app will also prevent the user from hiding it.
+    /// If 'false', the system prevents the user from locking the app. This also prevents the user from hiding the app.
     pub lockable: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -167,6 +165,8 @@ impl rt::ToValue for Attributes {
 }
 
 /// `ApplicationAttributesItem`.
+///
+/// A dictionary that contains a managed app attributes item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ApplicationAttributesItem {
@@ -174,7 +174,9 @@ pub struct ApplicationAttributesItem {
     ///
     /// The app's bundle identifier.
     ///
-    /// For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired.
+    /// &gt; Note:
+    ///
+    /// &gt; For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with.
     pub identifier: Option<String>,
     /// `Attributes`.
     ///
@@ -223,7 +225,7 @@ impl rt::ToValue for ApplicationAttributesItem {
 pub struct ManagedApplicationAttributesResponse {
     /// `ApplicationAttributes` (required).
     ///
-    /// An array of app attributes items.
+    /// An array of app attribute items.
     pub application_attributes: Option<Vec<ApplicationAttributesItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -272,6 +274,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ManagedApplicationAttributes",
     title: "Managed Application Attributes Command",
     file: "managed.application.attributes.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

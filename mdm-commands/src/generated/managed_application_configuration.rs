@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ManagedApplicationConfiguration`: Managed Application Configuration Command.
 ///
-/// This command queries the device for the current configuration of managed applications. This command requires the App Management right. macOS supports this command as of 10.15, on the device channel and for User Enrollments only, because Settings-&gt;ApplicationConfiguration is supported. Since macOS does not support Managed Applications, this command can be used for any bundle identifier.
+/// Get app configurations from managed apps on a device.
 ///
 /// Supported: iOS 7.0+, macOS 10.15+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +17,9 @@ pub struct ManagedApplicationConfiguration {
     ///
     /// The bundle identifiers of the managed apps.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifiers: Vec<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -56,6 +58,8 @@ impl rt::ToValue for ManagedApplicationConfiguration {
 }
 
 /// `ApplicationConfigurationsItem`.
+///
+/// A dictionary that contains a managed app's configurations item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ApplicationConfigurationsItem {
@@ -63,7 +67,9 @@ pub struct ApplicationConfigurationsItem {
     ///
     /// The app's bundle identifier.
     ///
-    /// For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired.
+    /// &gt; Note:
+    ///
+    /// &gt; For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with.
     pub identifier: Option<String>,
     /// `Configuration`.
     ///
@@ -112,7 +118,7 @@ impl rt::ToValue for ApplicationConfigurationsItem {
 pub struct ManagedApplicationConfigurationResponse {
     /// `ApplicationConfigurations` (required).
     ///
-    /// An array of app configurations items.
+    /// An array of app configuration items.
     pub application_configurations: Option<Vec<ApplicationConfigurationsItem>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -164,6 +170,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ManagedApplicationConfiguration",
     title: "Managed Application Configuration Command",
     file: "managed.application.configuration.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -186,7 +193,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowAppInstallation"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

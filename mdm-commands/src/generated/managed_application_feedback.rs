@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ManagedApplicationFeedback`: Managed Application Feedback Command.
 ///
-/// This command queries the device for application feedback information. This command requires the App Management right.
+/// Get app feedback from a managed app on the device.
 ///
 /// Supported: iOS 7.0+, macOS 11.0+, tvOS 10.2+, visionOS 1.1+.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,7 @@ pub struct ManagedApplicationFeedback {
     pub identifiers: Vec<String>,
     /// `DeleteFeedback`.
     ///
-    /// If 'true', delete the app's feedback dictionary after the server reads it. Apps that are managed by Declarative Device Management will be ignored.
+    /// If 'true', delete the app's feedback dictionary after the server reads it. Apps that are managed by Declarative Device Management are ignored.
     pub delete_feedback: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -61,6 +61,8 @@ impl rt::ToValue for ManagedApplicationFeedback {
 }
 
 /// `ManagedApplicationFeedbackItem`.
+///
+/// A dictionary that contains a managed app's feedback item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ManagedApplicationFeedbackItem {
@@ -167,6 +169,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ManagedApplicationFeedback",
     title: "Managed Application Feedback Command",
     file: "managed.application.feedback.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -193,7 +196,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             requires_dep: None,
             device_channel: Some(false),
             user_channel: Some(true),
-            user_enrollment: Some("forbidden"),
+            user_enrollment: Some("allowed"),
             shared_ipad: None,
             shared_ipad_device_channel: None,
             shared_ipad_user_channel: None,

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ManagedApplicationList`: Managed Application List Command.
 ///
-/// This command allows the server to query the status of managed apps. Certain statuses are transient. Once they are reported to the server, the entries for the apps are removed from the next query. macOS supports this command on the user channel starting with macOS 11.3.
+/// Get the status of all managed apps on a device.
 ///
 /// Supported: iOS 5.0+, macOS 11.0+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -17,7 +17,9 @@ pub struct ManagedApplicationList {
     ///
     /// The bundle identifiers of the managed apps to include in the response.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifiers: Option<Vec<String>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -160,25 +162,29 @@ pub struct ManagedApplicationListEntry {
     pub management_flags: Option<i64>,
     /// `UnusedRedemptionCode` (required).
     ///
-    /// If the user already purchased a paid app, this code is available for use by another user. This code reports only once. This value is available in iOS 5 and later.
+    /// If the user already purchased a paid app, this code is available for use by another user. This code reports only once.
     pub unused_redemption_code: Option<String>,
     /// `HasConfiguration` (required).
     ///
-    /// If 'true', the app has an update available. This key is present only for App Store apps. In macOS, this key is present only for Volume Purchase Program (VPP) apps. This status updates daily and isn't always up-to-date when installing an app.
+    /// If 'true', the app has a server-provided managed configuration.
     pub has_configuration: Option<bool>,
     /// `HasFeedback` (required).
     ///
-    /// If 'true', the app has feedback for the server. This value is available in iOS 7 and later, and tvOS 10.2 and later. On macOS 11.3 and later, this value is available if the request was sent on the user channel.
+    /// If 'true', the app has feedback for the server. On macOS 11.3 and later, this value is available if the device management server sent the request on the user channel.
     pub has_feedback: Option<bool>,
     /// `IsValidated` (required).
     ///
-    /// If 'true', the app is valid and can run on the device. If the app is enterprise-distributed and unvalidated, it won't be able to run until validation has occurred. This value is available in iOS 9.2 and later, and tvOS 10.2 and later.
+    /// If 'true', the app is valid and can run on the device. If the app is enterprise-distributed and unvalidated, it won't be able to run until validation has occurred.
     pub is_validated: Option<bool>,
     /// `ExternalVersionIdentifier` (required).
     ///
-    /// The app's external version identifier, which you can use in the iTunes Search API to determine if an updated version of the app is available. Compare this value to the 'externalId' value in the 'contentMetadataLookupUrl' response from the 'VPPServiceConfigSrv' endpoint. If these values don't match, an updated version of the app may be available. This value is available in iOS 10.3 and later, macOS 11.3 and later, and tvOS 10.2 and later.
+    /// The app's external version identifier. You can also retrieve this value from the App Store. For more information, see 'Apps and books metadata for organizations'.
     ///
-    /// A newer version of an app may not be available for installation on the device for a variety of reasons, including that the device's operating system version or hardware is incompatible with the available version of the app.
+    /// If the current external version identifier of an app on the App Store doesn't match the external version identifier reported by the device, there may be an app update available for the device.
+    ///
+    /// &gt; Note:
+    ///
+    /// &gt; A newer version of an app might not be available for installation on the device for a variety of reasons. A common reason is that the device's operating system version or hardware is incompatible with the available version of the app.
     pub external_version_identifier: Option<i64>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -236,7 +242,7 @@ impl rt::ToValue for ManagedApplicationListEntry {
 pub struct ManagedApplicationListResponse {
     /// `ManagedApplicationList` (required).
     ///
-    /// A dictionary that contains status information about each managed app. The response will not include apps that are managed by Declarative Device Management.
+    /// A dictionary that contains status information about each managed app. The response doesn't include apps that Declarative Device Management manages.
     pub managed_application_list: Option<rt::Keyed<ManagedApplicationListEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -285,6 +291,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ManagedApplicationList",
     title: "Managed Application List Command",
     file: "application.managed.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -307,8 +314,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowAppInstallation"),
-            supervised: None,
-            requires_dep: None,
+            supervised: Some(false),
+            requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),
             user_enrollment: Some("allowed"),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ManagedMediaList`: Managed Media List Command.
 ///
-/// This command allows the server to query for installed 3rd party applications.
+/// Get a list of the managed books on a device.
 ///
 /// Supported: iOS 8.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,6 +41,8 @@ impl rt::ToValue for ManagedMediaList {
 }
 
 /// `BooksItem`.
+///
+/// A dictionary that describes a managed book.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BooksItem {
@@ -89,8 +91,6 @@ pub struct BooksItem {
     /// - 'ibooks': An iBooks Author file in 'gzip' format
     ///
     /// - The file extension in the URL
-    ///
-    /// This value is available in iOS 8 and later.
     pub kind: Option<String>,
     /// `Version`.
     ///
@@ -206,6 +206,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ManagedMediaList",
     title: "Managed Media List Command",
     file: "media.managed.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `NSExtensionMappings`: NSExtension Mappings Command.
 ///
-/// This command returns information about installed extensions for a user.
+/// Get a list of the installed extensions for a user on a device.
 ///
 /// Supported: macOS 10.13+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,6 +41,8 @@ impl rt::ToValue for NSExtensionMappings {
 }
 
 /// `ExtensionsItem`.
+///
+/// A dictionary that contains information about an extension.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ExtensionsItem {
@@ -50,7 +52,7 @@ pub struct ExtensionsItem {
     pub identifier: Option<String>,
     /// `ExtensionPoint` (required).
     ///
-    /// The NSExtensionPointIdentifier for the extension.
+    /// The 'NSExtensionPointIdentifier' for the extension.
     pub extension_point: Option<String>,
     /// `DisplayName` (required).
     ///
@@ -150,6 +152,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "NSExtensionMappings",
     title: "NSExtension Mappings Command",
     file: "application.extensions.mappings.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -172,7 +175,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("QueryInstalledApps"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(false),
             user_channel: Some(true),

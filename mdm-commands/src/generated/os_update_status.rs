@@ -3,15 +3,22 @@
 
 //! `OSUpdateStatus`: OS Update Status Command (from `mdm/commands/system.update.status.yaml`).
 
+#![allow(deprecated, reason = "the module implements its own removed command")]
+
 use crate::rt;
 
 /// `OSUpdateStatus`: OS Update Status Command.
 ///
 /// Queries the device for the status of software updates.
 ///
-/// Supported: iOS 9.0+, macOS 10.11.5+, tvOS 12.0+.
+/// Supported: iOS 9.0 (removed in 27.0), macOS 10.11.5 (removed in 27.0), tvOS 12.0 (removed in 27.0).
+///
+/// Removed: Apple removed 'OSUpdateStatus' from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `OSUpdateStatus` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct OSUpdateStatus {
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -142,6 +149,9 @@ impl rt::ToValue for OsUpdateStatusItem {
 /// Every key is optional: devices leave keys out and send other types than documented; a value of the wrong type is kept in 'extra'.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `OSUpdateStatus` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct OSUpdateStatusResponse {
     /// `OSUpdateStatus` (required).
     ///
@@ -194,12 +204,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "OSUpdateStatus",
     title: "OS Update Status Command",
     file: "system.update.status.yaml",
+    removed_in: Some("27.0"),
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
             introduced: Some("9.0"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("AllowAppInstallation"),
             supervised: Some(true),
             requires_dep: Some(false),
@@ -214,7 +225,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "macOS",
             introduced: Some("10.11.5"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("None"),
             supervised: Some(true),
             requires_dep: Some(false),
@@ -229,7 +240,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "tvOS",
             introduced: Some("12.0"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("AllowAppInstallation"),
             supervised: Some(true),
             requires_dep: Some(false),

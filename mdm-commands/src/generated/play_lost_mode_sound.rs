@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `PlayLostModeSound`: Play Lost Mode Sound Command.
 ///
-/// This command allows the server to tell the device to play a sound if it is in MDM Lost Mode. The sound will play until the device is either removed from Lost Mode or a user disables the sound from the device.
+/// Play the Lost Mode sound on a device that's in Lost Mode.
 ///
 /// Supported: iOS 10.3+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "PlayLostModeSound",
     title: "Play Lost Mode Sound Command",
     file: "device.lostmode.playsound.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ProfileList`: Profile List Command.
 ///
-/// This command allows the MDM server to query for the profiles installed on the device. This command requires the Inspect Profile Manifest right. It's supported on the user channel.
+/// Get a list of installed profiles on a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,7 +15,7 @@ use crate::rt;
 pub struct ProfileList {
     /// `ManagedOnly`.
     ///
-    /// If 'true', only include profiles that MDM has installed. For user enrollments, the device ignores this key and always limits the results to managed profiles. This value is available in iOS 13 and later, macOS 10.5 and later, and tvOS 13 and later.
+    /// If 'true', only include profiles that MDM has installed. For user enrollments, the device ignores this key and always limits the results to managed profiles.
     pub managed_only: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -51,6 +51,8 @@ impl rt::ToValue for ProfileList {
 }
 
 /// `PayloadContentItem`.
+///
+/// A dictionary that describes a profile payload content item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct PayloadContentItem {
@@ -60,7 +62,9 @@ pub struct PayloadContentItem {
     pub payload_type: Option<String>,
     /// `PayloadVersion` (required).
     ///
-    /// The version of the payload. The value should be '1'.
+    /// The version of the payload. The value is '1'.
+    ///
+    /// Values: 1.
     pub payload_version: Option<i64>,
     /// `PayloadIdentifier` (required).
     ///
@@ -128,6 +132,8 @@ impl rt::ToValue for PayloadContentItem {
 }
 
 /// `ProfileListItem`.
+///
+/// A dictionary that describes a profile list item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ProfileListItem {
@@ -173,11 +179,11 @@ pub struct ProfileListItem {
     pub signer_certificates: Option<Vec<rt::Data>>,
     /// `IsManaged`.
     ///
-    /// If 'true', the current MDM service installed the profile. MDM doesn't return this value for supervised devices, and can remove or replace all profiles on supervised devices.
+    /// If 'true', the current MDM service installed the profile. MDM can remove or replace all profiles on supervised devices.
     pub is_managed: Option<bool>,
     /// `Source`.
     ///
-    /// Source of the profile. This value will be set to "Declarative Device Management" when the profile is managed by Declarative Device Management.
+    /// A string set to 'Declarative Device Management' when the profile is managed by Declarative Device Management.
     pub source: Option<String>,
     /// `PayloadContent`.
     ///
@@ -297,6 +303,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ProfileList",
     title: "Profile List Command",
     file: "profile.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -319,7 +326,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowInspection"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),
@@ -659,7 +666,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                 key: "PayloadVersion",
                                 kind: rt::Kind::Integer,
                                 required: true,
-                                values: &[],
+                                values: &["1"],
                                 supported_os: &[],
                                 children: &[],
                             },

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ProvisioningProfileList`: Provisioning Profile List Command.
 ///
-/// This command allows the server to retrieve the list of installed provisioning profiles on the device. This command requires the Inspect Provisioning Profiles right. On macOS, this command is for iOS and iPadOS style provisioning profiles only.
+/// Get a list of installed provisioning profiles on a device.
 ///
 /// Supported: iOS 4.0+, macOS 11.0+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,7 +15,7 @@ use crate::rt;
 pub struct ProvisioningProfileList {
     /// `ManagedOnly`.
     ///
-    /// If 'true', only include profiles that MDM has installed. For user enrollments, the device ignores this key and always limits the results to managed profiles. This value is available in iOS 13 and later, and tvOS 13 and later.
+    /// If 'true', only include profiles that MDM has installed. For user enrollments, the device ignores this key and always limits the results to managed profiles.
     pub managed_only: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -51,6 +51,8 @@ impl rt::ToValue for ProvisioningProfileList {
 }
 
 /// `ProvisioningProfileListItem`.
+///
+/// A dictionary that describes a provisioning profile list item.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ProvisioningProfileListItem {
@@ -160,6 +162,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ProvisioningProfileList",
     title: "Provisioning Profile List Command",
     file: "profile.provisioning.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -182,7 +185,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

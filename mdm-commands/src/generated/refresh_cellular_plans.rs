@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RefreshCellularPlans`: Refresh Cellular Plans Command.
 ///
-/// Instructs the device to query for active cellular plan eSIM "profiles" at the designated carrier eSIM server URL.
+/// Query a carrier URL for active eSIM cellular-plan profiles on a device.
 ///
 /// Supported: iOS 13.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RefreshCellularPlans",
     title: "Refresh Cellular Plans Command",
     file: "device.esim.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -3,6 +3,11 @@
 
 //! Dispatch over every command of the schema.
 
+#![allow(
+    deprecated,
+    reason = "the registry covers the commands Apple removed too"
+)]
+
 use crate::generated as g;
 use crate::rt;
 
@@ -19,6 +24,8 @@ mdm_proto::open_enum! {
         ApplyRedemptionCode = "ApplyRedemptionCode",
         /// `AvailableOSUpdates`.
         AvailableOSUpdates = "AvailableOSUpdates",
+        /// `CancelEnhancedLogCollection`.
+        CancelEnhancedLogCollection = "CancelEnhancedLogCollection",
         /// `CertificateList`.
         CertificateList = "CertificateList",
         /// `ClearActivationLockBypassCode`.
@@ -129,6 +136,8 @@ mdm_proto::open_enum! {
         ShutDownDevice = "ShutDownDevice",
         /// `StopMirroring`.
         StopMirroring = "StopMirroring",
+        /// `TriggerEnhancedLogCollection`.
+        TriggerEnhancedLogCollection = "TriggerEnhancedLogCollection",
         /// `UnlockUserAccount`.
         UnlockUserAccount = "UnlockUserAccount",
         /// `UserConfigured`.
@@ -158,6 +167,8 @@ pub enum AnyCommand {
     ApplyRedemptionCode(g::apply_redemption_code::ApplyRedemptionCode),
     /// `AvailableOSUpdates`.
     AvailableOSUpdates(g::available_os_updates::AvailableOSUpdates),
+    /// `CancelEnhancedLogCollection`.
+    CancelEnhancedLogCollection(g::cancel_enhanced_log_collection::CancelEnhancedLogCollection),
     /// `CertificateList`.
     CertificateList(g::certificate_list::CertificateList),
     /// `ClearActivationLockBypassCode`.
@@ -272,6 +283,8 @@ pub enum AnyCommand {
     ShutDownDevice(g::shut_down_device::ShutDownDevice),
     /// `StopMirroring`.
     StopMirroring(g::stop_mirroring::StopMirroring),
+    /// `TriggerEnhancedLogCollection`.
+    TriggerEnhancedLogCollection(g::trigger_enhanced_log_collection::TriggerEnhancedLogCollection),
     /// `UnlockUserAccount`.
     UnlockUserAccount(g::unlock_user_account::UnlockUserAccount),
     /// `UserConfigured`.
@@ -315,6 +328,12 @@ impl From<g::apply_redemption_code::ApplyRedemptionCode> for AnyCommand {
 impl From<g::available_os_updates::AvailableOSUpdates> for AnyCommand {
     fn from(c: g::available_os_updates::AvailableOSUpdates) -> Self {
         AnyCommand::AvailableOSUpdates(c)
+    }
+}
+
+impl From<g::cancel_enhanced_log_collection::CancelEnhancedLogCollection> for AnyCommand {
+    fn from(c: g::cancel_enhanced_log_collection::CancelEnhancedLogCollection) -> Self {
+        AnyCommand::CancelEnhancedLogCollection(c)
     }
 }
 
@@ -648,6 +667,12 @@ impl From<g::stop_mirroring::StopMirroring> for AnyCommand {
     }
 }
 
+impl From<g::trigger_enhanced_log_collection::TriggerEnhancedLogCollection> for AnyCommand {
+    fn from(c: g::trigger_enhanced_log_collection::TriggerEnhancedLogCollection) -> Self {
+        AnyCommand::TriggerEnhancedLogCollection(c)
+    }
+}
+
 impl From<g::unlock_user_account::UnlockUserAccount> for AnyCommand {
     fn from(c: g::unlock_user_account::UnlockUserAccount) -> Self {
         AnyCommand::UnlockUserAccount(c)
@@ -693,6 +718,7 @@ impl AnyCommand {
             AnyCommand::ActiveNSExtensions(_) => "ActiveNSExtensions",
             AnyCommand::ApplyRedemptionCode(_) => "ApplyRedemptionCode",
             AnyCommand::AvailableOSUpdates(_) => "AvailableOSUpdates",
+            AnyCommand::CancelEnhancedLogCollection(_) => "CancelEnhancedLogCollection",
             AnyCommand::CertificateList(_) => "CertificateList",
             AnyCommand::ClearActivationLockBypassCode(_) => "ClearActivationLockBypassCode",
             AnyCommand::ClearPasscode(_) => "ClearPasscode",
@@ -748,6 +774,7 @@ impl AnyCommand {
             AnyCommand::Settings(_) => "Settings",
             AnyCommand::ShutDownDevice(_) => "ShutDownDevice",
             AnyCommand::StopMirroring(_) => "StopMirroring",
+            AnyCommand::TriggerEnhancedLogCollection(_) => "TriggerEnhancedLogCollection",
             AnyCommand::UnlockUserAccount(_) => "UnlockUserAccount",
             AnyCommand::UserConfigured(_) => "UserConfigured",
             AnyCommand::UserList(_) => "UserList",
@@ -766,6 +793,7 @@ impl AnyCommand {
             AnyCommand::ActiveNSExtensions(c) => rt::ToValue::to_value(c),
             AnyCommand::ApplyRedemptionCode(c) => rt::ToValue::to_value(c),
             AnyCommand::AvailableOSUpdates(c) => rt::ToValue::to_value(c),
+            AnyCommand::CancelEnhancedLogCollection(c) => rt::ToValue::to_value(c),
             AnyCommand::CertificateList(c) => rt::ToValue::to_value(c),
             AnyCommand::ClearActivationLockBypassCode(c) => rt::ToValue::to_value(c),
             AnyCommand::ClearPasscode(c) => rt::ToValue::to_value(c),
@@ -821,6 +849,7 @@ impl AnyCommand {
             AnyCommand::Settings(c) => rt::ToValue::to_value(c),
             AnyCommand::ShutDownDevice(c) => rt::ToValue::to_value(c),
             AnyCommand::StopMirroring(c) => rt::ToValue::to_value(c),
+            AnyCommand::TriggerEnhancedLogCollection(c) => rt::ToValue::to_value(c),
             AnyCommand::UnlockUserAccount(c) => rt::ToValue::to_value(c),
             AnyCommand::UserConfigured(c) => rt::ToValue::to_value(c),
             AnyCommand::UserList(c) => rt::ToValue::to_value(c),
@@ -844,6 +873,7 @@ pub(crate) fn decode_command(
         "ActiveNSExtensions" => <g::active_ns_extensions::ActiveNSExtensions as rt::FromValue>::from_value(payload, path).map(AnyCommand::ActiveNSExtensions),
         "ApplyRedemptionCode" => <g::apply_redemption_code::ApplyRedemptionCode as rt::FromValue>::from_value(payload, path).map(AnyCommand::ApplyRedemptionCode),
         "AvailableOSUpdates" => <g::available_os_updates::AvailableOSUpdates as rt::FromValue>::from_value(payload, path).map(AnyCommand::AvailableOSUpdates),
+        "CancelEnhancedLogCollection" => <g::cancel_enhanced_log_collection::CancelEnhancedLogCollection as rt::FromValue>::from_value(payload, path).map(AnyCommand::CancelEnhancedLogCollection),
         "CertificateList" => <g::certificate_list::CertificateList as rt::FromValue>::from_value(payload, path).map(AnyCommand::CertificateList),
         "ClearActivationLockBypassCode" => <g::clear_activation_lock_bypass_code::ClearActivationLockBypassCode as rt::FromValue>::from_value(payload, path).map(AnyCommand::ClearActivationLockBypassCode),
         "ClearPasscode" => <g::clear_passcode::ClearPasscode as rt::FromValue>::from_value(payload, path).map(AnyCommand::ClearPasscode),
@@ -899,6 +929,7 @@ pub(crate) fn decode_command(
         "Settings" => <g::settings::Settings as rt::FromValue>::from_value(payload, path).map(AnyCommand::Settings),
         "ShutDownDevice" => <g::shut_down_device::ShutDownDevice as rt::FromValue>::from_value(payload, path).map(AnyCommand::ShutDownDevice),
         "StopMirroring" => <g::stop_mirroring::StopMirroring as rt::FromValue>::from_value(payload, path).map(AnyCommand::StopMirroring),
+        "TriggerEnhancedLogCollection" => <g::trigger_enhanced_log_collection::TriggerEnhancedLogCollection as rt::FromValue>::from_value(payload, path).map(AnyCommand::TriggerEnhancedLogCollection),
         "UnlockUserAccount" => <g::unlock_user_account::UnlockUserAccount as rt::FromValue>::from_value(payload, path).map(AnyCommand::UnlockUserAccount),
         "UserConfigured" => <g::user_configured::UserConfigured as rt::FromValue>::from_value(payload, path).map(AnyCommand::UserConfigured),
         "UserList" => <g::user_list::UserList as rt::FromValue>::from_value(payload, path).map(AnyCommand::UserList),
@@ -923,6 +954,10 @@ pub enum AnyResponse {
     ApplyRedemptionCode(g::apply_redemption_code::ApplyRedemptionCodeResponse),
     /// The response to `AvailableOSUpdates`.
     AvailableOSUpdates(g::available_os_updates::AvailableOSUpdatesResponse),
+    /// The response to `CancelEnhancedLogCollection`.
+    CancelEnhancedLogCollection(
+        g::cancel_enhanced_log_collection::CancelEnhancedLogCollectionResponse,
+    ),
     /// The response to `CertificateList`.
     CertificateList(g::certificate_list::CertificateListResponse),
     /// The response to `ClearActivationLockBypassCode`.
@@ -1041,6 +1076,10 @@ pub enum AnyResponse {
     ShutDownDevice(g::shut_down_device::ShutDownDeviceResponse),
     /// The response to `StopMirroring`.
     StopMirroring(g::stop_mirroring::StopMirroringResponse),
+    /// The response to `TriggerEnhancedLogCollection`.
+    TriggerEnhancedLogCollection(
+        g::trigger_enhanced_log_collection::TriggerEnhancedLogCollectionResponse,
+    ),
     /// The response to `UnlockUserAccount`.
     UnlockUserAccount(g::unlock_user_account::UnlockUserAccountResponse),
     /// The response to `UserConfigured`.
@@ -1071,6 +1110,7 @@ impl AnyResponse {
             AnyResponse::ActiveNSExtensions(_) => "ActiveNSExtensions",
             AnyResponse::ApplyRedemptionCode(_) => "ApplyRedemptionCode",
             AnyResponse::AvailableOSUpdates(_) => "AvailableOSUpdates",
+            AnyResponse::CancelEnhancedLogCollection(_) => "CancelEnhancedLogCollection",
             AnyResponse::CertificateList(_) => "CertificateList",
             AnyResponse::ClearActivationLockBypassCode(_) => "ClearActivationLockBypassCode",
             AnyResponse::ClearPasscode(_) => "ClearPasscode",
@@ -1126,6 +1166,7 @@ impl AnyResponse {
             AnyResponse::Settings(_) => "Settings",
             AnyResponse::ShutDownDevice(_) => "ShutDownDevice",
             AnyResponse::StopMirroring(_) => "StopMirroring",
+            AnyResponse::TriggerEnhancedLogCollection(_) => "TriggerEnhancedLogCollection",
             AnyResponse::UnlockUserAccount(_) => "UnlockUserAccount",
             AnyResponse::UserConfigured(_) => "UserConfigured",
             AnyResponse::UserList(_) => "UserList",
@@ -1144,6 +1185,7 @@ impl AnyResponse {
             AnyResponse::ActiveNSExtensions(r) => rt::ToValue::to_value(r),
             AnyResponse::ApplyRedemptionCode(r) => rt::ToValue::to_value(r),
             AnyResponse::AvailableOSUpdates(r) => rt::ToValue::to_value(r),
+            AnyResponse::CancelEnhancedLogCollection(r) => rt::ToValue::to_value(r),
             AnyResponse::CertificateList(r) => rt::ToValue::to_value(r),
             AnyResponse::ClearActivationLockBypassCode(r) => rt::ToValue::to_value(r),
             AnyResponse::ClearPasscode(r) => rt::ToValue::to_value(r),
@@ -1199,6 +1241,7 @@ impl AnyResponse {
             AnyResponse::Settings(r) => rt::ToValue::to_value(r),
             AnyResponse::ShutDownDevice(r) => rt::ToValue::to_value(r),
             AnyResponse::StopMirroring(r) => rt::ToValue::to_value(r),
+            AnyResponse::TriggerEnhancedLogCollection(r) => rt::ToValue::to_value(r),
             AnyResponse::UnlockUserAccount(r) => rt::ToValue::to_value(r),
             AnyResponse::UserConfigured(r) => rt::ToValue::to_value(r),
             AnyResponse::UserList(r) => rt::ToValue::to_value(r),
@@ -1218,6 +1261,7 @@ pub(crate) fn decode_response(request_type: &str, keys: rt::Value) -> rt::ProtoR
         "ActiveNSExtensions" => AnyResponse::ActiveNSExtensions(<g::active_ns_extensions::ActiveNSExtensionsResponse as rt::FromValue>::from_value(keys, "")?),
         "ApplyRedemptionCode" => AnyResponse::ApplyRedemptionCode(<g::apply_redemption_code::ApplyRedemptionCodeResponse as rt::FromValue>::from_value(keys, "")?),
         "AvailableOSUpdates" => AnyResponse::AvailableOSUpdates(<g::available_os_updates::AvailableOSUpdatesResponse as rt::FromValue>::from_value(keys, "")?),
+        "CancelEnhancedLogCollection" => AnyResponse::CancelEnhancedLogCollection(<g::cancel_enhanced_log_collection::CancelEnhancedLogCollectionResponse as rt::FromValue>::from_value(keys, "")?),
         "CertificateList" => AnyResponse::CertificateList(<g::certificate_list::CertificateListResponse as rt::FromValue>::from_value(keys, "")?),
         "ClearActivationLockBypassCode" => AnyResponse::ClearActivationLockBypassCode(<g::clear_activation_lock_bypass_code::ClearActivationLockBypassCodeResponse as rt::FromValue>::from_value(keys, "")?),
         "ClearPasscode" => AnyResponse::ClearPasscode(<g::clear_passcode::ClearPasscodeResponse as rt::FromValue>::from_value(keys, "")?),
@@ -1273,6 +1317,7 @@ pub(crate) fn decode_response(request_type: &str, keys: rt::Value) -> rt::ProtoR
         "Settings" => AnyResponse::Settings(<g::settings::SettingsResponse as rt::FromValue>::from_value(keys, "")?),
         "ShutDownDevice" => AnyResponse::ShutDownDevice(<g::shut_down_device::ShutDownDeviceResponse as rt::FromValue>::from_value(keys, "")?),
         "StopMirroring" => AnyResponse::StopMirroring(<g::stop_mirroring::StopMirroringResponse as rt::FromValue>::from_value(keys, "")?),
+        "TriggerEnhancedLogCollection" => AnyResponse::TriggerEnhancedLogCollection(<g::trigger_enhanced_log_collection::TriggerEnhancedLogCollectionResponse as rt::FromValue>::from_value(keys, "")?),
         "UnlockUserAccount" => AnyResponse::UnlockUserAccount(<g::unlock_user_account::UnlockUserAccountResponse as rt::FromValue>::from_value(keys, "")?),
         "UserConfigured" => AnyResponse::UserConfigured(<g::user_configured::UserConfiguredResponse as rt::FromValue>::from_value(keys, "")?),
         "UserList" => AnyResponse::UserList(<g::user_list::UserListResponse as rt::FromValue>::from_value(keys, "")?),
@@ -1293,6 +1338,7 @@ pub static ALL: &[&rt::CommandSpec] = &[
     &g::active_ns_extensions::SPEC,
     &g::apply_redemption_code::SPEC,
     &g::available_os_updates::SPEC,
+    &g::cancel_enhanced_log_collection::SPEC,
     &g::certificate_list::SPEC,
     &g::clear_activation_lock_bypass_code::SPEC,
     &g::clear_passcode::SPEC,
@@ -1348,6 +1394,7 @@ pub static ALL: &[&rt::CommandSpec] = &[
     &g::settings::SPEC,
     &g::shut_down_device::SPEC,
     &g::stop_mirroring::SPEC,
+    &g::trigger_enhanced_log_collection::SPEC,
     &g::unlock_user_account::SPEC,
     &g::user_configured::SPEC,
     &g::user_list::SPEC,

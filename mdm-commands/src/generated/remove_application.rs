@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RemoveApplication`: Remove Application Command.
 ///
-/// This command allows a server to remove a managed app.
+/// Remove an app.
 ///
 /// Supported: iOS 5.0+, macOS 11.0+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +17,9 @@ pub struct RemoveApplication {
     ///
     /// The bundle identifier of the managed app.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifier: String,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -102,6 +104,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RemoveApplication",
     title: "Remove Application Command",
     file: "application.remove.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -124,11 +127,11 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowAppInstallation"),
-            supervised: None,
-            requires_dep: None,
+            supervised: Some(false),
+            requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),
-            user_enrollment: Some("forbidden"),
+            user_enrollment: Some("allowed"),
             shared_ipad: None,
             shared_ipad_device_channel: None,
             shared_ipad_user_channel: None,

@@ -15,7 +15,7 @@ mdm_proto::open_enum! {
 
 /// `RemoveMedia`: Remove Media Command.
 ///
-/// This command allows an MDM server to remove managed media. This command returns Acknowledged even if the item is not found.
+/// Remove a previously installed book from a device.
 ///
 /// Supported: iOS 8.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +122,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RemoveMedia",
     title: "Remove Media Command",
     file: "media.remove.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RemoveProfile`: Remove Profile Command.
 ///
-/// This command allows the server to remove a profile. This command requires the Profile Installation and Removal Right. It's supported in the user channel.
+/// Remove a previously installed profile from the device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RemoveProfile",
     title: "Remove Profile Command",
     file: "profile.remove.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -122,7 +123,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowInstallationRemoval"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),

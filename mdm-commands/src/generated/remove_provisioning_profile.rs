@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RemoveProvisioningProfile`: Remove Provisioning Profile Command.
 ///
-/// This command allows the server to remove a provisioning profile. This command requires the Provisioning Profile Installation and Removal right. On macOS, this command is for iOS and iPadOS style provisioning profiles only.
+/// Remove a previously installed provisioning profile from a device.
 ///
 /// Supported: iOS 4.0+, macOS 11.0+, tvOS 10.2+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RemoveProvisioningProfile",
     title: "Remove Provisioning Profile Command",
     file: "profile.provisioning.remove.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -122,7 +123,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RequestMirroring`: Request Mirroring Command.
 ///
-/// This command prompts the user to share their screen using AirPlay mirroring.
+/// Prompt the user to share their screen using AirPlay Mirroring.
 ///
 /// Supported: iOS 7.0+, macOS 10.10+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -19,7 +19,7 @@ pub struct RequestMirroring {
     pub destination_name: Option<String>,
     /// `DestinationDeviceID`.
     ///
-    /// The hardware address of the AirPlay Mirroring destination that identifies the device, in the format 'xx:xx:xx:xx:xx'. This value isn't case-sensitive.
+    /// The hardware address of the AirPlay Mirroring destination that identifies the device, in the format 'xx:xx:xx:xx:xx'. This value isn't case-sensitive. Not available for Apple TV devices running tvOS 18 or later, use 'DestinationName' instead.
     pub destination_device_id: Option<String>,
     /// `ScanTime`.
     ///
@@ -133,6 +133,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RequestMirroring",
     title: "Request Mirroring Command",
     file: "mirroring.request.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -155,7 +156,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RequestUnlockToken`: Request Unlock Token Command.
 ///
-/// This command requests an UnlockToken from the device.
+/// Request an unlock token from a device.
 ///
 /// Supported: iOS 5.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -97,6 +97,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RequestUnlockToken",
     title: "Request Unlock Token Command",
     file: "passcode.unlocktoken.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

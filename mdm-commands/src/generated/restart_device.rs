@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `RestartDevice`: Restart Device Command.
 ///
-/// This command requires the Device Lock access right. The device will restart immediately.
+/// Remotely and immediately restart a device.
 ///
 /// Supported: iOS 10.3+, macOS 10.13+, tvOS 10.2+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,17 +15,15 @@ use crate::rt;
 pub struct RestartDevice {
     /// `RebuildKernelCache`.
     ///
-    /// If 'true', the system rebuilds the kernel cache during a device restart. If 'BootstrapTokenAllowedForAuthentication' is 'true' in the SecurityInfoResponse.SecurityInfo response, the device requests the bootstrap token from the MDM server prior to executing this command. This value is available in macOS 11 and later.
+    /// If 'true', the system rebuilds the kernel cache during a device restart. If 'BootstrapTokenAllowedForAuthentication' is 'true' in the 'SecurityInfo' response, the device requests the bootstrap token from the MDM server prior to executing this command.
     pub rebuild_kernel_cache: Option<bool>,
     /// `KextPaths`.
     ///
-    /// If 'RebuildKernelCache' is 'true', this value specifies the paths to kexts to add to the auxiliary kernel cache since the last kernel cache rebuild. If not present, the system only adds previously discovered kexts to the kernel cache. This value is available in macOS 11 and later.
+    /// If 'RebuildKernelCache' is 'true', this value specifies the paths to kexts to add to the auxiliary kernel cache since the last kernel cache rebuild. If not present, the system only adds previously discovered kexts to the kernel cache.
     pub kext_paths: Option<Vec<String>>,
     /// `NotifyUser`.
     ///
     /// If 'true', notifies the user to restart the device at their convenience. No forced restart occurs unless the device is at 'loginwindow' with no logged-in users. The user can dismiss the notification and ignore the request. No further notifications display unless you resend the command.
-    ///
-    /// This value is available in macOS 11.3 and later.
     pub notify_user: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -111,6 +109,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RestartDevice",
     title: "Restart Device Command",
     file: "device.restart.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -133,7 +132,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowPasscodeRemovalAndLock"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `Restrictions`: Restrictions Command.
 ///
-/// This command allows the server to determine what restrictions are being enforced on the device, and the total sum of all restrictions. This command requires the Restrictions Query access right.
+/// Get a list of restrictions on the device.
 ///
 /// Supported: iOS 4.0+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,7 +15,7 @@ use crate::rt;
 pub struct Restrictions {
     /// `ProfileRestrictions`.
     ///
-    /// If 'true', the device reports restrictions from each profile. This value is available in iOS 4 and later, and tvOS 6.1 and later.
+    /// If 'true', the device reports restrictions from each profile.
     pub profile_restrictions: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -224,25 +224,25 @@ impl rt::ToValue for UnionEntry {
 
 /// `GlobalRestrictions`.
 ///
-/// A dictionary that contains the global restrictions in effect. This value is available in iOS 4 and later, and tvOS 6.1 and later.
+/// A dictionary that contains the global restrictions in effect.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct GlobalRestrictions {
     /// `restrictedBool`.
     ///
-    /// A dictionary of Boolean restrictions.
+    /// A dictionary of Boolean profile restrictions.
     pub restricted_bool: Option<rt::Keyed<RestrictedBoolEntry>>,
     /// `restrictedValue`.
     ///
-    /// A dictionary of numeric restrictions.
+    /// A dictionary of numeric profile restrictions.
     pub restricted_value: Option<rt::Keyed<RestrictedValueEntry>>,
     /// `intersection`.
     ///
-    /// A dictionary of intersected restrictions. Intersected restrictions indicate that new restrictions can only reduce the number of strings in the set.
+    /// A dictionary of intersected profile restrictions. Intersected restrictions indicate that new restrictions can only reduce the number of strings in the set.
     pub intersection: Option<rt::Keyed<IntersectionEntry>>,
     /// `union`.
     ///
-    /// A dictionary of unioned restrictions. Unioned restrictions indicate that new restrictions can add to the set.
+    /// A dictionary of unioned profile restrictions. Unioned restrictions indicate that new restrictions can add to the set.
     pub union: Option<rt::Keyed<UnionEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -457,25 +457,25 @@ impl rt::ToValue for ProfileRestrictionsEntryUnionEntry {
 
 /// `ProfileRestrictionsEntry`.
 ///
-/// The profile identifiers.
+/// The profile identifiers. This dictionary is only available if 'ProfileRestrictions' is 'true' in the command.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ProfileRestrictionsEntry {
     /// `restrictedBool`.
     ///
-    /// A dictionary of Boolean restrictions.
+    /// A dictionary of Boolean profile restrictions.
     pub restricted_bool: Option<rt::Keyed<ProfileRestrictionsEntryRestrictedBoolEntry>>,
     /// `restrictedValue`.
     ///
-    /// A dictionary of numeric restrictions.
+    /// A dictionary of numeric profile restrictions.
     pub restricted_value: Option<rt::Keyed<ProfileRestrictionsEntryRestrictedValueEntry>>,
     /// `intersection`.
     ///
-    /// A dictionary of intersected restrictions. Intersected restrictions indicate that new restrictions can only reduce the number of strings in the set.
+    /// A dictionary of intersected profile restrictions. Intersected restrictions indicate that new restrictions can only reduce the number of strings in the set.
     pub intersection: Option<rt::Keyed<ProfileRestrictionsEntryIntersectionEntry>>,
     /// `union`.
     ///
-    /// A dictionary of unioned restrictions. Unioned restrictions indicate that new restrictions can add to the set.
+    /// A dictionary of unioned profile restrictions. Unioned restrictions indicate that new restrictions can add to the set.
     pub union: Option<rt::Keyed<ProfileRestrictionsEntryUnionEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -524,11 +524,11 @@ impl rt::ToValue for ProfileRestrictionsEntry {
 pub struct RestrictionsResponse {
     /// `GlobalRestrictions` (required).
     ///
-    /// A dictionary that contains the global restrictions in effect. This value is available in iOS 4 and later, and tvOS 6.1 and later.
+    /// A dictionary that contains the global restrictions in effect.
     pub global_restrictions: Option<GlobalRestrictions>,
     /// `ProfileRestrictions` (required).
     ///
-    /// A dictionary that contains dictionaries of restrictions from each profile. This value is only available when 'ProfileRestrictions' is 'true' in the command. The keys are the identifiers of the profiles. This value is available in iOS 4 and later, and tvOS 6.1 and later.
+    /// A dictionary that contains dictionaries of restrictions from each profile. This value is only available when 'ProfileRestrictions' is 'true' in the command. The keys are the identifiers of the profiles.
     pub profile_restrictions: Option<rt::Keyed<ProfileRestrictionsEntry>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -579,6 +579,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "Restrictions",
     title: "Restrictions Command",
     file: "device.restrictions.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -75,7 +75,7 @@ impl rt::ToValue for FileVaultUnlock {
 
 /// `RotateFileVaultKey`: Rotate FileVault Key Command.
 ///
-/// This command allows for changing a device's FileVaultMaster password.
+/// Change the FileVault primary password on a device.
 ///
 /// Supported: macOS 10.9+.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +153,7 @@ impl rt::ToValue for RotateFileVaultKey {
 pub struct RotateResult {
     /// `EncryptedNewRecoveryKey`.
     ///
-    /// A new personal recovery key that is encrypted using a 'ReplyEncryptionCertificate' as a CMS-compliant envelope.
+    /// A new personal recovery key that's encrypted using a 'ReplyEncryptionCertificate' as a CMS-compliant envelope.
     pub encrypted_new_recovery_key: Option<rt::Data>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -245,6 +245,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "RotateFileVaultKey",
     title: "Rotate FileVault Key Command",
     file: "rotate.file.vault.key.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -267,7 +268,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -3,6 +3,8 @@
 
 //! `ScheduleOSUpdate`: Schedule OS Update Command (from `mdm/commands/system.update.schedule.yaml`).
 
+#![allow(deprecated, reason = "the module implements its own removed command")]
+
 use crate::rt;
 
 mdm_proto::open_enum! {
@@ -129,9 +131,14 @@ impl rt::ToValue for UpdatesItem {
 ///
 /// This command allows the server to schedule an OS update.
 ///
-/// Supported: iOS 9.0+, macOS 10.11+, tvOS 12.0+.
+/// Supported: iOS 9.0 (removed in 27.0), macOS 10.11 (removed in 27.0), tvOS 12.0 (removed in 27.0).
+///
+/// Removed: Apple removed 'ScheduleOSUpdate' from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `ScheduleOSUpdate` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct ScheduleOSUpdate {
     /// `Updates` (required).
     ///
@@ -321,6 +328,9 @@ impl rt::ToValue for UpdateResultsItem {
 /// Every key is optional: devices leave keys out and send other types than documented; a value of the wrong type is kept in 'extra'.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `ScheduleOSUpdate` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct ScheduleOSUpdateResponse {
     /// `UpdateResults` (required).
     ///
@@ -373,12 +383,13 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ScheduleOSUpdate",
     title: "Schedule OS Update Command",
     file: "system.update.schedule.yaml",
+    removed_in: Some("27.0"),
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
             introduced: Some("9.0"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("AllowAppInstallation"),
             supervised: Some(true),
             requires_dep: Some(false),
@@ -393,7 +404,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "macOS",
             introduced: Some("10.11"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("None"),
             supervised: Some(true),
             requires_dep: Some(false),
@@ -408,7 +419,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "tvOS",
             introduced: Some("12.0"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("AllowAppInstallation"),
             supervised: Some(true),
             requires_dep: Some(false),

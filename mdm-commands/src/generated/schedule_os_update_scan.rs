@@ -3,15 +3,22 @@
 
 //! `ScheduleOSUpdateScan`: Schedule OS Update Scan Command (from `mdm/commands/system.update.scan.yaml`).
 
+#![allow(deprecated, reason = "the module implements its own removed command")]
+
 use crate::rt;
 
 /// `ScheduleOSUpdateScan`: Schedule OS Update Scan Command.
 ///
 /// Requests that the device perform a background scan for OS updates.
 ///
-/// Supported: macOS 10.11+.
+/// Supported: macOS 10.11 (removed in 27.0).
+///
+/// Removed: Apple removed 'ScheduleOSUpdateScan' from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `ScheduleOSUpdateScan` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct ScheduleOSUpdateScan {
     /// `Force`.
     ///
@@ -55,6 +62,9 @@ impl rt::ToValue for ScheduleOSUpdateScan {
 /// Every key is optional: devices leave keys out and send other types than documented; a value of the wrong type is kept in 'extra'.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
+#[deprecated(
+    note = "Apple removed `ScheduleOSUpdateScan` from its schema in release 27.0: devices on 27.0 or later refuse it; devices on older releases still run it"
+)]
 pub struct ScheduleOSUpdateScanResponse {
     /// `ScanInitiated` (required).
     ///
@@ -107,6 +117,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ScheduleOSUpdateScan",
     title: "Schedule OS Update Scan Command",
     file: "system.update.scan.yaml",
+    removed_in: Some("27.0"),
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -127,7 +138,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             platform: "macOS",
             introduced: Some("10.11"),
             deprecated: None,
-            removed: None,
+            removed: Some("27.0"),
             access_rights: Some("None"),
             supervised: Some(true),
             requires_dep: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `SecurityInfo`: Security Info Command.
 ///
-/// This command queries the device for security-related information. Queries are available if the MDM host has the Security Query right.
+/// Get security-related information about a device.
 ///
 /// Supported: iOS 4.0+, macOS 10.7+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,6 +41,8 @@ impl rt::ToValue for SecurityInfo {
 }
 
 /// `ApplicationsItem`.
+///
+/// A dictionary that describes the allowed apps.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ApplicationsItem {
@@ -107,7 +109,7 @@ mdm_proto::open_enum! {
 
 /// `FirewallSettings`.
 ///
-/// A dictionary that contains the firewall settings. This value is available in macOS 10.12 and later.
+/// A dictionary that contains the firewall settings.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct FirewallSettings {
@@ -180,7 +182,7 @@ impl rt::ToValue for FirewallSettings {
 
 /// `FirmwarePasswordStatus`.
 ///
-/// A dictionary that contains the status of the EFI firmware password. This value is available in macOS 10.13 and later.
+/// A dictionary that contains the status of the EFI firmware password.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct FirmwarePasswordStatus {
@@ -192,7 +194,9 @@ pub struct FirmwarePasswordStatus {
     ///
     /// If 'true', a firmware password change is pending. A device restart is necessary for this change to take effect. Until then, additional attempts to change the password fail.
     ///
-    /// If 'true', the other values show the current state of the device, not the state after a restart.
+    /// &gt; Note:
+    ///
+    /// &gt; If 'true', the other values show the current state of the device, not the state after a restart.
     pub change_pending: Option<bool>,
     /// `AllowOroms`.
     ///
@@ -243,19 +247,19 @@ impl rt::ToValue for FirmwarePasswordStatus {
 pub struct ManagementStatus {
     /// `EnrolledViaDEP`.
     ///
-    /// If 'true', the device enrolled in MDM through the Device Enrollment Program (DEP). This value is available in macOS 10.13.2 and later.
+    /// If 'true', the device enrolled in MDM through Automated Device Enrollment (ADE).
     pub enrolled_via_dep: Option<bool>,
     /// `UserApprovedEnrollment`.
     ///
-    /// If 'true', the enrollment was user-approved. If 'false', the device may reject certain security-sensitive payloads or commands. This value is available in macOS 10.13.2 and later.
+    /// If 'true', the enrollment was user-approved. If 'false', the device may reject certain security-sensitive payloads or commands.
     pub user_approved_enrollment: Option<bool>,
     /// `IsUserEnrollment`.
     ///
-    /// If 'true', the device is user-enrolled. This value is available in iOS 13 and later, and macOS 10.15 and later.
+    /// If 'true', the device is user-enrolled.
     pub is_user_enrollment: Option<bool>,
     /// `IsActivationLockManageable`.
     ///
-    /// If 'true', the type of enrollment allows the MDM to manage Activation Lock for this device. This value is available in macOS 10.15 and later.
+    /// If 'true', the type of enrollment allows the MDM to manage Activation Lock for this device.
     pub is_activation_lock_manageable: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -345,7 +349,7 @@ mdm_proto::open_enum! {
 
 /// `SecureBoot`.
 ///
-/// A dictionary that contains the device's Secure Boot settings. This value is available in macOS 10.15 and later.
+/// A dictionary that contains the device's Secure Boot settings.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SecureBoot {
@@ -359,9 +363,7 @@ pub struct SecureBoot {
     pub external_boot_level: Option<ExternalBootLevel>,
     /// `ReducedSecurity`.
     ///
-    /// Reports which security features the user disables in 'recoveryOS'. This property is only present for Apple silicon when 'SecureBootLevel' is 'medium'.
-    ///
-    /// Available in iOS 11 and later.
+    /// Reports which security features the user disables in 'recoveryOS'. This property is only present for a Mac with Apple silicon when 'SecureBootLevel' is 'medium'.
     pub reduced_security: Option<Vec<ReducedSecurityItems>>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -428,21 +430,21 @@ pub struct SecurityInfoResponseSecurityInfo {
     ///
     /// - '3': Both block-level and file-level encryption
     ///
-    /// For a device to have data protection, 'HardwareEncryptionCaps' must be '3' and 'PasscodePresent' must 'true'.
+    /// &gt; Important:
     ///
-    /// This value is available in iOS 4 and later, and tvOS 6 and later.
+    /// &gt; For a device to have data protection, 'HardwareEncryptionCaps' must be '3' and 'PasscodePresent' must 'true'.
     pub hardware_encryption_caps: Option<i64>,
     /// `PasscodePresent`.
     ///
-    /// If 'true', the device has a passcode. This value is available in iOS 4 and later, and tvOS 6 and later.
+    /// If 'true', the device has a passcode. This key doesn't apply to User-Enrolled devices.
     pub passcode_present: Option<bool>,
     /// `PasscodeCompliant`.
     ///
-    /// If 'true', the user's passcode is compliant with all requirements on the device, including Exchange and other accounts. This value is available in iOS 4 and later, and tvOS 6 and later.
+    /// If 'true', the user's passcode is compliant with all requirements on the device, including Exchange and other accounts.
     pub passcode_compliant: Option<bool>,
     /// `PasscodeCompliantWithProfiles`.
     ///
-    /// If 'true', the user's passcode is compliant with requirements from profiles. This key doesn't apply to User-Enrolled devices. This value is available in iOS 4 and later, and tvOS 6 and later.
+    /// If 'true', the user's passcode is compliant with requirements from profiles. This key doesn't apply to User-Enrolled devices.
     pub passcode_compliant_with_profiles: Option<bool>,
     /// `PasscodeLockGracePeriod`.
     ///
@@ -458,35 +460,35 @@ pub struct SecurityInfoResponseSecurityInfo {
     pub auto_lock_time: Option<i64>,
     /// `FDE_Enabled`.
     ///
-    /// If 'true', the device has enabled FileVault full disk encryption (FDE). This value is available in macOS 10.9 and later.
+    /// If 'true', the device has enabled FileVault full disk encryption (FDE).
     pub fde_enabled: Option<bool>,
     /// `FDE_HasPersonalRecoveryKey`.
     ///
-    /// If 'true', FileVault FDE has a personal recovery key. This value is available in macOS 10.9 and later.
+    /// If 'true', FileVault FDE has a personal recovery key.
     pub fde_has_personal_recovery_key: Option<bool>,
     /// `FDE_HasInstitutionalRecoveryKey`.
     ///
-    /// If 'true', FileVault FDE has an institutional recovery key. This value is available in macOS 10.9 and later.
+    /// If 'true', FileVault FDE has an institutional recovery key.
     pub fde_has_institutional_recovery_key: Option<bool>,
     /// `FDE_PersonalRecoveryKeyCMS`.
     ///
-    /// If the FileVault personal recovery key has enabled escrow with a recovery key, this value contains the key. The certificate from the FDERecoveryKeyEscrow profile encrypts the key and wraps it as CMS data. This value is available in macOS 10.13 and later.
+    /// If the FileVault personal recovery key has enabled escrow with a recovery key, this value contains the key. The certificate from the 'FDERecoveryKeyEscrow' profile encrypts the key and wraps it as CMS data.
     pub fde_personal_recovery_key_cms: Option<rt::Data>,
     /// `FDE_PersonalRecoveryKeyDeviceKey`.
     ///
-    /// If the FileVault personal recovery key has enabled escrow with a recovery key, this value is the device serial number. This is the value that displays to the user at the EFI login window as part of the help message if they enter their password incorrectly three times. The server also uses this value as an index when saving the device personal recovery key. This replaces the 'recordNumber' that the server returned in the previous escrow mechanism. This value is available in macOS 10.13 and later.
+    /// If the FileVault personal recovery key has enabled escrow with a recovery key, this value is the device serial number. This is the value that displays to the user at the EFI Login Window as part of the help message if they enter their password incorrectly three times. The server also uses this value as an index when saving the device personal recovery key. This replaces the 'recordNumber' that the server returned in the previous escrow mechanism.
     pub fde_personal_recovery_key_device_key: Option<String>,
     /// `SystemIntegrityProtectionEnabled`.
     ///
-    /// If 'true', System Integrity Protection (SIP) is active on the device. This value is available in macOS 10.12 and later.
+    /// If 'true', System Integrity Protection (SIP) is active on the device.
     pub system_integrity_protection_enabled: Option<bool>,
     /// `FirewallSettings`.
     ///
-    /// A dictionary that contains the firewall settings. This value is available in macOS 10.12 and later.
+    /// A dictionary that contains the firewall settings.
     pub firewall_settings: Option<FirewallSettings>,
     /// `FirmwarePasswordStatus`.
     ///
-    /// A dictionary that contains the status of the EFI firmware password. This value is available in macOS 10.13 and later.
+    /// A dictionary that contains the status of the EFI firmware password.
     pub firmware_password_status: Option<FirmwarePasswordStatus>,
     /// `ManagementStatus`.
     ///
@@ -494,37 +496,37 @@ pub struct SecurityInfoResponseSecurityInfo {
     pub management_status: Option<ManagementStatus>,
     /// `SecureBoot`.
     ///
-    /// A dictionary that contains the device's Secure Boot settings. This value is available in macOS 10.15 and later.
+    /// A dictionary that contains the device's Secure Boot settings.
     pub secure_boot: Option<SecureBoot>,
     /// `RemoteDesktopEnabled`.
     ///
-    /// If 'true', Remote Desktop is active on the device. This value is available in macOS 10.14.4 and later.
+    /// If 'true', Remote Desktop is active on the device.
     pub remote_desktop_enabled: Option<bool>,
     /// `AuthenticatedRootVolumeEnabled`.
     ///
-    /// If 'true', the system booted using an Authenticated Root Volume. This value is available in macOS 11 and later.
+    /// If 'true', the system booted using an Authenticated Root Volume.
     pub authenticated_root_volume_enabled: Option<bool>,
     /// `BootstrapTokenAllowedForAuthentication`.
     ///
-    /// This value specifies whether the Secure Enclave Processor (SEP) supports and allows secure operations to use the Bootstrap Token. The value is automatically set for devices enrolled through the Device Enrollment Program (DEP). The user can also manually set this value in the RecoveryOS.
+    /// This value specifies whether the Secure Enclave Processor (SEP) supports and allows secure operations to use the Bootstrap Token. The device automatically sets this value if enrolled through Automated Device Enrollment (ADE). The user can also manually set this value in the RecoveryOS.
     ///
-    /// This value is available for Apple silicon in macOS 11 and later. Not available for user enrollment.
+    /// This value is available for a Mac with Apple silicon in macOS 11 and later. Not available for user enrollment.
     pub bootstrap_token_allowed_for_authentication: Option<BootstrapTokenAllowedForAuthentication>,
     /// `BootstrapTokenRequiredForSoftwareUpdate`.
     ///
-    /// If 'true', the device can accept a Bootstrap Token from the MDM server instead of prompting for user authentication prior to installation. This only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the SecurityInfoResponse.SecurityInfo response.
+    /// If 'true', the device can accept a Bootstrap Token from the MDM server instead of prompting for user authentication prior to installation. This only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the 'SecurityInfo' response.
     ///
-    /// This value is available for Apple silicon in macOS 11 and later. Not available for user enrollment.
+    /// This value is available for a Mac with Apple silicon in macOS 11 and later. Not available for user enrollment.
     pub bootstrap_token_required_for_software_update: Option<bool>,
     /// `BootstrapTokenRequiredForKernelExtensionApproval`.
     ///
-    /// If 'true', the device can accept a Bootstrap Token from the MDM server instead of prompting for user authentication prior to enabling kernel extensions. This includes enabling kexts through the 'com.apple.syspolicy.kernel-extension-policy' payload or triggering the 'RestartDevice' command with 'RebuildKernelCache' set to 'true'. This only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the SecurityInfoResponse.SecurityInfo response.
+    /// If 'true', the device can accept a Bootstrap Token from the MDM server instead of prompting for user authentication prior to enabling kernel extensions. This includes enabling kexts through the 'com.apple.syspolicy.kernel-extension-policy' payload or triggering the 'RestartDevice' command with 'RebuildKernelCache' set to 'true'. This only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the 'SecurityInfo' response.
     ///
-    /// This value is available for Apple silicon in macOS 11 and later. Not available for user enrollment.
+    /// This value is available for a Mac with Apple silicon in macOS 11 and later. Not available for user enrollment.
     pub bootstrap_token_required_for_kernel_extension_approval: Option<bool>,
     /// `IsRecoveryLockEnabled`.
     ///
-    /// If 'true', a password is required to enter recovery (see SetRecoveryLockCommand). Available in macOS 11.5 and later and only on Apple silicon devices.
+    /// If 'true', a password is required to enter recovery (see 'SetRecoveryLockCommand'). Available in macOS 11.5 and later and only on a Mac with Apple silicon.
     pub is_recovery_lock_enabled: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -696,6 +698,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "SecurityInfo",
     title: "Security Info Command",
     file: "information.security.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -718,7 +721,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowQuerySecurity"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),

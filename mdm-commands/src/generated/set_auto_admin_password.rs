@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `SetAutoAdminPassword`: Set Auto Admin Password Command.
 ///
-/// Allows changing the password of a local admin account that was created by Setup Assistant during DEP enrollment via the AccountConfiguration command.
+/// Update the local administrator account password.
 ///
 /// Supported: macOS 10.11+.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +15,7 @@ use crate::rt;
 pub struct SetAutoAdminPassword {
     /// `GUID` (required).
     ///
-    /// The unique identifier of the local administrator account. If this value doesn't match the GUID of an administrator account that MDM created during Device Enrollment Program (DEP) enrollment, the command returns an error.
+    /// The unique identifier of the local administrator account. If this value doesn't match the GUID of an administrator account that MDM created during Automated Device Enrollment (ADE) enrollment, the command returns an error.
     pub guid: String,
     /// `passwordHash` (required).
     ///
@@ -117,6 +117,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "SetAutoAdminPassword",
     title: "Set Auto Admin Password Command",
     file: "set.auto.admin.password.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -139,7 +140,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(true),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `SetFirmwarePassword`: Set Firmware Password Command.
 ///
-/// Changes or clears the firmware password for the device.
+/// Change or clear the firmware password on a device.
 ///
 /// Supported: macOS 10.13+.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,7 @@ impl rt::ToValue for SetFirmwarePassword {
 
 /// `SetFirmwarePassword`.
 ///
-/// Command result.
+/// A dictionary containing the results of the command.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetFirmwarePasswordResponseSetFirmwarePassword {
@@ -118,7 +118,7 @@ impl rt::ToValue for SetFirmwarePasswordResponseSetFirmwarePassword {
 pub struct SetFirmwarePasswordResponse {
     /// `SetFirmwarePassword` (required).
     ///
-    /// Command result.
+    /// A dictionary containing the results of the command.
     pub set_firmware_password: Option<SetFirmwarePasswordResponseSetFirmwarePassword>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -167,6 +167,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "SetFirmwarePassword",
     title: "Set Firmware Password Command",
     file: "passcode.firmware.set.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -189,7 +190,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

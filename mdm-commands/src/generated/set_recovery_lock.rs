@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `SetRecoveryLock`: Set Recovery Lock Command.
 ///
-/// Sets or clears the recovery lock password (AppleSilicon devices only)
+/// Set or clear the Recovery Lock password.
 ///
 /// Supported: macOS 11.5+.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +107,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "SetRecoveryLock",
     title: "Set Recovery Lock Command",
     file: "passcode.recovery.set.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -129,7 +130,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

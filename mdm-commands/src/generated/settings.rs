@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `Wallpaper`.
 ///
-/// A dictionary that contains wallpaper settings. This setting doesn't support User Enrollment, and is available in iOS 8 and later. Starting from iOS 16.0 & iPadOS 17.0, when the wallpaper is set for the first time, both location will be updated. After that either location can be set separately.
+/// A dictionary that contains wallpaper settings. This setting doesn't support user enrollment. Starting in iOS 16 and iPadOS 17, when setting the wallpaper for the first time, both locations update. After that, you can set either location separately.
 ///
 /// Encoded with `Item` = `Wallpaper`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +21,13 @@ pub struct Wallpaper {
     ///
     /// A number that indicates where to use the wallpaper, which is one of the following values:
     ///
-    /// - '1': Lock screen
+    /// - '1': Lock Screen
     ///
-    /// - '2': Home screen
+    /// - '2': Home Screen
     ///
-    /// - '3': Both lock and home screens.
+    /// - '3': Both Lock and Home Screens.
     ///
-    /// In iOS 16 and later, and iPadOS 17 and later, when you set the wallpaper for the first time, the system sets both the lock screen and home screen. After that, you can separately set each location.
+    /// In iOS 16 and later, and iPadOS 17 and later, when you set the wallpaper for the first time, the system sets both the Lock Screen and Home Screen. After that, you can separately set each location.
     ///
     /// Values: 1, 2, 3.
     pub where_: i64,
@@ -74,7 +74,7 @@ impl rt::ToValue for Wallpaper {
 
 /// `DataRoaming`.
 ///
-/// A dictionary that contains data roaming settings. This setting requires the Network Information access right, doesn't support User Enrollment, and is available in iOS 5 and later.
+/// A dictionary that contains data roaming settings. This setting requires the Network Information access right, and doesn't support user enrollment.
 ///
 /// Encoded with `Item` = `DataRoaming`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +82,7 @@ impl rt::ToValue for Wallpaper {
 pub struct DataRoaming {
     /// `Enabled` (required).
     ///
-    /// If 'true', enable data roaming, which also enables voice roaming. If 'false', disable data roaming.
+    /// If 'true', enable data roaming, which also enables voice roaming. If 'false', disable data roaming. The device only applies this setting to the primary SIM.
     pub enabled: bool,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -124,7 +124,7 @@ impl rt::ToValue for DataRoaming {
 
 /// `VoiceRoaming`.
 ///
-/// A dictionary that contains voice roaming settings. This setting requires the Network Information access right, doesn't support User Enrollment, and is available in iOS 5 and later.
+/// A dictionary that contains voice roaming settings. This setting requires the Network Information access right, and doesn't support user enrollment.
 ///
 /// Encoded with `Item` = `VoiceRoaming`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +174,7 @@ impl rt::ToValue for VoiceRoaming {
 
 /// `PersonalHotspot`.
 ///
-/// A dictionary that contains Personal Hotspot settings. This setting requires the Network Information access right, doesn't support User Enrollment, and is available in iOS 5 and later.
+/// A dictionary that contains Personal Hotspot settings. This setting requires the Network Information access right, and doesn't support user enrollment.
 ///
 /// Encoded with `Item` = `PersonalHotspot`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +224,7 @@ impl rt::ToValue for PersonalHotspot {
 
 /// `Bluetooth`.
 ///
-/// A dictionary that contains Bluetooth settings. This setting requires the Network Information access right, doesn't support User Enrollment, is only available on supervised devices, and is available in iOS 11.3 and later, and macOS 10.13.4 and later.
+/// A dictionary that contains Bluetooth settings. This setting requires the Network Information access right, doesn't support user enrollment, and is available only on supervised devices.
 ///
 /// Encoded with `Item` = `Bluetooth`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -274,7 +274,7 @@ impl rt::ToValue for Bluetooth {
 
 /// `ApplicationConfiguration`.
 ///
-/// A dictionary that contains the configurations to apply to the app. Omit this setting to remove existing configurations. This setting requires the App Management access right, supports User Enrollment, and is available in iOS 7 and later, macOS 10.15 and later, and tvOS 10.2 and later. This setting will fail for apps that are managed by Declarative Device Management.
+/// A dictionary that contains the configurations to apply to the app. Omit this setting to remove existing configurations. This setting requires the App Management access right, supports user enrollment. This setting fails for apps that Declarative Device Management manages.
 ///
 /// Encoded with `Item` = `ApplicationConfiguration`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,7 +284,9 @@ pub struct ApplicationConfiguration {
     ///
     /// The bundle identifier of the managed app.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifier: String,
     /// `Configuration`.
     ///
@@ -336,57 +338,53 @@ impl rt::ToValue for ApplicationConfiguration {
 
 /// `Attributes`.
 ///
-/// A dictionary that contains the attributes to apply to the app. Omit this setting to remove existing attributes. This setting is available in iOS 7 and later, and tvOS 10.2 and later.
+/// A dictionary that contains the attributes to apply to the app. Omit this setting to remove existing attributes.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Attributes {
     /// `VPNUUID`.
     ///
-    /// A per-app VPN unique identifier for this app. Available in iOS 7 and later.
+    /// A per-app VPN unique identifier for this app.
     pub vpnuuid: Option<String>,
     /// `ContentFilterUUID`.
     ///
-    /// The content filter UUID for this app. Available in iOS 16 and later.
+    /// The content filter UUID for this app.
     pub content_filter_uuid: Option<String>,
     /// `DNSProxyUUID`.
     ///
-    /// The DNS proxy UUID for this app. Available in iOS 16 and later.
+    /// The DNS proxy UUID for this app.
     pub dns_proxy_uuid: Option<String>,
     /// `RelayUUID`.
     ///
-    /// The relay UUID for this app. Available in iOS 17 and later.
+    /// The relay UUID for this app.
     pub relay_uuid: Option<String>,
     /// `AssociatedDomains`.
     ///
-    /// An array that contains the associated domains to add to this app. Available in iOS 7 and later.
+    /// An array that contains the associated domains to add to this app.
     pub associated_domains: Option<Vec<String>>,
     /// `AssociatedDomainsEnableDirectDownloads`.
     ///
-    /// If 'true', perform claimed site association verification directly at the domain, instead of on Apple's servers. Only set this to 'true' for domains that can't access the internet. Available in iOS 14 and later.
+    /// If 'true', perform claimed site association verification directly at the domain, instead of on Apple's servers. Only set this to 'true' for domains that can't access the internet.
     pub associated_domains_enable_direct_downloads: Option<bool>,
     /// `Removable`.
     ///
-    /// If 'false', this app isn't removable while it's managed. Available in iOS 14 and later, and tvOS 14 and later.
+    /// If 'false', this app isn't removable while it's managed.
     pub removable: Option<bool>,
     /// `TapToPayScreenLock`.
     ///
     /// If true, the system require Tap to Pay on iPhone users to use Face ID or a passcode to unlock their device after every transaction that requires a customer's card PIN. If 'false', the user can configure this setting on their device.
-    ///
-    /// Available in iOS 16.4 and later.
     pub tap_to_pay_screen_lock: Option<bool>,
     /// `CellularSliceUUID`.
     ///
-    /// The data network name (DNN) or app category. For DNN, the value is 'DNN:name', where 'name' is the carrier-provided DNN name. For app category, the value is 'AppCategory:category', where 'category' is a carrier-provided string like “Enterprise1”'.'
-    ///
-    /// Available in iOS 17 and later.
+    /// The data network name (DNN) or app category. For DNN, the value is 'DNN:name', where 'name' is the carrier-provided DNN name. For app category, the value is 'AppCategory:category', where 'category' is a carrier-provided string like "Enterprise1"'.'
     pub cellular_slice_uuid: Option<String>,
     /// `Hideable`.
     ///
-    /// Setting this to false prevents the user from hiding the app. It does not affect the user's ability to leave it in the App Library, while removing it from the home screen.
+    /// If 'false', the system prevents the user from hiding the app. It doesn't affect the user's ability to leave it in the App Library, while removing it from the Home Screen.
     pub hideable: Option<bool>,
     /// `Lockable`.
     ///
-    /// Setting this to false prevents the user from locking the app. Because hiding an app also requires locking it, disallowing the user from locking the app will also prevent the user from hiding it.
+    /// If 'false', the system prevents the user from locking the app. This also prevents the user from hiding the app.
     pub lockable: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -447,7 +445,7 @@ impl rt::ToValue for Attributes {
 
 /// `ApplicationAttributes`.
 ///
-/// A dictionary that contains the attributes to apply to the app. Omit this setting to remove existing attributes. This setting supports User Enrollment, is available in iOS 7 and later, and tvOS 10.2 and later. This setting will fail for apps that are managed by Declarative Device Management.
+/// A dictionary that contains the attributes to apply to the app. Omit this setting to remove existing attributes. This setting supports user enrollment. This setting fails for apps that Declarative Device Management manages.
 ///
 /// Encoded with `Item` = `ApplicationAttributes`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -457,11 +455,13 @@ pub struct ApplicationAttributes {
     ///
     /// The bundle identifier of the app.
     ///
-    /// For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see Getting App and Book Information (Legacy).
+    /// &gt; Important:
+    ///
+    /// &gt; For a watchOS app, the identifier needs to be the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with. Obtain the watch's bundle identifier for an app with a watch bundle, in the 'watchBundleId' key that's part of the Content Metadata query. For more information on this query, see 'Getting app and book information (Legacy)'.
     pub identifier: String,
     /// `Attributes`.
     ///
-    /// A dictionary that contains the attributes to apply to the app. Omit this setting to remove existing attributes. This setting is available in iOS 7 and later, and tvOS 10.2 and later.
+    /// A dictionary that contains the attributes to apply to the app. Omit this setting to remove existing attributes.
     pub attributes: Option<Attributes>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -509,7 +509,7 @@ impl rt::ToValue for ApplicationAttributes {
 
 /// `DeviceName`.
 ///
-/// A dictionary that contains device name settings. This setting doesn't support User Enrollment, and is only available on supervised devices. Available on iOS 5 and later.
+/// A dictionary that contains device name settings. This setting doesn't support user enrollment, and is available only on supervised devices.
 ///
 /// Encoded with `Item` = `DeviceName`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -559,7 +559,7 @@ impl rt::ToValue for DeviceName {
 
 /// `HostName`.
 ///
-/// A dictionary that contains hostname settings. This setting doesn't support User Enrollment, and is available in macOS 10.11 and later.
+/// A dictionary that contains hostname settings. This setting doesn't support user enrollment.
 ///
 /// Encoded with `Item` = `HostName`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -690,7 +690,7 @@ impl rt::ToValue for OrganizationInfoOrganizationInfo {
 
 /// `OrganizationInfo`.
 ///
-/// A dictionary that contains settings about the organization operating the MDM server. This setting supports User Enrollment. Available in iOS 5 and later.
+/// A dictionary that contains settings about the organization operating the MDM server. This setting supports user enrollment.
 ///
 /// Encoded with `Item` = `OrganizationInfo`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -735,6 +735,65 @@ impl rt::ToValue for OrganizationInfo {
     }
 }
 
+/// `DefaultApplications`.
+///
+/// A dictionary that contains default application bundle identifiers for each default application type that can be set.
+///
+/// Encoded with `Item` = `DefaultApplications`, which decoding checks and does not keep.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct DefaultApplications {
+    /// `WebBrowser`.
+    ///
+    /// The bundle identifier of the app the system sets as the default web browser. This app must be an eligible web browser for the region of the device.
+    pub web_browser: Option<String>,
+    /// `Calling`.
+    ///
+    /// The bundle identifier of the app that the system sets as the default calling app. This app must be an eligible calling app.
+    pub calling: Option<String>,
+    /// `Messaging`.
+    ///
+    /// The bundle identifier of the app that the system sets as the default messaging app. This app must be an eligible messaging app.
+    pub messaging: Option<String>,
+    /// Keys this version does not model, kept as sent.
+    pub extra: rt::Dictionary,
+}
+
+impl DefaultApplications {
+    /// A value with every key absent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl rt::FromValue for DefaultApplications {
+    fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
+        let mut f = rt::Fields::new(
+            <rt::Dictionary as rt::FromValue>::from_value(value, path)?,
+            path,
+        );
+        let _ = f.lenient::<rt::Value>("Item");
+        Ok(Self {
+            web_browser: f.optional("WebBrowser")?,
+            calling: f.optional("Calling")?,
+            messaging: f.optional("Messaging")?,
+            extra: f.rest(),
+        })
+    }
+}
+
+impl rt::ToValue for DefaultApplications {
+    fn to_value(&self) -> rt::Value {
+        let mut out = rt::DictWriter::new();
+        out.put("Item", &rt::Value::String("DefaultApplications".to_owned()));
+        out.put_opt("WebBrowser", &self.web_browser);
+        out.put_opt("Calling", &self.calling);
+        out.put_opt("Messaging", &self.messaging);
+        out.extend(&self.extra);
+        rt::Value::Dictionary(out.finish())
+    }
+}
+
 /// `MDMOptions`.
 ///
 /// A dictionary of MDM options.
@@ -751,8 +810,12 @@ pub struct MdmOptionsMdmOptions {
     pub bootstrap_token_allowed: Option<bool>,
     /// `PromptUserToAllowBootstrapTokenForAuthentication`.
     ///
-    /// If 'true', warn the user that they need to reboot into RecoveryOS and allow the MDM server to use the Bootstrap Token for authentication for certain sensitive operations; for example, enabling kernel extensions or installing certain types of software updates. Set this value to 'false' if your MDM server doesn't need to perform these operations. The value provided here overrides the value specified in MDM, and only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the SecurityInfoResponse.SecurityInfo response. This value is available for Apple silicon in macOS 11 and later.
+    /// If 'true', warn the user that they need to reboot into RecoveryOS and allow the MDM server to use the Bootstrap Token for authentication for certain sensitive operations; for example, enabling kernel extensions or installing certain types of software updates. Set this value to 'false' if your MDM server doesn't need to perform these operations. The value provided here overrides the value specified in MDM, and only applies when 'BootstrapTokenAllowedForAuthentication' is 'true' in the 'SecurityInfo' response. This value is available for a Mac with Apple silicon in macOS 11 and later.
     pub prompt_user_to_allow_bootstrap_token_for_authentication: Option<bool>,
+    /// `IdleRebootAllowed`.
+    ///
+    /// If 'true', the device automatically reboots while locked after several days of inactivity. The device sets this to 'false' by default for a supervised enrollment. Starting in iOS 26.6 and iPadOS 26.6, changing the effective value from reboot allowed to reboot disallowed requires a reboot or a device unlock before the change takes effect.
+    pub idle_reboot_allowed: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
 }
@@ -776,6 +839,7 @@ impl rt::FromValue for MdmOptionsMdmOptions {
             bootstrap_token_allowed: f.optional("BootstrapTokenAllowed")?,
             prompt_user_to_allow_bootstrap_token_for_authentication: f
                 .optional("PromptUserToAllowBootstrapTokenForAuthentication")?,
+            idle_reboot_allowed: f.optional("IdleRebootAllowed")?,
             extra: f.rest(),
         })
     }
@@ -793,6 +857,7 @@ impl rt::ToValue for MdmOptionsMdmOptions {
             "PromptUserToAllowBootstrapTokenForAuthentication",
             &self.prompt_user_to_allow_bootstrap_token_for_authentication,
         );
+        out.put_opt("IdleRebootAllowed", &self.idle_reboot_allowed);
         out.extend(&self.extra);
         rt::Value::Dictionary(out.finish())
     }
@@ -800,7 +865,7 @@ impl rt::ToValue for MdmOptionsMdmOptions {
 
 /// `MDMOptions`.
 ///
-/// A dictionary that contains settings related to the MDM protocol. This setting doesn't support User Enrollment, and is available in iOS 7 and later, and macOS 10.15 and later.
+/// A dictionary that contains settings related to the MDM protocol. This setting doesn't support user enrollment.
 ///
 /// Encoded with `Item` = `MDMOptions`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -850,7 +915,7 @@ impl rt::ToValue for MdmOptions {
 
 /// `MaximumResidentUsers`.
 ///
-/// A dictionary that contains settings for maximum resident users. Apple deprecated this setting in iOS 13.4. Use 'SharedDeviceConfiguration' instead. This setting doesn't support User Enrollment, and is only available for Shared iPad.
+/// A dictionary that contains settings for maximum resident users. Apple deprecated this setting in iOS 13.4. Use 'SharedDeviceConfiguration' instead. This setting is available only for Shared iPad.
 ///
 /// Encoded with `Item` = `MaximumResidentUsers`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -860,7 +925,7 @@ pub struct MaximumResidentUsers {
     ///
     /// The maximum number of users that can use the device. If this value is greater than the value for the maximum possible number of users that the device supports, the MDM server uses that value instead.
     ///
-    /// This setting requires that the device is in the 'AwaitingConfiguration' phase before it receives the DeviceConfigured &lt;<https://developer.apple.com/library/archive/documentation/Miscellaneous/Reference/MobileDeviceManagementProtocolRef/3-MDM_Protocol/MDM_Protocol.html#//apple_ref/doc/uid/TP40017387-CH3-SW301>> message.
+    /// This setting requires that the device is in the 'AwaitingConfiguration' phase before it receives the 'DeviceConfiguredCommand' message.
     ///
     /// When a device reaches the maximum number of resident users and a new user tries to sign in, the MDM server removes a synchronized user to make space for the new user. If there are no synchronized users, the new user sign-in fails. A synchronized user is a user that has completed syncing their data.
     pub maximum_resident_users: i64,
@@ -907,15 +972,13 @@ impl rt::ToValue for MaximumResidentUsers {
 
 /// `AwaitUserConfiguration`.
 ///
-/// If enabled, the Shared iPad device enters Setup Assistant after the user triggers a login. The MDM server has a chance to configure the device and user. After configuration, a UserConfiguredCommand needs be sent to the user channel to unblock the login. This feature requires the device to have network access during the login process.
-///
-/// Available in iOS 17 and later.
+/// If enabled, the Shared iPad device enters Setup Assistant after the user triggers a login. The MDM server has a chance to configure the device and user. After configuration, the server needs to send a 'User-Configured-Command' command to the user channel to unblock the login. This feature requires the device to have network access during the login process.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AwaitUserConfiguration {
     /// `Enabled` (required).
     ///
-    /// If 'true', the device stops at a Setup Assistant pane after user login. The user won't be able to use the device until the device receives a UserConfiguredCommand command.
+    /// If 'true', the device stops at the Setup Assistant pane after user login. The user can't use the device until it receives a 'User-Configured-Command' command.
     pub enabled: bool,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -965,7 +1028,7 @@ pub struct PasscodePolicy {
     ///
     /// If a device has a passcode, a change to a larger value doesn't take effect until the user logs out or removes the passcode. For this reason, it's better to set this value before the user sets a passcode.
     ///
-    /// If the value set is less than one of the known values, the next lowest value will be used. For example a value of 299 will result in an effective setting of 60.
+    /// If the value is less than one of the known values, the device uses the next lowest value. For example a value of 299 results in an effective setting of 60.
     ///
     /// This setting won't take effect if 'TemporarySessionOnly' is 'true' because there's no passcode for a temporary session.
     ///
@@ -1012,7 +1075,7 @@ impl rt::ToValue for PasscodePolicy {
 
 /// `SharedDeviceConfiguration`.
 ///
-/// A dictionary that contains shared device configuration settings. This setting doesn't support User Enrollment, and is available in iOS 13.4 and later for Shared iPad.
+/// A dictionary that contains shared device configuration settings. This setting is available only for Shared iPad in iOS 13.4 and later.
 ///
 /// Encoded with `Item` = `SharedDeviceConfiguration`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1020,7 +1083,7 @@ impl rt::ToValue for PasscodePolicy {
 pub struct SharedDeviceConfiguration {
     /// `QuotaSize`.
     ///
-    /// The quota size, in megabytes (MB), for each user on the shared device, or if the quota size is too small, the minimum quota size.
+    /// The quota size, in megabytes (MB), for each user on the shared device, or if the quota size is too small, the minimum quota size. Available to Temporary Sessions Only guest users on iOS 17+.
     pub quota_size: Option<i64>,
     /// `ResidentUsers`.
     ///
@@ -1029,48 +1092,36 @@ pub struct SharedDeviceConfiguration {
     /// `UserSessionTimeout`.
     ///
     /// The timeout, in seconds, for the user session. The user session logs out automatically after the specified period of inactivity. The minimum value is 30 seconds. Setting this value to '0' removes the timeout.
-    ///
-    /// Available in iOS 14.5 and later.
     pub user_session_timeout: Option<i64>,
     /// `TemporarySessionTimeout`.
     ///
     /// The timeout, in seconds, for the temporary session. The temporary session logs out automatically after the specified period of inactivity. The minimum value is 30 seconds. Setting this value to '0' removes the timeout.
-    ///
-    /// Available in iOS 14.5 and later.
     pub temporary_session_timeout: Option<i64>,
     /// `TemporarySessionOnly`.
     ///
     /// If 'true', the user only sees the Guest Welcome pane and can only log in as a guest user.
     ///
     /// If 'false', the user can sign in with a Managed Apple Account (the existing behavior).
-    ///
-    /// Available in iOS 14.5 and later.
     pub temporary_session_only: Option<bool>,
     /// `ManagedAppleIDDefaultDomains`.
     ///
-    /// A list of domains that the Shared iPad login screen displays. The user can pick a domain from the list for their Managed Apple Account.
+    /// A list of domains that the Shared iPad login screen displays. The user can pick a domain from the list to complete their Managed Apple Account.
     ///
-    /// If this list contains more than 3 domains, the system picks 3 at random for display. Available in iOS 16 and later.
+    /// If this list contains more than 3 domains, the system picks 3 at random for display.
     pub managed_apple_id_default_domains: Option<Vec<String>>,
     /// `OnlineAuthenticationGracePeriod`.
     ///
     /// A grace period (in days) for Shared iPad online authentication. The Shared iPad only verifies the user's passcode locally during login for users that already exist on the device. However, the system requires an online authentication (against Apple's identity server) after the number of days specified by this setting.
     ///
     /// Setting this value to 0 enforces online authentication every time.
-    ///
-    /// Available in iOS 16 and later.
     pub online_authentication_grace_period: Option<i64>,
     /// `SkipLanguageAndLocaleSetupForNewUsers`.
     ///
     /// If 'true', the system picks the system language and locale automatically for the new Shared iPad user.
-    ///
-    /// Available in iOS 16.2 and later.
     pub skip_language_and_locale_setup_for_new_users: Option<bool>,
     /// `AwaitUserConfiguration`.
     ///
-    /// If enabled, the Shared iPad device enters Setup Assistant after the user triggers a login. The MDM server has a chance to configure the device and user. After configuration, a UserConfiguredCommand needs be sent to the user channel to unblock the login. This feature requires the device to have network access during the login process.
-    ///
-    /// Available in iOS 17 and later.
+    /// If enabled, the Shared iPad device enters Setup Assistant after the user triggers a login. The MDM server has a chance to configure the device and user. After configuration, the server needs to send a 'User-Configured-Command' command to the user channel to unblock the login. This feature requires the device to have network access during the login process.
     pub await_user_configuration: Option<AwaitUserConfiguration>,
     /// `PasscodePolicy`.
     ///
@@ -1144,7 +1195,7 @@ impl rt::ToValue for SharedDeviceConfiguration {
 
 /// `DiagnosticSubmission`.
 ///
-/// A dictionary that contains diagnostic submission settings. This setting doesn't support User Enrollment, and is only available for Shared iPad. Available in iOS 9.3 and later.
+/// A dictionary that contains diagnostic submission settings. This setting is available only for Shared iPad in iOS 9.3 and later.
 ///
 /// Encoded with `Item` = `DiagnosticSubmission`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -1197,7 +1248,7 @@ impl rt::ToValue for DiagnosticSubmission {
 
 /// `AppAnalytics`.
 ///
-/// A dictionary that contains settings for sharing app analytics. This setting doesn't support User Enrollment, and is only available for Shared iPad. Available in iOS 9.3.2 and later.
+/// A dictionary that contains settings for sharing app analytics. This setting is available only for Shared iPad in iOS 9.3.2 and later.
 ///
 /// Encoded with `Item` = `AppAnalytics`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -1247,7 +1298,7 @@ impl rt::ToValue for AppAnalytics {
 
 /// `PasscodeLockGracePeriod`.
 ///
-/// A dictionary that contains password lock grace period settings. This setting doesn't support User Enrollment, and is only available for Shared iPad. Available in iOS 9.3.2 and later.
+/// A dictionary that contains password lock grace period settings. This setting is available only for Shared iPad in iOS 9.3.2 and later.
 ///
 /// This key is deprecated. Use 'PasscodeLockGracePeriod' in SettingsCommand.Command.Settings.SharedDeviceConfiguration.PasscodePolicy instead.
 ///
@@ -1261,11 +1312,7 @@ pub struct PasscodeLockGracePeriod {
     ///
     /// If a device has a passcode, a change to a larger value doesn't take effect until the user logs out or removes the passcode. For this reason, it's better to set this value before the user sets a passcode.
     ///
-    /// If the value set is less than one of the known values, the next
-    ///
-    /// lowest value will be used. For example a value of 299 will result in an effective
-    ///
-    /// setting of 60.
+    /// If the value is less than one of the known values, the device uses the next lowest value. For example a value of 299 results in an effective setting of 60.
     ///
     /// This setting won't take effect if 'TemporarySessionOnly' is 'true' because there's no passcode for a temporary session.
     ///
@@ -1314,7 +1361,7 @@ impl rt::ToValue for PasscodeLockGracePeriod {
 
 /// `TimeZone`.
 ///
-/// A dictionary that contains time zone settings. This setting is only available on supervised devices and doesn't support User Enrollment. Available in iOS 14 and later, and tvOS 14 and later.
+/// A dictionary that contains time zone settings. This setting is available only on supervised devices and doesn't support user enrollment.
 ///
 /// Encoded with `Item` = `TimeZone`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -1324,7 +1371,7 @@ pub struct TimeZone {
     ///
     /// The Internet Assigned Numbers Authority (IANA) time zone database name.
     ///
-    /// If the 'forceAutomaticDateAndTime' restriction is set in Restrictions, this setting fails with an error. Otherwise, setting this value disables automatic time zone logic. The user is still be able to change the timezone; for example, by turning automatic date and time back on. The intention is to allow setting the timezone when automatic determination isn't be available, such as when Location Services are off.
+    /// If the 'forceAutomaticDateAndTime' restriction is set in 'Restrictions', this setting fails with an error. Otherwise, setting this value disables automatic time zone logic. The user is still be able to change the time zone; for example, by turning automatic date and time back on. The intention is to allow setting the time zone when automatic determination isn't be available, such as when Location Services are off.
     pub time_zone: String,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -1366,7 +1413,9 @@ impl rt::ToValue for TimeZone {
 
 /// `SoftwareUpdateSettings`.
 ///
-/// A dictionary that contains software update settings. This setting doesn't support User Enrollment, and is available in iOS 14.5 and later.
+/// A dictionary that contains software update settings. This setting doesn't support user enrollment.
+///
+/// Removed: use the declarative management 'com.apple.configuration.softwareupdate.settings' configuration.
 ///
 /// Encoded with `Item` = `SoftwareUpdateSettings`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -1383,8 +1432,6 @@ pub struct SoftwareUpdateSettings {
     /// - '2': Presents only the highest numbered (most recent) release available for the device.
     ///
     /// This value has no effect when there's only one available update; the system shows the single available update to the user regardless of the value of this setting.
-    ///
-    /// Available in iOS 14.5 and later.
     ///
     /// Values: 0, 1, 2.
     pub recommendation_cadence: i64,
@@ -1431,7 +1478,7 @@ impl rt::ToValue for SoftwareUpdateSettings {
 
 /// `AccessibilitySettings`.
 ///
-/// A dictionary that contains accessibility settings. Available in iOS 16 and later.
+/// A dictionary that contains accessibility settings.
 ///
 /// Encoded with `Item` = `AccessibilitySettings`, which decoding checks and does not keep.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1559,6 +1606,8 @@ pub enum SettingsItem {
     HostName(HostName),
     /// `Item` = `OrganizationInfo`.
     OrganizationInfo(OrganizationInfo),
+    /// `Item` = `DefaultApplications`.
+    DefaultApplications(DefaultApplications),
     /// `Item` = `MDMOptions`.
     MdmOptions(MdmOptions),
     /// `Item` = `MaximumResidentUsers`.
@@ -1631,6 +1680,11 @@ impl rt::FromValue for SettingsItem {
                 <OrganizationInfo as rt::FromValue>::from_value(rt::Value::Dictionary(dict), path)
                     .map(Self::OrganizationInfo)
             }
+            "DefaultApplications" => <DefaultApplications as rt::FromValue>::from_value(
+                rt::Value::Dictionary(dict),
+                path,
+            )
+            .map(Self::DefaultApplications),
             "MDMOptions" => {
                 <MdmOptions as rt::FromValue>::from_value(rt::Value::Dictionary(dict), path)
                     .map(Self::MdmOptions)
@@ -1693,6 +1747,7 @@ impl rt::ToValue for SettingsItem {
             Self::DeviceName(v) => rt::ToValue::to_value(v),
             Self::HostName(v) => rt::ToValue::to_value(v),
             Self::OrganizationInfo(v) => rt::ToValue::to_value(v),
+            Self::DefaultApplications(v) => rt::ToValue::to_value(v),
             Self::MdmOptions(v) => rt::ToValue::to_value(v),
             Self::MaximumResidentUsers(v) => rt::ToValue::to_value(v),
             Self::SharedDeviceConfiguration(v) => rt::ToValue::to_value(v),
@@ -1709,7 +1764,7 @@ impl rt::ToValue for SettingsItem {
 
 /// `Settings`: Settings Command.
 ///
-/// This command allows the server to set settings on the device.
+/// Configure settings on a device.
 ///
 /// Supported: iOS 5.0+, macOS 10.9+, tvOS 9.0+, visionOS 1.1+, watchOS 10.0+.
 #[derive(Debug, Clone, PartialEq)]
@@ -1777,7 +1832,9 @@ pub struct SettingsResponseSettings {
     ///
     /// The app identifier to which this error applies.
     ///
-    /// For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone to which the watch is paired.
+    /// &gt; Note:
+    ///
+    /// &gt; For a watchOS app, the identifier is the watch's bundle identifier, which differs from the main bundle identifier for the iPhone the watch pairs with.
     pub identifier: Option<String>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -1873,6 +1930,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "Settings",
     title: "Settings Command",
     file: "settings.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -1895,7 +1953,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowSettings"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(true),
@@ -2399,7 +2457,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         supervised: None,
                         requires_dep: None,
                         device_channel: None,
-                        user_channel: None,
+                        user_channel: Some(false),
                         user_enrollment: Some("forbidden"),
                         shared_ipad: None,
                         shared_ipad_device_channel: None,
@@ -3310,7 +3368,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         supervised: None,
                         requires_dep: None,
                         device_channel: None,
-                        user_channel: None,
+                        user_channel: Some(false),
                         user_enrollment: Some("forbidden"),
                         shared_ipad: None,
                         shared_ipad_device_channel: None,
@@ -3396,7 +3454,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         supervised: None,
                         requires_dep: None,
                         device_channel: None,
-                        user_channel: None,
+                        user_channel: Some(false),
                         user_enrollment: Some("forbidden"),
                         shared_ipad: None,
                         shared_ipad_device_channel: None,
@@ -3497,7 +3555,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         supervised: None,
                         requires_dep: None,
                         device_channel: None,
-                        user_channel: None,
+                        user_channel: Some(false),
                         user_enrollment: None,
                         shared_ipad: None,
                         shared_ipad_device_channel: None,
@@ -3619,6 +3677,275 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                 ],
             },
             rt::KeySpec {
+                key: "DefaultApplications",
+                kind: rt::Kind::Dictionary,
+                required: false,
+                values: &[],
+                supported_os: &[
+                    rt::OsSupport {
+                        platform: "iOS",
+                        introduced: Some("18.2"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: Some("forbidden"),
+                        shared_ipad: Some("allowed"),
+                        shared_ipad_device_channel: Some(false),
+                        shared_ipad_user_channel: Some(true),
+                    },
+                    rt::OsSupport {
+                        platform: "macOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    },
+                    rt::OsSupport {
+                        platform: "tvOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    },
+                    rt::OsSupport {
+                        platform: "visionOS",
+                        introduced: Some("2.2"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: Some("forbidden"),
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    },
+                    rt::OsSupport {
+                        platform: "watchOS",
+                        introduced: Some("n/a"),
+                        deprecated: None,
+                        removed: None,
+                        access_rights: None,
+                        supervised: None,
+                        requires_dep: None,
+                        device_channel: None,
+                        user_channel: None,
+                        user_enrollment: None,
+                        shared_ipad: None,
+                        shared_ipad_device_channel: None,
+                        shared_ipad_user_channel: None,
+                    },
+                ],
+                children: &[
+                    rt::KeySpec {
+                        key: "Item",
+                        kind: rt::Kind::String,
+                        required: true,
+                        values: &["DefaultApplications"],
+                        supported_os: &[],
+                        children: &[],
+                    },
+                    rt::KeySpec {
+                        key: "WebBrowser",
+                        kind: rt::Kind::String,
+                        required: false,
+                        values: &[],
+                        supported_os: &[],
+                        children: &[],
+                    },
+                    rt::KeySpec {
+                        key: "Calling",
+                        kind: rt::Kind::String,
+                        required: false,
+                        values: &[],
+                        supported_os: &[
+                            rt::OsSupport {
+                                platform: "iOS",
+                                introduced: Some("26.0"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "macOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "tvOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "visionOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "watchOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                        ],
+                        children: &[],
+                    },
+                    rt::KeySpec {
+                        key: "Messaging",
+                        kind: rt::Kind::String,
+                        required: false,
+                        values: &[],
+                        supported_os: &[
+                            rt::OsSupport {
+                                platform: "iOS",
+                                introduced: Some("26.0"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "macOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "tvOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "visionOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "watchOS",
+                                introduced: Some("n/a"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                        ],
+                        children: &[],
+                    },
+                ],
+            },
+            rt::KeySpec {
                 key: "MDMOptions",
                 kind: rt::Kind::Dictionary,
                 required: false,
@@ -3648,7 +3975,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         supervised: None,
                         requires_dep: None,
                         device_channel: None,
-                        user_channel: None,
+                        user_channel: Some(false),
                         user_enrollment: Some("forbidden"),
                         shared_ipad: None,
                         shared_ipad_device_channel: None,
@@ -3832,6 +4159,90 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                                     rt::OsSupport {
                                         platform: "macOS",
                                         introduced: Some("11.0"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                    rt::OsSupport {
+                                        platform: "tvOS",
+                                        introduced: Some("n/a"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                    rt::OsSupport {
+                                        platform: "visionOS",
+                                        introduced: Some("n/a"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                    rt::OsSupport {
+                                        platform: "watchOS",
+                                        introduced: Some("n/a"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                ],
+                                children: &[],
+                            },
+                            rt::KeySpec {
+                                key: "IdleRebootAllowed",
+                                kind: rt::Kind::Boolean,
+                                required: false,
+                                values: &[],
+                                supported_os: &[
+                                    rt::OsSupport {
+                                        platform: "iOS",
+                                        introduced: Some("18.4"),
+                                        deprecated: None,
+                                        removed: None,
+                                        access_rights: None,
+                                        supervised: None,
+                                        requires_dep: None,
+                                        device_channel: None,
+                                        user_channel: None,
+                                        user_enrollment: None,
+                                        shared_ipad: None,
+                                        shared_ipad_device_channel: None,
+                                        shared_ipad_user_channel: None,
+                                    },
+                                    rt::OsSupport {
+                                        platform: "macOS",
+                                        introduced: Some("n/a"),
                                         deprecated: None,
                                         removed: None,
                                         access_rights: None,
@@ -4085,7 +4496,21 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::String,
                         required: true,
                         values: &["SharedDeviceConfiguration"],
-                        supported_os: &[],
+                        supported_os: &[rt::OsSupport {
+                            platform: "visionOS",
+                            introduced: Some("26.0"),
+                            deprecated: None,
+                            removed: None,
+                            access_rights: None,
+                            supervised: Some(true),
+                            requires_dep: None,
+                            device_channel: None,
+                            user_channel: None,
+                            user_enrollment: None,
+                            shared_ipad: None,
+                            shared_ipad_device_channel: None,
+                            shared_ipad_user_channel: None,
+                        }],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -4131,21 +4556,38 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                         kind: rt::Kind::Integer,
                         required: false,
                         values: &[],
-                        supported_os: &[rt::OsSupport {
-                            platform: "iOS",
-                            introduced: Some("14.5"),
-                            deprecated: None,
-                            removed: None,
-                            access_rights: None,
-                            supervised: None,
-                            requires_dep: None,
-                            device_channel: None,
-                            user_channel: None,
-                            user_enrollment: None,
-                            shared_ipad: None,
-                            shared_ipad_device_channel: None,
-                            shared_ipad_user_channel: None,
-                        }],
+                        supported_os: &[
+                            rt::OsSupport {
+                                platform: "iOS",
+                                introduced: Some("14.5"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: None,
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                            rt::OsSupport {
+                                platform: "visionOS",
+                                introduced: Some("26.0"),
+                                deprecated: None,
+                                removed: None,
+                                access_rights: None,
+                                supervised: Some(true),
+                                requires_dep: None,
+                                device_channel: None,
+                                user_channel: None,
+                                user_enrollment: None,
+                                shared_ipad: None,
+                                shared_ipad_device_channel: None,
+                                shared_ipad_user_channel: None,
+                            },
+                        ],
                         children: &[],
                     },
                     rt::KeySpec {
@@ -4726,8 +5168,8 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
                     rt::OsSupport {
                         platform: "iOS",
                         introduced: Some("14.5"),
-                        deprecated: None,
-                        removed: None,
+                        deprecated: Some("26.0"),
+                        removed: Some("27.0"),
                         access_rights: None,
                         supervised: Some(true),
                         requires_dep: None,

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ShutDownDevice`: Shut Down Device Command.
 ///
-/// This command requires the Device Lock access right. The device will shut down immediately.
+/// Remotely and immediately shut down a device.
 ///
 /// Supported: iOS 10.3+, macOS 10.13+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ShutDownDevice",
     title: "Shut Down Device Command",
     file: "device.shutdown.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -109,7 +110,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("AllowPasscodeRemovalAndLock"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `StopMirroring`: Stop Mirroring Command.
 ///
-/// This command stops AirPlay mirroring.
+/// Stop mirroring the display to another device.
 ///
 /// Supported: iOS 7.0+, macOS 10.10+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "StopMirroring",
     title: "Stop Mirroring Command",
     file: "mirroring.stop.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -109,7 +110,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

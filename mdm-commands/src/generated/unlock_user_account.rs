@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `UnlockUserAccount`: Unlock User Account Command.
 ///
-/// This command allows the server to unlock a local user account.
+/// Unlock a user account that the system locked because of too many failed password attempts.
 ///
 /// Supported: macOS 10.13+.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "UnlockUserAccount",
     title: "Unlock User Account Command",
     file: "user.unlock.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -122,7 +123,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `UserConfigured`: User Configured Command.
 ///
-/// Informs the device that it can continue past Setup Assistant and finish login. Only works on Shared iPads that have the AwaitUserConfiguration feature enabled.
+/// Inform the device that it can continue past Setup Assistant and finish login.
 ///
 /// Supported: iOS 17.0+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "UserConfigured",
     title: "User Configured Command",
     file: "user.configured.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -99,7 +100,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             device_channel: None,
             user_channel: None,
             user_enrollment: Some("forbidden"),
-            shared_ipad: Some("allowed"),
+            shared_ipad: Some("required"),
             shared_ipad_device_channel: Some(false),
             shared_ipad_user_channel: Some(true),
         },

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `UserList`: User List Command.
 ///
-/// This command allows the server to query for a list of users that have an active account on the device.
+/// Get a list of users with active accounts on a device.
 ///
 /// Supported: iOS 9.3+, macOS 10.13+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,48 +41,50 @@ impl rt::ToValue for UserList {
 }
 
 /// `UsersItem`.
+///
+/// A dictionary that contains information about an active account on a device.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct UsersItem {
     /// `UserName` (required).
     ///
-    /// The user name for the account. In macOS, this is the short name of the user account. This value is available in iOS 9.3 and later, and macOS 10.13 and later.
+    /// The user name for the account. In macOS, this is the short name of the user account.
     pub user_name: Option<String>,
     /// `FullName` (required).
     ///
-    /// The user's full name. This value is available in macOS 10.13 and later.
+    /// The user's full name.
     pub full_name: Option<String>,
     /// `UID` (required).
     ///
-    /// The user's unique identifier. This value is available in macOS 10.13 and later.
+    /// The user's unique identifier.
     pub uid: Option<i64>,
     /// `UserGUID` (required).
     ///
-    /// The user's 'GeneratedUID'. This value is available in macOS 10.13 and later.
+    /// The user's 'GeneratedUID'.
     pub user_guid: Option<String>,
     /// `IsLoggedIn` (required).
     ///
-    /// If 'true', the user is currently logged in on the device. This value is available in iOS 9.3 and later, and macOS 10.13 and later.
+    /// If 'true', the user is currently logged in on the device.
     pub is_logged_in: Option<bool>,
     /// `HasDataToSync` (required).
     ///
-    /// If 'true', the user has data to sync to the cloud. This value is available in iOS 9.3 and later.
+    /// If 'true', the user has data to sync to the cloud.
     pub has_data_to_sync: Option<bool>,
     /// `DataQuota` (required).
     ///
-    /// If present, the user's data quota in bytes. This isn't present if the account doesn't enforce a quota. This value is available in iOS 9.3 and later.
+    /// If present, the user's data quota in bytes. This isn't present if the account doesn't enforce a quota.
     pub data_quota: Option<i64>,
     /// `DataUsed` (required).
     ///
-    /// The amount of data, in bytes, that the user has used. This value is available in iOS 9.3 and later.
+    /// The amount of data, in bytes, that the user has used.
     pub data_used: Option<i64>,
     /// `MobileAccount` (required).
     ///
-    /// If 'true', the account is a mobile account. This value is available in macOS 10.13 and later.
+    /// If 'true', the account is a mobile account.
     pub mobile_account: Option<bool>,
     /// `HasSecureToken` (required).
     ///
-    /// If 'true', the user currently has a secure token set. This value is available in macOS 11 and later.
+    /// If 'true', the user currently has a secure token set.
     pub has_secure_token: Option<bool>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -192,6 +194,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "UserList",
     title: "User List Command",
     file: "user.list.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

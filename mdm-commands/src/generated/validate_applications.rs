@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `ValidateApplications`: Validate Applications Command.
 ///
-/// This commands allows the server to force validation of the free developer and universal provisioning profiles associated with an enterprise app.
+/// Force validation of developer and universal provisioning profiles for enterprise apps.
 ///
 /// Supported: iOS 9.2+, tvOS 10.2+, visionOS 1.1+.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -97,6 +97,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "ValidateApplications",
     title: "Validate Applications Command",
     file: "application.validate.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `VerifyFirmwarePassword`: Verify Firmware Password Command.
 ///
-/// Verifies the device's firmware password.
+/// Verify the firmware password on a device.
 ///
 /// Supported: macOS 10.13+.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +55,7 @@ impl rt::ToValue for VerifyFirmwarePassword {
 
 /// `VerifyFirmwarePassword`.
 ///
-/// Command result.
+/// A dictionary containing the results of the command.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
@@ -104,7 +104,7 @@ impl rt::ToValue for VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
 pub struct VerifyFirmwarePasswordResponse {
     /// `VerifyFirmwarePassword` (required).
     ///
-    /// Command result.
+    /// A dictionary containing the results of the command.
     pub verify_firmware_password: Option<VerifyFirmwarePasswordResponseVerifyFirmwarePassword>,
     /// Keys this version does not model, kept as sent.
     pub extra: rt::Dictionary,
@@ -153,6 +153,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "VerifyFirmwarePassword",
     title: "Verify Firmware Password Command",
     file: "passcode.firmware.verify.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -175,7 +176,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("None"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// `VerifyRecoveryLock`: Verify Recovery Lock Command.
 ///
-/// Verifies the device's recovery lock password. (AppleSilicon devices only)
+/// Verify the device's Recovery Lock password.
 ///
 /// Supported: macOS 11.5+.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +110,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
     request_type: "VerifyRecoveryLock",
     title: "Verify Recovery Lock Command",
     file: "passcode.recovery.verify.yaml",
+    removed_in: None,
     supported_os: &[
         rt::OsSupport {
             platform: "iOS",
@@ -132,7 +133,7 @@ pub static SPEC: rt::CommandSpec = rt::CommandSpec {
             deprecated: None,
             removed: None,
             access_rights: Some("DeviceLockAndRemovePasscode"),
-            supervised: None,
+            supervised: Some(false),
             requires_dep: Some(false),
             device_channel: Some(true),
             user_channel: Some(false),

@@ -145,6 +145,13 @@ CREATE TABLE issued_certs (
     issued_at BIGINT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE return_to_service (
+    enrollment_id TEXT PRIMARY KEY,
+    body BYTEA NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Any constant: the advisory lock key that serialises migrations.
@@ -1458,5 +1465,49 @@ impl Storage for PostgresStorage {
             .await
             .map(drop)
             .map_err(backend)
+    }
+
+    async fn return_to_service(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT body FROM return_to_service WHERE enrollment_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_return_to_service(
+        &self,
+        id: &str,
+        json: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        match json {
+            Some(json) => {
+                client
+                    .execute(
+                        "INSERT INTO return_to_service (enrollment_id, body, updated_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (enrollment_id) DO UPDATE SET \
+                     body = excluded.body, updated_at = excluded.updated_at",
+                        &[&id, &json, &now],
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .execute(
+                        "DELETE FROM return_to_service WHERE enrollment_id = $1",
+                        &[&id],
+                    )
+                    .await
+            }
+        }
+        .map(drop)
+        .map_err(backend)
     }
 }

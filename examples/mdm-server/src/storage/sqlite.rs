@@ -136,6 +136,13 @@ CREATE TABLE issued_certs (
     issued_at INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE return_to_service (
+    enrollment_id TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#,
 ];
 
 const TOKEN_COLUMNS: &str = "id, secret_hash, max_uses, uses, expires_at, device, user_name, \
@@ -1173,6 +1180,45 @@ impl Storage for SqliteStorage {
                 params![id, json, now],
             )
             .map(drop)
+        })
+        .await
+    }
+
+    async fn return_to_service(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT body FROM return_to_service WHERE enrollment_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn set_return_to_service(
+        &self,
+        id: &str,
+        json: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, json) = (id.to_owned(), json.map(<[u8]>::to_vec));
+        self.with(move |c| match json {
+            Some(json) => c
+                .execute(
+                    "INSERT INTO return_to_service (enrollment_id, body, updated_at) \
+                     VALUES (?1, ?2, ?3) ON CONFLICT (enrollment_id) DO UPDATE SET \
+                     body = excluded.body, updated_at = excluded.updated_at",
+                    params![id, json, now],
+                )
+                .map(drop),
+            None => c
+                .execute(
+                    "DELETE FROM return_to_service WHERE enrollment_id = ?1",
+                    params![id],
+                )
+                .map(drop),
         })
         .await
     }
