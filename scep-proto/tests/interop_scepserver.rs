@@ -1,4 +1,6 @@
-//! Our client enrolls against micromdm/scep's `scepserver` over loopback HTTP.
+//! Our client enrolls against micromdm/scep's `scepserver` over loopback HTTP with DES, 3DES,
+//! AES-128 and AES-256, signing with SHA-1, SHA-256 and SHA-512 (scepserver answers with
+//! DES and SHA-1 whatever we send, which our client opens).
 //!
 //! `scepserver` listens on every interface, so the test re-runs itself inside a private
 //! network namespace (`unshare -n`) where only loopback exists.
@@ -125,6 +127,10 @@ fn run_client(port: u16) {
         (ContentCipher::DesCbc, DigestAlgorithm::Sha1),
         (ContentCipher::DesEde3Cbc, DigestAlgorithm::Sha256),
         (ContentCipher::Aes128Cbc, DigestAlgorithm::Sha256),
+        (ContentCipher::Aes128Cbc, DigestAlgorithm::Sha1),
+        (ContentCipher::Aes256Cbc, DigestAlgorithm::Sha256),
+        (ContentCipher::Aes256Cbc, DigestAlgorithm::Sha512),
+        (ContentCipher::DesCbc, DigestAlgorithm::Sha256),
     ]
     .into_iter()
     .enumerate()

@@ -43,7 +43,8 @@ enum TopLevel {
     /// Build MDM commands.
     #[command(subcommand)]
     Command(command_new::CommandCmd),
-    /// SCEP client: capabilities, CA certificates, enrollment.
+    /// SCEP client: capabilities, CA certificates, enrollment (polls while PENDING), and
+    /// scep-server's pending requests (list, approve, reject).
     Scep(scep_cmd::Args),
     /// Send MDM push notifications through APNs.
     Push(push_cmd::Args),
