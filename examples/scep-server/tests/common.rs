@@ -2,7 +2,6 @@
 #![allow(dead_code, missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,17 +62,16 @@ impl Drop for Server {
 /// Starts scep-server on a free loopback port with its CA in `dir/ca` (1024-bit CA key unless
 /// `extra` says otherwise) and waits until it accepts connections.
 pub fn start_server(dir: &Path, challenge: Option<&str>, extra: &[&str]) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.join(format!("server-{port}.log"));
+    // The server picks its own port and logs it: a port chosen here and freed again could be
+    // taken by a server of a test running in parallel before this one binds it.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let log = dir.join(format!("server-{n}.log"));
     let ca_dir = dir.join("ca");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scep-server"));
     cmd.arg("--ca-dir")
         .arg(&ca_dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")]);
+        .args(["--listen", "127.0.0.1:0"]);
     if let Some(c) = challenge {
         cmd.args(["--challenge", c]);
     }
@@ -83,28 +81,38 @@ pub fn start_server(dir: &Path, challenge: Option<&str>, extra: &[&str]) -> Serv
     let child = cmd
         .args(extra)
         .env_remove("SCEP_CHALLENGE")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut server = Server {
+    let mut child = child;
+    let start = Instant::now();
+    let port = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .filter(|l| l.contains("scep-server listening"))
+            .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("addr=")))
+        {
+            break addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("server exited with {st}: {text}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "server did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let server = Server {
         child,
         port,
         url: format!("http://127.0.0.1:{port}/scep"),
         log,
         ca_dir,
     };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(st)) = server.child.try_wait() {
-            panic!("server exited with {st}: {}", server.log_text());
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     server
 }
 
