@@ -106,14 +106,13 @@ pub fn start_server(dir: &Path, challenge: Option<&str>, extra: &[&str]) -> Serv
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let server = Server {
+    Server {
         child,
         port,
         url: format!("http://127.0.0.1:{port}/scep"),
         log,
         ca_dir,
-    };
-    server
+    }
 }
 
 /// The CA certificate the server created.
