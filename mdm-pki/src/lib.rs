@@ -12,6 +12,7 @@ pub mod key;
 pub mod oids;
 pub mod pem;
 pub mod pkcs12;
+pub mod validate;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -344,3 +344,53 @@ proptest! {
         prop_assert_eq!(t.small_uint("int").unwrap(), n);
     }
 }
+
+#[test]
+fn validation_checks_issuer_signature_and_dates_at_the_given_time() {
+    use mdm_pki::validate::{Validation, validate_chain, validate_dates, validate_issued_by};
+    let (ca_cert, ca_key) = ca();
+    let other_ca = issue::self_signed(
+        key(2).as_ref(),
+        &issue::name_from_str("CN=Test SCEP CA,O=scep-proto").unwrap(),
+        true,
+        &issue::IssueOptions::new(vec![9], NOW - 3600, 86_400 * 365),
+    )
+    .unwrap();
+    let device_key = key(1);
+    let csr = Csr::parse(
+        &Csr::build(
+            device_key.as_ref(),
+            &issue::common_name("device"),
+            None,
+            &[],
+            DigestAlgorithm::Sha256,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let leaf = issue::issue(
+        &csr,
+        &ca_cert,
+        ca_key.as_ref(),
+        &issue::IssueOptions::new(vec![5], NOW, 3600),
+    )
+    .unwrap();
+    let at = Validation::at(NOW + 60);
+    validate_issued_by(&leaf, &ca_cert, &at).unwrap();
+    assert_eq!(
+        validate_chain(&leaf, &[other_ca.clone(), ca_cert.clone()], &at).unwrap(),
+        1
+    );
+    // Same issuer name, another key: the signature decides.
+    assert!(matches!(
+        validate_issued_by(&leaf, &other_ca, &at),
+        Err(mdm_pki::Error::BadSignature(_))
+    ));
+    // The given time decides, not the machine's clock.
+    assert!(validate_dates(&leaf, &Validation::at(NOW + 3601)).is_err());
+    assert!(validate_dates(&leaf, &Validation::at(NOW - 301)).is_err());
+    validate_dates(&leaf, &Validation::at(NOW - 299)).unwrap();
+    // A CA is not its own anchor, and no anchors is an error.
+    assert!(validate_chain(&ca_cert, std::slice::from_ref(&ca_cert), &at).is_err());
+    assert!(validate_chain(&leaf, &[], &at).is_err());
+}

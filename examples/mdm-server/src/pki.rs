@@ -540,24 +540,22 @@ impl Pki {
     /// Checks that `cert` was issued by this CA (issuer name and signature) and is valid
     /// now; returns its DER.
     pub fn issued_here(&self, cert: &Certificate) -> Result<Vec<u8>, String> {
+        use scep_proto::mdm_pki::validate::{Validation, validate_issued_by};
         let der = mdm_proto::signature::certificate_der(cert).map_err(|e| e.to_string())?;
-        let parts = cms::CertParts::parse(&der).map_err(|e| e.to_string())?;
-        let ca = cms::CertParts::parse(&self.ca_der).map_err(|e| e.to_string())?;
-        if parts.issuer != ca.subject || der == self.ca_der {
-            return Err("the certificate was not issued by this server's CA".into());
+        if der == self.ca_der {
+            return Err("the certificate is the server's CA itself".into());
         }
-        parts
-            .verify_signed_by(ca.spki)
-            .map_err(|_| "the certificate's signature is not this server's CA's".to_owned())?;
-        let validity = cert.tbs_certificate().validity();
-        let t = now();
-        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        if secs(validity.not_after.to_unix_duration()) < t {
-            return Err("the certificate has expired".into());
-        }
-        if secs(validity.not_before.to_unix_duration()) > t + 300 {
-            return Err("the certificate is not valid yet".into());
-        }
+        validate_issued_by(cert, self.ca.certificate(), &Validation::at(now())).map_err(
+            |e| match e {
+                scep_proto::mdm_pki::Error::Mismatch(_) => {
+                    "the certificate was not issued by this server's CA".to_owned()
+                }
+                scep_proto::mdm_pki::Error::BadSignature(_) => {
+                    "the certificate's signature is not this server's CA's".to_owned()
+                }
+                other => format!("the certificate is not valid: {other}"),
+            },
+        )?;
         Ok(der)
     }
 
