@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use mdm_proto::schema::{KeySpec, Kind};
-use mdm_proto::{FromValue, Limits, ToValue};
+use mdm_proto::ToValue;
 use plist::{Dictionary, Value};
 
 pub use crate::generated::errors::*;
@@ -14,18 +14,12 @@ const BODY: &str = "error body";
 impl ErrorBody {
     /// Reads an error body from a decoded dictionary, typed by its `code`.
     pub fn from_dictionary(dict: Dictionary) -> Result<Self> {
-        <Self as FromValue>::from_value(Value::Dictionary(dict), "").map_err(|source| {
-            Error::InvalidResponse {
-                response: BODY,
-                source,
-            }
-        })
+        crate::response::typed_body(dict, BODY)
     }
 
     /// Decodes an untrusted plist body.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let dict = mdm_proto::parse_dictionary(bytes, &Limits::MDM).map_err(Error::Body)?;
-        Self::from_dictionary(dict)
+        crate::response::decode_typed_body(bytes, BODY)
     }
 
     /// Decodes a JSON body (`{"code": …, "details": {…}}`); certificates in `PinningCerts`

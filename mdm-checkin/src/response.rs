@@ -21,6 +21,26 @@ fn read_response<T>(
     })
 }
 
+/// Types a decoded dictionary as a generated body (`FromValue`), naming `name` in the error.
+pub(crate) fn typed_body<T: mdm_proto::FromValue>(
+    dict: Dictionary,
+    name: &'static str,
+) -> Result<T> {
+    T::from_value(Value::Dictionary(dict), "").map_err(|source| Error::InvalidResponse {
+        response: name,
+        source,
+    })
+}
+
+/// Decodes an untrusted plist body (the front door's limits) and types it with [`typed_body`].
+pub(crate) fn decode_typed_body<T: mdm_proto::FromValue>(
+    bytes: &[u8],
+    name: &'static str,
+) -> Result<T> {
+    let dict = mdm_proto::parse_dictionary(bytes, &Limits::MDM).map_err(Error::Body)?;
+    typed_body(dict, name)
+}
+
 fn finish(mut out: DictWriter, extra: &Dictionary) -> Dictionary {
     out.extend(extra);
     let mut dict = out.finish();

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::message::{Message, read_message, write_message};
 use crate::message_type::MessageType;
-use mdm_proto::{FromValue, Identity, Limits, ToValue};
+use mdm_proto::{Identity, ToValue};
 use plist::{Dictionary, Value};
 
 pub use crate::generated::checkin::{ReturnToServiceResponse, ReturnToServiceSettings};
@@ -61,18 +61,12 @@ const RESPONSE: &str = "ReturnToService response";
 impl ReturnToServiceResponse {
     /// Reads a response from a decoded dictionary.
     pub fn from_dictionary(dict: Dictionary) -> Result<Self> {
-        <Self as FromValue>::from_value(Value::Dictionary(dict), "").map_err(|source| {
-            Error::InvalidResponse {
-                response: RESPONSE,
-                source,
-            }
-        })
+        crate::response::typed_body(dict, RESPONSE)
     }
 
     /// Decodes an untrusted response body (as a device or a simulator reads it).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let dict = mdm_proto::parse_dictionary(bytes, &Limits::MDM).map_err(Error::Body)?;
-        Self::from_dictionary(dict)
+        crate::response::decode_typed_body(bytes, RESPONSE)
     }
 
     /// The response as a dictionary, its keys sorted.
