@@ -3,8 +3,8 @@
 //! (the `Content-Type` says which). Generated from `mdm/errors`; unknown codes are kept.
 
 use crate::error::{Error, Result};
-use mdm_proto::schema::{KeySpec, Kind};
 use mdm_proto::ToValue;
+use mdm_proto::schema::{KeySpec, Kind};
 use plist::{Dictionary, Value};
 
 pub use crate::generated::errors::*;

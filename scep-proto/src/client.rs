@@ -316,10 +316,15 @@ pub fn get_cert<'a>(
     cipher: ContentCipher,
 ) -> Result<ClientRequest> {
     let inner = asn1::seq(&[issuer_der, serial_der]);
-    PkiMessageBuilder::new(MessageType::GET_CERT, signer_cert, key, recipient)
-        .digest(digest)
-        .cipher(cipher)
-        .build(&inner)
+    issuer_and_serial(
+        MessageType::GET_CERT,
+        &inner,
+        signer_cert,
+        key,
+        recipient,
+        digest,
+        cipher,
+    )
 }
 
 /// Builds a GetCRL for the certificate `serial_der` of the CA named `issuer_der`.
@@ -333,10 +338,31 @@ pub fn get_crl<'a>(
     cipher: ContentCipher,
 ) -> Result<ClientRequest> {
     let inner = asn1::seq(&[issuer_der, serial_der]);
-    PkiMessageBuilder::new(MessageType::GET_CRL, signer_cert, key, recipient)
+    issuer_and_serial(
+        MessageType::GET_CRL,
+        &inner,
+        signer_cert,
+        key,
+        recipient,
+        digest,
+        cipher,
+    )
+}
+
+/// GetCert and GetCRL: an IssuerAndSerialNumber, enveloped and signed.
+fn issuer_and_serial(
+    message_type: MessageType,
+    inner: &[u8],
+    signer_cert: &Certificate,
+    key: &dyn PrivateKey,
+    recipient: &Certificate,
+    digest: DigestAlgorithm,
+    cipher: ContentCipher,
+) -> Result<ClientRequest> {
+    PkiMessageBuilder::new(message_type, signer_cert, key, recipient)
         .digest(digest)
         .cipher(cipher)
-        .build(&inner)
+        .build(inner)
 }
 
 /// Checks a GetNextCACert answer: a SignedData that one of `current_ca` (the GetCACert
