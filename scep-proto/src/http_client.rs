@@ -1,11 +1,8 @@
-//! A small async SCEP client over HTTP/1.1 (plain `http://` URLs), with enrollment and
-//! PENDING polling. Feature `client`.
+//! A small async SCEP client over HTTP (`http://` and `https://` URLs, on reqwest with
+//! rustls), with enrollment and PENDING polling. Feature `client`.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::rt::TokioIo;
 use x509_cert::Certificate;
 
 use crate::algorithm::{ContentCipher, DigestAlgorithm};
@@ -18,15 +15,19 @@ use crate::issue::{self, IssueOptions};
 use crate::key::PrivateKey;
 use crate::operation::{Operation, request_target};
 
+/// The HTTP client crate underneath, for [`HttpClient::with_reqwest_client`].
+pub use reqwest;
+
 /// Largest response body read, in bytes.
 pub const MAX_RESPONSE: usize = 1024 * 1024;
 
 /// A SCEP server at one URL.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    authority: String,
+    origin: String,
     path: String,
     timeout: Duration,
+    client: reqwest::Client,
 }
 
 /// One HTTP answer.
@@ -41,12 +42,23 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+fn transport(e: reqwest::Error) -> Error {
+    Error::Transport(Box::new(e))
+}
+
 impl HttpClient {
-    /// A client for `url` (`http://host:port/path`).
+    /// A client for `url` (`http://host:port/path` or `https://...`; HTTPS trusts the
+    /// system's roots until [`HttpClient::with_ca_pem`] says otherwise).
     pub fn new(url: &str) -> Result<Self> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| Error::Usage(format!("only http:// URLs are supported: {url}")))?;
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            ("https", rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            ("http", rest)
+        } else {
+            return Err(Error::Usage(format!(
+                "only http:// and https:// URLs are supported: {url}"
+            )));
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -55,11 +67,35 @@ impl HttpClient {
             return Err(Error::Usage(format!("no host in {url}")));
         }
         let path = path.split('?').next().unwrap_or("/");
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
         Ok(Self {
-            authority: authority.to_owned(),
+            origin: format!("{scheme}://{authority}"),
             path: path.to_owned(),
             timeout: Duration::from_secs(30),
+            client,
         })
+    }
+
+    /// Trusts only the certificates in `pem` for HTTPS (a private CA).
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| Error::Usage(format!("CA certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::Usage("CA certificates: no PEM certificate".into()));
+        }
+        self.client = reqwest::Client::builder()
+            .tls_certs_only(certs)
+            .build()
+            .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+        Ok(self)
+    }
+
+    /// Sends through `client` (shared by many SCEP clients, or set up by the caller).
+    pub fn with_reqwest_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
     }
 
     /// Sets the timeout of each request.
@@ -69,57 +105,44 @@ impl HttpClient {
     }
 
     async fn send(&self, target: &str, post: Option<Vec<u8>>) -> Result<Response> {
-        tokio::time::timeout(self.timeout, self.send_inner(target, post))
-            .await
-            .map_err(|_| Error::Transport("request timed out".into()))?
-    }
-
-    async fn send_inner(&self, target: &str, post: Option<Vec<u8>>) -> Result<Response> {
-        let addr = if self.authority.contains(':') {
-            self.authority.clone()
-        } else {
-            format!("{}:80", self.authority)
-        };
-        let stream = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(|e| Error::Transport(Box::new(e)))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| Error::Transport(Box::new(e)))?;
-        let driver = tokio::spawn(conn);
-        let builder = http::Request::builder()
-            .uri(target)
-            .header(http::header::HOST, &self.authority);
-        let req = match post {
-            Some(body) => builder
-                .method(http::Method::POST)
+        let url = format!("{}{target}", self.origin);
+        let request = match post {
+            Some(body) => self
+                .client
+                .post(&url)
                 .header(
                     http::header::CONTENT_TYPE,
                     crate::ca::content_type::PKI_MESSAGE,
                 )
-                .body(Full::new(Bytes::from(body))),
-            None => builder
-                .method(http::Method::GET)
-                .body(Full::new(Bytes::new())),
-        }
-        .map_err(|e| Error::Usage(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
+                .body(body),
+            None => self.client.get(&url),
+        };
+        let mut resp = request
+            .timeout(self.timeout)
+            .send()
             .await
-            .map_err(|e| Error::Transport(Box::new(e)))?;
+            .map_err(transport)?;
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = Limited::new(resp.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(Error::Transport)?
-            .to_bytes()
-            .to_vec();
-        driver.abort();
+        let too_large =
+            || Error::Transport(format!("response larger than {MAX_RESPONSE} bytes").into());
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_RESPONSE {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !(200..300).contains(&status) {
             return Err(Error::Http {
                 status,

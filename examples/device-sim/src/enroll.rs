@@ -40,6 +40,9 @@ pub struct EnrollOptions {
     /// The enrollment token sent with the profile request (`/mdm/enroll?token=...`), as
     /// the enrollment link an administrator sends carries it.
     pub token: Option<String>,
+    /// The HTTP client (a CA file for a server with its own certificate; one shared by
+    /// many devices); `None` takes the default one (system roots).
+    pub http: Option<crate::http::Client>,
 }
 
 impl EnrollOptions {
@@ -58,6 +61,12 @@ impl EnrollOptions {
     /// Fetch the unsigned profile.
     pub fn with_unsigned_profile(mut self, unsigned: bool) -> Self {
         self.unsigned_profile = unsigned;
+        self
+    }
+
+    /// Talk HTTP through this client (see [`crate::http::Client`]).
+    pub fn with_http_client(mut self, client: crate::http::Client) -> Self {
+        self.http = Some(client);
         self
     }
 
@@ -329,13 +338,16 @@ pub async fn scep_enroll(
     subject_der: &[u8],
     key: Arc<dyn PrivateKey>,
     now_secs: Option<i64>,
+    http: &crate::http::Client,
 ) -> Result<Identity, Error> {
     use scep_proto::http_client::{EnrollOptions as ScepOptions, HttpClient, enroll};
     let scep_error = |source| Error::Scep {
         url: url.to_owned(),
         source,
     };
-    let client = HttpClient::new(url).map_err(scep_error)?;
+    let client = HttpClient::new(url)
+        .map_err(scep_error)?
+        .with_reqwest_client(http.reqwest().clone());
     let mut opts = ScepOptions::new(now_secs.unwrap_or_else(now));
     opts.challenge = challenge.map(str::to_owned);
     opts.poll_interval = std::time::Duration::from_millis(200);

@@ -1,14 +1,15 @@
-//! A minimal HTTP/1.1 client over one kept-alive connection, as a device holds one.
+//! The device's HTTP connection to its server, on the workspace's one HTTP client
+//! (`mdm-http-client`: `http://` and `https://`, system roots or a CA file).
+
+use std::sync::OnceLock;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+pub use mdm_http_client::{Client, Trust};
 
 use crate::Error;
 
 /// Largest answer body read, in bytes (a command plist is limited to 10 MiB by the server).
-pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+pub const MAX_ANSWER: usize = mdm_http_client::DEFAULT_MAX_ANSWER;
 
 /// An answer from the server.
 #[derive(Debug, Clone)]
@@ -19,60 +20,50 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// One HTTP/1.1 connection to a server, reopened when it drops.
-#[derive(Debug)]
+/// The client of devices that were given none: HTTPS trusts the system's roots. Built once.
+pub fn default_client() -> Result<Client, Error> {
+    static DEFAULT: OnceLock<Result<Client, String>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| Client::new(&Trust::System).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(Error::Http)
+}
+
+/// A device's connection to one server (kept alive by the client's pool).
+#[derive(Debug, Clone)]
 pub struct Connection {
-    authority: String,
     base: String,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    client: Client,
 }
 
 impl Connection {
-    /// A connection to `base` (`http://host:port`); opened on first use.
+    /// A connection to `base` (`http://host:port` or `https://host:port`) on the default
+    /// client.
     pub fn new(base: &str) -> Result<Self, Error> {
+        Self::with_client(base, default_client()?)
+    }
+
+    /// A connection to `base` on `client` (one with a CA file, or shared by many devices).
+    pub fn with_client(base: &str, client: Client) -> Result<Self, Error> {
+        mdm_http_client::check_url(base).map_err(|e| Error::Config(e.to_string()))?;
         let uri: http::Uri = base
             .parse()
             .map_err(|e| Error::Config(format!("bad server URL {base}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(Error::Config(format!(
-                "only http:// URLs are supported (TLS sits in a proxy in front): {base}"
-            )));
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| Error::Config(format!("no host in {base}")))?
-            .to_string();
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(Error::Config(format!("no host in {base}")));
+        };
         Ok(Connection {
-            base: format!("http://{authority}"),
-            authority,
-            sender: None,
+            base: format!("{scheme}://{authority}"),
+            client,
         })
     }
 
-    async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Error> {
-        let usable = self.sender.as_ref().is_some_and(|s| !s.is_closed());
-        if !usable {
-            let stream = tokio::net::TcpStream::connect(&self.authority).await?;
-            stream.set_nodelay(true)?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| Error::Http(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            self.sender = Some(sender);
-        }
-        self.sender
-            .as_mut()
-            .ok_or_else(|| Error::Http("no connection".into()))
+    /// The client underneath.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
-    /// Closes the connection (it is opened again on the next request).
-    pub fn close(&mut self) {
-        self.sender = None;
-    }
-
-    /// Sends a request to a path or full URL on this server.
+    /// Sends a request to a path (`/mdm`) on this server, or to a full URL.
     pub async fn send(
         &mut self,
         method: http::Method,
@@ -80,45 +71,22 @@ impl Connection {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Answer, Error> {
-        let path = path_or_url
-            .strip_prefix(&self.base)
-            .unwrap_or(path_or_url)
-            .to_owned();
-        let path = if path.starts_with('/') {
-            path
+        let url = if path_or_url.starts_with('/') {
+            format!("{}{path_or_url}", self.base)
         } else {
-            // A URL on another host than the one this connection speaks to.
-            let uri: http::Uri = path
-                .parse()
-                .map_err(|e| Error::Config(format!("bad URL {path}: {e}")))?;
-            uri.path_and_query().map_or("/".into(), |p| p.to_string())
+            path_or_url.to_owned()
         };
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, self.authority.clone())
-            .header(http::header::USER_AGENT, "device-sim/0.1 MDM/1.0");
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| Error::Http(e.to_string()))?;
-        let sender = self.sender().await?;
-        sender
-            .ready()
+        let mut all = Vec::with_capacity(headers.len() + 1);
+        all.push(("user-agent", "device-sim/0.1 MDM/1.0".to_owned()));
+        all.extend(headers.iter().cloned());
+        let answer = self
+            .client
+            .send(method, &url, &all, body)
             .await
             .map_err(|e| Error::Http(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?
-            .to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status: answer.status,
+            body: answer.body,
+        })
     }
 }

@@ -208,6 +208,13 @@ impl Device {
         })
     }
 
+    /// Talks to the server through `client` (a CA file for HTTPS, or one client shared
+    /// by many devices).
+    pub fn with_http_client(mut self, client: http::Client) -> Result<Self, Error> {
+        self.connection = http::Connection::with_client(&self.endpoints.server_url, client)?;
+        Ok(self)
+    }
+
     /// Signs every request with this signer (the `SignMessage` behaviour).
     pub fn with_signer(mut self, signer: Arc<dyn RequestSigner>) -> Self {
         self.signer = Some(signer);
@@ -224,7 +231,12 @@ impl Device {
         base_url: &str,
         options: &EnrollOptions,
     ) -> Result<Self, Error> {
-        let facts = Self::fetch_profile_with_token(
+        let client = match &options.http {
+            Some(client) => client.clone(),
+            None => http::default_client()?,
+        };
+        let facts = Self::fetch_profile_on(
+            &client,
             base_url,
             options.unsigned_profile,
             options.token.as_deref(),
@@ -243,9 +255,11 @@ impl Device {
             &subject,
             key,
             options.now,
+            &client,
         )
         .await?;
-        let mut device = Self::with_identity(info, &facts, &identity, options.always_sign)?;
+        let mut device = Self::with_identity(info, &facts, &identity, options.always_sign)?
+            .with_http_client(client)?;
         device.enroll().await?;
         Ok(device)
     }
@@ -264,8 +278,18 @@ impl Device {
         unsigned: bool,
         token: Option<&str>,
     ) -> Result<ProfileFacts, Error> {
+        Self::fetch_profile_on(&http::default_client()?, base_url, unsigned, token).await
+    }
+
+    /// Like [`Device::fetch_profile_with_token`], through `client`.
+    pub async fn fetch_profile_on(
+        client: &http::Client,
+        base_url: &str,
+        unsigned: bool,
+        token: Option<&str>,
+    ) -> Result<ProfileFacts, Error> {
         let base = base_url.trim_end_matches('/');
-        let mut connection = http::Connection::new(base)?;
+        let mut connection = http::Connection::with_client(base, client.clone())?;
         let mut query = Vec::new();
         if unsigned {
             query.push("unsigned=1".to_owned());
@@ -311,12 +335,6 @@ impl Device {
             device = device.with_signer(Arc::new(IdentitySigner::from_identity(identity)));
         }
         Ok(device)
-    }
-
-    /// Closes the device's HTTP connection, as a device does between pushes (the next
-    /// request opens a new one).
-    pub fn disconnect(&mut self) {
-        self.connection.close();
     }
 
     /// Where the device talks to.

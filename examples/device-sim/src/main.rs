@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use clap::Parser;
+use device_sim::http::{Client, Trust};
 use device_sim::{Behaviour, Device, DeviceInfo, Endpoints, EnrollOptions, Method};
 
 /// Simulated Apple devices against an MDM server.
@@ -28,8 +29,12 @@ struct Args {
     )]
     server: String,
     /// API key of the server's admin API (for queueing commands).
-    #[arg(long, env = "DEVICE_SIM_API_KEY")]
+    #[arg(long, env = "DEVICE_SIM_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// For an `https://` server: trust only the certificates in this PEM file (a server
+    /// with its own certificate). Without it, the system's roots.
+    #[arg(long, env = "DEVICE_SIM_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Push topic the devices check in with (without `--enroll`; with it, the profile's).
     #[arg(long, default_value = "com.apple.mgmt.External.device-sim")]
     topic: String,
@@ -90,6 +95,7 @@ async fn enroll_device(
     args: &Args,
     n: u64,
     options: &EnrollOptions,
+    http: &Client,
 ) -> Result<(Device, Duration), String> {
     let started = Instant::now();
     let mut device = if args.enroll {
@@ -98,8 +104,9 @@ async fn enroll_device(
             .map_err(|e| format!("device {n}: enroll: {e}"))?
     } else {
         let endpoints = Endpoints::on(&args.server, &args.topic);
-        let mut device =
-            Device::new(DeviceInfo::iphone(n), endpoints).map_err(|e| e.to_string())?;
+        let mut device = Device::new(DeviceInfo::iphone(n), endpoints)
+            .and_then(|d| d.with_http_client(http.clone()))
+            .map_err(|e| e.to_string())?;
         device
             .enroll()
             .await
@@ -111,9 +118,6 @@ async fn enroll_device(
     behaviour.not_now_every = args.not_now_every;
     behaviour.error_every = args.error_every;
     device.behaviour = behaviour;
-    // A device does not hold its connection between pushes: neither do thousands of
-    // simulated ones (they would run out of file descriptors).
-    device.disconnect();
     Ok((device, elapsed))
 }
 
@@ -162,7 +166,6 @@ async fn command_rounds(args: &Args, device: &mut Device) -> Result<CommandRun, 
         run.stats.errors += stats.errors;
     }
     run.requests = std::mem::take(&mut device.timings);
-    device.disconnect();
     Ok(run)
 }
 
@@ -222,10 +225,15 @@ where
 }
 
 /// One enrollment token for `devices` devices, made through the admin API.
-async fn enrollment_token(server: &str, api_key: &str, devices: u64) -> Result<String, String> {
+async fn enrollment_token(
+    http: &Client,
+    server: &str,
+    api_key: &str,
+    devices: u64,
+) -> Result<String, String> {
     let base = server.trim_end_matches('/');
-    let mut connection =
-        device_sim::http::Connection::new(base).map_err(|e| format!("enrollment token: {e}"))?;
+    let mut connection = device_sim::http::Connection::with_client(base, http.clone())
+        .map_err(|e| format!("enrollment token: {e}"))?;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{api_key}"));
     let headers = [
         ("authorization", format!("Basic {basic}")),
@@ -259,7 +267,16 @@ async fn main() {
     let args = Arc::new(Args::parse());
     let mut failures: Vec<String> = Vec::new();
 
-    let mut options = EnrollOptions::default().with_unsigned_profile(args.unsigned_profile);
+    let http = match Client::new(&Trust::from_ca_file(args.ca_file.as_deref())) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("device-sim: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut options = EnrollOptions::default()
+        .with_unsigned_profile(args.unsigned_profile)
+        .with_http_client(http.clone());
     options.key_bits = args.key_bits;
     if args.enroll && args.shared_key {
         match device_sim::enroll::generate_key(args.key_bits.unwrap_or(2048)).await {
@@ -273,13 +290,15 @@ async fn main() {
     if args.enroll {
         let token = match (&args.enroll_token, &args.api_key) {
             (Some(token), _) => Some(token.clone()),
-            (None, Some(key)) => match enrollment_token(&args.server, key, args.devices).await {
-                Ok(token) => Some(token),
-                Err(e) => {
-                    eprintln!("device-sim: {e}");
-                    std::process::exit(2);
+            (None, Some(key)) => {
+                match enrollment_token(&http, &args.server, key, args.devices).await {
+                    Ok(token) => Some(token),
+                    Err(e) => {
+                        eprintln!("device-sim: {e}");
+                        std::process::exit(2);
+                    }
                 }
-            },
+            }
             (None, None) => None,
         };
         if let Some(token) = token {
@@ -296,7 +315,8 @@ async fn main() {
         run_all(numbers, args.concurrency, move |n| {
             let args = Arc::clone(&args);
             let options = Arc::clone(&options);
-            async move { enroll_device(&args, n, &options).await }
+            let http = http.clone();
+            async move { enroll_device(&args, n, &options, &http).await }
         })
         .await
     };

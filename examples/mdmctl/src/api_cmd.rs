@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 
 use base64::Engine;
-use device_sim::Method;
-use device_sim::http::Connection as Http;
+use http::Method;
+use mdm_http_client::{Client, Trust};
 
 use crate::output::{CliResult, print_json};
 
@@ -20,6 +20,8 @@ pub struct Connection {
     pub server: Option<String>,
     /// API key.
     pub api_key: Option<String>,
+    /// CA file for an `https://` server (`None`: the system's roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// API subcommands.
@@ -150,6 +152,7 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
     let key = conn
         .api_key
         .ok_or("--api-key (or MDMCTL_API_KEY) is required for the admin API")?;
+    let client = Client::new(&Trust::from_ca_file(conn.ca_file.as_deref()))?;
     if let ApiCmd::EnrollLink(args) = cmd {
         let mut body = serde_json::json!({ "uses": args.uses });
         for (name, value) in [
@@ -165,6 +168,7 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
             body["expires_in"] = s.into();
         }
         let answer = call(
+            &client,
             &server,
             &key,
             Method::POST,
@@ -262,11 +266,12 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
         }
         ApiCmd::EnrollLink(_) => return Err("enroll-link is handled above".into()),
     };
-    print_json(&call(&server, &key, method, &path, body)?)
+    print_json(&call(&client, &server, &key, method, &path, body)?)
 }
 
 /// One admin API call: the JSON answer, or an error naming the HTTP status.
 fn call(
+    client: &Client,
     server: &str,
     key: &str,
     method: Method,
@@ -282,10 +287,8 @@ fn call(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let answer = runtime.block_on(async {
-        let mut http = Http::new(server)?;
-        http.send(method, path, &headers, body).await
-    })?;
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let answer = runtime.block_on(client.send(method, &url, &headers, body))?;
     let json: serde_json::Value = if answer.body.is_empty() {
         serde_json::json!({"status": answer.status})
     } else {

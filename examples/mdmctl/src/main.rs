@@ -25,9 +25,13 @@ struct Cli {
     /// Base URL of the MDM server's admin API (for the API subcommands).
     #[arg(long, global = true, env = "MDMCTL_SERVER")]
     server: Option<String>,
-    /// API key of the MDM server (for the API subcommands).
-    #[arg(long, global = true, env = "MDMCTL_API_KEY")]
+    /// API key of the MDM server (for the API subcommands). Never printed.
+    #[arg(long, global = true, env = "MDMCTL_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// For `https://` servers (admin API, SCEP): trust only the certificates in this PEM
+    /// file, as for a server with its own certificate. Without it, the system's roots.
+    #[arg(long, global = true, env = "MDMCTL_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: TopLevel,
 }
@@ -76,6 +80,7 @@ fn main() {
     let api = api_cmd::Connection {
         server: cli.server,
         api_key: cli.api_key,
+        ca_file: cli.ca_file.clone(),
     };
     let result = match cli.command {
         TopLevel::Inspect(Inspect::Checkin(args)) => inspect_checkin::run(args),
@@ -86,7 +91,7 @@ fn main() {
         TopLevel::Inspect(Inspect::Scep(args)) => inspect_scep::run(args),
         TopLevel::Schema(cmd) => schema_cmd::run(cmd),
         TopLevel::Command(cmd) => command_new::run(cmd),
-        TopLevel::Scep(args) => scep_cmd::run(args),
+        TopLevel::Scep(args) => scep_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Push(args) => push_cmd::run(args),
         TopLevel::Dep(args) => dep_cmd::run(args),
         TopLevel::Api(cmd) => api_cmd::run(api, cmd),

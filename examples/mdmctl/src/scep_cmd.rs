@@ -137,13 +137,27 @@ fn pem_of(certs: &[scep_proto::Certificate]) -> Result<String, scep_proto::der::
 }
 
 /// Runs the subcommand.
-pub fn run(args: Args) -> CliResult {
+pub fn run(args: Args, ca_file: Option<&std::path::Path>) -> CliResult {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let ca_pem = match ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let client = |url: &str| -> Result<HttpClient, crate::output::CliError> {
+        let http = HttpClient::new(url)?;
+        Ok(match &ca_pem {
+            Some(pem) => http.with_ca_pem(pem)?,
+            None => http,
+        })
+    };
     match args.command {
         ScepCommand::Getcaps(c) => {
-            let http = HttpClient::new(&c.url)?;
+            let http = client(&c.url)?;
             let caps = rt.block_on(http.get_ca_caps())?;
             print_json(&json!({
                 "capabilities": caps.0.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>(),
@@ -153,7 +167,7 @@ pub fn run(args: Args) -> CliResult {
             }))
         }
         ScepCommand::Getcacert { common, out } => {
-            let http = HttpClient::new(&common.url)?;
+            let http = client(&common.url)?;
             let certs = rt.block_on(http.get_ca_cert())?;
             if let Some(p) = out {
                 std::fs::write(&p, pem_of(&certs)?)
@@ -164,7 +178,7 @@ pub fn run(args: Args) -> CliResult {
             }))
         }
         ScepCommand::Getnextcacert { common, out } => {
-            let http = HttpClient::new(&common.url)?;
+            let http = client(&common.url)?;
             let current = rt.block_on(http.get_ca_cert())?;
             let der = rt.block_on(http.get_next_ca_cert())?;
             let next = scep_proto::client::next_ca_certificates(&der, &current)?;
@@ -198,7 +212,7 @@ pub fn run(args: Args) -> CliResult {
             opts.digest = a.digest;
             opts.poll_interval = Duration::from_secs(a.poll_interval);
             opts.max_polls = a.max_polls;
-            let http = HttpClient::new(&a.common.url)?;
+            let http = client(&a.common.url)?;
             let mut pending = 0u32;
             let done = rt.block_on(enroll_observed(&http, &key, &subject, &opts, |p| {
                 pending += 1;
