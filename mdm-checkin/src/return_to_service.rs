@@ -1,60 +1,14 @@
 //! `ReturnToService` (iOS/visionOS 26): a supervised ADE device asks for the Wi-Fi and MDM
-//! profile data it needs to re-enroll on its own after an erase.
+//! profile data it needs to re-enroll on its own after an erase. The message and its
+//! response are generated; this adds the response's decoding and encoding.
 
 use crate::error::{Error, Result};
-use crate::message::{Message, read_message, write_message};
-use crate::message_type::MessageType;
-use mdm_proto::{Identity, ToValue};
+use mdm_proto::ToValue;
 use plist::{Dictionary, Value};
 
-pub use crate::generated::checkin::{ReturnToServiceResponse, ReturnToServiceSettings};
-
-/// `ReturnToService`: a supervised device enrolled through Automated Device Enrollment,
-/// in the return-to-service mode its enrollment profile sets, asks the server for the
-/// return-to-service configuration (when the user triggers a return to service, or its
-/// idle timeout expires). The server answers with a [`ReturnToServiceResponse`].
-///
-/// The schema's facts (iOS and visionOS 26.0, supervised, DEP, not on User Enrollment) are
-/// [`crate::facts::RETURN_TO_SERVICE`].
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct ReturnToService {
-    /// The identity keys (`UDID`).
-    pub identity: Identity,
-    /// Keys this version does not model.
-    pub extra: Dictionary,
-}
-
-impl ReturnToService {
-    /// A `ReturnToService` from `identity`.
-    pub fn new(identity: Identity) -> Self {
-        ReturnToService {
-            identity,
-            extra: Dictionary::new(),
-        }
-    }
-}
-
-impl Message for ReturnToService {
-    const MESSAGE_TYPE: MessageType = MessageType::ReturnToService;
-
-    fn from_dictionary(dict: Dictionary) -> Result<Self> {
-        read_message(dict, &Self::MESSAGE_TYPE, |mut f| {
-            Ok(ReturnToService {
-                identity: Identity::take(&mut f)?,
-                extra: f.rest(),
-            })
-        })
-    }
-
-    fn into_dictionary(self) -> Dictionary {
-        write_message(&Self::MESSAGE_TYPE, &self.identity, self.extra, |_| {})
-    }
-
-    fn identity(&self) -> &Identity {
-        &self.identity
-    }
-}
+pub use crate::generated::checkin::{
+    ReturnToService, ReturnToServiceResponse, ReturnToServiceSettings,
+};
 
 const RESPONSE: &str = "ReturnToService response";
 
