@@ -459,3 +459,82 @@ pub fn generate(items: &[Item]) -> Result<BTreeMap<String, String>, String> {
     );
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEW: &str = r#"
+title: Kept
+description: A check-in both releases have.
+payload:
+  requesttype: Kept
+  supportedOS:
+    iOS:
+      introduced: '27.0'
+payloadkeys:
+- key: MessageType
+  type: <string>
+  presence: required
+  rangelist: [Kept]
+- key: UDID
+  type: <string>
+  presence: required
+- key: Size
+  type: <integer>
+  presence: required
+"#;
+
+    const OLD: &str = r#"
+title: Gone
+description: A check-in only the older release has.
+payload:
+  requesttype: Gone
+  supportedOS:
+    iOS:
+      introduced: '18.1'
+payloadkeys:
+- key: MessageType
+  type: <string>
+  presence: required
+  rangelist: [Gone]
+- key: Note
+  type: <string>
+"#;
+
+    fn tree(dir: &std::path::Path, files: &[(&str, &str)]) {
+        let checkin = dir.join("mdm/checkin");
+        std::fs::create_dir_all(&checkin).unwrap();
+        for (name, text) in files {
+            std::fs::write(checkin.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_check_in_only_an_older_release_has_is_typed_and_deprecated() {
+        let dir = std::env::temp_dir().join(format!("xtask-checkin-{}", std::process::id()));
+        let (new, old) = (dir.join("new"), dir.join("old"));
+        tree(&new, &[("kept.yaml", NEW)]);
+        tree(&old, &[("kept.yaml", NEW), ("gone.yaml", OLD)]);
+        let union = xtask::model::load_union(&[new, old]);
+        std::fs::remove_dir_all(&dir).ok();
+        let (_, items) = union.unwrap();
+        let files = generate(&items).unwrap();
+        let types = &files["generated/checkin.rs"];
+        assert!(types.contains("#![allow(deprecated"), "{types}");
+        assert!(
+            types.contains("#[deprecated(note = \"Apple removed `Gone`"),
+            "{types}"
+        );
+        assert!(types.contains("pub struct Gone {"));
+        assert!(types.contains("Gone = \"Gone\","));
+        // The identity key goes to `identity`; the message's own keys are fields.
+        assert!(types.contains("pub size: i64,"));
+        assert!(!types.contains("pub udid"));
+        assert!(types.contains("pub identity: rt::Identity,"));
+        assert!(files["generated/facts.rs"].contains("removed_in: Some(\"27.0\")"));
+        for text in files.values() {
+            crate::codegen::rustfmt(text, std::path::Path::new("/nonexistent")).unwrap();
+        }
+    }
+}
