@@ -403,9 +403,15 @@ impl Module {
             let mut args: Vec<String> = Vec::new();
             match &shape.embedded {
                 Some(e) => {
+                    let also: String = shape
+                        .constructor_keys
+                        .iter()
+                        .map(|k| format!(" and `{k}`"))
+                        .collect();
+                    let others = if also.is_empty() { "" } else { "other " };
                     let _ = writeln!(
                         s,
-                        "    /// A value from `{}` with its required keys; the optional ones start absent.",
+                        "    /// A value from `{}` with its required keys{also}; the {others}optional ones start absent.",
                         e.ident
                     );
                     args.push(format!("{}: {}", e.ident, e.ty));

@@ -852,7 +852,7 @@ pub struct SetBootstrapToken {
 }
 
 impl SetBootstrapToken {
-    /// A value from `identity` with its required keys; the optional ones start absent.
+    /// A value from `identity` with its required keys and `BootstrapToken`; the other optional ones start absent.
     pub fn new(identity: rt::Identity, bootstrap_token: impl Into<Vec<u8>>) -> Self {
         Self {
             bootstrap_token: Some(rt::Data(bootstrap_token.into())),
