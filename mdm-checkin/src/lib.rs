@@ -12,7 +12,6 @@ mod generated;
 pub mod message;
 pub mod overrides;
 pub mod response;
-mod return_to_service;
 mod rt;
 mod set_bootstrap_token;
 
@@ -20,12 +19,12 @@ pub use declarative_management::DeclarativeManagement;
 pub use error::{Error, Result};
 pub use error_body::{ErrorBody, ErrorCode};
 pub use generated::checkin::{
-    Authenticate, CheckOut, GetBootstrapToken, GetToken, MessageType, TokenParameters,
-    TokenServiceType, TokenUpdate, UserAuthenticate,
+    Authenticate, CheckOut, GetBootstrapToken, GetToken, MessageType, ReturnToService,
+    ReturnToServiceResponse, ReturnToServiceSettings, TokenParameters, TokenServiceType,
+    TokenUpdate, UserAuthenticate,
 };
 pub use message::{CheckinMessage, Message, UnknownMessage};
 pub use response::{GetBootstrapTokenResponse, GetTokenResponse, UserAuthenticateResponse};
-pub use return_to_service::{ReturnToService, ReturnToServiceResponse, ReturnToServiceSettings};
 pub use set_bootstrap_token::SetBootstrapToken;
 
 pub use mdm_proto;

@@ -84,11 +84,11 @@ pub(crate) fn read_message<T: FromValue>(
         .map_err(|e| Error::invalid(expected.as_str(), e))
 }
 
-/// The dictionary of a message (a generated type, whose `ToValue` writes `MessageType`,
-/// the identity keys and the typed values over the extra keys), with the keys of every
-/// dictionary in it sorted as Apple's devices send them.
-pub(crate) fn write_message<T: ToValue>(message: &T) -> Dictionary {
-    let mut value = message.to_value();
+/// The dictionary of a message or a response body (a generated type, whose `ToValue`
+/// writes a message's `MessageType`, its identity keys and the typed values over the extra
+/// keys), with the keys of every dictionary in it sorted as Apple's devices send them.
+pub(crate) fn sorted_dictionary<T: ToValue>(value: &T) -> Dictionary {
+    let mut value = value.to_value();
     sort_keys(&mut value);
     match value {
         Value::Dictionary(dict) => dict,

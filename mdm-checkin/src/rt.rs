@@ -10,4 +10,5 @@ pub(crate) use mdm_proto::fields::{Data, DictWriter, Fields, FromValue, ToValue}
 pub(crate) use mdm_proto::plist::{Date, Dictionary, Value};
 pub(crate) use mdm_proto::schema::{ItemSpec, KeySpec, Kind, OsSupport};
 
-pub(crate) use crate::message::{non_empty, present, read_message, write_message};
+pub(crate) use crate::message::{non_empty, present, read_message, sorted_dictionary};
+pub(crate) use crate::response::{decode_typed_body, encode_body, typed_body};

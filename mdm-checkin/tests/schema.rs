@@ -107,6 +107,46 @@ fn every_check_in_round_trips_with_all_keys_and_with_only_the_required_ones() {
 }
 
 #[test]
+fn every_check_in_response_of_the_schema_round_trips_with_all_keys_and_with_only_the_required_ones()
+{
+    /// Decodes `keys` as the response to `id` (and its encoding back), and gives its extra
+    /// keys and its dictionary.
+    fn typed(id: &str, keys: Dictionary) -> (Dictionary, Dictionary) {
+        macro_rules! body {
+            ($t:ty) => {{
+                let r = <$t>::from_dictionary(keys).unwrap_or_else(|e| panic!("{id}: {e}"));
+                let bytes = r.encode().unwrap();
+                assert_eq!(<$t>::decode(&bytes).unwrap(), r, "{id}");
+                (r.extra.clone(), r.to_dictionary())
+            }};
+        }
+        match id {
+            "GetBootstrapToken" => body!(mdm_checkin::GetBootstrapTokenResponse),
+            "GetToken" => body!(mdm_checkin::GetTokenResponse),
+            "ReturnToService" => body!(ReturnToServiceResponse),
+            other => panic!("the response to {other} is not typed"),
+        }
+    }
+    let with_response: Vec<_> = facts::ALL
+        .iter()
+        .filter(|s| !s.response.is_empty())
+        .collect();
+    assert_eq!(with_response.len(), 3);
+    for spec in with_response {
+        for all in [true, false] {
+            let keys = sample_dict(spec.response, all);
+            let (extra, dict) = typed(spec.id, keys.clone());
+            assert!(
+                extra.is_empty(),
+                "{}: every key is typed: {extra:?}",
+                spec.id
+            );
+            assert_eq!(dict, keys, "{}: not lossless", spec.id);
+        }
+    }
+}
+
+#[test]
 fn a_schema_required_key_is_required_unless_overrides_or_identity_say_otherwise() {
     for spec in facts::ALL {
         let dict = sample_dict(spec.payload, false);

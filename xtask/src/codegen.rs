@@ -401,25 +401,23 @@ impl Module {
         if any_required || shape.embedded.is_some() || !shape.constructor_keys.is_empty() {
             let _ = writeln!(s, "impl {name} {{");
             let mut args: Vec<String> = Vec::new();
-            match &shape.embedded {
+            let also: String = shape
+                .constructor_keys
+                .iter()
+                .map(|k| format!(" and `{k}`"))
+                .collect();
+            let others = if also.is_empty() { "" } else { "other " };
+            let from = match &shape.embedded {
                 Some(e) => {
-                    let also: String = shape
-                        .constructor_keys
-                        .iter()
-                        .map(|k| format!(" and `{k}`"))
-                        .collect();
-                    let others = if also.is_empty() { "" } else { "other " };
-                    let _ = writeln!(
-                        s,
-                        "    /// A value from `{}` with its required keys{also}; the {others}optional ones start absent.",
-                        e.ident
-                    );
                     args.push(format!("{}: {}", e.ident, e.ty));
+                    format!(" from `{}`", e.ident)
                 }
-                None => s.push_str(
-                    "    /// A value with its required keys; the optional ones start absent.\n",
-                ),
-            }
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "    /// A value{from} with its required keys{also}; the {others}optional ones start absent."
+            );
             for f in fields.iter().filter(|f| in_new(f)) {
                 args.push(format!("{}: {}", f.ident, arg_type(&f.ty, shape.into_args)));
             }

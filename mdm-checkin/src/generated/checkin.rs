@@ -309,11 +309,11 @@ impl crate::Message for Authenticate {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -393,11 +393,11 @@ impl crate::Message for CheckOut {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -493,11 +493,11 @@ impl crate::Message for DeclarativeManagement {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -578,11 +578,11 @@ impl crate::Message for GetBootstrapToken {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -732,11 +732,11 @@ impl crate::Message for GetToken {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -810,11 +810,11 @@ impl crate::Message for ReturnToService {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -902,11 +902,11 @@ impl crate::Message for SetBootstrapToken {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -1036,11 +1036,11 @@ impl crate::Message for TokenUpdate {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
@@ -1128,15 +1128,151 @@ impl crate::Message for UserAuthenticate {
     }
 
     fn into_dictionary(self) -> rt::Dictionary {
-        rt::write_message(&self)
+        rt::sorted_dictionary(&self)
     }
 
     fn to_dictionary(&self) -> rt::Dictionary {
-        rt::write_message(self)
+        rt::sorted_dictionary(self)
     }
 
     fn identity(&self) -> &rt::Identity {
         &self.identity
+    }
+}
+
+/// The server's answer to a `GetBootstrapToken` check-in.
+///
+/// Gets the bootstrap token from the server.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct GetBootstrapTokenResponse {
+    /// `BootstrapToken`.
+    ///
+    /// The current bootstrap token data for the device.
+    pub bootstrap_token: Option<rt::Data>,
+    /// Keys this version does not model, kept as sent.
+    pub extra: rt::Dictionary,
+}
+
+impl GetBootstrapTokenResponse {
+    /// A value with its required keys and `BootstrapToken`; the other optional ones start absent.
+    pub fn new(bootstrap_token: impl Into<Vec<u8>>) -> Self {
+        Self {
+            bootstrap_token: Some(rt::Data(bootstrap_token.into())),
+            extra: rt::Dictionary::new(),
+        }
+    }
+}
+
+impl rt::FromValue for GetBootstrapTokenResponse {
+    fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
+        let mut f = rt::Fields::new(
+            <rt::Dictionary as rt::FromValue>::from_value(value, path)?,
+            path,
+        );
+        Ok(Self {
+            bootstrap_token: f.optional("BootstrapToken")?,
+            extra: f.rest(),
+        })
+    }
+}
+
+impl rt::ToValue for GetBootstrapTokenResponse {
+    fn to_value(&self) -> rt::Value {
+        let mut out = rt::DictWriter::new();
+        out.put_opt("BootstrapToken", &self.bootstrap_token);
+        out.extend(&self.extra);
+        rt::Value::Dictionary(out.finish())
+    }
+}
+
+impl GetBootstrapTokenResponse {
+    /// Reads a response from a decoded dictionary.
+    pub fn from_dictionary(dict: rt::Dictionary) -> crate::Result<Self> {
+        rt::typed_body(dict, "GetBootstrapToken response")
+    }
+
+    /// Decodes an untrusted response body (as a device or a simulator reads it).
+    pub fn decode(bytes: &[u8]) -> crate::Result<Self> {
+        rt::decode_typed_body(bytes, "GetBootstrapToken response")
+    }
+
+    /// The response as a dictionary, its keys sorted.
+    pub fn to_dictionary(&self) -> rt::Dictionary {
+        rt::sorted_dictionary(self)
+    }
+
+    /// Encodes the response as an XML plist, the body of the server's 200.
+    pub fn encode(&self) -> crate::Result<Vec<u8>> {
+        rt::encode_body(self)
+    }
+}
+
+/// The server's answer to a `GetToken` check-in.
+///
+/// Gets a token from the server.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct GetTokenResponse {
+    /// `TokenData` (required).
+    ///
+    /// The token data. If the token is a string value, it needs to be a UTF-8-encoded string.
+    pub token_data: rt::Data,
+    /// Keys this version does not model, kept as sent.
+    pub extra: rt::Dictionary,
+}
+
+impl GetTokenResponse {
+    /// A value with its required keys; the optional ones start absent.
+    pub fn new(token_data: impl Into<Vec<u8>>) -> Self {
+        Self {
+            token_data: rt::Data(token_data.into()),
+            extra: rt::Dictionary::new(),
+        }
+    }
+}
+
+impl rt::FromValue for GetTokenResponse {
+    fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {
+        let mut f = rt::Fields::new(
+            <rt::Dictionary as rt::FromValue>::from_value(value, path)?,
+            path,
+        );
+        Ok(Self {
+            token_data: f.required("TokenData")?,
+            extra: f.rest(),
+        })
+    }
+}
+
+impl rt::ToValue for GetTokenResponse {
+    fn to_value(&self) -> rt::Value {
+        let mut out = rt::DictWriter::new();
+        out.put("TokenData", &self.token_data);
+        out.extend(&self.extra);
+        rt::Value::Dictionary(out.finish())
+    }
+}
+
+impl GetTokenResponse {
+    /// Reads a response from a decoded dictionary.
+    pub fn from_dictionary(dict: rt::Dictionary) -> crate::Result<Self> {
+        rt::typed_body(dict, "GetToken response")
+    }
+
+    /// Decodes an untrusted response body (as a device or a simulator reads it).
+    pub fn decode(bytes: &[u8]) -> crate::Result<Self> {
+        rt::decode_typed_body(bytes, "GetToken response")
+    }
+
+    /// The response as a dictionary, its keys sorted.
+    pub fn to_dictionary(&self) -> rt::Dictionary {
+        rt::sorted_dictionary(self)
+    }
+
+    /// Encodes the response as an XML plist, the body of the server's 200.
+    pub fn encode(&self) -> crate::Result<Vec<u8>> {
+        rt::encode_body(self)
     }
 }
 
@@ -1268,5 +1404,27 @@ impl rt::ToValue for ReturnToServiceResponse {
         out.put("ReturnToService", &self.return_to_service);
         out.extend(&self.extra);
         rt::Value::Dictionary(out.finish())
+    }
+}
+
+impl ReturnToServiceResponse {
+    /// Reads a response from a decoded dictionary.
+    pub fn from_dictionary(dict: rt::Dictionary) -> crate::Result<Self> {
+        rt::typed_body(dict, "ReturnToService response")
+    }
+
+    /// Decodes an untrusted response body (as a device or a simulator reads it).
+    pub fn decode(bytes: &[u8]) -> crate::Result<Self> {
+        rt::decode_typed_body(bytes, "ReturnToService response")
+    }
+
+    /// The response as a dictionary, its keys sorted.
+    pub fn to_dictionary(&self) -> rt::Dictionary {
+        rt::sorted_dictionary(self)
+    }
+
+    /// Encodes the response as an XML plist, the body of the server's 200.
+    pub fn encode(&self) -> crate::Result<Vec<u8>> {
+        rt::encode_body(self)
     }
 }
