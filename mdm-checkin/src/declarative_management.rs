@@ -1,6 +1,6 @@
 //! `DeclarativeManagement`: what the schema cannot say about it (the type is generated).
 
-pub use crate::generated::checkin::DeclarativeManagement;
+use crate::DeclarativeManagement;
 
 impl DeclarativeManagement {
     /// For a `declaration/<type>/<identifier>` endpoint, its type and identifier.

@@ -15,17 +15,15 @@ pub mod response;
 mod rt;
 mod set_bootstrap_token;
 
-pub use declarative_management::DeclarativeManagement;
 pub use error::{Error, Result};
 pub use error_body::{ErrorBody, ErrorCode};
 pub use generated::checkin::{
-    Authenticate, CheckOut, GetBootstrapToken, GetToken, MessageType, ReturnToService,
-    ReturnToServiceResponse, ReturnToServiceSettings, TokenParameters, TokenServiceType,
-    TokenUpdate, UserAuthenticate,
+    Authenticate, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken, MessageType,
+    ReturnToService, ReturnToServiceResponse, ReturnToServiceSettings, SetBootstrapToken,
+    TokenParameters, TokenServiceType, TokenUpdate, UserAuthenticate,
 };
 pub use message::{CheckinMessage, Message, UnknownMessage};
 pub use response::{GetBootstrapTokenResponse, GetTokenResponse, UserAuthenticateResponse};
-pub use set_bootstrap_token::SetBootstrapToken;
 
 pub use mdm_proto;
 pub use mdm_proto::{Enrollment, EnrollmentType, Identity, Limits};

@@ -1,6 +1,6 @@
 //! `SetBootstrapToken`: what the schema cannot say about it (the type is generated).
 
-pub use crate::generated::checkin::SetBootstrapToken;
+use crate::SetBootstrapToken;
 
 impl SetBootstrapToken {
     /// True when the message asks the server to delete the escrowed token: a missing or
