@@ -5,3 +5,4 @@
 
 pub mod checkin;
 pub mod errors;
+pub mod facts;

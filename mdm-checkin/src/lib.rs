@@ -1,8 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod authenticate;
-mod check_out;
 mod declarative_management;
 pub mod error;
 pub mod error_body;
@@ -11,31 +9,21 @@ pub mod error_body;
     reason = "constructors take every key the schema marks required"
 )]
 mod generated;
-mod get_bootstrap_token;
-mod get_token;
 pub mod message;
-mod message_type;
+pub mod overrides;
 pub mod response;
-mod return_to_service;
 mod rt;
 mod set_bootstrap_token;
-mod token_update;
-mod user_authenticate;
 
-pub use authenticate::Authenticate;
-pub use check_out::CheckOut;
-pub use declarative_management::DeclarativeManagement;
 pub use error::{Error, Result};
 pub use error_body::{ErrorBody, ErrorCode};
-pub use get_bootstrap_token::GetBootstrapToken;
-pub use get_token::{GetToken, TokenParameters, TokenServiceType};
+pub use generated::checkin::{
+    Authenticate, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken, MessageType,
+    ReturnToService, ReturnToServiceResponse, ReturnToServiceSettings, SetBootstrapToken,
+    TokenParameters, TokenServiceType, TokenUpdate, UserAuthenticate,
+};
 pub use message::{CheckinMessage, Message, UnknownMessage};
-pub use message_type::MessageType;
 pub use response::{GetBootstrapTokenResponse, GetTokenResponse, UserAuthenticateResponse};
-pub use return_to_service::{ReturnToService, ReturnToServiceResponse, ReturnToServiceSettings};
-pub use set_bootstrap_token::SetBootstrapToken;
-pub use token_update::TokenUpdate;
-pub use user_authenticate::UserAuthenticate;
 
 pub use mdm_proto;
 pub use mdm_proto::{Enrollment, EnrollmentType, Identity, Limits};
@@ -44,7 +32,7 @@ pub mod facts {
     //! The schema's facts of every check-in message (its keys, the keys of the server's
     //! answer, `supportedOS`), generated from `mdm/checkin`.
 
-    pub use crate::generated::checkin::*;
+    pub use crate::generated::facts::*;
     pub use mdm_proto::schema::{ItemSpec, KeySpec, Kind, OsSupport};
 
     /// The facts of one `MessageType`.

@@ -2,13 +2,12 @@
 //! every typed message implements.
 
 use crate::error::{Error, Result};
-use crate::message_type::MessageType;
-use crate::{
-    Authenticate, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken, ReturnToService,
-    SetBootstrapToken, TokenUpdate, UserAuthenticate,
-};
-use mdm_proto::{DictWriter, Enrollment, Fields, Identity, Limits};
+use crate::generated::checkin::MessageType;
+use crate::generated::checkin::{decode_known, each_message};
+use mdm_proto::{Enrollment, Fields, FromValue, Identity, Limits, ToValue};
 use plist::{Dictionary, Value};
+
+pub use crate::generated::checkin::CheckinMessage;
 
 /// The key that names a check-in's type.
 pub const MESSAGE_TYPE_KEY: &str = "MessageType";
@@ -65,12 +64,13 @@ pub trait Message: Sized + Clone + Into<CheckinMessage> {
     }
 }
 
-/// Checks the `MessageType` of `dict` and hands the remaining keys to `read`, whose errors
-/// are reported with the message type.
-pub(crate) fn read_message<T>(
+/// Checks the `MessageType` of `dict` and reads the message from it (a generated type,
+/// whose `FromValue` drops `MessageType`), then runs `check` on it: the checks of
+/// `overrides.rs` the schema cannot say. Errors are reported with the message type.
+pub(crate) fn read_message<T: FromValue>(
     dict: Dictionary,
     expected: &MessageType,
-    read: impl FnOnce(Fields) -> mdm_proto::Result<T>,
+    check: impl FnOnce(&T) -> mdm_proto::Result<()>,
 ) -> Result<T> {
     let found = message_type_of(&dict)?;
     if found != expected.as_str() {
@@ -79,29 +79,74 @@ pub(crate) fn read_message<T>(
             found: found.to_owned(),
         });
     }
-    let mut dict = dict;
-    dict.remove(MESSAGE_TYPE_KEY);
-    read(Fields::new(dict, "")).map_err(|e| Error::invalid(expected.as_str(), e))
+    T::from_value(Value::Dictionary(dict), "")
+        .and_then(|message| check(&message).map(|()| message))
+        .map_err(|e| Error::invalid(expected.as_str(), e))
 }
 
-/// Writes `MessageType`, the identity keys and the keys `write` puts over the extra keys
-/// (the typed values win), and sorts the keys as Apple's devices do.
-pub(crate) fn write_message(
-    message_type: &MessageType,
-    identity: &Identity,
-    extra: Dictionary,
-    write: impl FnOnce(&mut DictWriter),
-) -> Dictionary {
-    let mut out = DictWriter::new();
-    out.put(MESSAGE_TYPE_KEY, message_type);
-    identity.put(&mut out);
-    write(&mut out);
-    let mut dict = extra;
-    for (key, value) in out.finish() {
-        dict.insert(key, value);
+/// The dictionary of a message or a response body (a generated type, whose `ToValue`
+/// writes a message's `MessageType`, its identity keys and the typed values over the extra
+/// keys), with the keys of every dictionary in it sorted as Apple's devices send them.
+pub(crate) fn sorted_dictionary<T: ToValue>(value: &T) -> Dictionary {
+    let mut value = value.to_value();
+    sort_keys(&mut value);
+    match value {
+        Value::Dictionary(dict) => dict,
+        _ => Dictionary::new(),
     }
-    dict.sort_keys();
-    dict
+}
+
+/// Sorts the keys of every dictionary in `value`.
+fn sort_keys(value: &mut Value) {
+    match value {
+        Value::Dictionary(dict) => {
+            dict.sort_keys();
+            for (_, v) in dict.iter_mut() {
+                sort_keys(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
+}
+
+/// A value that can be empty (a string, data).
+pub(crate) trait IsEmpty {
+    /// True when it has no characters or bytes.
+    fn is_empty(&self) -> bool;
+}
+
+impl IsEmpty for String {
+    fn is_empty(&self) -> bool {
+        String::is_empty(self)
+    }
+}
+
+impl IsEmpty for mdm_proto::Data {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Refuses an empty value of `key` ([`crate::overrides::Change::NonEmpty`]).
+pub(crate) fn non_empty(key: &str, value: &impl IsEmpty) -> mdm_proto::Result<()> {
+    if value.is_empty() {
+        return Err(mdm_proto::Error::InvalidValue {
+            path: key.to_owned(),
+            reason: "it is empty".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a missing identity key ([`crate::overrides::Change::Required`]).
+pub(crate) fn present(key: &str, value: &Option<String>) -> mdm_proto::Result<()> {
+    if value.is_none() {
+        return Err(mdm_proto::Error::MissingKey {
+            path: key.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The `MessageType` string of a dictionary.
@@ -154,54 +199,6 @@ impl UnknownMessage {
     }
 }
 
-/// Any check-in message: one variant per `MessageType` in Apple's schema, plus
-/// [`CheckinMessage::Unknown`] for the ones this version does not know.
-///
-/// Decoding runs in two steps: the body becomes a [`Dictionary`] through the hostile-input
-/// front door ([`mdm_proto::parse_dictionary`]), then its `MessageType` picks the typed
-/// decoder. Encoding gives back every key that was decoded.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum CheckinMessage {
-    /// `Authenticate`.
-    Authenticate(Authenticate),
-    /// `TokenUpdate`.
-    TokenUpdate(TokenUpdate),
-    /// `CheckOut`.
-    CheckOut(CheckOut),
-    /// `UserAuthenticate`.
-    UserAuthenticate(UserAuthenticate),
-    /// `GetBootstrapToken`.
-    GetBootstrapToken(GetBootstrapToken),
-    /// `SetBootstrapToken`.
-    SetBootstrapToken(SetBootstrapToken),
-    /// `DeclarativeManagement`.
-    DeclarativeManagement(DeclarativeManagement),
-    /// `GetToken`.
-    GetToken(GetToken),
-    /// `ReturnToService`.
-    ReturnToService(ReturnToService),
-    /// A `MessageType` this version does not model, kept whole.
-    Unknown(UnknownMessage),
-}
-
-macro_rules! each_known {
-    ($self:expr, $m:ident => $body:expr, $u:ident => $unknown:expr) => {
-        match $self {
-            CheckinMessage::Authenticate($m) => $body,
-            CheckinMessage::TokenUpdate($m) => $body,
-            CheckinMessage::CheckOut($m) => $body,
-            CheckinMessage::UserAuthenticate($m) => $body,
-            CheckinMessage::GetBootstrapToken($m) => $body,
-            CheckinMessage::SetBootstrapToken($m) => $body,
-            CheckinMessage::DeclarativeManagement($m) => $body,
-            CheckinMessage::GetToken($m) => $body,
-            CheckinMessage::ReturnToService($m) => $body,
-            CheckinMessage::Unknown($u) => $unknown,
-        }
-    };
-}
-
 impl CheckinMessage {
     /// Decodes an untrusted check-in body with the default limits ([`Limits::MDM`]).
     ///
@@ -226,37 +223,26 @@ impl CheckinMessage {
     /// an enrollment; [`CheckinMessage::enrollment`] does.
     pub fn from_dictionary(dict: Dictionary) -> Result<Self> {
         let message_type = MessageType::from(message_type_of(&dict)?);
-        Ok(match message_type {
-            MessageType::Authenticate => Authenticate::from_dictionary(dict)?.into(),
-            MessageType::TokenUpdate => TokenUpdate::from_dictionary(dict)?.into(),
-            MessageType::CheckOut => CheckOut::from_dictionary(dict)?.into(),
-            MessageType::UserAuthenticate => UserAuthenticate::from_dictionary(dict)?.into(),
-            MessageType::GetBootstrapToken => GetBootstrapToken::from_dictionary(dict)?.into(),
-            MessageType::SetBootstrapToken => SetBootstrapToken::from_dictionary(dict)?.into(),
-            MessageType::DeclarativeManagement => {
-                DeclarativeManagement::from_dictionary(dict)?.into()
-            }
-            MessageType::GetToken => GetToken::from_dictionary(dict)?.into(),
-            MessageType::ReturnToService => ReturnToService::from_dictionary(dict)?.into(),
-            other => {
-                let message = UnknownMessage {
-                    message_type: other.as_str().to_owned(),
-                    payload: dict,
-                };
-                message.identity()?;
-                CheckinMessage::Unknown(message)
-            }
-        })
+        let dict = match decode_known(&message_type, dict) {
+            Ok(known) => return known,
+            Err(dict) => dict,
+        };
+        let message = UnknownMessage {
+            message_type: message_type.as_str().to_owned(),
+            payload: dict,
+        };
+        message.identity()?;
+        Ok(CheckinMessage::Unknown(message))
     }
 
     /// The message as a dictionary, every kept key included.
     pub fn to_dictionary(&self) -> Dictionary {
-        each_known!(self, m => m.to_dictionary(), u => u.payload.clone())
+        each_message!(self, m => m.to_dictionary(), u => u.payload.clone())
     }
 
     /// The message as a dictionary, without copying it.
     pub fn into_dictionary(self) -> Dictionary {
-        each_known!(self, m => m.into_dictionary(), u => u.payload)
+        each_message!(self, m => m.into_dictionary(), u => u.payload)
     }
 
     /// Encodes the message as an XML plist.
@@ -269,7 +255,7 @@ impl CheckinMessage {
         fn of<M: Message>(_: &M) -> MessageType {
             M::MESSAGE_TYPE
         }
-        each_known!(self, m => of(m), u => MessageType::from(u.message_type.as_str()))
+        each_message!(self, m => of(m), u => MessageType::from(u.message_type.as_str()))
     }
 
     /// True when the message is of a type this version models.
@@ -279,7 +265,7 @@ impl CheckinMessage {
 
     /// The identity keys of the message.
     pub fn identity(&self) -> Result<Identity> {
-        each_known!(self, m => Ok(m.identity().clone()), u => u.identity())
+        each_message!(self, m => Ok(m.identity().clone()), u => u.identity())
     }
 
     /// The enrollment the message comes from.
@@ -296,26 +282,3 @@ impl From<UnknownMessage> for CheckinMessage {
         CheckinMessage::Unknown(message)
     }
 }
-
-/// Implements `From<$ty> for CheckinMessage`.
-macro_rules! into_checkin {
-    ($($ty:ident),*) => {
-        $(impl From<$ty> for CheckinMessage {
-            fn from(message: $ty) -> Self {
-                CheckinMessage::$ty(message)
-            }
-        })*
-    };
-}
-
-into_checkin!(
-    Authenticate,
-    TokenUpdate,
-    CheckOut,
-    UserAuthenticate,
-    GetBootstrapToken,
-    SetBootstrapToken,
-    DeclarativeManagement,
-    GetToken,
-    ReturnToService
-);

@@ -1,6 +1,7 @@
-//! What the schema gives mdm-checkin, generated: the facts of every check-in, the
+//! What the schema gives mdm-checkin, generated: every check-in message and its facts, the
 //! `ReturnToService` answer and every error body of both releases, round-tripped with all
-//! their keys and with only the required ones.
+//! their keys and with only the required ones; where the types differ from the schema is
+//! exactly what `overrides.rs` says.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,8 +10,9 @@
 )]
 
 use mdm_checkin::facts::{self, KeySpec, Kind};
+use mdm_checkin::overrides::{Change, OVERRIDES};
 use mdm_checkin::{
-    CheckinMessage, ErrorBody, ErrorCode, Message, MessageType, ReturnToService,
+    CheckinMessage, ErrorBody, ErrorCode, Identity, Message, MessageType, ReturnToService,
     ReturnToServiceResponse, ReturnToServiceSettings, error_body,
 };
 use mdm_proto::plist::{Dictionary, Value};
@@ -64,6 +66,122 @@ fn every_check_in_of_the_schema_is_a_known_message_type() {
         .unwrap();
     let retry = settings.child("ShouldRetryEnrollment").unwrap();
     assert_eq!(retry.os("iOS").unwrap().introduced, Some("27.0"));
+}
+
+#[test]
+fn every_check_in_round_trips_with_all_keys_and_with_only_the_required_ones() {
+    for spec in facts::ALL {
+        for all in [true, false] {
+            let dict = sample_dict(spec.payload, all);
+            let message = CheckinMessage::from_dictionary(dict.clone())
+                .unwrap_or_else(|e| panic!("{} (all keys: {all}): {e}", spec.id));
+            assert!(message.is_known(), "{}", spec.id);
+            assert_eq!(message.message_type().as_str(), spec.id);
+            assert_eq!(message.to_dictionary(), dict, "{}: not lossless", spec.id);
+            let again = CheckinMessage::from_dictionary(message.to_dictionary()).unwrap();
+            assert_eq!(again, message, "{}", spec.id);
+            // Every key of the schema is typed: a value of the wrong type is refused and
+            // named (an untyped key would pass into `extra`).
+            for key in spec.payload.iter().filter(|k| all || k.required) {
+                if key.key == "MessageType" {
+                    continue;
+                }
+                let mut bad = dict.clone();
+                let wrong = match key.kind {
+                    Kind::Integer => Value::Boolean(true),
+                    _ => Value::Integer(7.into()),
+                };
+                bad.insert(key.key.to_owned(), wrong);
+                let err = CheckinMessage::from_dictionary(bad)
+                    .map(|m| format!("decoded: {m:?}"))
+                    .unwrap_or_else(|e| e.to_string());
+                assert!(
+                    err.contains(&format!("key `{}` should be", key.key)),
+                    "{}.{}: {err}",
+                    spec.id,
+                    key.key
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_check_in_response_of_the_schema_round_trips_with_all_keys_and_with_only_the_required_ones()
+{
+    /// Decodes `keys` as the response to `id` (and its encoding back), and gives its extra
+    /// keys and its dictionary.
+    fn typed(id: &str, keys: Dictionary) -> (Dictionary, Dictionary) {
+        macro_rules! body {
+            ($t:ty) => {{
+                let r = <$t>::from_dictionary(keys).unwrap_or_else(|e| panic!("{id}: {e}"));
+                let bytes = r.encode().unwrap();
+                assert_eq!(<$t>::decode(&bytes).unwrap(), r, "{id}");
+                (r.extra.clone(), r.to_dictionary())
+            }};
+        }
+        match id {
+            "GetBootstrapToken" => body!(mdm_checkin::GetBootstrapTokenResponse),
+            "GetToken" => body!(mdm_checkin::GetTokenResponse),
+            "ReturnToService" => body!(ReturnToServiceResponse),
+            other => panic!("the response to {other} is not typed"),
+        }
+    }
+    let with_response: Vec<_> = facts::ALL
+        .iter()
+        .filter(|s| !s.response.is_empty())
+        .collect();
+    assert_eq!(with_response.len(), 3);
+    for spec in with_response {
+        for all in [true, false] {
+            let keys = sample_dict(spec.response, all);
+            let (extra, dict) = typed(spec.id, keys.clone());
+            assert!(
+                extra.is_empty(),
+                "{}: every key is typed: {extra:?}",
+                spec.id
+            );
+            assert_eq!(dict, keys, "{}: not lossless", spec.id);
+        }
+    }
+}
+
+#[test]
+fn a_schema_required_key_is_required_unless_overrides_or_identity_say_otherwise() {
+    for spec in facts::ALL {
+        let dict = sample_dict(spec.payload, false);
+        for key in spec.payload.iter().filter(|k| k.required) {
+            if key.key == "MessageType" {
+                continue;
+            }
+            let listed = |change| {
+                OVERRIDES
+                    .iter()
+                    .any(|o| o.message == spec.id && o.key == key.key && o.change == change)
+            };
+            let optional = listed(Change::Optional)
+                || (Identity::KEYS.contains(&key.key) && !listed(Change::Required));
+            let mut without = dict.clone();
+            without.remove(key.key);
+            let result = CheckinMessage::from_dictionary(without);
+            assert_eq!(
+                result.is_ok(),
+                optional,
+                "{}.{}: {result:?}",
+                spec.id,
+                key.key
+            );
+            if let Err(e) = result {
+                assert!(e.to_string().contains(&format!("`{}`", key.key)), "{e}");
+            }
+        }
+    }
+    // Every override names a key of the schema's message, and says why.
+    for o in OVERRIDES {
+        let spec = facts::spec(o.message).unwrap_or_else(|| panic!("{o:?}"));
+        assert!(spec.payload.iter().any(|k| k.key == o.key), "{o:?}");
+        assert!(!o.why.is_empty(), "{o:?}");
+    }
 }
 
 #[test]

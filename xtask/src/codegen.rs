@@ -305,8 +305,29 @@ impl Module {
         lenient: bool,
         tag: Option<(&str, &str)>,
     ) {
+        let shape = Shape {
+            lenient,
+            tag,
+            ..Shape::default()
+        };
+        self.shaped(name, title, content, keys, &shape);
+    }
+
+    /// [`Module::strukt`] with the extras a [`Shape`] asks for.
+    pub(crate) fn shaped(
+        &mut self,
+        name: &str,
+        title: &str,
+        content: Option<&str>,
+        keys: &[Key],
+        shape: &Shape,
+    ) {
+        let lenient = shape.lenient;
         let mut fields: Vec<Field> = Vec::new();
         let mut idents = HashSet::new();
+        if let Some(e) = &shape.embedded {
+            idents.insert(e.ident.to_owned());
+        }
         for k in keys {
             let ty = self.ty(k, lenient, name);
             let mut ident = snake(&k.key);
@@ -339,19 +360,24 @@ impl Module {
             });
         }
         let any_required = fields.iter().any(|f| f.required);
+        // Optional keys the constructor takes as well.
+        let in_new = |f: &Field| f.required || shape.constructor_keys.contains(&f.wire.as_str());
         let mut s = String::new();
         s.push_str(title);
         if let Some(c) = content {
             s.push_str("///\n");
             s.push_str(&doc("", c));
         }
-        if let Some((tag, value)) = tag {
+        if let Some((tag, value)) = shape.tag {
             let _ = writeln!(
                 s,
                 "///\n/// Encoded with `{tag}` = `{value}`, which decoding checks and does not keep."
             );
         }
-        if any_required {
+        let defaults = fields
+            .iter()
+            .all(|f| !f.required || shape.default_types.contains(&f.ty.as_str()));
+        if any_required && !(shape.default && defaults) {
             s.push_str("#[derive(Debug, Clone, PartialEq)]\n");
         } else {
             s.push_str("#[derive(Debug, Clone, PartialEq, Default)]\n");
@@ -366,35 +392,61 @@ impl Module {
                 let _ = writeln!(s, "    pub {}: Option<{}>,", f.ident, f.ty);
             }
         }
+        if let Some(e) = &shape.embedded {
+            s.push_str(&e.doc);
+            let _ = writeln!(s, "    pub {}: {},", e.ident, e.ty);
+        }
         s.push_str("    /// Keys this version does not model, kept as sent.\n");
         s.push_str("    pub extra: rt::Dictionary,\n}\n\n");
-        if any_required {
+        if any_required || shape.embedded.is_some() || !shape.constructor_keys.is_empty() {
             let _ = writeln!(s, "impl {name} {{");
-            s.push_str("    /// A value with its required keys; the optional ones start absent.\n");
-            let args: Vec<String> = fields
+            let mut args: Vec<String> = Vec::new();
+            let also: String = shape
+                .constructor_keys
                 .iter()
-                .filter(|f| f.required)
-                .map(|f| format!("{}: {}", f.ident, f.ty))
+                .map(|k| format!(" and `{k}`"))
                 .collect();
+            let others = if also.is_empty() { "" } else { "other " };
+            let from = match &shape.embedded {
+                Some(e) => {
+                    args.push(format!("{}: {}", e.ident, e.ty));
+                    format!(" from `{}`", e.ident)
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "    /// A value{from} with its required keys{also}; the {others}optional ones start absent."
+            );
+            for f in fields.iter().filter(|f| in_new(f)) {
+                args.push(format!("{}: {}", f.ident, arg_type(&f.ty, shape.into_args)));
+            }
             let _ = writeln!(s, "    pub fn new({}) -> Self {{", args.join(", "));
             s.push_str("        Self {\n");
             for f in &fields {
-                if f.required {
+                let value = arg_value(&f.ident, &f.ty, shape.into_args);
+                if f.required && value == f.ident {
                     let _ = writeln!(s, "            {},", f.ident);
+                } else if f.required {
+                    let _ = writeln!(s, "            {}: {value},", f.ident);
+                } else if in_new(f) {
+                    let _ = writeln!(s, "            {}: Some({value}),", f.ident);
                 } else {
                     let _ = writeln!(s, "            {}: None,", f.ident);
                 }
             }
+            if let Some(e) = &shape.embedded {
+                let _ = writeln!(s, "            {},", e.ident);
+            }
             s.push_str("            extra: rt::Dictionary::new(),\n        }\n    }\n}\n\n");
-        }
-        if !any_required {
+        } else {
             let _ = writeln!(
                 s,
                 "impl {name} {{\n    /// A value with every key absent.\n    pub fn new() -> Self {{\n        Self::default()\n    }}\n}}\n"
             );
         }
         let _ = writeln!(s, "impl rt::FromValue for {name} {{");
-        if fields.is_empty() && tag.is_none() {
+        if fields.is_empty() && shape.tag.is_none() && shape.embedded.is_none() {
             s.push_str(
                 "    fn from_value(value: rt::Value, path: &str) -> rt::ProtoResult<Self> {\n",
             );
@@ -406,7 +458,7 @@ impl Module {
             s.push_str(
                 "        let mut f = rt::Fields::new(<rt::Dictionary as rt::FromValue>::from_value(value, path)?, path);\n",
             );
-            if let Some((tag, _)) = tag {
+            if let Some((tag, _)) = shape.tag {
                 let _ = writeln!(s, "        let _ = f.lenient::<rt::Value>({});", lit(tag));
             }
             s.push_str("        Ok(Self {\n");
@@ -419,12 +471,15 @@ impl Module {
                     let _ = writeln!(s, "            {}: f.optional({})?,", f.ident, lit(&f.wire));
                 }
             }
+            if let Some(e) = &shape.embedded {
+                let _ = writeln!(s, "            {}: {}::take(&mut f)?,", e.ident, e.ty);
+            }
             s.push_str("            extra: f.rest(),\n        })\n    }\n}\n\n");
         }
         let _ = writeln!(s, "impl rt::ToValue for {name} {{");
         s.push_str("    fn to_value(&self) -> rt::Value {\n");
         s.push_str("        let mut out = rt::DictWriter::new();\n");
-        if let Some((tag, value)) = tag {
+        if let Some((tag, value)) = shape.tag {
             let _ = writeln!(
                 s,
                 "        out.put({}, &rt::Value::String({}.to_owned()));",
@@ -444,8 +499,60 @@ impl Module {
                 );
             }
         }
+        if let Some(e) = &shape.embedded {
+            let _ = writeln!(s, "        self.{}.put(&mut out);", e.ident);
+        }
         s.push_str("        out.extend(&self.extra);\n        rt::Value::Dictionary(out.finish())\n    }\n}\n\n");
         self.items.push_str(&s);
+    }
+}
+
+/// What a struct has besides one field per key and `extra` (the check-in messages use
+/// all of it; commands, responses and error bodies the first two).
+#[derive(Default)]
+pub(crate) struct Shape<'a> {
+    /// Every key optional, a wrongly typed value kept in `extra` (command responses).
+    pub(crate) lenient: bool,
+    /// The tag key and value, written on encoding and not kept on decoding.
+    pub(crate) tag: Option<(&'a str, &'a str)>,
+    /// A field that takes its own keys out of the same dictionary.
+    pub(crate) embedded: Option<Embedded<'a>>,
+    /// The constructor takes `impl Into<String>` and `impl Into<Vec<u8>>` for strings and data.
+    pub(crate) into_args: bool,
+    /// Optional keys the constructor takes as well (and sets).
+    pub(crate) constructor_keys: &'a [&'a str],
+    /// Derive `Default` even with required keys, when their types are among `default_types`.
+    pub(crate) default: bool,
+    /// The types whose `Default` a required field may start from (with `default`).
+    pub(crate) default_types: &'a [&'a str],
+}
+
+/// A field of a struct that reads its own keys (`Type::take(&mut Fields)`) and writes them
+/// back (`value.put(&mut DictWriter)`): a check-in's `identity`.
+pub(crate) struct Embedded<'a> {
+    /// The field's name.
+    pub(crate) ident: &'a str,
+    /// Its type.
+    pub(crate) ty: &'a str,
+    /// Its doc comment lines (indented by four spaces).
+    pub(crate) doc: String,
+}
+
+/// The type of a constructor argument for a field of type `ty`.
+fn arg_type(ty: &str, into: bool) -> String {
+    match ty {
+        "String" if into => "impl Into<String>".to_owned(),
+        "rt::Data" if into => "impl Into<Vec<u8>>".to_owned(),
+        _ => ty.to_owned(),
+    }
+}
+
+/// The field value made from constructor argument `ident`.
+fn arg_value(ident: &str, ty: &str, into: bool) -> String {
+    match ty {
+        "String" if into => format!("{ident}.into()"),
+        "rt::Data" if into => format!("rt::Data({ident}.into())"),
+        _ => ident.to_owned(),
     }
 }
 
@@ -594,7 +701,7 @@ pub(crate) fn os_spec(facts: &[OsFacts]) -> String {
     s
 }
 
-fn os_summary(facts: &[OsFacts]) -> String {
+pub(crate) fn os_summary(facts: &[OsFacts]) -> String {
     let parts: Vec<String> = facts
         .iter()
         .filter_map(|f| match f.introduced.as_deref() {

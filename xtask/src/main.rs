@@ -96,7 +96,7 @@ fn run(schemas: &[PathBuf], root: &Path, out_root: &Path, check: bool) -> Result
         },
         Output {
             src: "mdm-checkin/src",
-            files: checkin::generate(&items),
+            files: checkin::generate(&items)?,
         },
     ];
     let config = root.join("rustfmt.toml");
