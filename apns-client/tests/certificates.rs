@@ -2,25 +2,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use apns_client::cert::{certificates_from_pem, check_key_matches, read_pkcs12};
 use apns_client::{ApnsEnvironment, CertificateInfo, Error, PrivateKey, PushIdentity};
 
+/// True when `shared/corpus/apns` is there; otherwise a visible skip.
+fn have_corpus() -> bool {
+    mdm_test_support::shared::corpus("apns").is_some()
+}
+
+/// A file of `shared/corpus/apns` (call [`have_corpus`] first).
 fn corpus(name: &str) -> Vec<u8> {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let candidate = dir.join("shared/corpus/apns");
-        if candidate.is_dir() {
-            return std::fs::read(candidate.join(name)).unwrap();
-        }
-        assert!(dir.pop(), "no shared/corpus found above CARGO_MANIFEST_DIR");
-    }
+    let dir = mdm_test_support::shared::locate()
+        .expect("shared")
+        .join("corpus/apns");
+    std::fs::read(dir.join(name)).unwrap()
 }
 
 #[test]
 fn real_apple_push_certificate() {
+    if !have_corpus() {
+        return;
+    }
     let info = CertificateInfo::from_pem(&corpus("nanomdm_push.pem")).unwrap();
     assert_eq!(
         info.topic,
@@ -41,6 +45,9 @@ fn real_apple_push_certificate() {
 
 #[test]
 fn mock_push_certificate_topic() {
+    if !have_corpus() {
+        return;
+    }
     let info = CertificateInfo::from_pem(&corpus("micromdm_mock_push_cert.pem")).unwrap();
     assert!(
         info.topic.starts_with("com.apple.mgmt.External.18a16429-"),
@@ -52,6 +59,9 @@ fn mock_push_certificate_topic() {
 
 #[test]
 fn certificate_without_uid_is_rejected() {
+    if !have_corpus() {
+        return;
+    }
     let err = CertificateInfo::from_pem(&corpus("micromdm_mock_push_cert_no_uid.pem")).unwrap_err();
     assert!(matches!(err, Error::NotMdmPushCertificate(_)), "{err:?}");
     assert!(err.to_string().contains("no UID"), "{err}");
@@ -61,6 +71,9 @@ fn certificate_without_uid_is_rejected() {
 
 #[test]
 fn pkcs12_with_legacy_algorithms() {
+    if !have_corpus() {
+        return;
+    }
     let p12 = corpus("micromdm_pushcert.p12");
     let (chain, key) = read_pkcs12(&p12, "secret").unwrap();
     let pem_chain = certificates_from_pem(&corpus("micromdm_pushcert.pem")).unwrap();
@@ -73,6 +86,9 @@ fn pkcs12_with_legacy_algorithms() {
 
 #[test]
 fn pkcs12_wrong_password() {
+    if !have_corpus() {
+        return;
+    }
     let err = read_pkcs12(&corpus("micromdm_pushcert.p12"), "wrong").unwrap_err();
     assert!(matches!(err, Error::KeyDecryption(_)), "{err:?}");
     assert!(err.to_string().contains("MAC"), "{err}");
@@ -80,6 +96,9 @@ fn pkcs12_wrong_password() {
 
 #[test]
 fn encrypted_pkcs1_key_needs_passphrase() {
+    if !have_corpus() {
+        return;
+    }
     let pem = corpus("micromdm_ProviderPrivateKey.key");
     let err = PrivateKey::from_pem(&pem, None).unwrap_err();
     assert!(matches!(err, Error::KeyDecryption(_)), "{err:?}");
@@ -91,6 +110,9 @@ fn encrypted_pkcs1_key_needs_passphrase() {
 
 #[test]
 fn mismatched_key_is_rejected() {
+    if !have_corpus() {
+        return;
+    }
     let err = PushIdentity::from_pem(
         &corpus("micromdm_pushcert.pem"),
         &corpus("micromdm_ProviderPrivateKey.key"),
@@ -109,15 +131,12 @@ fn mismatched_key_is_rejected() {
 
 #[test]
 fn openssl_reexports_agree() {
+    if !have_corpus() {
+        return;
+    }
     // Re-export the PKCS#12 key with openssl as plain PKCS#8, AES-256 PKCS#8 and legacy
     // AES-128 PEM, and check that each one loads and matches.
-    if std::process::Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_err()
-    {
-        assert!(std::env::var_os("CI").is_none(), "openssl missing under CI");
-        println!("SKIP: openssl not installed");
+    if !mdm_test_support::tool("openssl") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("apns-client-test-{}", std::process::id()));
@@ -175,6 +194,9 @@ fn openssl_reexports_agree() {
 
 #[test]
 fn truncated_containers_fail_cleanly() {
+    if !have_corpus() {
+        return;
+    }
     for name in [
         "micromdm_pushcert.p12",
         "nanomdm_push.pem",

@@ -16,18 +16,7 @@ fn keypair() -> &'static KeyPair {
 }
 
 fn have_openssl() -> bool {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "openssl is required when CI is set"
-        );
-        println!("SKIP: openssl is not installed");
-    }
-    ok
+    mdm_test_support::tool("openssl")
 }
 
 const TOKEN_JSON: &str = r#"{"consumer_key":"CK_0123456789abcdef","consumer_secret":"CS_fedcba9876543210","access_token":"AT_O123456789","access_secret":"AS_secret","access_token_expiry":"2027-11-25T15:00:00Z"}"#;

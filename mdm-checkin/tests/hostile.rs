@@ -11,9 +11,9 @@ use plist::Value;
 use shared::*;
 
 /// The corpus check-ins, in XML as captured and converted to binary.
-fn xml_and_binary() -> Vec<(String, Vec<u8>)> {
+fn xml_and_binary() -> Option<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
-    for (name, bytes) in good_checkins() {
+    for (name, bytes) in good_checkins()? {
         if let Ok(value) = mdm_proto::parse_value(&bytes, &mdm_proto::Limits::MDM) {
             out.push((
                 format!("{name} (binary)"),
@@ -22,12 +22,15 @@ fn xml_and_binary() -> Vec<(String, Vec<u8>)> {
         }
         out.push((name, bytes));
     }
-    out
+    Some(out)
 }
 
 #[test]
 fn every_prefix_of_every_corpus_file_fails_cleanly() {
-    for (name, bytes) in xml_and_binary() {
+    let Some(files) = xml_and_binary() else {
+        return;
+    };
+    for (name, bytes) in files {
         let mut decoded = 0;
         for end in 0..bytes.len() {
             let prefix = &bytes[..end];

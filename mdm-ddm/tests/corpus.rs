@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 #[test]
 fn corpus_status_reports_decode_and_reencode_to_equal_json() {
-    for path in common::corpus_files() {
+    let Some(files) = common::corpus_files() else {
+        return;
+    };
+    for path in files {
         let bytes = std::fs::read(&path).unwrap();
         let report =
             StatusReport::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -39,7 +42,10 @@ fn corpus_status_reports_decode_and_reencode_to_equal_json() {
 
 #[test]
 fn corpus_status_report_items_are_typed() {
-    let path = common::shared().join("corpus/ddm/kmfddm_A047820F.status.json");
+    let Some(path) = mdm_test_support::shared::path("corpus/ddm/kmfddm_A047820F.status.json")
+    else {
+        return;
+    };
     let report = StatusReport::decode(&std::fs::read(path).unwrap()).unwrap();
     let Some(StatusItem::ManagementDeclarations(d)) =
         report.status_items.get("management.declarations")

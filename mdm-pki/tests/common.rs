@@ -8,17 +8,14 @@ use std::sync::{Arc, OnceLock};
 use mdm_pki::issue::{self, IssueOptions};
 use mdm_pki::{Certificate, RsaKey};
 
+/// `shared/`, found by mdm-test-support (call [`have_corpus`] first).
 pub fn shared_dir() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("shared");
-        if cand.join("corpus").is_dir() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("no shared/ directory found above CARGO_MANIFEST_DIR");
-        }
-    }
+    mdm_test_support::shared::locate().expect("../shared")
+}
+
+/// True when `shared/corpus` is there; otherwise a visible skip.
+pub fn have_corpus() -> bool {
+    mdm_test_support::shared::dir().is_some()
 }
 
 pub fn corpus(name: &str) -> Vec<u8> {

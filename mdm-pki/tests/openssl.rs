@@ -11,19 +11,7 @@ use common::{client_signer, key};
 use mdm_pki::{ContentCipher, cms};
 
 fn openssl_available() -> bool {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "openssl is required in CI"
-        );
-        println!("SKIP: openssl not installed");
-    }
-    ok
+    mdm_test_support::tool("openssl")
 }
 
 fn tempdir(tag: &str) -> PathBuf {

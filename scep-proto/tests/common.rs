@@ -8,19 +8,17 @@ use std::sync::{Arc, OnceLock};
 use scep_proto::issue::{self, IssueOptions};
 use scep_proto::{Certificate, RsaKey};
 
+/// `shared/`, found by mdm-test-support (call [`have_corpus`] first).
 pub fn shared_dir() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("shared");
-        if cand.join("corpus").is_dir() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("no shared/ directory found above CARGO_MANIFEST_DIR");
-        }
-    }
+    mdm_test_support::shared::locate().expect("../shared")
 }
 
+/// True when `shared/corpus/scep` is there; otherwise a visible skip.
+pub fn have_corpus() -> bool {
+    mdm_test_support::shared::corpus("scep").is_some()
+}
+
+/// A file of `shared/corpus/scep` (call [`have_corpus`] first).
 pub fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(shared_dir().join("corpus/scep").join(name)).expect("corpus file")
 }

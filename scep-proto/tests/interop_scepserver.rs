@@ -7,23 +7,13 @@
 #![cfg(feature = "client")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use scep_proto::http_client::{EnrollOptions, HttpClient, enroll};
 use scep_proto::{ContentCipher, DigestAlgorithm, RsaKey, issue};
 
 const INNER: &str = "SCEP_PROTO_INTEROP_INNER";
-
-fn have(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
 
 #[test]
 fn our_client_enrolls_against_scepserver() {
@@ -32,9 +22,7 @@ fn our_client_enrolls_against_scepserver() {
         return;
     }
     for tool in ["scepserver", "unshare", "ip"] {
-        if !have(tool) {
-            assert!(std::env::var_os("CI").is_none(), "{tool} is required in CI");
-            println!("SKIP: {tool} not installed");
+        if !mdm_test_support::tool(tool) {
             return;
         }
     }
@@ -55,9 +43,11 @@ fn our_client_enrolls_against_scepserver() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    if !out.status.success() && text.contains("unshare failed") && std::env::var_os("CI").is_none()
-    {
-        println!("SKIP: cannot create a network namespace: {text}");
+    if !out.status.success() && text.contains("unshare failed") {
+        mdm_test_support::skip(
+            "network namespaces",
+            &format!("cannot create a network namespace: {text}"),
+        );
         return;
     }
     assert!(out.status.success(), "inner run failed:\n{text}");

@@ -1,4 +1,7 @@
-//! Development tasks: the one code generator from Apple's YAML schemas.
+//! Development tasks: the one code generator from Apple's YAML schemas, and the test command.
+//!
+//! `cargo run -p xtask -- test` runs the workspace's tests and ends with a skip report (see
+//! `test_runner`).
 //!
 //! `cargo run -p xtask -- codegen [--schema DIR]... [--check]` reads Apple's
 //! `device-management` trees (newest first; by default `../shared/apple-device-management-27`
@@ -10,6 +13,7 @@
 mod checkin;
 mod codegen;
 mod ddm;
+mod test_runner;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +26,9 @@ fn repo_root() -> PathBuf {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo run -p xtask -- codegen [--schema DIR]... [--out ROOT] [--check]");
+    eprintln!(
+        "usage: cargo run -p xtask -- codegen [--schema DIR]... [--out ROOT] [--check]\n       cargo run -p xtask -- test [CARGO TEST ARGS]..."
+    );
     ExitCode::from(2)
 }
 
@@ -38,6 +44,9 @@ fn main() -> ExitCode {
     let Some((task, rest)) = args.split_first() else {
         return usage();
     };
+    if task == "test" {
+        return test_runner::run(rest);
+    }
     if task != "codegen" {
         return usage();
     }

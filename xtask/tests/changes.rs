@@ -2,15 +2,8 @@
 //! CHANGES.md is machine-comparable: every bullet it lists is looked up in the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use xtask::diff::{Change, Kind, diff};
 use xtask::model::load_tree;
-
-fn shared(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared")
-        .join(name)
-}
 
 /// Apple's bullets: (verb, path, detail).
 fn bullets(text: &str) -> Vec<(String, String, Option<String>)> {
@@ -29,17 +22,12 @@ fn bullets(text: &str) -> Vec<(String, String, Option<String>)> {
 
 #[test]
 fn the_diff_of_18_1_to_27_0_covers_apples_changes() {
-    let (old, new) = (
-        shared("apple-device-management"),
-        shared("apple-device-management-27"),
-    );
-    if !old.is_dir() || !new.is_dir() {
-        if std::env::var_os("CI").is_some() {
-            panic!("the shared schema trees are missing");
-        }
-        eprintln!("SKIP: ../shared schema trees are missing");
+    let (Some(old), Some(new)) = (
+        mdm_test_support::shared::path("apple-device-management"),
+        mdm_test_support::shared::path("apple-device-management-27"),
+    ) else {
         return;
-    }
+    };
     let (old, new) = (load_tree(&old).unwrap(), load_tree(&new).unwrap());
     assert_eq!(old.release, "18.1");
     assert_eq!(new.release, "27.0");

@@ -16,6 +16,10 @@ fn run(out: &Path, check: bool) -> bool {
 
 #[test]
 fn check_detects_every_difference() {
+    // The generator reads Apple's schemas from ../shared.
+    if mdm_test_support::shared::dir().is_none() {
+        return;
+    }
     let out = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     assert!(run(&out, false), "generation failed");
@@ -46,6 +50,9 @@ fn check_detects_every_difference() {
 
 #[test]
 fn committed_files_are_up_to_date() {
+    if mdm_test_support::shared::dir().is_none() {
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     assert!(
         run(&root, true),

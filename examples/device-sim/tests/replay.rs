@@ -5,19 +5,9 @@
 
 use std::path::PathBuf;
 
+/// `shared/corpus`, or `None` after a visible skip.
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the corpus is required when CI is set: {}", dir.display());
-    }
-    println!("SKIP: no corpus at {}", dir.display());
-    None
+    mdm_test_support::shared::path("corpus")
 }
 
 fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {

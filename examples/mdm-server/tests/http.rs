@@ -31,7 +31,7 @@ impl Backend {
     }
 
     async fn postgres(test: &str) -> Option<Self> {
-        let schema = PgSchema::create(test).await?;
+        let schema = PgSchema::create(test, "t").await?;
         Some(Backend {
             dir: TempDir::new(),
             storage: Some(schema.url.clone()),

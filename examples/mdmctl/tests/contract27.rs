@@ -9,8 +9,14 @@ use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mdmctl");
 
+/// `shared/`, found by mdm-test-support (call [`have_shared`] first).
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    mdm_test_support::shared::locate().expect("../shared")
+}
+
+/// True when `shared/` is there; otherwise a visible skip.
+fn have_shared() -> bool {
+    mdm_test_support::shared::dir().is_some()
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> (i32, Vec<u8>, String) {
@@ -38,6 +44,9 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> (i32, Vec<u8>, String) {
 
 #[test]
 fn schema_diff_of_the_shared_trees() {
+    if !have_shared() {
+        return;
+    }
     let (old, new) = (
         shared().join("apple-device-management"),
         shared().join("apple-device-management-27"),
@@ -95,6 +104,9 @@ fn schema_diff_of_the_shared_trees() {
 
 #[test]
 fn ddm_reencode_gives_back_the_document() {
+    if !have_shared() {
+        return;
+    }
     for (kind, dir, name) in [
         ("ddm-status", "ddm", "kmfddm_status.1st.json"),
         ("ddm-status", "ddm", "kmfddm_A047820F.status.json"),
@@ -128,6 +140,9 @@ fn ddm_reencode_gives_back_the_document() {
 
 #[test]
 fn a_report_that_does_not_fit_its_request_type_says_so() {
+    if !have_shared() {
+        return;
+    }
     let path =
         shared().join("corpus/command-results/commandment_DeviceInformation_macOS-10.13.1.xml");
     let p = path.to_str().unwrap();

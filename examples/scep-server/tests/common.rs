@@ -6,22 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// True if `name` is installed; otherwise prints SKIP (or fails when CI is set).
+/// True if `name` is installed; otherwise a visible skip (a failure when CI is set).
 pub fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is required in CI");
-        }
-        println!("SKIP: {name} not installed");
-    }
-    found
+    mdm_test_support::tool(name)
 }
 
 pub fn tempdir(tag: &str) -> PathBuf {

@@ -498,11 +498,10 @@ fn mdmctl() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "mdmctl is required in CI (cargo test --workspace builds it)"
+    mdm_test_support::skip(
+        "mdmctl",
+        "mdmctl is not built beside scep-server (cargo test --workspace builds it)",
     );
-    println!("SKIP: mdmctl not built (cargo build -p mdmctl)");
     None
 }
 

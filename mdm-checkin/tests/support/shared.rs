@@ -4,35 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-/// The `shared` directory: a sibling of the repository (or of a worktree of it).
-pub fn shared_dir() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        let candidate = dir.join("shared");
-        if candidate.join("corpus").is_dir() {
-            return candidate;
-        }
-        let sibling = dir.parent().map(|p| p.join("shared"));
-        if let Some(s) = sibling.filter(|s| s.join("corpus").is_dir()) {
-            return s;
-        }
-        assert!(
-            dir.pop(),
-            "no shared/corpus directory above CARGO_MANIFEST_DIR"
-        );
-    }
+/// The `shared` directory, or `None` after a visible skip (see mdm-test-support).
+pub fn shared_dir() -> Option<PathBuf> {
+    mdm_test_support::shared::dir()
 }
 
-/// Every file of a corpus category, sorted by name.
-pub fn corpus_files(category: &str) -> Vec<PathBuf> {
-    let dir = shared_dir().join("corpus").join(category);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
+/// Every file of a corpus category, sorted by name, or `None` after a visible skip.
+pub fn corpus_files(category: &str) -> Option<Vec<PathBuf>> {
+    let dir = mdm_test_support::shared::corpus(category)?;
+    Some(mdm_test_support::shared::files_in(&dir))
 }
 
 /// The file name of a path.
@@ -59,26 +39,29 @@ pub fn is_strict_base64_refusal(err: &dyn std::fmt::Display) -> bool {
 
 /// The check-in plist inside the NanoCMD webhook capture (base64 in
 /// `checkin_event.raw_payload`).
-pub fn webhook_payload() -> Vec<u8> {
+pub fn webhook_payload() -> Option<Vec<u8>> {
     use base64::Engine;
-    let path = shared_dir().join("corpus/checkin/nanocmd_tokenupdate-webhook.json");
+    let path = shared_dir()?.join("corpus/checkin/nanocmd_tokenupdate-webhook.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let b64 = json["checkin_event"]["raw_payload"].as_str().unwrap();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
 }
 
-/// Every check-in body of the corpus that is meant to decode: (name, bytes).
-pub fn good_checkins() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = corpus_files("checkin")
+/// Every check-in body of the corpus that is meant to decode: (name, bytes), or `None` after
+/// a visible skip.
+pub fn good_checkins() -> Option<Vec<(String, Vec<u8>)>> {
+    let mut out: Vec<(String, Vec<u8>)> = corpus_files("checkin")?
         .into_iter()
         .filter(|p| !BROKEN.contains(&name(p).as_str()) && !name(p).ends_with(".json"))
         .map(|p| (name(&p), std::fs::read(&p).unwrap()))
         .collect();
     out.push((
         "nanocmd_tokenupdate-webhook.json#raw_payload".into(),
-        webhook_payload(),
+        webhook_payload()?,
     ));
-    out
+    Some(out)
 }

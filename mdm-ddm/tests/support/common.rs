@@ -5,28 +5,15 @@ use mdm_ddm::schema::Kind;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
-/// `shared/` beside the repository (walks up from the crate).
-pub fn shared() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let candidate = dir.join("shared");
-        if candidate.join("corpus").is_dir() {
-            return candidate;
-        }
-        assert!(dir.pop(), "no shared/ directory above the crate");
-    }
-}
-
-/// The DDM corpus files.
-pub fn corpus_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared().join("corpus/ddm"))
-        .expect("corpus/ddm")
-        .map(|e| e.unwrap().path())
+/// The DDM corpus files (JSON), or `None` after a visible skip.
+pub fn corpus_files() -> Option<Vec<PathBuf>> {
+    let dir = mdm_test_support::shared::corpus("ddm")?;
+    let files: Vec<PathBuf> = mdm_test_support::shared::files_in(&dir)
+        .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
-    files.sort();
-    assert!(!files.is_empty());
-    files
+    assert!(!files.is_empty(), "no JSON files in {}", dir.display());
+    Some(files)
 }
 
 /// A value of every key the kind describes (optional ones too), plus an unknown key in

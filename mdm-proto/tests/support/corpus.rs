@@ -4,31 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-/// The `shared` directory: a sibling of the repository (or of a worktree of it).
-pub fn shared_dir() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        if let Some(s) = dir
-            .parent()
-            .map(|p| p.join("shared"))
-            .filter(|s| s.join("corpus").is_dir())
-        {
-            return s;
-        }
-        assert!(dir.pop(), "no shared/corpus next to the repository");
-    }
+/// The `shared` directory beside the checkout, or `None` after a visible skip.
+pub fn shared_dir() -> Option<PathBuf> {
+    mdm_test_support::shared::dir()
 }
 
-/// Every file of a corpus category, sorted.
-pub fn files(category: &str) -> Vec<PathBuf> {
-    let dir = shared_dir().join("corpus").join(category);
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
+/// Every file of a corpus category, sorted, or `None` after a visible skip.
+pub fn files(category: &str) -> Option<Vec<PathBuf>> {
+    let dir = mdm_test_support::shared::corpus(category)?;
+    Some(mdm_test_support::shared::files_in(&dir))
 }
 
 /// The file name of a path.
@@ -48,10 +32,10 @@ pub const BROKEN: [&str; 2] = [
 pub const LENIENT_BASE64: [&str; 1] = ["micromdm-v0_macos10.11_token_update_user.plist"];
 
 /// Every plist body in the corpus categories that hold plists: (name, bytes).
-pub fn plists() -> Vec<(String, Vec<u8>)> {
+pub fn plists() -> Option<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     for category in ["checkin", "command-results", "commands", "profiles", "dep"] {
-        for path in files(category) {
+        for path in files(category)? {
             let bytes = std::fs::read(&path).unwrap();
             let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
             let first = text.iter().find(|b| !b.is_ascii_whitespace());
@@ -60,5 +44,5 @@ pub fn plists() -> Vec<(String, Vec<u8>)> {
             }
         }
     }
-    out
+    Some(out)
 }

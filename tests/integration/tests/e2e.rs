@@ -21,70 +21,11 @@ use serde_json::Value as Json;
 
 const API_KEY: &str = "e2e-api-key";
 const TOPIC: &str = "com.apple.mgmt.External.e2e00000-0000-0000-0000-000000000000";
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// Devices driven at once in each test.
 const DEVICES: u64 = 4;
 
-fn ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-/// A temporary folder, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("e2e-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh PostgreSQL schema, or `None` after printing SKIP (unless `CI` is set).
-struct PgSchema {
-    name: String,
-    url: String,
-}
-
-impl PgSchema {
-    async fn create(test: &str) -> Option<Self> {
-        let client = match tokio_postgres::connect(PG_URL, tokio_postgres::NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(conn);
-                client
-            }
-            Err(e) => {
-                if ci() {
-                    panic!("PostgreSQL at {PG_URL} is required when CI is set: {e}");
-                }
-                println!("SKIP: {test}: PostgreSQL at {PG_URL} is not reachable: {e}");
-                return None;
-            }
-        };
-        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-        client
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .unwrap();
-        let url = format!("{PG_URL}?options=-csearch_path%3D{name}");
-        Some(PgSchema { name, url })
-    }
-
-    async fn drop_schema(&self) {
-        if let Ok((client, conn)) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls).await {
-            tokio::spawn(conn);
-            let _ = client
-                .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
-                .await;
-        }
-    }
-}
+use mdm_test_support::TempDir;
+use mdm_test_support::postgres::PgSchema;
 
 /// The server, running in this process until dropped.
 struct Running {
@@ -105,9 +46,9 @@ impl Running {
     }
 
     async fn start_with_check(storage: Option<&str>, check: bool) -> Self {
-        let dir = TempDir::new();
-        let mut config =
-            Config::new("127.0.0.1:0".parse().unwrap(), dir.0.clone()).with_api_key(API_KEY);
+        let dir = TempDir::new("e2e");
+        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf())
+            .with_api_key(API_KEY);
         if !check {
             config = config.without_signature_check();
         }
@@ -333,7 +274,7 @@ async fn unsigned_devices_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_devices_on_postgres() {
-    let Some(schema) = PgSchema::create("unsigned_devices_on_postgres").await else {
+    let Some(schema) = PgSchema::create("unsigned_devices_on_postgres", "e2e").await else {
         return;
     };
     many_devices(Running::start_unsigned(Some(&schema.url)).await, 2000).await;
