@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "support/corpus_files.rs"]
+mod corpus_files;
 
-use common::{NOW, ca, client_signer, corpus, have_corpus, key, shared_dir};
+use common::{NOW, ca, client_signer, key};
+use corpus_files::{corpus, have_corpus, shared_dir};
 use mdm_pki::cms::{self, Signer};
 use mdm_pki::{ContentCipher, Csr, DigestAlgorithm, Error, asn1, fuzzing, issue, pem};
 use proptest::prelude::*;

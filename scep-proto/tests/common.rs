@@ -2,26 +2,10 @@
 #![allow(dead_code, missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use scep_proto::issue::{self, IssueOptions};
 use scep_proto::{Certificate, RsaKey};
-
-/// `shared/`, found by mdm-test-support (call [`have_corpus`] first).
-pub fn shared_dir() -> PathBuf {
-    mdm_test_support::shared::locate().expect("../shared")
-}
-
-/// True when `shared/corpus/scep` is there; otherwise a visible skip.
-pub fn have_corpus() -> bool {
-    mdm_test_support::shared::corpus("scep").is_some()
-}
-
-/// A file of `shared/corpus/scep` (call [`have_corpus`] first).
-pub fn corpus(name: &str) -> Vec<u8> {
-    std::fs::read(shared_dir().join("corpus/scep").join(name)).expect("corpus file")
-}
 
 pub fn key(i: usize) -> Arc<RsaKey> {
     static KEYS: OnceLock<Vec<Arc<RsaKey>>> = OnceLock::new();

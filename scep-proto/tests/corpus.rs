@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "support/corpus_files.rs"]
+mod corpus_files;
 
-use common::{corpus, have_corpus};
+use corpus_files::{corpus, have_corpus};
 use scep_proto::{Ca, Csr, FailInfo, MessageType, PkiMessage, PkiStatus, RequestBody, RsaKey, cms};
 use std::sync::Arc;
 

@@ -3,8 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "support/corpus_files.rs"]
+mod corpus_files;
 
-use common::{ca, client_signer, corpus, have_corpus, key, shared_dir};
+use common::{ca, client_signer, key};
+use corpus_files::{corpus, have_corpus, shared_dir};
 use scep_proto::{
     Ca, ContentCipher, Csr, DigestAlgorithm, Error, PkiMessage, client, cms, fuzzing, issue,
 };

@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "support/corpus_files.rs"]
+mod corpus_files;
 
 use base64::Engine as _;
-use common::{corpus, have_corpus};
+use corpus_files::{corpus, have_corpus};
 use scep_proto::{Error, Operation, operation};
 
 /// Go's `url.QueryEscape`, which mdmb's `url.Values.Encode()` applies to the binary message.

@@ -1,0 +1,21 @@
+//! The corpus files of ../shared (through mdm-test-support): tests that use this module need
+//! the workspace and are not packaged.
+#![allow(dead_code)]
+#![allow(clippy::expect_used)]
+
+use std::path::PathBuf;
+
+/// `shared/`, found by mdm-test-support (call [`have_corpus`] first).
+pub fn shared_dir() -> PathBuf {
+    mdm_test_support::shared::locate().expect("../shared")
+}
+
+/// True when `shared/corpus/scep` is there; otherwise a visible skip.
+pub fn have_corpus() -> bool {
+    mdm_test_support::shared::corpus("scep").is_some()
+}
+
+/// A file of `shared/corpus/scep` (call [`have_corpus`] first).
+pub fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(shared_dir().join("corpus/scep").join(name)).expect("corpus file")
+}
