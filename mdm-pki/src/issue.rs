@@ -27,6 +27,11 @@ pub struct IssueOptions {
     pub client_auth: bool,
     /// Copy a subjectAltName from the CSR's extensionRequest (on by default).
     pub copy_subject_alt_name: bool,
+    /// Issue an intermediate CA (basicConstraints cA=true, keyCertSign and cRLSign, no
+    /// clientAuth) instead of an end entity; off by default. See [`IssueOptions::with_ca`].
+    pub ca: bool,
+    /// The pathLenConstraint of an intermediate CA (only with `ca`).
+    pub path_len: Option<u8>,
 }
 
 impl IssueOptions {
@@ -39,7 +44,16 @@ impl IssueOptions {
             digest: DigestAlgorithm::Sha256,
             client_auth: true,
             copy_subject_alt_name: true,
+            ca: false,
+            path_len: None,
         }
+    }
+
+    /// Makes [`issue`] issue an intermediate CA with this pathLenConstraint (`None`: none).
+    pub fn with_ca(mut self, path_len: Option<u8>) -> Self {
+        self.ca = true;
+        self.path_len = path_len;
+        self
     }
 
     /// Sets the digest.
@@ -49,7 +63,8 @@ impl IssueOptions {
     }
 }
 
-/// Issues an end-entity certificate for `csr` (whose signature the caller has checked).
+/// Issues an end-entity certificate for `csr` (whose signature the caller has checked), or an
+/// intermediate CA with [`IssueOptions::with_ca`].
 pub fn issue(
     csr: &Csr,
     ca_cert: &Certificate,
@@ -58,12 +73,23 @@ pub fn issue(
 ) -> Result<Certificate> {
     let ca_der = cms::cert_der(ca_cert)?;
     let ca = CertParts::parse(&ca_der)?;
-    let mut exts = vec![
-        extension(&oids::BASIC_CONSTRAINTS, true, &asn1::seq(&[])),
-        // digitalSignature | keyEncipherment
-        extension(&oids::KEY_USAGE, true, &[tag::BIT_STRING, 2, 5, 0xa0]),
-    ];
-    if opts.client_auth {
+    let mut exts = if opts.ca {
+        let path_len = opts.path_len.map(|n| asn1::small_uint(u64::from(n)));
+        let mut bc: Vec<&[u8]> = vec![&[tag::BOOLEAN, 1, 0xff]];
+        bc.extend(path_len.as_deref());
+        vec![
+            extension(&oids::BASIC_CONSTRAINTS, true, &asn1::seq(&bc)),
+            // digitalSignature | keyCertSign | cRLSign
+            extension(&oids::KEY_USAGE, true, &[tag::BIT_STRING, 2, 1, 0x86]),
+        ]
+    } else {
+        vec![
+            extension(&oids::BASIC_CONSTRAINTS, true, &asn1::seq(&[])),
+            // digitalSignature | keyEncipherment
+            extension(&oids::KEY_USAGE, true, &[tag::BIT_STRING, 2, 5, 0xa0]),
+        ]
+    };
+    if opts.client_auth && !opts.ca {
         exts.push(extension(
             &oids::EXT_KEY_USAGE,
             false,
