@@ -175,6 +175,50 @@ pub fn verify_signature(
     }
 }
 
+/// Checks that `signature_oid` (a certificate's, CSR's or SignerInfo's signature algorithm)
+/// fits the key in `spki_der`: RSA algorithms with an RSA key, ECDSA with an EC key (the
+/// bare key-algorithm OIDs count, as some CMS signers send them). Call before
+/// [`verify_signature`], which picks the algorithm from the key alone.
+///
+/// # Errors
+///
+/// [`Error::BadSignature`] on a mismatch; [`Error::Invalid`] when the key does not parse.
+pub fn check_signature_algorithm(
+    spki_der: &[u8],
+    signature_oid: &const_oid::ObjectIdentifier,
+) -> Result<()> {
+    let key_oid = spki::SubjectPublicKeyInfoRef::try_from(spki_der)
+        .map_err(|e| Error::invalid("SubjectPublicKeyInfo", e.to_string()))?
+        .algorithm
+        .oid;
+    let rsa = [
+        oids::RSA_ENCRYPTION,
+        oids::SHA1_WITH_RSA,
+        oids::SHA256_WITH_RSA,
+        oids::SHA384_WITH_RSA,
+        oids::SHA512_WITH_RSA,
+    ];
+    let ec = [
+        oids::EC_PUBLIC_KEY,
+        oids::ECDSA_WITH_SHA1,
+        oids::ECDSA_WITH_SHA256,
+        oids::ECDSA_WITH_SHA384,
+        oids::ECDSA_WITH_SHA512,
+    ];
+    let fits = match key_oid {
+        oids::RSA_ENCRYPTION => rsa.contains(signature_oid),
+        oids::EC_PUBLIC_KEY => ec.contains(signature_oid),
+        _ => true, // verify_signature names the unsupported key
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::BadSignature(format!(
+            "signature algorithm {signature_oid} does not fit the signer's {key_oid} key"
+        )))
+    }
+}
+
 /// RSA verification on aws-lc-rs; `None` when it does not cover the key size or digest.
 #[cfg(feature = "aws-lc-rs")]
 fn verify_rsa_aws_lc(

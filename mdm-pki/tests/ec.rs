@@ -212,3 +212,21 @@ fn hostile_ec_keys_and_signatures_get_typed_errors() {
         fuzzing::ecdsa(&input[..i]);
     }
 }
+
+#[test]
+fn a_signature_algorithm_must_fit_the_key() {
+    let ec = EcKey::generate().unwrap().public_key_der();
+    let rsa = key(1).public_key_der();
+    key::check_signature_algorithm(&ec, &oids::ECDSA_WITH_SHA256).unwrap();
+    key::check_signature_algorithm(&ec, &oids::EC_PUBLIC_KEY).unwrap();
+    key::check_signature_algorithm(&rsa, &oids::SHA256_WITH_RSA).unwrap();
+    key::check_signature_algorithm(&rsa, &oids::RSA_ENCRYPTION).unwrap();
+    assert!(matches!(
+        key::check_signature_algorithm(&ec, &oids::SHA256_WITH_RSA),
+        Err(Error::BadSignature(_))
+    ));
+    assert!(matches!(
+        key::check_signature_algorithm(&rsa, &oids::ECDSA_WITH_SHA256),
+        Err(Error::BadSignature(_))
+    ));
+}

@@ -207,6 +207,7 @@ impl SignedData {
             other => DigestAlgorithm::from_signature_oid(&other)
                 .ok_or_else(|| Error::unsupported("signature algorithm", other.to_string()))?,
         };
+        crate::key::check_signature_algorithm(spki, &si.signature_oid)?;
         match &si.signed_attrs_der {
             None => crate::key::verify_signature(spki, sig_digest, content, &si.signature),
             Some(attrs) => {
