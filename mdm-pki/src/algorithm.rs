@@ -41,6 +41,16 @@ impl DigestAlgorithm {
         }
     }
 
+    /// The matching `ecdsa-with-SHAx` OID.
+    pub fn ecdsa_signature_oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => oids::ECDSA_WITH_SHA1,
+            Self::Sha256 => oids::ECDSA_WITH_SHA256,
+            Self::Sha384 => oids::ECDSA_WITH_SHA384,
+            Self::Sha512 => oids::ECDSA_WITH_SHA512,
+        }
+    }
+
     /// Looks a digest up by its OID.
     pub fn from_oid(oid: &ObjectIdentifier) -> Result<Self> {
         Ok(match *oid {
@@ -55,10 +65,10 @@ impl DigestAlgorithm {
     /// Looks a digest up by a `shaXWithRSAEncryption` or ECDSA signature OID.
     pub fn from_signature_oid(oid: &ObjectIdentifier) -> Option<Self> {
         Some(match *oid {
-            oids::SHA1_WITH_RSA => Self::Sha1,
+            oids::SHA1_WITH_RSA | oids::ECDSA_WITH_SHA1 => Self::Sha1,
             oids::SHA256_WITH_RSA | oids::ECDSA_WITH_SHA256 => Self::Sha256,
-            oids::SHA384_WITH_RSA => Self::Sha384,
-            oids::SHA512_WITH_RSA => Self::Sha512,
+            oids::SHA384_WITH_RSA | oids::ECDSA_WITH_SHA384 => Self::Sha384,
+            oids::SHA512_WITH_RSA | oids::ECDSA_WITH_SHA512 => Self::Sha512,
             _ => return None,
         })
     }

@@ -101,6 +101,7 @@ impl<'a> CertParts<'a> {
                     self.signature_algorithm.to_string(),
                 )
             })?;
+        crate::key::check_signature_algorithm(issuer_spki, &self.signature_algorithm)?;
         crate::key::verify_signature(issuer_spki, digest, self.tbs, self.signature)
     }
 

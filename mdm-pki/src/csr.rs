@@ -110,6 +110,7 @@ impl Csr {
         let digest = DigestAlgorithm::from_signature_oid(&self.signature_oid).ok_or_else(|| {
             Error::unsupported("CSR signature algorithm", self.signature_oid.to_string())
         })?;
+        crate::key::check_signature_algorithm(&self.public_key_der, &self.signature_oid)?;
         crate::key::verify_signature(
             &self.public_key_der,
             digest,

@@ -66,6 +66,15 @@ pub enum Error {
     /// A local private-key operation failed.
     #[error("key operation failed: {0}")]
     Key(String),
+    /// A certificate path did not validate: `certificate` names which one (its role and
+    /// subject), `failure` says why.
+    #[error("certificate path: {certificate}: {failure}")]
+    Path {
+        /// The failing certificate's role and subject, e.g. `intermediate 0 (CN=Sub CA)`.
+        certificate: String,
+        /// What was wrong with it.
+        failure: crate::validate::PathFailure,
+    },
     /// The server answered with an HTTP error.
     #[error("HTTP {status}: {body}")]
     Http {

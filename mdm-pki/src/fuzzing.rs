@@ -7,6 +7,16 @@ pub fn ber(data: &[u8]) {
     }
 }
 
+/// ECDSA verification with hostile keys and signatures: `data` is split at its first byte
+/// into a SubjectPublicKeyInfo and a signature.
+pub fn ecdsa(data: &[u8]) {
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let (spki, sig) = rest.split_at(usize::from(n).min(rest.len()));
+    let _ = crate::key::verify_signature(spki, crate::DigestAlgorithm::Sha256, b"m", sig);
+}
+
 /// Certificates (strict and lenient), certs-only bundles, CSRs and SignedData.
 pub fn certificate(data: &[u8]) {
     let _ = crate::cms::parse_certificate(data);
@@ -30,6 +40,8 @@ pub fn pem_and_pkcs12(data: &[u8]) {
     let _ = crate::pem::certificates(data, 16);
     if let Ok(k) = crate::pem::private_key(data, Some(b"secret")) {
         let _ = k.public_key_bits();
+        let _ = crate::key::EcKey::from_der(k.der());
     }
+    let _ = crate::key::EcKey::from_der(data);
     let _ = crate::pkcs12::read(data, "secret");
 }

@@ -1,7 +1,27 @@
 //! A small certificate-issuing helper: serial, validity, key usage, clientAuth EKU, subject
 //! from the CSR; and self-signed certificates (a CA, or a client's SCEP signer).
+//!
+//! Built on x509-cert's `builder::CertificateBuilder` with this crate's own profile
+//! ([`MdmProfile`]: the issuer, subject and extensions decided here, none added by the
+//! builder) and a small adapter ([`KeySigner`]) that makes any [`PrivateKey`] trait object a
+//! `signature::Signer` for it. Extensions are x509-cert's typed values (BasicConstraints,
+//! KeyUsage, ExtendedKeyUsage, SubjectKeyIdentifier, AuthorityKeyIdentifier); still
+//! hand-written: [`name`] (the builder takes a parsed Name; ours writes UTF8String values, as
+//! devices and micromdm/scep expect) and the RFC 5280 method-1 key identifier.
 
+use der::Decode as _;
 use x509_cert::Certificate;
+use x509_cert::builder::CertificateBuilder;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectKeyIdentifier,
+};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::time::{Time, Validity};
 
 use crate::algorithm::DigestAlgorithm;
 use crate::asn1::{self, tag};
@@ -27,6 +47,11 @@ pub struct IssueOptions {
     pub client_auth: bool,
     /// Copy a subjectAltName from the CSR's extensionRequest (on by default).
     pub copy_subject_alt_name: bool,
+    /// Issue an intermediate CA (basicConstraints cA=true, keyCertSign and cRLSign, no
+    /// clientAuth) instead of an end entity; off by default. See [`IssueOptions::with_ca`].
+    pub ca: bool,
+    /// The pathLenConstraint of an intermediate CA (only with `ca`).
+    pub path_len: Option<u8>,
 }
 
 impl IssueOptions {
@@ -39,7 +64,16 @@ impl IssueOptions {
             digest: DigestAlgorithm::Sha256,
             client_auth: true,
             copy_subject_alt_name: true,
+            ca: false,
+            path_len: None,
         }
+    }
+
+    /// Makes [`issue`] issue an intermediate CA with this pathLenConstraint (`None`: none).
+    pub fn with_ca(mut self, path_len: Option<u8>) -> Self {
+        self.ca = true;
+        self.path_len = path_len;
+        self
     }
 
     /// Sets the digest.
@@ -49,7 +83,8 @@ impl IssueOptions {
     }
 }
 
-/// Issues an end-entity certificate for `csr` (whose signature the caller has checked).
+/// Issues an end-entity certificate for `csr` (whose signature the caller has checked), or an
+/// intermediate CA with [`IssueOptions::with_ca`].
 pub fn issue(
     csr: &Csr,
     ca_cert: &Certificate,
@@ -58,39 +93,68 @@ pub fn issue(
 ) -> Result<Certificate> {
     let ca_der = cms::cert_der(ca_cert)?;
     let ca = CertParts::parse(&ca_der)?;
-    let mut exts = vec![
-        extension(&oids::BASIC_CONSTRAINTS, true, &asn1::seq(&[])),
-        // digitalSignature | keyEncipherment
-        extension(&oids::KEY_USAGE, true, &[tag::BIT_STRING, 2, 5, 0xa0]),
-    ];
-    if opts.client_auth {
+    let mut exts = if opts.ca {
+        vec![
+            extension(
+                true,
+                &BasicConstraints {
+                    ca: true,
+                    path_len_constraint: opts.path_len,
+                },
+            )?,
+            extension(
+                true,
+                &KeyUsage(
+                    KeyUsages::DigitalSignature | KeyUsages::KeyCertSign | KeyUsages::CRLSign,
+                ),
+            )?,
+        ]
+    } else {
+        vec![
+            extension(
+                true,
+                &BasicConstraints {
+                    ca: false,
+                    path_len_constraint: None,
+                },
+            )?,
+            extension(
+                true,
+                &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
+            )?,
+        ]
+    };
+    if opts.client_auth && !opts.ca {
         exts.push(extension(
-            &oids::EXT_KEY_USAGE,
             false,
-            &asn1::seq(&[&asn1::oid(&oids::KP_CLIENT_AUTH)]),
-        ));
+            &ExtendedKeyUsage(vec![oids::KP_CLIENT_AUTH]),
+        )?);
     }
     exts.push(extension(
-        &oids::SUBJECT_KEY_ID,
         false,
-        &asn1::octets(&key_id(&csr.public_key_der)?),
-    ));
+        &SubjectKeyIdentifier(octets(key_id(&csr.public_key_der)?)?),
+    )?);
     let aki = match ca.subject_key_id() {
         Some(id) => id.to_vec(),
         None => key_id(ca.spki)?,
     };
     exts.push(extension(
-        &oids::AUTHORITY_KEY_ID,
         false,
-        &asn1::seq(&[&asn1::tlv(tag::CTX0_PRIM, &aki)]),
-    ));
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(octets(aki)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        },
+    )?);
     if opts.copy_subject_alt_name
         && let Some(san) = csr
             .extensions_der
             .as_deref()
             .and_then(|e| find_extension(e, &oids::SUBJECT_ALT_NAME))
     {
-        exts.push(san);
+        exts.push(
+            Extension::from_der(&san).map_err(|e| Error::der("subjectAltName of the CSR", e))?,
+        );
     }
     build(
         &opts.serial,
@@ -98,7 +162,7 @@ pub fn issue(
         &csr.subject_der,
         &csr.public_key_der,
         opts,
-        &exts,
+        exts,
         ca_key,
     )
 }
@@ -112,22 +176,31 @@ pub fn self_signed(
     opts: &IssueOptions,
 ) -> Result<Certificate> {
     let spki = key.public_key_der();
-    let ski = key_id(&spki)?;
+    let ski = extension(false, &SubjectKeyIdentifier(octets(key_id(&spki)?)?))?;
     let exts = if ca {
         vec![
             extension(
-                &oids::BASIC_CONSTRAINTS,
                 true,
-                &asn1::seq(&[&[tag::BOOLEAN, 1, 0xff]]),
-            ),
-            // digitalSignature | keyCertSign | cRLSign
-            extension(&oids::KEY_USAGE, true, &[tag::BIT_STRING, 2, 1, 0x86]),
-            extension(&oids::SUBJECT_KEY_ID, false, &asn1::octets(&ski)),
+                &BasicConstraints {
+                    ca: true,
+                    path_len_constraint: None,
+                },
+            )?,
+            extension(
+                true,
+                &KeyUsage(
+                    KeyUsages::DigitalSignature | KeyUsages::KeyCertSign | KeyUsages::CRLSign,
+                ),
+            )?,
+            ski,
         ]
     } else {
         vec![
-            extension(&oids::KEY_USAGE, true, &[tag::BIT_STRING, 2, 5, 0xa0]),
-            extension(&oids::SUBJECT_KEY_ID, false, &asn1::octets(&ski)),
+            extension(
+                true,
+                &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
+            )?,
+            ski,
         ]
     };
     build(
@@ -136,7 +209,7 @@ pub fn self_signed(
         subject_der,
         &spki,
         opts,
-        &exts,
+        exts,
         key,
     )
 }
@@ -191,47 +264,167 @@ fn build(
     subject_der: &[u8],
     spki: &[u8],
     opts: &IssueOptions,
-    exts: &[Vec<u8>],
+    extensions: Vec<Extension>,
     key: &dyn PrivateKey,
 ) -> Result<Certificate> {
+    use x509_cert::builder::Builder as _;
     if serial.iter().all(|&b| b == 0) || serial.len() > 20 {
         return Err(Error::Usage(
             "serial must be 1..=20 bytes and non-zero".into(),
         ));
     }
-    let sig_alg = key.signature_algorithm(opts.digest);
+    let serial = SerialNumber::new(serial)
+        .map_err(|e| Error::Usage(format!("serial does not fit RFC 5280: {e}")))?;
     let not_after = opts
         .not_before
         .checked_add(opts.validity_secs)
         .ok_or_else(|| Error::Usage("validity overflows".into()))?;
-    let ext_refs: Vec<&[u8]> = exts.iter().map(Vec::as_slice).collect();
-    let tbs = asn1::seq(&[
-        &asn1::tlv(tag::CTX0, &asn1::small_uint(2)),
-        &asn1::uint(serial),
-        &sig_alg,
-        issuer_der,
-        &asn1::seq(&[&time(opts.not_before)?, &time(not_after)?]),
-        subject_der,
-        spki,
-        &asn1::tlv(tag::CTX3, &asn1::seq(&ext_refs)),
-    ]);
-    let sig = key.sign(opts.digest, &tbs)?;
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(&sig);
-    let der = asn1::seq(&[&tbs, &sig_alg, &asn1::tlv(tag::BIT_STRING, &bits)]);
-    cms::parse_certificate(&der)
+    let validity = Validity::new(time(opts.not_before)?, time(not_after)?);
+    let profile = MdmProfile {
+        issuer: Name::from_der(issuer_der).map_err(|e| Error::der("issuer name", e))?,
+        subject: Name::from_der(subject_der).map_err(|e| Error::der("subject name", e))?,
+        extensions,
+    };
+    let spki = SubjectPublicKeyInfoOwned::from_der(spki)
+        .map_err(|e| Error::der("subject public key", e))?;
+    let builder = CertificateBuilder::new(profile, serial, validity, spki)
+        .map_err(|e| Error::Usage(format!("certificate builder: {e}")))?;
+    let signer = KeySigner::new(key, opts.digest);
+    let cert = builder.build::<_, RawSignature>(&signer);
+    if let Some(e) = signer.take_error() {
+        return Err(e);
+    }
+    cert.map_err(|e| Error::Usage(format!("certificate builder: {e}")))
 }
 
-fn extension(oid: &const_oid::ObjectIdentifier, critical: bool, value: &[u8]) -> Vec<u8> {
-    if critical {
-        asn1::seq(&[
-            &asn1::oid(oid),
-            &[tag::BOOLEAN, 1, 0xff],
-            &asn1::octets(value),
-        ])
-    } else {
-        asn1::seq(&[&asn1::oid(oid), &asn1::octets(value)])
+/// The builder profile of this module: the issuer, subject and extensions are decided by
+/// [`issue`] and [`self_signed`]; the profile only hands them to the builder.
+#[derive(Debug, Clone)]
+pub struct MdmProfile {
+    issuer: Name,
+    subject: Name,
+    extensions: Vec<Extension>,
+}
+
+impl BuilderProfile for MdmProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
     }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: spki::SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
+        _tbs: &x509_cert::TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        Ok(self.extensions.clone())
+    }
+}
+
+/// Any [`PrivateKey`] as the `signature::Signer` x509-cert's builder wants: the key's own
+/// signatureAlgorithm and SubjectPublicKeyInfo, and its error kept (the builder's
+/// `signature::Error` would lose it).
+pub struct KeySigner<'a> {
+    key: &'a dyn PrivateKey,
+    digest: DigestAlgorithm,
+    error: std::sync::Mutex<Option<Error>>,
+}
+
+impl std::fmt::Debug for KeySigner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySigner")
+            .field("key", &self.key)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> KeySigner<'a> {
+    /// Signs with `key` and `digest`.
+    pub fn new(key: &'a dyn PrivateKey, digest: DigestAlgorithm) -> Self {
+        Self {
+            key,
+            digest,
+            error: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The error of the last failed signature, if any.
+    pub fn take_error(&self) -> Option<Error> {
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
+}
+
+/// A public key as the DER SubjectPublicKeyInfo a [`PrivateKey`] reports.
+#[derive(Debug, Clone)]
+pub struct SpkiDer(Vec<u8>);
+
+impl spki::EncodePublicKey for SpkiDer {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        der::Document::try_from(self.0.as_slice()).map_err(spki::Error::from)
+    }
+}
+
+impl signature::Keypair for KeySigner<'_> {
+    type VerifyingKey = SpkiDer;
+    fn verifying_key(&self) -> SpkiDer {
+        SpkiDer(self.key.public_key_der())
+    }
+}
+
+impl spki::DynSignatureAlgorithmIdentifier for KeySigner<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<spki::AlgorithmIdentifierOwned> {
+        spki::AlgorithmIdentifierOwned::from_der(&self.key.signature_algorithm(self.digest))
+            .map_err(spki::Error::from)
+    }
+}
+
+/// Signature bytes as a [`PrivateKey`] returns them (PKCS#1 v1.5 or DER ECDSA).
+#[derive(Debug, Clone)]
+pub struct RawSignature(Vec<u8>);
+
+impl spki::SignatureBitStringEncoding for RawSignature {
+    fn to_bitstring(&self) -> der::Result<der::asn1::BitString> {
+        der::asn1::BitString::from_bytes(&self.0)
+    }
+}
+
+impl signature::Signer<RawSignature> for KeySigner<'_> {
+    fn try_sign(&self, msg: &[u8]) -> std::result::Result<RawSignature, signature::Error> {
+        match self.key.sign(self.digest, msg) {
+            Ok(sig) => Ok(RawSignature(sig)),
+            Err(e) => {
+                if let Ok(mut slot) = self.error.lock() {
+                    *slot = Some(e);
+                }
+                Err(signature::Error::new())
+            }
+        }
+    }
+}
+
+/// One extension from x509-cert's typed value.
+fn extension<T: der::Encode + const_oid::AssociatedOid>(
+    critical: bool,
+    value: &T,
+) -> Result<Extension> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: octets(
+            value
+                .to_der()
+                .map_err(|e| Error::Usage(format!("cannot encode extension: {e}")))?,
+        )?,
+    })
+}
+
+fn octets(v: Vec<u8>) -> Result<der::asn1::OctetString> {
+    der::asn1::OctetString::new(v).map_err(|e| Error::Usage(format!("OCTET STRING: {e}")))
 }
 
 fn find_extension(exts: &[u8], wanted: &const_oid::ObjectIdentifier) -> Option<Vec<u8>> {
@@ -260,34 +453,11 @@ fn key_id(spki_der: &[u8]) -> Result<Vec<u8>> {
     Ok(DigestAlgorithm::Sha1.digest(bits.value.get(1..).unwrap_or_default()))
 }
 
-/// UTCTime up to 2049, GeneralizedTime after (RFC 5280).
-fn time(unix: i64) -> Result<Vec<u8>> {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    if !(1950..=9999).contains(&y) {
-        return Err(Error::Usage(format!("year {y} out of range")));
-    }
-    let (hh, mm, ss) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    if y < 2050 {
-        let s = format!("{:02}{m:02}{d:02}{hh:02}{mm:02}{ss:02}Z", y % 100);
-        Ok(asn1::tlv(tag::UTC_TIME, s.as_bytes()))
-    } else {
-        let s = format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}Z");
-        Ok(asn1::tlv(tag::GENERALIZED_TIME, s.as_bytes()))
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The builder's Time (it writes UTCTime up to 2049 and GeneralizedTime after, RFC 5280).
+fn time(unix: i64) -> Result<Time> {
+    let secs =
+        u64::try_from(unix).map_err(|_| Error::Usage(format!("time {unix} is before 1970")))?;
+    let t = der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs))
+        .map_err(|e| Error::Usage(format!("time {unix} out of range: {e}")))?;
+    Ok(Time::GeneralTime(t))
 }

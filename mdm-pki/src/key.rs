@@ -10,21 +10,24 @@ use crate::error::{Error, Result};
 use crate::oids;
 pub use crate::pem::PemBlock;
 
-/// A private key that signs (RSA PKCS#1 v1.5) and decrypts (RSA PKCS#1 v1.5 key transport).
+/// A private key that signs (RSA PKCS#1 v1.5 or ECDSA) and, for RSA, decrypts (PKCS#1 v1.5
+/// key transport).
 ///
-/// The default implementation is [`RsaKey`] (pure Rust, rsa 0.10); the `aws-lc-rs` feature
-/// adds a faster one. An HSM can implement this trait too.
+/// Implementations: [`RsaKey`] (pure Rust, rsa 0.10), `AwsLcRsaKey` (feature `aws-lc-rs`,
+/// faster) and [`EcKey`] (ECDSA P-256, pure Rust). An HSM can implement this trait too.
 pub trait PrivateKey: Send + Sync + std::fmt::Debug {
     /// The DER SubjectPublicKeyInfo of the matching public key.
     fn public_key_der(&self) -> Vec<u8>;
-    /// Signs `message` (hashing it with `digest`), returning the signature bytes.
+    /// Signs `message` (hashing it with `digest`), returning the signature bytes (for ECDSA
+    /// the DER `Ecdsa-Sig-Value`).
     fn sign(&self, digest: DigestAlgorithm, message: &[u8]) -> Result<Vec<u8>>;
     /// Decrypts a PKCS#1 v1.5 key-transport ciphertext.
     ///
     /// Implementations may use implicit rejection: bad padding can yield random bytes
     /// instead of an error; callers must check what comes out.
     fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>>;
-    /// The DER AlgorithmIdentifier of signatures made with `digest`.
+    /// The DER AlgorithmIdentifier of signatures made with `digest` (this default:
+    /// shaXWithRSAEncryption).
     fn signature_algorithm(&self, digest: DigestAlgorithm) -> Vec<u8> {
         asn1::alg_id(&digest.rsa_signature_oid(), true)
     }
@@ -134,7 +137,7 @@ impl PrivateKey for RsaKey {
 
 /// Verifies `signature` over `message` with the key in `spki_der`.
 ///
-/// RSA PKCS#1 v1.5 always; ECDSA P-256 with the `aws-lc-rs` feature.
+/// RSA PKCS#1 v1.5 (on aws-lc-rs with that feature) and ECDSA P-256 (pure Rust, p256).
 pub fn verify_signature(
     spki_der: &[u8],
     digest: DigestAlgorithm,
@@ -164,11 +167,55 @@ pub fn verify_signature(
             };
             r.map_err(|_| Error::BadSignature("RSA signature does not verify".into()))
         }
-        oids::EC_PUBLIC_KEY => verify_ecdsa(spki_der, &r, digest, message, signature),
+        oids::EC_PUBLIC_KEY => verify_ecdsa(spki_der, digest, message, signature),
         other => Err(Error::unsupported(
             "public key algorithm",
             other.to_string(),
         )),
+    }
+}
+
+/// Checks that `signature_oid` (a certificate's, CSR's or SignerInfo's signature algorithm)
+/// fits the key in `spki_der`: RSA algorithms with an RSA key, ECDSA with an EC key (the
+/// bare key-algorithm OIDs count, as some CMS signers send them). Call before
+/// [`verify_signature`], which picks the algorithm from the key alone.
+///
+/// # Errors
+///
+/// [`Error::BadSignature`] on a mismatch; [`Error::Invalid`] when the key does not parse.
+pub fn check_signature_algorithm(
+    spki_der: &[u8],
+    signature_oid: &const_oid::ObjectIdentifier,
+) -> Result<()> {
+    let key_oid = spki::SubjectPublicKeyInfoRef::try_from(spki_der)
+        .map_err(|e| Error::invalid("SubjectPublicKeyInfo", e.to_string()))?
+        .algorithm
+        .oid;
+    let rsa = [
+        oids::RSA_ENCRYPTION,
+        oids::SHA1_WITH_RSA,
+        oids::SHA256_WITH_RSA,
+        oids::SHA384_WITH_RSA,
+        oids::SHA512_WITH_RSA,
+    ];
+    let ec = [
+        oids::EC_PUBLIC_KEY,
+        oids::ECDSA_WITH_SHA1,
+        oids::ECDSA_WITH_SHA256,
+        oids::ECDSA_WITH_SHA384,
+        oids::ECDSA_WITH_SHA512,
+    ];
+    let fits = match key_oid {
+        oids::RSA_ENCRYPTION => rsa.contains(signature_oid),
+        oids::EC_PUBLIC_KEY => ec.contains(signature_oid),
+        _ => true, // verify_signature names the unsupported key
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::BadSignature(format!(
+            "signature algorithm {signature_oid} does not fit the signer's {key_oid} key"
+        )))
     }
 }
 
@@ -196,48 +243,153 @@ fn verify_rsa_aws_lc(
     )
 }
 
-#[cfg(feature = "aws-lc-rs")]
+/// ECDSA on P-256 (pure Rust, p256): `signature` is the DER `Ecdsa-Sig-Value`, checked over
+/// the `digest` of `message` (any digest; the prehash is truncated to the curve size as
+/// FIPS 186-4 says).
 fn verify_ecdsa(
     spki_der: &[u8],
-    _r: &asn1::Reader<'_>,
     digest: DigestAlgorithm,
     message: &[u8],
     signature: &[u8],
 ) -> Result<()> {
-    use aws_lc_rs::signature as sig;
-    let spki = asn1::Tlv::parse_exact(spki_der, "SubjectPublicKeyInfo")?;
-    let mut r = spki.reader();
-    let alg = r.read_tag(asn1::tag::SEQUENCE, "public key algorithm")?;
-    let mut ar = alg.reader();
-    ar.read("algorithm")?;
-    let curve = ar.read("curve")?.oid("curve")?;
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let spki = spki::SubjectPublicKeyInfoRef::try_from(spki_der)
+        .map_err(|e| Error::invalid("EC public key", e.to_string()))?;
+    let curve = spki
+        .algorithm
+        .parameters_oid()
+        .map_err(|_| Error::Missing("named curve of the EC public key"))?;
     if curve != oids::P256 {
         return Err(Error::unsupported("elliptic curve", curve.to_string()));
     }
-    let bits = r.read_tag(asn1::tag::BIT_STRING, "public key")?;
-    let point = bits.value.get(1..).unwrap_or_default();
-    let alg: &dyn sig::VerificationAlgorithm = match digest {
-        DigestAlgorithm::Sha256 => &sig::ECDSA_P256_SHA256_ASN1,
-        DigestAlgorithm::Sha384 => &sig::ECDSA_P256_SHA384_ASN1,
-        other => return Err(Error::unsupported("ECDSA digest", other.name())),
-    };
-    sig::UnparsedPublicKey::new(alg, point)
-        .verify(message, signature)
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| Error::invalid("EC public key", "unused bits in the point"))?;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+        .map_err(|_| Error::invalid("EC public key", "not a point on P-256"))?;
+    let sig = p256::ecdsa::Signature::from_der(signature)
+        .map_err(|_| Error::BadSignature("ECDSA signature is not a DER Ecdsa-Sig-Value".into()))?;
+    key.verify_prehash(&digest.digest(message), &sig)
         .map_err(|_| Error::BadSignature("ECDSA signature does not verify".into()))
 }
 
-#[cfg(not(feature = "aws-lc-rs"))]
-fn verify_ecdsa(
-    _spki_der: &[u8],
-    _r: &asn1::Reader<'_>,
-    _digest: DigestAlgorithm,
-    _message: &[u8],
-    _signature: &[u8],
-) -> Result<()> {
-    Err(Error::unsupported(
-        "public key algorithm",
-        "ECDSA (enable the aws-lc-rs feature)",
-    ))
+/// An ECDSA P-256 key (pure Rust, p256 0.14): signs with RFC 6979 deterministic nonces and
+/// the digest the caller picks (ecdsa-with-SHA1/256/384/512). It cannot decrypt: key
+/// transport in CMS envelopes is RSA only.
+#[derive(Clone)]
+pub struct EcKey {
+    key: p256::ecdsa::SigningKey,
+    spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for EcKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EcKey")
+            .field("curve", &"P-256")
+            .finish_non_exhaustive()
+    }
+}
+
+impl EcKey {
+    /// Wraps a p256 signing key.
+    pub fn new(key: p256::ecdsa::SigningKey) -> Result<Self> {
+        let spki = key
+            .verifying_key()
+            .to_public_key_der()
+            .map_err(|e| Error::Key(e.to_string()))?
+            .as_bytes()
+            .to_vec();
+        Ok(Self { key, spki })
+    }
+
+    /// Generates a new P-256 key.
+    pub fn generate() -> Result<Self> {
+        use p256::elliptic_curve::Generate as _;
+        Self::new(p256::ecdsa::SigningKey::generate_from_rng(&mut rand::rng()))
+    }
+
+    /// Reads a PKCS#8 `PrivateKeyInfo` or SEC1 `ECPrivateKey` DER key on P-256.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let secret = p256::SecretKey::from_pkcs8_der(der)
+            .or_else(|_| p256::SecretKey::from_sec1_der(der))
+            .map_err(|_| {
+                Error::invalid(
+                    "private key",
+                    "neither a PKCS#8 nor a SEC1 EC private key on P-256",
+                )
+            })?;
+        Self::new(p256::ecdsa::SigningKey::from(secret))
+    }
+
+    /// Reads a PEM EC key with the one PEM reader ([`crate::pem::private_key`]):
+    /// `EC PRIVATE KEY` (SEC1, possibly with OpenSSL's legacy encryption), `PRIVATE KEY` or
+    /// `ENCRYPTED PRIVATE KEY` (PKCS#8).
+    pub fn from_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<Self> {
+        let key = crate::pem::private_key(pem.as_bytes(), passphrase.or(Some(b"")))?;
+        if key.format() == crate::pem::KeyFormat::Pkcs1 {
+            return Err(Error::unsupported(
+                "private key",
+                "an RSA key where EC is needed",
+            ));
+        }
+        Self::from_der(key.der())
+    }
+
+    /// PKCS#8 PEM of the private key.
+    pub fn to_pkcs8_pem(&self) -> Result<String> {
+        let doc = self
+            .key
+            .to_pkcs8_der()
+            .map_err(|e| Error::Key(e.to_string()))?;
+        Ok(pem_encode("PRIVATE KEY", doc.as_bytes()))
+    }
+
+    /// The wrapped p256 key.
+    pub fn inner(&self) -> &p256::ecdsa::SigningKey {
+        &self.key
+    }
+}
+
+impl PrivateKey for EcKey {
+    fn public_key_der(&self) -> Vec<u8> {
+        self.spki.clone()
+    }
+
+    fn sign(&self, digest: DigestAlgorithm, message: &[u8]) -> Result<Vec<u8>> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+        let sig: p256::ecdsa::Signature = self
+            .key
+            .sign_prehash(&digest.digest(message))
+            .map_err(|e| Error::Key(format!("ECDSA signing failed: {e}")))?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    fn decrypt(&self, _ciphertext: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::unsupported(
+            "key transport",
+            "an EC key cannot decrypt (CMS key transport is RSA)",
+        ))
+    }
+
+    /// ecdsa-with-SHAx, parameters absent (RFC 5758).
+    fn signature_algorithm(&self, digest: DigestAlgorithm) -> Vec<u8> {
+        asn1::alg_id(&digest.ecdsa_signature_oid(), false)
+    }
+}
+
+/// Reads a PEM private key of either kind, RSA ([`RsaKey`]) or EC P-256 ([`EcKey`]), as the
+/// trait object the signers and the CA take.
+pub fn private_key_from_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<Box<dyn PrivateKey>> {
+    let key = crate::pem::private_key(pem.as_bytes(), passphrase.or(Some(b"")))?;
+    match key.format() {
+        crate::pem::KeyFormat::Pkcs1 => Ok(Box::new(RsaKey::from_der(key.der())?)),
+        crate::pem::KeyFormat::Sec1 => Ok(Box::new(EcKey::from_der(key.der())?)),
+        _ => match RsaKey::from_der(key.der()) {
+            Ok(k) => Ok(Box::new(k)),
+            Err(_) => Ok(Box::new(EcKey::from_der(key.der())?)),
+        },
+    }
 }
 
 /// Encrypts a content-encryption key to the RSA public key in `spki_der` (PKCS#1 v1.5).

@@ -24,7 +24,7 @@ pub use ct::constant_time_eq;
 pub use error::{Error, Result};
 #[cfg(feature = "aws-lc-rs")]
 pub use key::AwsLcRsaKey;
-pub use key::{PrivateKey, RsaKey};
+pub use key::{EcKey, PrivateKey, RsaKey};
 
 pub use der;
 pub use x509_cert;

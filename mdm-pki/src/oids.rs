@@ -34,8 +34,14 @@ pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
 pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 /// secp256r1.
 pub const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+/// ecdsa-with-SHA1.
+pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
 /// ecdsa-with-SHA256.
 pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+/// ecdsa-with-SHA384.
+pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+/// ecdsa-with-SHA512.
+pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
 
 /// SHA-1.
 pub const SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");

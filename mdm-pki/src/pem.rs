@@ -254,7 +254,8 @@ fn rsa_public_bits(der: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| Error::invalid("RSA private key", e.to_string()))
 }
 
-// SEC1's ECPrivateKey: the `sec1` crate would add a dependency for one structure.
+// SEC1's ECPrivateKey, read for any curve (p256's reader knows only P-256, and `EcKey`
+// parses P-256 keys with it).
 #[derive(der::Sequence)]
 struct EcPrivateKey<'a> {
     version: u8,
@@ -271,7 +272,13 @@ fn sec1_public_bits(der: &[u8]) -> Result<Vec<u8>> {
     let _ = (key.version, key.private_key, key.parameters);
     match key.public_key {
         Some(pk) => Ok(pk.raw_bytes().to_vec()),
-        None => Err(Error::Missing("public key in the EC private key")),
+        // No public key stored (it is optional): derive it when the curve is P-256.
+        None => p256::SecretKey::from_sec1_der(der)
+            .map(|k| {
+                use p256::elliptic_curve::sec1::ToSec1Point as _;
+                k.public_key().to_sec1_point(false).as_bytes().to_vec()
+            })
+            .map_err(|_| Error::Missing("public key in the EC private key")),
     }
 }
 

@@ -229,11 +229,13 @@ fn fuzz_entry_points_replay_the_corpus_and_mutations() {
         fuzzing::ber(seed);
         fuzzing::certificate(seed);
         fuzzing::pem_and_pkcs12(seed);
+        fuzzing::ecdsa(seed);
         for _ in 0..40 {
             let m = mutate(seed, &mut rng);
             fuzzing::ber(&m);
             fuzzing::certificate(&m);
             fuzzing::pem_and_pkcs12(&m);
+            fuzzing::ecdsa(&m);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! OpenSSL-made CMS: envelopes (DES, 3DES, AES; BER from `-stream`) open with our code, and
-//! detached signatures (RSA; ECDSA P-256 with aws-lc-rs) verify.
+//! detached signatures (RSA, ECDSA P-256) verify; what we sign with an EC key OpenSSL
+//! verifies, and a certificate issued by our EC CA passes `openssl verify`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -200,19 +201,84 @@ fn openssl_detached_signatures_verify() {
         ],
     );
     let sig = std::fs::read(dir.join("ec.der")).unwrap();
-    let r = cms::verify_detached(b"<plist>body</plist>", &sig);
-    if cfg!(feature = "aws-lc-rs") {
-        let c = r.unwrap();
-        assert!(
-            c.tbs_certificate()
-                .subject()
-                .to_string()
-                .contains("ec-device")
+    let c = cms::verify_detached(b"<plist>body</plist>", &sig).unwrap();
+    assert!(
+        c.tbs_certificate()
+            .subject()
+            .to_string()
+            .contains("ec-device")
+    );
+    assert!(cms::verify_detached(b"<plist>other</plist>", &sig).is_err());
+
+    // OpenSSL's SEC1 key through our PEM reader signs a CMS that `openssl cms -verify` accepts,
+    // with the certificate OpenSSL made for it; and the PKCS#8 form reads the same.
+    let ec_pem = std::fs::read_to_string(dir.join("ec.key")).unwrap();
+    let ec_key = mdm_pki::EcKey::from_pem(&ec_pem, None).unwrap();
+    let p8 = openssl(&dir, &["pkey", "-in", "ec.key"]);
+    let p8_key = mdm_pki::EcKey::from_pem(std::str::from_utf8(&p8).unwrap(), None).unwrap();
+    use mdm_pki::PrivateKey as _;
+    assert_eq!(p8_key.public_key_der(), ec_key.public_key_der());
+    for md in [
+        mdm_pki::DigestAlgorithm::Sha256,
+        mdm_pki::DigestAlgorithm::Sha384,
+    ] {
+        let ours = cms::sign_detached(b"<plist>body</plist>", &c, &ec_key, md).unwrap();
+        std::fs::write(dir.join("ours-ec.der"), ours).unwrap();
+        openssl(
+            &dir,
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                "ours-ec.der",
+                "-content",
+                "body.plist",
+                "-noverify",
+                "-out",
+                "/dev/null",
+            ],
         );
-        assert!(cms::verify_detached(b"<plist>other</plist>", &sig).is_err());
-    } else {
-        assert!(matches!(r, Err(mdm_pki::Error::Unsupported { .. })));
     }
+
+    // A CA on that EC key issues an RSA device certificate that OpenSSL validates.
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let ec_ca = mdm_pki::issue::self_signed(
+        &ec_key,
+        &mdm_pki::issue::common_name("EC test CA"),
+        true,
+        &mdm_pki::issue::IssueOptions::new(vec![1], now - 60, 3600),
+    )
+    .unwrap();
+    let csr = mdm_pki::Csr::parse(
+        &mdm_pki::Csr::build(
+            k.as_ref(),
+            &mdm_pki::issue::common_name("rsa device"),
+            None,
+            &[],
+            mdm_pki::DigestAlgorithm::Sha256,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let leaf = mdm_pki::issue::issue(
+        &csr,
+        &ec_ca,
+        &ec_key,
+        &mdm_pki::issue::IssueOptions::new(vec![2], now - 60, 3600),
+    )
+    .unwrap();
+    write_cert(&dir, "ec-ca.pem", &ec_ca);
+    write_cert(&dir, "ec-leaf.pem", &leaf);
+    openssl(&dir, &["verify", "-CAfile", "ec-ca.pem", "ec-leaf.pem"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

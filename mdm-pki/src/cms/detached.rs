@@ -16,7 +16,7 @@ pub const MAX_SIGNATURE: usize = 64 * 1024;
 /// certificate (taken from the SignedData's `certificates`, parsed strictly: it is an
 /// identity).
 ///
-/// RSA signatures always; ECDSA P-256 with the `aws-lc-rs` feature. The certificate is not
+/// RSA and ECDSA P-256 signatures. The certificate is not
 /// checked against any trust anchor: that is the caller's policy.
 pub fn verify_detached(content: &[u8], signature_der: &[u8]) -> Result<Certificate> {
     if signature_der.len() > MAX_SIGNATURE {

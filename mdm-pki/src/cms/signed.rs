@@ -202,10 +202,12 @@ impl SignedData {
         let spki = CertParts::parse(cert_der)?.spki;
         let digest = si.digest()?;
         let sig_digest = match si.signature_oid {
-            oids::RSA_ENCRYPTION => digest,
+            // Some signers name the key algorithm instead of a signature algorithm.
+            oids::RSA_ENCRYPTION | oids::EC_PUBLIC_KEY => digest,
             other => DigestAlgorithm::from_signature_oid(&other)
                 .ok_or_else(|| Error::unsupported("signature algorithm", other.to_string()))?,
         };
+        crate::key::check_signature_algorithm(spki, &si.signature_oid)?;
         match &si.signed_attrs_der {
             None => crate::key::verify_signature(spki, sig_digest, content, &si.signature),
             Some(attrs) => {
