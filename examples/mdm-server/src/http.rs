@@ -438,27 +438,15 @@ async fn profile_challenge(
     }
     let challenge = crate::pki::random_secret();
     let now = crate::storage::now();
-    match state
-        .storage
+    state
+        .service
         .take_enrollment_token(
             &crate::pki::secret_hash(token),
             &crate::pki::secret_hash(&challenge),
             now.saturating_add(CHALLENGE_VALIDITY),
-            now,
         )
-        .await?
-    {
-        Ok(t) => {
-            tracing::info!(token = %t.id, uses = t.uses, max_uses = t.max_uses,
-                "enrollment profile handed out");
-            Ok(challenge)
-        }
-        Err(refusal) => {
-            let reason = refusal.reason("enrollment token");
-            tracing::warn!(%reason, "enrollment profile refused");
-            Err(ServiceError::Forbidden(reason))
-        }
-    }
+        .await?;
+    Ok(challenge)
 }
 
 /// `GET /mdm/enroll?token=...`: the enrollment profile, CMS-signed by the CA

@@ -6,6 +6,7 @@ pub mod app;
 pub mod command;
 pub mod ddm;
 pub mod device;
+pub mod facts;
 pub mod http;
 pub mod identity;
 pub mod limits;

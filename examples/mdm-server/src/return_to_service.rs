@@ -6,7 +6,7 @@
 use crate::admin::known_enrollment;
 use crate::http::{AppState, error_response};
 use crate::service::{Reply, ServiceError};
-use crate::storage::{self, Storage};
+use crate::storage::Storage;
 use axum::Json as JsonBody;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -124,12 +124,9 @@ pub async fn put_settings(
             let settings: Settings = serde_json::from_slice(&body).map_err(|e| {
                 ServiceError::BadRequest(format!("return-to-service settings: {e}"))
             })?;
-            settings.response(None)?;
-            let json = serde_json::to_vec(&settings)
-                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
             state
-                .storage
-                .set_return_to_service(&id, Some(&json), storage::now())
+                .service
+                .set_return_to_service(&id, Some(&settings))
                 .await?;
             Ok(JsonBody(json!({ "enrollment_id": id, "settings": settings })).into_response())
         }
@@ -143,10 +140,7 @@ pub async fn delete_settings(State(state): State<AppState>, Path(id): Path<Strin
     respond(
         async {
             known_enrollment(&state, &id).await?;
-            state
-                .storage
-                .set_return_to_service(&id, None, storage::now())
-                .await?;
+            state.service.set_return_to_service(&id, None).await?;
             Ok(JsonBody(json!({ "deleted": true })).into_response())
         }
         .await,
