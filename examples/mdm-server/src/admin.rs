@@ -1,13 +1,16 @@
-//! The admin API handlers (behind the API key; see [`crate::http::router`]).
+//! The admin API handlers (behind the API key; see [`crate::http::router`]); every write goes through the
+//! [`crate::service::Service`], reads go to storage.
 //!
 //! NanoMDM-compatible routes (`/v1/enqueue`, `/v1/push`, `/v1/pushcert`, `/version`) and
 //! JSON routes for commands and enrollments. Plist values are shown in their JSON form
 //! ([`mdm_proto::json`]: data as base64, dates as RFC 3339).
 
 use crate::command::RawCommand;
-use crate::http::{AppState, error_response};
 use crate::service::{EnqueueOptions, PushOutcome, ServiceError};
+use crate::state::{AppState, Routes, error_response};
 use crate::storage::{self, EnrollmentFilter, EnrollmentRecord, PushCert, Timestamp};
+pub mod return_to_service;
+
 use axum::Json as JsonBody;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -416,7 +419,9 @@ fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
         map.insert("token_update".into(), token_update);
         map.insert(
             "facts".into(),
-            e.facts.as_ref().map_or(Json::Null, crate::facts::to_value),
+            e.facts
+                .as_ref()
+                .map_or(Json::Null, crate::storage::facts::to_value),
         );
     }
     out
@@ -591,7 +596,7 @@ pub async fn list_declarations(State(state): State<AppState>, Path(id): Path<Str
     respond(
         async {
             known_enrollment(&state, &id).await?;
-            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let set = crate::service::ddm::declaration_set(state.storage.as_ref(), &id).await?;
             let status = state
                 .storage
                 .ddm_status(&id)
@@ -622,7 +627,7 @@ pub async fn put_declaration(
         async {
             known_enrollment(&state, &id).await?;
             let declaration =
-                crate::ddm::parse_declaration(&body).map_err(ServiceError::BadRequest)?;
+                crate::service::ddm::parse_declaration(&body).map_err(ServiceError::BadRequest)?;
             let set = state.service.put_declaration(&id, &declaration).await?;
             let server_token = set
                 .get(&declaration.identifier)
@@ -645,7 +650,7 @@ pub async fn get_declaration(
 ) -> Response {
     respond(
         async {
-            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let set = crate::service::ddm::declaration_set(state.storage.as_ref(), &id).await?;
             let d = set.get(&identifier).ok_or_else(|| {
                 ServiceError::NotFound(format!("no declaration `{identifier}` for `{id}`"))
             })?;
@@ -808,4 +813,57 @@ pub async fn revoke_enrollment_token(
         }
         .await,
     )
+}
+
+/// The admin API's routes (all behind the API key).
+pub fn admin_routes() -> Routes {
+    use axum::routing::{get, post, put};
+    Routes::new()
+        .add("/version", &["GET"], get(version))
+        .add("/v1/openapi.json", &["GET"], get(openapi))
+        .add("/v1/stats", &["GET"], get(stats))
+        .add("/v1/enqueue/{ids}", &["PUT"], put(enqueue))
+        .add("/v1/push/{ids}", &["GET"], get(push))
+        .add("/v1/pushcert", &["PUT"], put(push_cert))
+        .add("/v1/commands", &["POST"], post(create_command))
+        .add(
+            "/v1/commands/{uuid}",
+            &["GET", "DELETE"],
+            get(command_status).delete(cancel_command),
+        )
+        .add("/v1/enrollments", &["GET"], get(list_enrollments))
+        .add("/v1/enrollments/{id}", &["GET"], get(enrollment))
+        .add(
+            "/v1/enrollments/{id}/queue",
+            &["GET", "DELETE"],
+            get(queue).delete(clear_queue),
+        )
+        .add(
+            "/v1/enrollments/{id}/declarations",
+            &["GET", "PUT"],
+            get(list_declarations).put(put_declaration),
+        )
+        .add(
+            "/v1/enrollments/{id}/declarations/{identifier}",
+            &["GET", "DELETE"],
+            get(get_declaration).delete(delete_declaration),
+        )
+        .add(
+            "/v1/enrollments/{id}/return-to-service",
+            &["GET", "PUT", "DELETE"],
+            get(return_to_service::get_settings)
+                .put(return_to_service::put_settings)
+                .delete(return_to_service::delete_settings),
+        )
+        .add("/v1/bad-reports", &["GET"], get(bad_reports))
+        .add(
+            "/v1/enrollment-tokens",
+            &["GET", "POST"],
+            get(list_enrollment_tokens).post(create_enrollment_token),
+        )
+        .add(
+            "/v1/enrollment-tokens/{id}",
+            &["DELETE"],
+            axum::routing::delete(revoke_enrollment_token),
+        )
 }

@@ -1,15 +1,18 @@
 //! The service layer: what the server does with each device message and admin request.
 //!
-//! HTTP handlers decode requests and call a [`Service`]; the service decides and calls a
-//! [`Storage`]. Wrappers (logging, webhooks, several services at once) implement
+//! HTTP handlers (`crate::http`, `crate::admin`) decode requests and call a [`Service`];
+//! the service decides and calls a [`Storage`]; every change of state goes through it (and
+//! is reported to [`ServiceObserver`]s). Wrappers (logging, webhooks, several services at once) implement
 //! [`Service`] around another one without touching either layer.
+
+pub mod ddm;
+pub mod facts;
+pub mod return_to_service;
 
 use crate::command::RawCommand;
 use crate::device::{CheckinMessage, Undecodable};
-use crate::facts;
 use crate::identity::{AcceptAll, DeviceRequest, IdentityVerifier};
 use crate::push::{LogPusher, PushTarget, Pusher};
-use crate::return_to_service::Settings as ReturnToServiceSettings;
 use crate::storage::{
     self, BadReport, EnrollmentKey, EnrollmentToken, PushCert, PushInfo, ReportOutcome, Storage,
     StorageError,
@@ -19,9 +22,12 @@ use mdm_checkin::Message as _;
 use mdm_ddm::{Declaration, DeclarationSet};
 use mdm_proto::plist::{Dictionary, Value};
 use mdm_proto::{CommandReport, CommandStatus, Enrollment, Identity};
+use return_to_service::Settings as ReturnToServiceSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The most user channels of one device that a `DeviceInformation` answer updates.
+pub const MAX_USER_CHANNELS: u32 = 1_000;
 /// The most bytes of a bad body kept in the bad-report log, from a known enrollment.
 pub const BAD_BODY_KEPT: usize = 64 * 1024;
 /// The most bytes of a bad body kept from a sender that is not a known enrollment.
@@ -608,7 +614,7 @@ impl MdmService {
         }
         let mut filter = storage::EnrollmentFilter {
             device_id: Some(enrollment.device_id.clone()),
-            limit: crate::admin::MAX_PAGE,
+            limit: MAX_USER_CHANNELS,
             ..storage::EnrollmentFilter::default()
         };
         filter.enrolled = None;
@@ -817,8 +823,7 @@ impl Service for MdmService {
             }
             CheckinMessage::DeclarativeManagement(ddm) => {
                 self.known(enrollment).await?;
-                let set =
-                    crate::ddm::declaration_set(self.storage.as_ref(), &enrollment.id).await?;
+                let set = ddm::declaration_set(self.storage.as_ref(), &enrollment.id).await?;
                 let mut status: mdm_ddm::EnrollmentStatus =
                     match self.storage.ddm_status(&enrollment.id).await? {
                         Some(json) => serde_json::from_slice(&json).unwrap_or_default(),
@@ -856,7 +861,7 @@ impl Service for MdmService {
             }
             CheckinMessage::ReturnToService(_) => {
                 self.known(enrollment).await?;
-                crate::return_to_service::answer(self.storage.as_ref(), &enrollment.id).await
+                return_to_service::answer(self.storage.as_ref(), &enrollment.id).await
             }
             other => Err(ServiceError::BadRequest(format!(
                 "unsupported check-in MessageType `{}`",
@@ -1080,7 +1085,7 @@ impl Service for MdmService {
             enrollment_id: enrollment_id.to_owned(),
             identifier: declaration.identifier.clone(),
         });
-        crate::ddm::declaration_set(self.storage.as_ref(), enrollment_id).await
+        ddm::declaration_set(self.storage.as_ref(), enrollment_id).await
     }
 
     async fn delete_declaration(

@@ -18,6 +18,7 @@
 
 use async_trait::async_trait;
 
+pub mod facts;
 pub mod postgres;
 pub mod sqlite;
 
@@ -164,7 +165,7 @@ pub struct EnrollmentRecord {
     /// When it checked out.
     pub checked_out_at: Option<Timestamp>,
     /// What the server knows of the device for the applicability check (see
-    /// [`crate::facts`]); `None` until the device has told.
+    /// [`crate::service::facts`]); `None` until the device has told.
     pub facts: Option<mdm_commands::applicability::DeviceFacts>,
 }
 
@@ -541,7 +542,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// One enrollment.
     async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>>;
 
-    /// Stores the device facts of an enrollment (see [`crate::facts`]).
+    /// Stores the device facts of an enrollment (see [`crate::service::facts`]).
     async fn set_facts(
         &self,
         id: &str,

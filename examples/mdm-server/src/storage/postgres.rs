@@ -153,7 +153,7 @@ CREATE TABLE return_to_service (
     updated_at BIGINT NOT NULL
 );
 "#,
-    // The device facts of the applicability check (JSON, see `crate::facts`), derived when
+    // The device facts of the applicability check (JSON, see `super::facts`), derived when
     // the device tells them; NULL until then.
     r#"
 ALTER TABLE enrollments ADD COLUMN facts TEXT;
@@ -559,7 +559,7 @@ fn enrollment_from_row(r: &tokio_postgres::Row) -> Result<EnrollmentRecord> {
         checked_out_at: get(r, 17)?,
         facts: get::<Option<String>>(r, 18)?
             .as_deref()
-            .and_then(crate::facts::from_json),
+            .and_then(super::facts::from_json),
     })
 }
 
@@ -703,7 +703,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn set_facts(&self, id: &str, facts: &DeviceFacts) -> Result<()> {
-        let json = crate::facts::to_json(facts);
+        let json = super::facts::to_json(facts);
         self.client()
             .await?
             .execute(

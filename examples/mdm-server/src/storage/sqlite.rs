@@ -144,7 +144,7 @@ CREATE TABLE return_to_service (
     updated_at INTEGER NOT NULL
 );
 "#,
-    // The device facts of the applicability check (JSON, see `crate::facts`), derived when
+    // The device facts of the applicability check (JSON, see `super::facts`), derived when
     // the device tells them; NULL until then.
     r#"
 ALTER TABLE enrollments ADD COLUMN facts TEXT;
@@ -294,7 +294,7 @@ fn enrollment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentReco
         facts: r
             .get::<_, Option<String>>(18)?
             .as_deref()
-            .and_then(crate::facts::from_json),
+            .and_then(super::facts::from_json),
     })
 }
 
@@ -438,7 +438,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn set_facts(&self, id: &str, facts: &DeviceFacts) -> Result<()> {
-        let (id, json) = (id.to_owned(), crate::facts::to_json(facts));
+        let (id, json) = (id.to_owned(), super::facts::to_json(facts));
         self.with(move |c| {
             c.execute(
                 "UPDATE enrollments SET facts = ?2 WHERE id = ?1",

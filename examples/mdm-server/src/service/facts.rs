@@ -7,7 +7,6 @@
 use mdm_checkin::Authenticate;
 use mdm_commands::applicability::DeviceFacts;
 use mdm_proto::{Channel, Enrollment, EnrollmentType};
-use serde_json::{Value as Json, json};
 
 /// The platform of a device model, from its `ProductName` (or `Model`): `iOS` (iPhone,
 /// iPad, iPod), `macOS`, `tvOS`, `watchOS`, `visionOS`; `None` when unknown.
@@ -106,51 +105,6 @@ pub fn from_device_information(
     Some(for_enrollment(facts, enrollment))
 }
 
-/// The stored (JSON) form of facts.
-pub fn to_json(facts: &DeviceFacts) -> String {
-    to_value(facts).to_string()
-}
-
-/// The JSON form of facts (stored, and shown by `GET /v1/enrollments/{id}`).
-pub fn to_value(facts: &DeviceFacts) -> Json {
-    json!({
-        "platform": facts.platform,
-        "os_version": facts.os_version,
-        "channel": match facts.channel {
-            Channel::User => "User",
-            _ => "Device",
-        },
-        "supervised": facts.supervised,
-        "user_enrollment": facts.user_enrollment,
-        "shared_ipad": facts.shared_ipad,
-        "dep": facts.dep,
-    })
-}
-
-/// Facts read back from their stored form; `None` when it is not what [`to_json`] writes.
-pub fn from_json(text: &str) -> Option<DeviceFacts> {
-    let value: Json = serde_json::from_str(text).ok()?;
-    let mut facts = DeviceFacts::new(value.get("platform")?.as_str()?);
-    if let Some(version) = value.get("os_version").and_then(Json::as_str) {
-        facts = facts.with_os_version(version);
-    }
-    if value.get("channel").and_then(Json::as_str) == Some("User") {
-        facts = facts.with_channel(Channel::User);
-    }
-    if let Some(supervised) = value.get("supervised").and_then(Json::as_bool) {
-        facts = facts.with_supervised(supervised);
-    }
-    if let Some(dep) = value.get("dep").and_then(Json::as_bool) {
-        facts = facts.with_dep(dep);
-    }
-    let flag = |k: &str| value.get(k).and_then(Json::as_bool).unwrap_or(false);
-    Some(
-        facts
-            .with_user_enrollment(flag("user_enrollment"))
-            .with_shared_ipad(flag("shared_ipad")),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn facts_round_trip_through_storage_form() {
+    fn facts_for_a_user_channel_round_trip_through_storage() {
         let e = enrollment("D:U", "D", EnrollmentType::SharediPad);
         let facts = for_enrollment(
             DeviceFacts::new("iOS")
@@ -175,9 +129,10 @@ mod tests {
         );
         assert_eq!(facts.channel, Channel::User);
         assert!(facts.shared_ipad);
-        assert_eq!(from_json(&to_json(&facts)), Some(facts));
-        assert_eq!(from_json("{}"), None);
-        assert_eq!(from_json("not json"), None);
+        let stored = crate::storage::facts::to_json(&facts);
+        assert_eq!(crate::storage::facts::from_json(&stored), Some(facts));
+        assert_eq!(crate::storage::facts::from_json("{}"), None);
+        assert_eq!(crate::storage::facts::from_json("not json"), None);
     }
 
     #[test]
