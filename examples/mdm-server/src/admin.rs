@@ -1,13 +1,16 @@
-//! The admin API handlers (behind the API key; see [`crate::http::router`]).
+//! The admin API handlers (behind the API key; see [`crate::http::router`]); every write goes through the
+//! [`crate::service::Service`], reads go to storage.
 //!
 //! NanoMDM-compatible routes (`/v1/enqueue`, `/v1/push`, `/v1/pushcert`, `/version`) and
 //! JSON routes for commands and enrollments. Plist values are shown in their JSON form
 //! ([`mdm_proto::json`]: data as base64, dates as RFC 3339).
 
 use crate::command::RawCommand;
-use crate::http::{AppState, error_response};
-use crate::service::{PushOutcome, ServiceError};
+use crate::service::{EnqueueOptions, PushOutcome, ServiceError};
+use crate::state::{AppState, Routes, error_response};
 use crate::storage::{self, EnrollmentFilter, EnrollmentRecord, PushCert, Timestamp};
+pub mod return_to_service;
+
 use axum::Json as JsonBody;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -128,37 +131,6 @@ pub struct CreateQuery {
     create: Option<String>,
 }
 
-/// Refuses (404, naming them) enrollment IDs that do not exist, unless `create`.
-async fn require_known(state: &AppState, ids: &[String], create: bool) -> Result<(), ServiceError> {
-    if create {
-        return Ok(());
-    }
-    let mut missing = Vec::new();
-    for id in ids {
-        if state.storage.enrollment(id).await?.is_none() {
-            missing.push(id.as_str());
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let shown: Vec<&str> = missing.iter().take(20).copied().collect();
-    let more = missing.len() - shown.len();
-    Err(ServiceError::NotFound(format!(
-        "no enrollment {}{} (add ?create=1 to queue for enrollments that do not exist yet)",
-        shown
-            .iter()
-            .map(|id| format!("`{id}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
-    )))
-}
-
 fn truthy(v: &Option<String>) -> bool {
     v.as_deref()
         .is_some_and(|v| !matches!(v, "" | "0" | "false"))
@@ -177,8 +149,10 @@ pub async fn enqueue(
             let command =
                 RawCommand::from_plist(&body, &state.limits).map_err(ServiceError::BadRequest)?;
             let no_push = truthy(&query.nopush);
-            require_known(&state, &ids, truthy(&query.create)).await?;
-            let result = state.service.enqueue(&ids, &command, !no_push).await?;
+            let options = EnqueueOptions::new()
+                .with_push(!no_push)
+                .with_create(truthy(&query.create));
+            let result = state.service.enqueue(&ids, &command, options).await?;
             Ok(JsonBody(json!({
                 "command_uuid": result.command_uuid,
                 "request_type": result.request_type,
@@ -276,10 +250,7 @@ pub async fn push_cert(State(state): State<AppState>, body: Bytes) -> Response {
                 &crate::apns::push_key_context(&topic),
             );
             let record = PushCert::new(topic.clone(), cert_pem, key_stored);
-            state
-                .storage
-                .store_push_cert(&record, storage::now())
-                .await?;
+            state.service.store_push_cert(&record).await?;
             Ok(
                 JsonBody(json!({ "topic": topic, "not_after": opt_time(not_after) }))
                     .into_response(),
@@ -328,13 +299,13 @@ pub async fn create_command(
                 RawCommand::from_typed_json(&request.command, request.command_uuid)
                     .map_err(ServiceError::BadRequest)?;
             let command = command.with_expiry(expires_at);
-            require_known(&state, &request.enrollment_ids, truthy(&query.create)).await?;
-            if typed.is_known() {
-                check_applicable(&state, &request.enrollment_ids, &command.request_type).await?;
-            }
+            let options = EnqueueOptions::new()
+                .with_push(!request.no_push)
+                .with_create(truthy(&query.create))
+                .with_applicability_check(typed.is_known());
             let result = state
                 .service
-                .enqueue(&request.enrollment_ids, &command, !request.no_push)
+                .enqueue(&request.enrollment_ids, &command, options)
                 .await?;
             Ok((
                 StatusCode::CREATED,
@@ -349,85 +320,6 @@ pub async fn create_command(
         }
         .await,
     )
-}
-
-/// Which platform a device is, from its `ProductName` (or `Model`) as sent in Authenticate:
-/// `iOS` (iPhone, iPad, iPod), `macOS`, `tvOS`, `watchOS`, `visionOS`; `None` when unknown.
-pub fn platform_of(product: &str) -> Option<&'static str> {
-    if ["iPhone", "iPad", "iPod"]
-        .iter()
-        .any(|p| product.starts_with(p))
-    {
-        Some("iOS")
-    } else if product.starts_with("AppleTV") {
-        Some("tvOS")
-    } else if product.starts_with("Watch") {
-        Some("watchOS")
-    } else if product.starts_with("RealityDevice") {
-        Some("visionOS")
-    } else if product.contains("Mac") {
-        Some("macOS")
-    } else {
-        None
-    }
-}
-
-/// What the server knows of an enrollment's device, for the applicability check: platform
-/// and OS version from the device channel's last Authenticate (typed by `mdm-checkin`), the
-/// channel and enrollment type from the enrollment. `None` when the platform is unknown.
-pub fn device_facts(
-    record: &EnrollmentRecord,
-    device: Option<&EnrollmentRecord>,
-) -> Option<mdm_commands::applicability::DeviceFacts> {
-    let raw = device.unwrap_or(record).authenticate.as_deref()?;
-    let mdm_checkin::CheckinMessage::Authenticate(auth) = mdm_checkin::decode(raw).ok()? else {
-        return None;
-    };
-    let product = auth.product_name.as_deref().or(auth.model.as_deref())?;
-    let mut facts = mdm_commands::applicability::DeviceFacts::new(platform_of(product)?);
-    if let Some(version) = auth.os_version {
-        facts = facts.with_os_version(version);
-    }
-    if record.key.id != record.key.device_id {
-        facts = facts.with_channel(mdm_proto::Channel::User);
-    }
-    let kind = record.key.kind.as_str();
-    Some(
-        facts
-            .with_user_enrollment(kind.starts_with("UserEnrollment"))
-            .with_shared_ipad(kind == "SharediPad"),
-    )
-}
-
-/// Refuses a command that cannot run on one of the enrollments (as far as the server
-/// knows: unknown facts allow it).
-async fn check_applicable(
-    state: &AppState,
-    ids: &[String],
-    request_type: &str,
-) -> Result<(), ServiceError> {
-    for id in ids {
-        let Some(record) = state.storage.enrollment(id).await? else {
-            continue;
-        };
-        let device = if record.key.device_id != record.key.id {
-            state.storage.enrollment(&record.key.device_id).await?
-        } else {
-            None
-        };
-        let Some(facts) = device_facts(&record, device.as_ref()) else {
-            continue;
-        };
-        match mdm_commands::applicability::check(request_type, &facts) {
-            Ok(()) | Err(mdm_commands::applicability::NotApplicable::UnknownCommand(_)) => {}
-            Err(reason) => {
-                return Err(ServiceError::BadRequest(format!(
-                    "`{request_type}` cannot run on enrollment `{id}`: {reason}"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The typed JSON form of a stored report on a command of `request_type`
@@ -486,11 +378,7 @@ pub async fn command_status(State(state): State<AppState>, Path(uuid): Path<Stri
 pub async fn cancel_command(State(state): State<AppState>, Path(uuid): Path<String>) -> Response {
     respond(
         async {
-            let now = storage::now();
-            if state.storage.command(&uuid, now).await?.is_none() {
-                return Err(ServiceError::NotFound(format!("no command `{uuid}`")));
-            }
-            let n = state.storage.cancel_command(&uuid, now).await?;
+            let n = state.service.cancel_command(&uuid).await?;
             Ok(JsonBody(json!({ "cancelled": n })).into_response())
         }
         .await,
@@ -529,6 +417,12 @@ fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
             tu.remove("UnlockToken");
         }
         map.insert("token_update".into(), token_update);
+        map.insert(
+            "facts".into(),
+            e.facts
+                .as_ref()
+                .map_or(Json::Null, crate::storage::facts::to_value),
+        );
     }
     out
 }
@@ -647,7 +541,7 @@ pub async fn queue(State(state): State<AppState>, Path(id): Path<String>) -> Res
 pub async fn clear_queue(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     respond(
         async {
-            let n = state.storage.clear_queue(&id, storage::now()).await?;
+            let n = state.service.clear_queue(&id).await?;
             Ok(JsonBody(json!({ "cancelled": n })).into_response())
         }
         .await,
@@ -702,7 +596,7 @@ pub async fn list_declarations(State(state): State<AppState>, Path(id): Path<Str
     respond(
         async {
             known_enrollment(&state, &id).await?;
-            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let set = crate::service::ddm::declaration_set(state.storage.as_ref(), &id).await?;
             let status = state
                 .storage
                 .ddm_status(&id)
@@ -733,17 +627,8 @@ pub async fn put_declaration(
         async {
             known_enrollment(&state, &id).await?;
             let declaration =
-                crate::ddm::parse_declaration(&body).map_err(ServiceError::BadRequest)?;
-            state
-                .storage
-                .put_declaration(
-                    &id,
-                    &declaration.identifier,
-                    &declaration.encode(),
-                    storage::now(),
-                )
-                .await?;
-            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+                crate::service::ddm::parse_declaration(&body).map_err(ServiceError::BadRequest)?;
+            let set = state.service.put_declaration(&id, &declaration).await?;
             let server_token = set
                 .get(&declaration.identifier)
                 .map(|d| d.server_token.clone());
@@ -765,7 +650,7 @@ pub async fn get_declaration(
 ) -> Response {
     respond(
         async {
-            let set = crate::ddm::declaration_set(state.storage.as_ref(), &id).await?;
+            let set = crate::service::ddm::declaration_set(state.storage.as_ref(), &id).await?;
             let d = set.get(&identifier).ok_or_else(|| {
                 ServiceError::NotFound(format!("no declaration `{identifier}` for `{id}`"))
             })?;
@@ -782,11 +667,7 @@ pub async fn delete_declaration(
 ) -> Response {
     respond(
         async {
-            if !state.storage.delete_declaration(&id, &identifier).await? {
-                return Err(ServiceError::NotFound(format!(
-                    "no declaration `{identifier}` for `{id}`"
-                )));
-            }
+            state.service.delete_declaration(&id, &identifier).await?;
             Ok(JsonBody(json!({ "deleted": identifier })).into_response())
         }
         .await,
@@ -879,13 +760,6 @@ pub async fn create_enrollment_token(State(state): State<AppState>, body: Bytes)
                 )));
             }
             let may_reenroll = optional_text(request.may_reenroll, "may_reenroll")?;
-            if let Some(id) = &may_reenroll
-                && state.storage.enrollment(id).await?.is_none()
-            {
-                return Err(ServiceError::NotFound(format!(
-                    "no enrollment `{id}` to re-enroll"
-                )));
-            }
             let now = storage::now();
             let secret = crate::pki::random_secret();
             let mut token = storage::EnrollmentToken::new(
@@ -898,9 +772,7 @@ pub async fn create_enrollment_token(State(state): State<AppState>, body: Bytes)
             token.device = optional_text(request.device, "device")?;
             token.user = optional_text(request.user, "user")?;
             token.may_reenroll = may_reenroll;
-            state.storage.create_enrollment_token(&token).await?;
-            tracing::info!(token = %token.id, uses, device = ?token.device,
-                may_reenroll = ?token.may_reenroll, "enrollment token created");
+            state.service.create_enrollment_token(&token).await?;
             let mut out = token_json(&token, now);
             if let Json::Object(map) = &mut out {
                 map.insert("token".into(), Json::String(secret.clone()));
@@ -936,18 +808,62 @@ pub async fn revoke_enrollment_token(
 ) -> Response {
     respond(
         async {
-            if !state
-                .storage
-                .revoke_enrollment_token(&id, storage::now())
-                .await?
-            {
-                return Err(ServiceError::NotFound(format!(
-                    "no enrollment token `{id}`"
-                )));
-            }
-            tracing::info!(token = %id, "enrollment token revoked");
+            state.service.revoke_enrollment_token(&id).await?;
             Ok(JsonBody(json!({ "revoked": id })).into_response())
         }
         .await,
     )
+}
+
+/// The admin API's routes (all behind the API key).
+pub fn admin_routes() -> Routes {
+    use axum::routing::{get, post, put};
+    Routes::new()
+        .add("/version", &["GET"], get(version))
+        .add("/v1/openapi.json", &["GET"], get(openapi))
+        .add("/v1/stats", &["GET"], get(stats))
+        .add("/v1/enqueue/{ids}", &["PUT"], put(enqueue))
+        .add("/v1/push/{ids}", &["GET"], get(push))
+        .add("/v1/pushcert", &["PUT"], put(push_cert))
+        .add("/v1/commands", &["POST"], post(create_command))
+        .add(
+            "/v1/commands/{uuid}",
+            &["GET", "DELETE"],
+            get(command_status).delete(cancel_command),
+        )
+        .add("/v1/enrollments", &["GET"], get(list_enrollments))
+        .add("/v1/enrollments/{id}", &["GET"], get(enrollment))
+        .add(
+            "/v1/enrollments/{id}/queue",
+            &["GET", "DELETE"],
+            get(queue).delete(clear_queue),
+        )
+        .add(
+            "/v1/enrollments/{id}/declarations",
+            &["GET", "PUT"],
+            get(list_declarations).put(put_declaration),
+        )
+        .add(
+            "/v1/enrollments/{id}/declarations/{identifier}",
+            &["GET", "DELETE"],
+            get(get_declaration).delete(delete_declaration),
+        )
+        .add(
+            "/v1/enrollments/{id}/return-to-service",
+            &["GET", "PUT", "DELETE"],
+            get(return_to_service::get_settings)
+                .put(return_to_service::put_settings)
+                .delete(return_to_service::delete_settings),
+        )
+        .add("/v1/bad-reports", &["GET"], get(bad_reports))
+        .add(
+            "/v1/enrollment-tokens",
+            &["GET", "POST"],
+            get(list_enrollment_tokens).post(create_enrollment_token),
+        )
+        .add(
+            "/v1/enrollment-tokens/{id}",
+            &["DELETE"],
+            axum::routing::delete(revoke_enrollment_token),
+        )
 }

@@ -1,10 +1,10 @@
 //! Configuration (flags and environment variables) and start-up.
 
-use crate::http::{ApiKey, AppState};
 use crate::identity::{AcceptAll, CertificateVerifier};
 use crate::pki::Pki;
 use crate::secrets::SecretsKey;
 use crate::service::MdmService;
+use crate::state::{ApiKey, AppState};
 use crate::storage::{self, StorageError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -547,7 +547,7 @@ impl Server {
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
         state.open_enrollment = config.open_enrollment;
         state.trusted_proxies = if config.trusted_proxy.is_empty() {
-            crate::http::loopback()
+            crate::state::loopback()
         } else {
             config.trusted_proxy.clone()
         };

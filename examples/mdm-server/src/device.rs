@@ -1,11 +1,10 @@
 //! Decoding what devices send to `/mdm/checkin` and `/mdm` (sans I/O).
 //!
 //! The server URL takes both kinds of message: a body with `MessageType` is a check-in, a
-//! body with `Status` a command report. A check-in is its `MessageType`, its resolved
-//! enrollment, the raw dictionary (kept whole) and the typed message from `mdm-checkin`
-//! (or why it did not decode).
+//! body with `Status` a command report. A check-in is `mdm-checkin`'s typed message; one
+//! that does not decode as its `MessageType` (or whose identity keys name no enrollment)
+//! is [`Undecodable`].
 
-use mdm_proto::fields::Fields;
 use mdm_proto::plist::{Dictionary, Value};
 use mdm_proto::{CommandReport, Enrollment, Identity, Limits};
 
@@ -19,33 +18,9 @@ pub enum Endpoint {
     Server,
 }
 
-/// A check-in message.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct CheckinMessage {
-    /// `MessageType`.
-    pub message_type: String,
-    /// The enrollment the identity keys name.
-    pub enrollment: Enrollment,
-    /// The identity keys as sent.
-    pub identity: Identity,
-    /// The whole message.
-    pub raw: Dictionary,
-    /// The typed message (`mdm_checkin`), or why it did not decode.
-    pub typed: Result<Box<mdm_checkin::CheckinMessage>, String>,
-}
-
-impl CheckinMessage {
-    /// A string key of the message.
-    pub fn string(&self, key: &str) -> Option<&str> {
-        self.raw.get(key).and_then(Value::as_string)
-    }
-
-    /// A data key of the message.
-    pub fn data(&self, key: &str) -> Option<&[u8]> {
-        self.raw.get(key).and_then(Value::as_data)
-    }
-}
+/// A check-in message: `mdm-checkin`'s typed message, one variant per `MessageType`
+/// (its identity keys already checked to name an enrollment by [`decode`]).
+pub use mdm_checkin::CheckinMessage;
 
 /// A body the server could not use, with whatever could still be read from it.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,25 +86,15 @@ pub fn decode(body: &[u8], endpoint: Endpoint, limits: &Limits) -> DeviceMessage
         })
     };
     if dict.contains_key("MessageType") {
-        let mut fields = Fields::new(dict.clone(), "");
-        let decoded = fields
-            .required::<String>("MessageType")
-            .and_then(|message_type| {
-                let identity = Identity::take(&mut fields)?;
-                let enrollment = identity.resolve()?;
-                Ok((message_type, identity, enrollment))
+        let decoded = mdm_checkin::CheckinMessage::from_dictionary(dict.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|message| match message.enrollment() {
+                Ok(_) => Ok(message),
+                Err(e) => Err(e.to_string()),
             });
         return match decoded {
-            Ok((message_type, identity, enrollment)) => DeviceMessage::Checkin(CheckinMessage {
-                message_type,
-                enrollment,
-                identity,
-                typed: mdm_checkin::CheckinMessage::from_dictionary(dict.clone())
-                    .map(Box::new)
-                    .map_err(|e| e.to_string()),
-                raw: dict,
-            }),
-            Err(e) => undecodable(&dict, false, e.to_string()),
+            Ok(message) => DeviceMessage::Checkin(message),
+            Err(reason) => undecodable(&dict, false, reason),
         };
     }
     if endpoint == Endpoint::Checkin {
@@ -156,11 +121,13 @@ mod tests {
     #[test]
     fn tells_checkins_reports_and_garbage_apart() {
         let checkin = plist(
-            "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>U</string>",
+            "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>U</string>\
+             <key>Topic</key><string>T</string>",
         );
         assert!(matches!(
             decode(&checkin, Endpoint::Server, &Limits::MDM),
-            DeviceMessage::Checkin(c) if c.message_type == "Authenticate" && c.enrollment.id == "U"
+            DeviceMessage::Checkin(CheckinMessage::Authenticate(a))
+                if a.identity.udid.as_deref() == Some("U")
         ));
         let report =
             plist("<key>Status</key><string>Idle</string><key>UDID</key><string>U</string>");

@@ -132,10 +132,15 @@ fn storage_error(e: storage::StorageError) -> IdentityError {
 /// enrollment ID, compared without case.
 fn names_device(want: &str, message: &CheckinMessage, device: &str) -> bool {
     let want = want.trim();
+    let identity = message.identity().unwrap_or_default();
+    let serial = match message {
+        CheckinMessage::Authenticate(auth) => auth.serial_number.as_deref(),
+        _ => None,
+    };
     let mut names = vec![device];
-    names.extend(message.identity.udid.as_deref());
-    names.extend(message.string("SerialNumber"));
-    names.extend(message.string("EnrollmentID"));
+    names.extend(identity.udid.as_deref());
+    names.extend(serial);
+    names.extend(identity.enrollment_id.as_deref());
     names.iter().any(|n| n.eq_ignore_ascii_case(want))
 }
 
@@ -249,7 +254,8 @@ impl CertificateVerifier {
             }
         }
         let binding_message = message.filter(|m| {
-            m.message_type == "Authenticate" || (bound.is_none() && m.message_type == "TokenUpdate")
+            matches!(m, CheckinMessage::Authenticate(_))
+                || (bound.is_none() && matches!(m, CheckinMessage::TokenUpdate(_)))
         });
         let Some(message) = binding_message else {
             return Err(IdentityError::forbidden(match &bound {
@@ -348,7 +354,7 @@ impl IdentityVerifier for CertificateVerifier {
             .await
             .inspect_err(|e| {
                 tracing::warn!(enrollment = %enrollment.id,
-                    message_type = message.map(|m| m.message_type.as_str()),
+                    message_type = message.map(|m| m.message_type().as_str().to_owned()),
                     reason = %e.reason, forbidden = e.forbidden, "device identity refused");
             })
     }

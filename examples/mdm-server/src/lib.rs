@@ -4,7 +4,6 @@ pub mod admin;
 pub mod apns;
 pub mod app;
 pub mod command;
-pub mod ddm;
 pub mod device;
 pub mod http;
 pub mod identity;
@@ -14,10 +13,10 @@ pub mod pki;
 pub mod push;
 pub mod refusals;
 pub mod retention;
-pub mod return_to_service;
 pub mod secrets;
 pub mod serve;
 pub mod service;
+pub mod state;
 pub mod storage;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -37,7 +36,7 @@ pub mod fuzzing {
 
     /// Reads a declaration as `PUT /v1/enrollments/{id}/declarations` does.
     pub fn declaration(data: &[u8]) {
-        let _ = crate::ddm::parse_declaration(data);
+        let _ = crate::service::ddm::parse_declaration(data);
     }
 
     /// Reads PEM blocks and the APNs topic of a certificate, as `PUT /v1/pushcert` does.

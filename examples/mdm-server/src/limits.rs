@@ -15,8 +15,8 @@
 //! - **A minimum read rate.** After a grace period of [`RATE_GRACE`], a body must keep
 //!   arriving at `--min-body-rate` bytes per second on average, or the request ends with `408`.
 
-use crate::http::AppState;
 use crate::refusals::Refusals;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};

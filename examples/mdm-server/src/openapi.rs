@@ -200,7 +200,7 @@ pub fn document() -> Json {
                 None,
                 ok_json("`{enrollments, next_after}`"),
             ) },
-            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate, and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
+            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate, the device facts the applicability check uses (`facts: {platform, os_version, channel, supervised, user_enrollment, shared_ipad, dep}` or null), and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
                 std::slice::from_ref(&id), None, with(ok_json("the enrollment"), "404", "no such enrollment")) },
             "/v1/enrollments/{id}/queue": {
                 "get": op("Commands waiting for an enrollment, oldest first", std::slice::from_ref(&id), None,

@@ -1,22 +1,33 @@
 //! The service layer: what the server does with each device message and admin request.
 //!
-//! HTTP handlers decode requests and call a [`Service`]; the service decides and calls a
-//! [`Storage`]. Wrappers (logging, webhooks, several services at once) implement
+//! HTTP handlers (`crate::http`, `crate::admin`) decode requests and call a [`Service`];
+//! the service decides and calls a [`Storage`]; every change of state goes through it (and
+//! is reported to [`ServiceObserver`]s). Wrappers (logging, webhooks, several services at once) implement
 //! [`Service`] around another one without touching either layer.
+
+pub mod ddm;
+pub mod facts;
+pub mod return_to_service;
 
 use crate::command::RawCommand;
 use crate::device::{CheckinMessage, Undecodable};
 use crate::identity::{AcceptAll, DeviceRequest, IdentityVerifier};
 use crate::push::{LogPusher, PushTarget, Pusher};
 use crate::storage::{
-    self, BadReport, EnrollmentKey, PushInfo, ReportOutcome, Storage, StorageError,
+    self, BadReport, EnrollmentKey, EnrollmentToken, PushCert, PushInfo, ReportOutcome, Storage,
+    StorageError,
 };
 use async_trait::async_trait;
+use mdm_checkin::Message as _;
+use mdm_ddm::{Declaration, DeclarationSet};
 use mdm_proto::plist::{Dictionary, Value};
-use mdm_proto::{CommandReport, CommandStatus, Enrollment};
+use mdm_proto::{CommandReport, CommandStatus, Enrollment, Identity};
+use return_to_service::Settings as ReturnToServiceSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The most user channels of one device that a `DeviceInformation` answer updates.
+pub const MAX_USER_CHANNELS: u32 = 1_000;
 /// The most bytes of a bad body kept in the bad-report log, from a known enrollment.
 pub const BAD_BODY_KEPT: usize = 64 * 1024;
 /// The most bytes of a bad body kept from a sender that is not a known enrollment.
@@ -92,6 +103,53 @@ pub struct PushOutcome {
     pub result: Result<String, String>,
 }
 
+/// How to queue a command ([`Service::enqueue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnqueueOptions {
+    /// Push the enrollments after queuing.
+    pub push: bool,
+    /// Queue for enrollment IDs that do not exist (yet); without it they are refused (404).
+    pub create: bool,
+    /// Refuse the command when an enrollment's stored device facts say it cannot run there.
+    pub check_applicability: bool,
+}
+
+impl EnqueueOptions {
+    /// Push after queuing, refuse unknown enrollments, no applicability check.
+    pub fn new() -> Self {
+        EnqueueOptions {
+            push: true,
+            create: false,
+            check_applicability: false,
+        }
+    }
+
+    /// Sets whether to push.
+    pub fn with_push(mut self, push: bool) -> Self {
+        self.push = push;
+        self
+    }
+
+    /// Sets whether unknown enrollment IDs are accepted.
+    pub fn with_create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Sets whether the applicability check runs.
+    pub fn with_applicability_check(mut self, check: bool) -> Self {
+        self.check_applicability = check;
+        self
+    }
+}
+
+impl Default for EnqueueOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Result of queuing a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,16 +194,191 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
         what: &Undecodable,
     ) -> Result<Reply, ServiceError>;
 
-    /// Queues a command for enrollments, and pushes them unless `push` is false.
+    /// Queues a command for enrollments (checked as `options` say), and pushes them unless
+    /// `options.push` is false.
     async fn enqueue(
         &self,
         enrollment_ids: &[String],
         command: &RawCommand,
-        push: bool,
+        options: EnqueueOptions,
     ) -> Result<EnqueueResult, ServiceError>;
 
     /// Pushes enrollments.
     async fn push(&self, enrollment_ids: &[String]) -> Result<Vec<PushOutcome>, ServiceError>;
+
+    /// Cancels a command wherever it has not been answered: how many targets were
+    /// cancelled (404 when there is no such command).
+    async fn cancel_command(&self, uuid: &str) -> Result<u64, ServiceError>;
+
+    /// Cancels everything waiting for an enrollment: how many commands were cancelled.
+    async fn clear_queue(&self, enrollment_id: &str) -> Result<u64, ServiceError>;
+
+    /// Stores an APNs push certificate (its key already sealed as configured).
+    async fn store_push_cert(&self, cert: &PushCert) -> Result<(), ServiceError>;
+
+    /// Adds or replaces a declaration of a known enrollment; the enrollment's declaration
+    /// set afterwards.
+    async fn put_declaration(
+        &self,
+        enrollment_id: &str,
+        declaration: &Declaration,
+    ) -> Result<DeclarationSet, ServiceError>;
+
+    /// Removes a declaration (404 when there is no such declaration).
+    async fn delete_declaration(
+        &self,
+        enrollment_id: &str,
+        identifier: &str,
+    ) -> Result<(), ServiceError>;
+
+    /// Sets (or, with `None`, removes) the return-to-service settings of a known enrollment.
+    async fn set_return_to_service(
+        &self,
+        enrollment_id: &str,
+        settings: Option<&ReturnToServiceSettings>,
+    ) -> Result<(), ServiceError>;
+
+    /// Stores a new enrollment token.
+    async fn create_enrollment_token(&self, token: &EnrollmentToken) -> Result<(), ServiceError>;
+
+    /// Revokes an enrollment token (404 when there is no such token).
+    async fn revoke_enrollment_token(&self, id: &str) -> Result<(), ServiceError>;
+
+    /// Takes one use of the enrollment token whose secret hashes to `secret_hash` for a
+    /// profile carrying the one-time challenge that hashes to `challenge_hash` (403 when
+    /// the token is not valid).
+    async fn take_enrollment_token(
+        &self,
+        secret_hash: &str,
+        challenge_hash: &str,
+        challenge_expires_at: storage::Timestamp,
+    ) -> Result<EnrollmentToken, ServiceError>;
+}
+
+/// A change of the server's state, as [`MdmService`] makes it (see [`ServiceObserver`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceEvent {
+    /// A device authenticated (`Authenticate`).
+    Authenticated {
+        /// The enrollment.
+        enrollment_id: String,
+    },
+    /// A `TokenUpdate` was stored.
+    TokenUpdated {
+        /// The enrollment.
+        enrollment_id: String,
+    },
+    /// An enrollment checked out.
+    CheckedOut {
+        /// The enrollment.
+        enrollment_id: String,
+    },
+    /// A device escrowed its bootstrap token.
+    BootstrapTokenSet {
+        /// The device channel.
+        device_id: String,
+    },
+    /// The declarative management status of an enrollment changed.
+    DdmStatusChanged {
+        /// The enrollment.
+        enrollment_id: String,
+    },
+    /// The device facts of an enrollment were stored.
+    FactsUpdated {
+        /// The enrollment.
+        enrollment_id: String,
+    },
+    /// A command report was recorded.
+    ReportRecorded {
+        /// The enrollment.
+        enrollment_id: String,
+        /// `CommandUUID`.
+        command_uuid: String,
+        /// The status recorded.
+        status: String,
+    },
+    /// A device message was kept in the bad-report log.
+    BadReportRecorded {
+        /// The enrollment, when known.
+        enrollment_id: Option<String>,
+    },
+    /// A command was queued.
+    CommandQueued {
+        /// `CommandUUID`.
+        command_uuid: String,
+        /// `RequestType`.
+        request_type: String,
+        /// The enrollments it was queued for.
+        enrollment_ids: Vec<String>,
+    },
+    /// Enrollments were pushed.
+    Pushed {
+        /// The enrollments.
+        enrollment_ids: Vec<String>,
+    },
+    /// A command was cancelled.
+    CommandCancelled {
+        /// `CommandUUID`.
+        command_uuid: String,
+        /// How many targets were cancelled.
+        cancelled: u64,
+    },
+    /// An enrollment's queue was cleared.
+    QueueCleared {
+        /// The enrollment.
+        enrollment_id: String,
+        /// How many commands were cancelled.
+        cancelled: u64,
+    },
+    /// A push certificate was stored.
+    PushCertStored {
+        /// Its topic.
+        topic: String,
+    },
+    /// A declaration was added or replaced.
+    DeclarationPut {
+        /// The enrollment.
+        enrollment_id: String,
+        /// The declaration's `Identifier`.
+        identifier: String,
+    },
+    /// A declaration was removed.
+    DeclarationDeleted {
+        /// The enrollment.
+        enrollment_id: String,
+        /// The declaration's `Identifier`.
+        identifier: String,
+    },
+    /// Return-to-service settings were set (`true`) or removed (`false`).
+    ReturnToServiceSet {
+        /// The enrollment.
+        enrollment_id: String,
+        /// Whether settings are now stored.
+        present: bool,
+    },
+    /// An enrollment token was created.
+    EnrollmentTokenCreated {
+        /// The token's ID.
+        token_id: String,
+    },
+    /// An enrollment token was revoked.
+    EnrollmentTokenRevoked {
+        /// The token's ID.
+        token_id: String,
+    },
+    /// One use of an enrollment token was taken for an enrollment profile.
+    EnrollmentTokenTaken {
+        /// The token's ID.
+        token_id: String,
+    },
+}
+
+/// Sees every change [`MdmService`] makes, after it is stored (audit logs, webhooks,
+/// metrics). Called inline: keep it quick, hand slow work to a task.
+pub trait ServiceObserver: Send + Sync + std::fmt::Debug + 'static {
+    /// One change.
+    fn observe(&self, event: &ServiceEvent);
 }
 
 /// The server's own service: check-ins, the command queue and pushes over a [`Storage`].
@@ -155,14 +388,15 @@ pub struct MdmService {
     verifier: Arc<dyn IdentityVerifier>,
     pusher: Arc<dyn Pusher>,
     token_handlers: BTreeMap<String, Arc<dyn TokenHandler>>,
+    observers: Vec<Arc<dyn ServiceObserver>>,
 }
 
-fn key_of(message: &CheckinMessage) -> EnrollmentKey {
-    let e = &message.enrollment;
+fn key_of(enrollment: &Enrollment, identity: &Identity) -> EnrollmentKey {
+    let e = enrollment;
     let mut key = EnrollmentKey::new(e.id.clone(), e.device_id.clone(), e.kind.as_str());
-    key.udid = message.identity.udid.clone();
-    key.user_short_name = message.identity.user_short_name.clone();
-    key.user_long_name = message.identity.user_long_name.clone();
+    key.udid = identity.udid.clone();
+    key.user_short_name = identity.user_short_name.clone();
+    key.user_long_name = identity.user_long_name.clone();
     key
 }
 
@@ -189,6 +423,48 @@ impl MdmService {
             verifier: Arc::new(AcceptAll),
             pusher: Arc::new(LogPusher),
             token_handlers: BTreeMap::new(),
+            observers: Vec::new(),
+        }
+    }
+
+    /// Tells `observer` of every change this service makes.
+    pub fn with_observer(mut self, observer: Arc<dyn ServiceObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    fn emit(&self, event: ServiceEvent) {
+        for observer in &self.observers {
+            observer.observe(&event);
+        }
+    }
+
+    /// Stores the facts of an enrollment.
+    async fn set_facts(
+        &self,
+        enrollment_id: &str,
+        facts: &mdm_commands::applicability::DeviceFacts,
+    ) -> Result<(), ServiceError> {
+        self.storage.set_facts(enrollment_id, facts).await?;
+        self.emit(ServiceEvent::FactsUpdated {
+            enrollment_id: enrollment_id.to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn bad_report(&self, report: &BadReport) -> Result<(), ServiceError> {
+        self.storage.record_bad_report(report).await?;
+        self.emit(ServiceEvent::BadReportRecorded {
+            enrollment_id: report.enrollment_id.clone(),
+        });
+        Ok(())
+    }
+
+    /// Refuses an enrollment that does not exist (404).
+    async fn require_enrollment(&self, id: &str) -> Result<(), ServiceError> {
+        match self.storage.enrollment(id).await? {
+            Some(_) => Ok(()),
+            None => Err(ServiceError::NotFound(format!("no enrollment `{id}`"))),
         }
     }
 
@@ -248,6 +524,181 @@ impl MdmService {
         }
     }
 
+    /// Records a non-idle report, and keeps the device facts a `DeviceInformation` answer
+    /// tells.
+    async fn record(
+        &self,
+        request: &DeviceRequest,
+        report: &CommandReport,
+        enrollment: &Enrollment,
+        status: &CommandStatus,
+        now: storage::Timestamp,
+    ) -> Result<(), ServiceError> {
+        let id = enrollment.id.as_str();
+        let Some(uuid) = &report.command_uuid else {
+            self.bad_report(&BadReport::new(
+                Some(id.to_owned()),
+                None,
+                format!("`{}` report without CommandUUID", status.as_str()),
+                truncated(&request.body),
+                now,
+            ))
+            .await?;
+            return Ok(());
+        };
+        let outcome = self
+            .storage
+            .record_report(id, uuid, status.as_str(), &request.body, now)
+            .await?;
+        tracing::info!(enrollment = id, uuid = %uuid,
+            status = status.as_str(), ?outcome, "command report");
+        if outcome == ReportOutcome::Recorded {
+            self.emit(ServiceEvent::ReportRecorded {
+                enrollment_id: id.to_owned(),
+                command_uuid: uuid.clone(),
+                status: status.as_str().to_owned(),
+            });
+        }
+        match outcome {
+            ReportOutcome::UnknownCommand => {
+                self.bad_report(&BadReport::new(
+                    Some(id.to_owned()),
+                    Some(uuid.clone()),
+                    "report on a command not queued for this enrollment",
+                    truncated(&request.body),
+                    now,
+                ))
+                .await?;
+            }
+            ReportOutcome::Recorded if *status == CommandStatus::Acknowledged => {
+                self.device_information_facts(report, enrollment).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Keeps the facts of an acknowledged `DeviceInformation` answer (the one command whose
+    /// answer carries `QueryResponses`) for the enrollment and, from its device channel, for
+    /// the device's user channels.
+    async fn device_information_facts(
+        &self,
+        report: &CommandReport,
+        enrollment: &Enrollment,
+    ) -> Result<(), ServiceError> {
+        if !report.response.contains_key("QueryResponses") {
+            return Ok(());
+        }
+        let Ok(mdm_commands::AnyResponse::DeviceInformation(answer)) =
+            mdm_commands::decode_response("DeviceInformation", report)
+        else {
+            return Ok(());
+        };
+        let Some(answer) = answer.query_responses else {
+            return Ok(());
+        };
+        let previous = self
+            .storage
+            .enrollment(&enrollment.id)
+            .await?
+            .and_then(|r| r.facts);
+        let Some(facts) = facts::from_device_information(&answer, enrollment, previous.as_ref())
+        else {
+            return Ok(());
+        };
+        if previous.as_ref() != Some(&facts) {
+            self.set_facts(&enrollment.id, &facts).await?;
+        }
+        if enrollment.id != enrollment.device_id {
+            return Ok(());
+        }
+        let mut filter = storage::EnrollmentFilter {
+            device_id: Some(enrollment.device_id.clone()),
+            limit: MAX_USER_CHANNELS,
+            ..storage::EnrollmentFilter::default()
+        };
+        filter.enrolled = None;
+        for user in self.storage.list_enrollments(&filter).await? {
+            if user.key.id == enrollment.id {
+                continue;
+            }
+            let key = &user.key;
+            let channel = facts::for_channel(facts.clone(), &key.id, &key.device_id, &key.kind);
+            if user.facts.as_ref() != Some(&channel) {
+                self.set_facts(&user.key.id, &channel).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A user channel takes its device channel's facts at its first TokenUpdate.
+    async fn user_channel_facts(&self, enrollment: &Enrollment) -> Result<(), ServiceError> {
+        if enrollment.id == enrollment.device_id {
+            return Ok(());
+        }
+        let own = self.storage.enrollment(&enrollment.id).await?;
+        if own.is_none_or(|r| r.facts.is_some()) {
+            return Ok(());
+        }
+        let device = self.storage.enrollment(&enrollment.device_id).await?;
+        if let Some(facts) = device.and_then(|d| d.facts) {
+            let facts = facts::for_enrollment(facts, enrollment);
+            self.set_facts(&enrollment.id, &facts).await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses (404, naming them) enrollment IDs that do not exist.
+    async fn require_known(&self, ids: &[String]) -> Result<(), ServiceError> {
+        let mut missing = Vec::new();
+        for id in ids {
+            if self.storage.enrollment(id).await?.is_none() {
+                missing.push(id.as_str());
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<&str> = missing.iter().take(20).copied().collect();
+        let more = missing.len() - shown.len();
+        Err(ServiceError::NotFound(format!(
+            "no enrollment {}{} (add ?create=1 to queue for enrollments that do not exist yet)",
+            shown
+                .iter()
+                .map(|id| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )))
+    }
+
+    /// Refuses a command that cannot run on one of the enrollments, from their stored
+    /// device facts (unknown facts allow it).
+    async fn check_applicable(
+        &self,
+        ids: &[String],
+        request_type: &str,
+    ) -> Result<(), ServiceError> {
+        for id in ids {
+            let Some(facts) = self.storage.enrollment(id).await?.and_then(|r| r.facts) else {
+                continue;
+            };
+            match mdm_commands::applicability::check(request_type, &facts) {
+                Ok(()) | Err(mdm_commands::applicability::NotApplicable::UnknownCommand(_)) => {}
+                Err(reason) => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "`{request_type}` cannot run on enrollment `{id}`: {reason}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn next(&self, id: &str, idle: bool) -> Result<Reply, ServiceError> {
         Ok(
             match self.storage.next_command(id, idle, storage::now()).await? {
@@ -269,28 +720,33 @@ impl Service for MdmService {
         request: &DeviceRequest,
         message: &CheckinMessage,
     ) -> Result<Reply, ServiceError> {
-        let enrollment = &message.enrollment;
-        let kind = message.message_type.as_str();
+        let enrollment = message
+            .enrollment()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        let enrollment = &enrollment;
         self.verify(request, enrollment, Some(message)).await?;
         let now = storage::now();
-        tracing::info!(enrollment = %enrollment.id, message_type = kind, "check-in");
-        match kind {
-            "Authenticate" => {
+        tracing::info!(enrollment = %enrollment.id,
+            message_type = message.message_type().as_str(), "check-in");
+        match message {
+            CheckinMessage::Authenticate(auth) => {
+                let previous = self
+                    .storage
+                    .enrollment(&enrollment.id)
+                    .await?
+                    .and_then(|r| r.facts);
                 self.storage
-                    .authenticate(&key_of(message), &request.body, now)
+                    .authenticate(&key_of(enrollment, &auth.identity), &request.body, now)
                     .await?;
+                self.emit(ServiceEvent::Authenticated {
+                    enrollment_id: enrollment.id.clone(),
+                });
+                if let Some(facts) = facts::from_authenticate(auth, enrollment, previous.as_ref()) {
+                    self.set_facts(&enrollment.id, &facts).await?;
+                }
                 Ok(Reply::Empty)
             }
-            "TokenUpdate" => {
-                let update = match message.typed.as_deref() {
-                    Ok(mdm_checkin::CheckinMessage::TokenUpdate(update)) => update,
-                    Ok(_) => {
-                        return Err(ServiceError::BadRequest(
-                            "TokenUpdate did not decode as a TokenUpdate".into(),
-                        ));
-                    }
-                    Err(e) => return Err(ServiceError::BadRequest(e.to_owned())),
-                };
+            CheckinMessage::TokenUpdate(update) => {
                 let push = PushInfo::new(
                     update.token.0.clone(),
                     update.push_magic.clone(),
@@ -299,7 +755,7 @@ impl Service for MdmService {
                 let enrolled = self
                     .storage
                     .token_update(
-                        &key_of(message),
+                        &key_of(enrollment, &update.identity),
                         &push,
                         update.unlock_token.as_ref().map(|t| t.0.as_slice()),
                         &request.body,
@@ -309,24 +765,38 @@ impl Service for MdmService {
                 if enrolled {
                     tracing::info!(enrollment = %enrollment.id, "enrolled");
                 }
+                self.emit(ServiceEvent::TokenUpdated {
+                    enrollment_id: enrollment.id.clone(),
+                });
+                self.user_channel_facts(enrollment).await?;
                 Ok(Reply::Empty)
             }
-            "CheckOut" => {
+            CheckinMessage::CheckOut(_) => {
                 self.storage.check_out(&enrollment.id, now).await?;
+                self.emit(ServiceEvent::CheckedOut {
+                    enrollment_id: enrollment.id.clone(),
+                });
                 Ok(Reply::Empty)
             }
-            "UserAuthenticate" => Err(ServiceError::Gone(
+            CheckinMessage::UserAuthenticate(_) => Err(ServiceError::Gone(
                 "UserAuthenticate is not supported: users are not authenticated by this server"
                     .into(),
             )),
-            "SetBootstrapToken" => {
+            CheckinMessage::SetBootstrapToken(set) => {
                 self.known(enrollment).await?;
                 self.storage
-                    .set_bootstrap_token(&enrollment.device_id, message.data("BootstrapToken"), now)
+                    .set_bootstrap_token(
+                        &enrollment.device_id,
+                        set.bootstrap_token.as_ref().map(|t| t.0.as_slice()),
+                        now,
+                    )
                     .await?;
+                self.emit(ServiceEvent::BootstrapTokenSet {
+                    device_id: enrollment.device_id.clone(),
+                });
                 Ok(Reply::Empty)
             }
-            "GetBootstrapToken" => {
+            CheckinMessage::GetBootstrapToken(_) => {
                 self.known(enrollment).await?;
                 let record = self.storage.enrollment(&enrollment.device_id).await?;
                 let mut dict = Dictionary::new();
@@ -335,28 +805,25 @@ impl Service for MdmService {
                 }
                 plist_reply(dict)
             }
-            "GetToken" => {
+            CheckinMessage::GetToken(get) => {
                 self.known(enrollment).await?;
-                let service_type = message.string("TokenServiceType").ok_or_else(|| {
-                    ServiceError::BadRequest("GetToken without `TokenServiceType` string".into())
-                })?;
+                let service_type = get.token_service_type.as_str();
                 let handler = self.token_handlers.get(service_type).ok_or_else(|| {
                     ServiceError::BadRequest(format!(
                         "no token handler for TokenServiceType `{service_type}`"
                     ))
                 })?;
                 let token = handler
-                    .token(enrollment, &message.raw)
+                    .token(enrollment, &get.to_dictionary())
                     .await
                     .map_err(ServiceError::BadRequest)?;
                 let mut dict = Dictionary::new();
                 dict.insert("TokenData".into(), Value::Data(token));
                 plist_reply(dict)
             }
-            "DeclarativeManagement" => {
+            CheckinMessage::DeclarativeManagement(ddm) => {
                 self.known(enrollment).await?;
-                let set =
-                    crate::ddm::declaration_set(self.storage.as_ref(), &enrollment.id).await?;
+                let set = ddm::declaration_set(self.storage.as_ref(), &enrollment.id).await?;
                 let mut status: mdm_ddm::EnrollmentStatus =
                     match self.storage.ddm_status(&enrollment.id).await? {
                         Some(json) => serde_json::from_slice(&json).unwrap_or_default(),
@@ -364,7 +831,12 @@ impl Service for MdmService {
                     };
                 let before = status.clone();
                 let reply = set
-                    .handle_checkin(&message.raw, &mut status, std::time::SystemTime::now())
+                    .handle(
+                        &ddm.endpoint,
+                        ddm.data.as_ref().map(|d| d.0.as_slice()),
+                        &mut status,
+                        std::time::SystemTime::now(),
+                    )
                     .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
                 if status != before {
                     let json = serde_json::to_vec(&status)
@@ -372,6 +844,9 @@ impl Service for MdmService {
                     self.storage
                         .set_ddm_status(&enrollment.id, &json, now)
                         .await?;
+                    self.emit(ServiceEvent::DdmStatusChanged {
+                        enrollment_id: enrollment.id.clone(),
+                    });
                 }
                 match reply {
                     mdm_ddm::DdmReply::Json(body) => Ok(Reply::Json(body)),
@@ -384,12 +859,13 @@ impl Service for MdmService {
                     )),
                 }
             }
-            "ReturnToService" => {
+            CheckinMessage::ReturnToService(_) => {
                 self.known(enrollment).await?;
-                crate::return_to_service::answer(self.storage.as_ref(), &enrollment.id).await
+                return_to_service::answer(self.storage.as_ref(), &enrollment.id).await
             }
             other => Err(ServiceError::BadRequest(format!(
-                "unsupported check-in MessageType `{other}`"
+                "unsupported check-in MessageType `{}`",
+                other.message_type().as_str()
             ))),
         }
     }
@@ -406,41 +882,14 @@ impl Service for MdmService {
         self.known(&enrollment).await?;
         let now = storage::now();
         let id = enrollment.id.as_str();
-        let idle = report.status == CommandStatus::Idle;
-        if !idle {
-            match &report.command_uuid {
-                Some(uuid) => {
-                    let outcome = self
-                        .storage
-                        .record_report(id, uuid, report.status.as_str(), &request.body, now)
-                        .await?;
-                    tracing::info!(enrollment = id, uuid = %uuid,
-                        status = report.status.as_str(), ?outcome, "command report");
-                    if outcome == ReportOutcome::UnknownCommand {
-                        self.storage
-                            .record_bad_report(&BadReport::new(
-                                Some(id.to_owned()),
-                                Some(uuid.clone()),
-                                "report on a command not queued for this enrollment",
-                                truncated(&request.body),
-                                now,
-                            ))
-                            .await?;
-                    }
-                }
-                None => {
-                    self.storage
-                        .record_bad_report(&BadReport::new(
-                            Some(id.to_owned()),
-                            None,
-                            format!("`{}` report without CommandUUID", report.status.as_str()),
-                            truncated(&request.body),
-                            now,
-                        ))
-                        .await?;
-                }
+        let idle = match &report.status {
+            CommandStatus::Idle => true,
+            status => {
+                self.record(request, report, &enrollment, status, now)
+                    .await?;
+                false
             }
-        }
+        };
         self.next(id, idle).await
     }
 
@@ -462,21 +911,17 @@ impl Service for MdmService {
             )
         };
         let (Some(enrollment), true) = (&what.enrollment, what.is_report) else {
-            self.storage
-                .record_bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS))
-                .await?;
+            self.bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS)).await?;
             return Err(ServiceError::BadRequest(what.reason.clone()));
         };
         // A report from a known device that cannot be decoded: keep it, close the command
         // it answers so it is not sent again, and carry on with the queue.
         self.verify(request, enrollment, None).await?;
         if self.known(enrollment).await.is_err() {
-            self.storage
-                .record_bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS))
-                .await?;
+            self.bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS)).await?;
             return Err(ServiceError::BadRequest(what.reason.clone()));
         }
-        self.storage.record_bad_report(&bad(BAD_BODY_KEPT)).await?;
+        self.bad_report(&bad(BAD_BODY_KEPT)).await?;
         if let Some(uuid) = &what.command_uuid {
             self.storage
                 .record_report(
@@ -487,6 +932,11 @@ impl Service for MdmService {
                     now,
                 )
                 .await?;
+            self.emit(ServiceEvent::ReportRecorded {
+                enrollment_id: enrollment.id.clone(),
+                command_uuid: uuid.clone(),
+                status: storage::STATUS_UNDECODABLE.to_owned(),
+            });
         }
         self.next(&enrollment.id, false).await
     }
@@ -495,10 +945,17 @@ impl Service for MdmService {
         &self,
         enrollment_ids: &[String],
         command: &RawCommand,
-        push: bool,
+        options: EnqueueOptions,
     ) -> Result<EnqueueResult, ServiceError> {
         if enrollment_ids.is_empty() {
             return Err(ServiceError::BadRequest("no enrollment IDs".into()));
+        }
+        if !options.create {
+            self.require_known(enrollment_ids).await?;
+        }
+        if options.check_applicability {
+            self.check_applicable(enrollment_ids, &command.request_type)
+                .await?;
         }
         let mut new = storage::NewCommand::new(
             command.uuid.clone(),
@@ -515,7 +972,12 @@ impl Service for MdmService {
                 }
                 other => other.into(),
             })?;
-        let pushes = if push {
+        self.emit(ServiceEvent::CommandQueued {
+            command_uuid: command.uuid.clone(),
+            request_type: command.request_type.clone(),
+            enrollment_ids: enrollment_ids.to_vec(),
+        });
+        let pushes = if options.push {
             self.push(enrollment_ids).await?
         } else {
             Vec::new()
@@ -557,6 +1019,9 @@ impl Service for MdmService {
         }
         if !targets.is_empty() {
             let results = self.pusher.push(&targets).await;
+            self.emit(ServiceEvent::Pushed {
+                enrollment_ids: targets.iter().map(|t| t.enrollment_id.clone()).collect(),
+            });
             for (i, slot) in slots.into_iter().enumerate() {
                 if let Some(outcome) = outcomes.get_mut(slot) {
                     outcome.result = results
@@ -567,5 +1032,168 @@ impl Service for MdmService {
             }
         }
         Ok(outcomes)
+    }
+
+    async fn cancel_command(&self, uuid: &str) -> Result<u64, ServiceError> {
+        let now = storage::now();
+        if self.storage.command(uuid, now).await?.is_none() {
+            return Err(ServiceError::NotFound(format!("no command `{uuid}`")));
+        }
+        let cancelled = self.storage.cancel_command(uuid, now).await?;
+        self.emit(ServiceEvent::CommandCancelled {
+            command_uuid: uuid.to_owned(),
+            cancelled,
+        });
+        Ok(cancelled)
+    }
+
+    async fn clear_queue(&self, enrollment_id: &str) -> Result<u64, ServiceError> {
+        let cancelled = self
+            .storage
+            .clear_queue(enrollment_id, storage::now())
+            .await?;
+        self.emit(ServiceEvent::QueueCleared {
+            enrollment_id: enrollment_id.to_owned(),
+            cancelled,
+        });
+        Ok(cancelled)
+    }
+
+    async fn store_push_cert(&self, cert: &PushCert) -> Result<(), ServiceError> {
+        self.storage.store_push_cert(cert, storage::now()).await?;
+        self.emit(ServiceEvent::PushCertStored {
+            topic: cert.topic.clone(),
+        });
+        Ok(())
+    }
+
+    async fn put_declaration(
+        &self,
+        enrollment_id: &str,
+        declaration: &Declaration,
+    ) -> Result<DeclarationSet, ServiceError> {
+        self.require_enrollment(enrollment_id).await?;
+        self.storage
+            .put_declaration(
+                enrollment_id,
+                &declaration.identifier,
+                &declaration.encode(),
+                storage::now(),
+            )
+            .await?;
+        self.emit(ServiceEvent::DeclarationPut {
+            enrollment_id: enrollment_id.to_owned(),
+            identifier: declaration.identifier.clone(),
+        });
+        ddm::declaration_set(self.storage.as_ref(), enrollment_id).await
+    }
+
+    async fn delete_declaration(
+        &self,
+        enrollment_id: &str,
+        identifier: &str,
+    ) -> Result<(), ServiceError> {
+        if !self
+            .storage
+            .delete_declaration(enrollment_id, identifier)
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!(
+                "no declaration `{identifier}` for `{enrollment_id}`"
+            )));
+        }
+        self.emit(ServiceEvent::DeclarationDeleted {
+            enrollment_id: enrollment_id.to_owned(),
+            identifier: identifier.to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn set_return_to_service(
+        &self,
+        enrollment_id: &str,
+        settings: Option<&ReturnToServiceSettings>,
+    ) -> Result<(), ServiceError> {
+        self.require_enrollment(enrollment_id).await?;
+        let json = settings
+            .map(|s| {
+                s.response(None)?;
+                serde_json::to_vec(s).map_err(|e| ServiceError::BadRequest(e.to_string()))
+            })
+            .transpose()?;
+        self.storage
+            .set_return_to_service(enrollment_id, json.as_deref(), storage::now())
+            .await?;
+        self.emit(ServiceEvent::ReturnToServiceSet {
+            enrollment_id: enrollment_id.to_owned(),
+            present: settings.is_some(),
+        });
+        Ok(())
+    }
+
+    async fn create_enrollment_token(&self, token: &EnrollmentToken) -> Result<(), ServiceError> {
+        if let Some(id) = &token.may_reenroll
+            && self.storage.enrollment(id).await?.is_none()
+        {
+            return Err(ServiceError::NotFound(format!(
+                "no enrollment `{id}` to re-enroll"
+            )));
+        }
+        self.storage.create_enrollment_token(token).await?;
+        tracing::info!(token = %token.id, uses = token.max_uses, device = ?token.device,
+            may_reenroll = ?token.may_reenroll, "enrollment token created");
+        self.emit(ServiceEvent::EnrollmentTokenCreated {
+            token_id: token.id.clone(),
+        });
+        Ok(())
+    }
+
+    async fn revoke_enrollment_token(&self, id: &str) -> Result<(), ServiceError> {
+        if !self
+            .storage
+            .revoke_enrollment_token(id, storage::now())
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!(
+                "no enrollment token `{id}`"
+            )));
+        }
+        tracing::info!(token = %id, "enrollment token revoked");
+        self.emit(ServiceEvent::EnrollmentTokenRevoked {
+            token_id: id.to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn take_enrollment_token(
+        &self,
+        secret_hash: &str,
+        challenge_hash: &str,
+        challenge_expires_at: storage::Timestamp,
+    ) -> Result<EnrollmentToken, ServiceError> {
+        match self
+            .storage
+            .take_enrollment_token(
+                secret_hash,
+                challenge_hash,
+                challenge_expires_at,
+                storage::now(),
+            )
+            .await?
+        {
+            Ok(token) => {
+                tracing::info!(token = %token.id, uses = token.uses, max_uses = token.max_uses,
+                    "enrollment profile handed out");
+                self.emit(ServiceEvent::EnrollmentTokenTaken {
+                    token_id: token.id.clone(),
+                });
+                Ok(token)
+            }
+            Err(refusal) => {
+                let reason = refusal.reason("enrollment token");
+                tracing::warn!(%reason, "enrollment profile refused");
+                Err(ServiceError::Forbidden(reason))
+            }
+        }
     }
 }

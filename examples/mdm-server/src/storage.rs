@@ -18,6 +18,7 @@
 
 use async_trait::async_trait;
 
+pub mod facts;
 pub mod postgres;
 pub mod sqlite;
 
@@ -163,6 +164,9 @@ pub struct EnrollmentRecord {
     pub enrolled_at: Option<Timestamp>,
     /// When it checked out.
     pub checked_out_at: Option<Timestamp>,
+    /// What the server knows of the device for the applicability check (see
+    /// [`crate::service::facts`]); `None` until the device has told.
+    pub facts: Option<mdm_commands::applicability::DeviceFacts>,
 }
 
 /// Filters and paging for [`Storage::list_enrollments`].
@@ -537,6 +541,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// One enrollment.
     async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>>;
+
+    /// Stores the device facts of an enrollment (see [`crate::service::facts`]).
+    async fn set_facts(
+        &self,
+        id: &str,
+        facts: &mdm_commands::applicability::DeviceFacts,
+    ) -> Result<()>;
 
     /// Enrollments matching a filter, in ID order.
     async fn list_enrollments(&self, filter: &EnrollmentFilter) -> Result<Vec<EnrollmentRecord>>;

@@ -164,7 +164,8 @@ async fn first_start_creates_everything_and_restart_keeps_it() {
     // Enroll a device and queue a command, then stop.
     let udid = "CLI-DEVICE";
     let auth_msg = plist(&format!(
-        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{udid}</string>"
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{udid}</string>\
+         <key>Topic</key><string>T</string>"
     ));
     assert_eq!(
         request(server.addr, "PUT", "/mdm/checkin", &[], auth_msg.as_bytes())

@@ -98,7 +98,8 @@ async fn real_command_reports_are_recorded() {
             }
         }
         let auth = format!(
-            "<plist><dict><key>MessageType</key><string>Authenticate</string>{keys}</dict></plist>"
+            "<plist><dict><key>MessageType</key><string>Authenticate</string>{keys}\
+             <key>Topic</key><string>T</string></dict></plist>"
         );
         assert_eq!(
             request(addr, "PUT", "/mdm/checkin", &[], auth.as_bytes())

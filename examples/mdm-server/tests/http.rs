@@ -717,7 +717,9 @@ async fn checkin_message_types(b: &Backend) {
     assert_eq!(s.admin("DELETE", &rts, b"").await.status, 200);
     assert_eq!(s.checkin(&msg("ReturnToService", "")).await.status, 404);
 
-    assert_eq!(s.checkin(&msg("UserAuthenticate", "")).await.status, 410);
+    // UserAuthenticate comes on a user channel (mdm-checkin refuses one without UserID).
+    let user_auth = msg("UserAuthenticate", "<key>UserID</key><string>U1</string>");
+    assert_eq!(s.checkin(&user_auth).await.status, 410);
     // DeclarativeManagement without an Endpoint (served by mdm-ddm: see declarative_management).
     assert_eq!(
         s.checkin(&msg("DeclarativeManagement", "")).await.status,

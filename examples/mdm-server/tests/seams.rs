@@ -10,7 +10,7 @@ use mdm_proto::plist::Dictionary;
 use mdm_server::app::{Config, Server};
 use mdm_server::identity::{DeviceRequest, IdentityError, IdentityVerifier};
 use mdm_server::push::{PushTarget, Pusher};
-use mdm_server::service::TokenHandler;
+use mdm_server::service::{ServiceEvent, ServiceObserver, TokenHandler};
 use std::sync::{Arc, Mutex};
 use support::{TempDir, request};
 
@@ -28,7 +28,7 @@ impl IdentityVerifier for NeedsSignature {
     ) -> Result<(), IdentityError> {
         self.0.lock().unwrap().push((
             enrollment.id.clone(),
-            message.map(|m| m.message_type.clone()),
+            message.map(|m| m.message_type().as_str().to_owned()),
             request.mdm_signature.clone().unwrap_or_default(),
         ));
         match &request.mdm_signature {
@@ -91,7 +91,8 @@ async fn identity_pusher_and_token_handler_plug_in() {
     }));
 
     let auth = plist(
-        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>SEAM</string>",
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>SEAM</string>\
+         <key>Topic</key><string>T</string>",
     );
     let unsigned = request(addr, "PUT", "/mdm/checkin", &[], auth.as_bytes()).await;
     assert_eq!(unsigned.status, 401);
@@ -161,6 +162,264 @@ async fn identity_pusher_and_token_handler_plug_in() {
     assert_eq!(pushed[0].push.token, vec![1, 2, 3]);
     assert_eq!(pushed[0].push.push_magic, "PM");
     assert_eq!(pushed[0].push.topic, "T");
+
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}
+
+/// Remembers every change the service reports.
+#[derive(Debug, Default)]
+struct Events(Mutex<Vec<ServiceEvent>>);
+
+impl ServiceObserver for Events {
+    fn observe(&self, event: &ServiceEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Events {
+    fn take(&self) -> Vec<ServiceEvent> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn an_observer_sees_every_change_devices_and_admins_make() {
+    let dir = TempDir::new();
+    let events = Arc::new(Events::default());
+    let e = Arc::clone(&events);
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
+        .with_api_key("k")
+        .without_signature_check();
+    let server = Server::start_with(&config, move |s| s.with_observer(e))
+        .await
+        .unwrap();
+    let addr = server.local_addr;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async move {
+        let _ = rx.await;
+    }));
+    let admin = [("Authorization", "Bearer k")];
+    let id = "OBSERVED";
+    let device = |body: String| async move {
+        request(addr, "PUT", "/mdm", &[], body.as_bytes())
+            .await
+            .status
+    };
+
+    // Check-ins: the facts come from Authenticate, once.
+    let auth = plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{id}</string>\
+         <key>Topic</key><string>T</string><key>ProductName</key><string>iPhone15,2</string>\
+         <key>OSVersion</key><string>17.0</string>"
+    ));
+    assert_eq!(device(auth).await, 200);
+    let tu = plist(&format!(
+        "<key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>{id}</string>\
+         <key>Topic</key><string>T</string><key>PushMagic</key><string>PM</string>\
+         <key>Token</key><data>AQID</data>"
+    ));
+    assert_eq!(device(tu).await, 200);
+    let enrollment_id = || id.to_owned();
+    assert_eq!(
+        events.take(),
+        [
+            ServiceEvent::Authenticated {
+                enrollment_id: enrollment_id()
+            },
+            ServiceEvent::FactsUpdated {
+                enrollment_id: enrollment_id()
+            },
+            ServiceEvent::TokenUpdated {
+                enrollment_id: enrollment_id()
+            },
+        ]
+    );
+    let r = request(addr, "GET", &format!("/v1/enrollments/{id}"), &admin, b"").await;
+    let facts = &r.json()["facts"];
+    assert_eq!(facts["platform"], "iOS", "{facts}");
+    assert_eq!(facts["os_version"], "17.0", "{facts}");
+    assert_eq!(facts["supervised"], serde_json::Value::Null, "{facts}");
+
+    // A command, its DeviceInformation answer: the stored facts learn `IsSupervised`, and
+    // the applicability check then uses them.
+    let post = |command: serde_json::Value| async move {
+        let body = serde_json::json!({"enrollment_ids": [id], "command": command, "no_push": true});
+        request(
+            addr,
+            "POST",
+            "/v1/commands",
+            &[admin[0], ("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .await
+    };
+    let r =
+        post(serde_json::json!({"RequestType": "DeviceInformation", "Queries": ["IsSupervised"]}))
+            .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let uuid = r.json()["command_uuid"].as_str().unwrap().to_owned();
+    let idle = plist(&format!(
+        "<key>Status</key><string>Idle</string><key>UDID</key><string>{id}</string>"
+    ));
+    assert_eq!(device(idle).await, 200);
+    let answer = plist(&format!(
+        "<key>Status</key><string>Acknowledged</string><key>UDID</key><string>{id}</string>\
+         <key>CommandUUID</key><string>{uuid}</string><key>QueryResponses</key><dict>\
+         <key>IsSupervised</key><false/><key>OSVersion</key><string>17.1</string></dict>"
+    ));
+    assert_eq!(device(answer).await, 200);
+    let seen = events.take();
+    assert_eq!(
+        seen,
+        [
+            ServiceEvent::CommandQueued {
+                command_uuid: uuid.clone(),
+                request_type: "DeviceInformation".into(),
+                enrollment_ids: vec![enrollment_id()],
+            },
+            ServiceEvent::ReportRecorded {
+                enrollment_id: enrollment_id(),
+                command_uuid: uuid.clone(),
+                status: "Acknowledged".into(),
+            },
+            ServiceEvent::FactsUpdated {
+                enrollment_id: enrollment_id()
+            },
+        ]
+    );
+    let r = request(addr, "GET", &format!("/v1/enrollments/{id}"), &admin, b"").await;
+    let facts = &r.json()["facts"];
+    assert_eq!(facts["supervised"], false, "{facts}");
+    assert_eq!(facts["os_version"], "17.1", "{facts}");
+    // EnableLostMode needs a supervised iPhone.
+    let r = post(serde_json::json!({"RequestType": "EnableLostMode", "Message": "lost"})).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("supervis"), "{}", r.text());
+    assert_eq!(events.take(), []);
+
+    // Admin writes: cancel, clear, declarations, return to service, enrollment tokens.
+    let raw = plist(
+        "<key>CommandUUID</key><string>OBS-CMD</string>\
+         <key>Command</key><dict><key>RequestType</key><string>ProfileList</string></dict>",
+    );
+    let path = format!("/v1/enqueue/{id}?nopush=1");
+    let r = request(addr, "PUT", &path, &admin, raw.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(addr, "DELETE", "/v1/commands/OBS-CMD", &admin, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(
+        addr,
+        "DELETE",
+        &format!("/v1/enrollments/{id}/queue"),
+        &admin,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let declaration = serde_json::json!({
+        "Type": "com.apple.configuration.management.test",
+        "Identifier": "obs.test",
+        "Payload": {"Echo": "hi"},
+    });
+    let declarations = format!("/v1/enrollments/{id}/declarations");
+    let r = request(
+        addr,
+        "PUT",
+        &declarations,
+        &admin,
+        declaration.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(
+        addr,
+        "DELETE",
+        &format!("{declarations}/obs.test"),
+        &admin,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rts = format!("/v1/enrollments/{id}/return-to-service");
+    let r = request(addr, "PUT", &rts, &admin, br#"{"enabled": true}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(addr, "DELETE", &rts, &admin, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(addr, "POST", "/v1/enrollment-tokens", &admin, b"{}").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let token_id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = request(
+        addr,
+        "DELETE",
+        &format!("/v1/enrollment-tokens/{token_id}"),
+        &admin,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        events.take(),
+        [
+            ServiceEvent::CommandQueued {
+                command_uuid: "OBS-CMD".into(),
+                request_type: "ProfileList".into(),
+                enrollment_ids: vec![enrollment_id()],
+            },
+            ServiceEvent::CommandCancelled {
+                command_uuid: "OBS-CMD".into(),
+                cancelled: 1,
+            },
+            ServiceEvent::QueueCleared {
+                enrollment_id: enrollment_id(),
+                cancelled: 0,
+            },
+            ServiceEvent::DeclarationPut {
+                enrollment_id: enrollment_id(),
+                identifier: "obs.test".into(),
+            },
+            ServiceEvent::DeclarationDeleted {
+                enrollment_id: enrollment_id(),
+                identifier: "obs.test".into(),
+            },
+            ServiceEvent::ReturnToServiceSet {
+                enrollment_id: enrollment_id(),
+                present: true,
+            },
+            ServiceEvent::ReturnToServiceSet {
+                enrollment_id: enrollment_id(),
+                present: false,
+            },
+            ServiceEvent::EnrollmentTokenCreated {
+                token_id: token_id.clone(),
+            },
+            ServiceEvent::EnrollmentTokenRevoked { token_id },
+        ]
+    );
+
+    // Reads change nothing.
+    for path in [
+        format!("/v1/enrollments/{id}"),
+        format!("/v1/enrollments/{id}/queue"),
+        declarations.clone(),
+        "/v1/enrollments".to_owned(),
+        "/v1/enrollment-tokens".to_owned(),
+        "/v1/bad-reports".to_owned(),
+    ] {
+        assert_eq!(request(addr, "GET", &path, &admin, b"").await.status, 200);
+    }
+    assert_eq!(events.take(), []);
+
+    let out = plist(&format!(
+        "<key>MessageType</key><string>CheckOut</string><key>UDID</key><string>{id}</string>"
+    ));
+    assert_eq!(device(out).await, 200);
+    assert_eq!(
+        events.take(),
+        [ServiceEvent::CheckedOut {
+            enrollment_id: enrollment_id()
+        }]
+    );
 
     let _ = tx.send(());
     task.await.unwrap().unwrap();

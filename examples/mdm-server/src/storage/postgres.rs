@@ -18,6 +18,7 @@ use super::{
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use mdm_commands::applicability::DeviceFacts;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
@@ -152,6 +153,11 @@ CREATE TABLE return_to_service (
     updated_at BIGINT NOT NULL
 );
 "#,
+    // The device facts of the applicability check (JSON, see `super::facts`), derived when
+    // the device tells them; NULL until then.
+    r#"
+ALTER TABLE enrollments ADD COLUMN facts TEXT;
+"#,
 ];
 
 /// Any constant: the advisory lock key that serialises migrations.
@@ -200,7 +206,7 @@ fn token_refusal(t: &EnrollmentToken, now: Timestamp) -> Option<Refusal> {
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
-     token_update, created_at, last_seen_at, enrolled_at, checked_out_at";
+     token_update, created_at, last_seen_at, enrolled_at, checked_out_at, facts";
 
 /// Storage in a PostgreSQL database.
 #[derive(Clone)]
@@ -551,6 +557,9 @@ fn enrollment_from_row(r: &tokio_postgres::Row) -> Result<EnrollmentRecord> {
         last_seen_at: get(r, 15)?,
         enrolled_at: get(r, 16)?,
         checked_out_at: get(r, 17)?,
+        facts: get::<Option<String>>(r, 18)?
+            .as_deref()
+            .and_then(super::facts::from_json),
     })
 }
 
@@ -687,6 +696,19 @@ impl Storage for PostgresStorage {
             .execute(
                 "UPDATE enrollments SET bootstrap_token = $2, last_seen_at = $3 WHERE id = $1",
                 &[&id, &token, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn set_facts(&self, id: &str, facts: &DeviceFacts) -> Result<()> {
+        let json = super::facts::to_json(facts);
+        self.client()
+            .await?
+            .execute(
+                "UPDATE enrollments SET facts = $2 WHERE id = $1",
+                &[&id, &json],
             )
             .await
             .map(drop)

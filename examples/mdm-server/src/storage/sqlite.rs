@@ -10,6 +10,7 @@ use super::{
     Timestamp,
 };
 use async_trait::async_trait;
+use mdm_commands::applicability::DeviceFacts;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
 
@@ -143,6 +144,11 @@ CREATE TABLE return_to_service (
     updated_at INTEGER NOT NULL
 );
 "#,
+    // The device facts of the applicability check (JSON, see `super::facts`), derived when
+    // the device tells them; NULL until then.
+    r#"
+ALTER TABLE enrollments ADD COLUMN facts TEXT;
+"#,
 ];
 
 const TOKEN_COLUMNS: &str = "id, secret_hash, max_uses, uses, expires_at, device, user_name, \
@@ -178,7 +184,7 @@ fn token_by(
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
-     token_update, created_at, last_seen_at, enrolled_at, checked_out_at";
+     token_update, created_at, last_seen_at, enrolled_at, checked_out_at, facts";
 
 /// Storage in a SQLite file.
 #[derive(Debug, Clone)]
@@ -285,6 +291,10 @@ fn enrollment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentReco
         last_seen_at: r.get(15)?,
         enrolled_at: r.get(16)?,
         checked_out_at: r.get(17)?,
+        facts: r
+            .get::<_, Option<String>>(18)?
+            .as_deref()
+            .and_then(super::facts::from_json),
     })
 }
 
@@ -421,6 +431,18 @@ impl Storage for SqliteStorage {
             c.execute(
                 "UPDATE enrollments SET bootstrap_token = ?2, last_seen_at = ?3 WHERE id = ?1",
                 params![id, token, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn set_facts(&self, id: &str, facts: &DeviceFacts) -> Result<()> {
+        let (id, json) = (id.to_owned(), super::facts::to_json(facts));
+        self.with(move |c| {
+            c.execute(
+                "UPDATE enrollments SET facts = ?2 WHERE id = ?1",
+                params![id, json],
             )
             .map(drop)
         })

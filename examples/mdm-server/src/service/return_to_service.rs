@@ -1,21 +1,15 @@
 //! `ReturnToService` (iOS/visionOS 26): the answer to a supervised ADE device that asks for
 //! what it needs to re-enroll on its own after an erase, from per-enrollment settings the
-//! admin API sets (`/v1/enrollments/{id}/return-to-service`). Without settings the server
-//! refuses clearly (404 naming the admin route), and the device does a plain erase.
+//! admin API sets (`/v1/enrollments/{id}/return-to-service`, see
+//! [`crate::admin::return_to_service`]). Without settings the server refuses clearly (404
+//! naming the admin route), and the device does a plain erase.
 
-use crate::admin::known_enrollment;
-use crate::http::{AppState, error_response};
 use crate::service::{Reply, ServiceError};
-use crate::storage::{self, Storage};
-use axum::Json as JsonBody;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use crate::storage::Storage;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mdm_checkin::{ReturnToServiceResponse, ReturnToServiceSettings};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// The per-enrollment settings, as the admin API takes and stores them (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,65 +84,4 @@ pub async fn answer(storage: &dyn Storage, enrollment_id: &str) -> Result<Reply,
         .encode()
         .map(Reply::Plist)
         .map_err(|e| ServiceError::BadRequest(e.to_string()))
-}
-
-fn respond(result: Result<Response, ServiceError>) -> Response {
-    result.unwrap_or_else(|e| error_response(&e))
-}
-
-/// `GET /v1/enrollments/{id}/return-to-service`: the enrollment's settings.
-pub async fn get_settings(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(
-        async {
-            known_enrollment(&state, &id).await?;
-            let json = state.storage.return_to_service(&id).await?.ok_or_else(|| {
-                ServiceError::NotFound(format!("no return-to-service settings for `{id}`"))
-            })?;
-            let settings: Settings = serde_json::from_slice(&json)
-                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-            Ok(JsonBody(json!({ "enrollment_id": id, "settings": settings })).into_response())
-        }
-        .await,
-    )
-}
-
-/// `PUT /v1/enrollments/{id}/return-to-service`: sets the enrollment's settings.
-pub async fn put_settings(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            known_enrollment(&state, &id).await?;
-            let settings: Settings = serde_json::from_slice(&body).map_err(|e| {
-                ServiceError::BadRequest(format!("return-to-service settings: {e}"))
-            })?;
-            settings.response(None)?;
-            let json = serde_json::to_vec(&settings)
-                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-            state
-                .storage
-                .set_return_to_service(&id, Some(&json), storage::now())
-                .await?;
-            Ok(JsonBody(json!({ "enrollment_id": id, "settings": settings })).into_response())
-        }
-        .await,
-    )
-}
-
-/// `DELETE /v1/enrollments/{id}/return-to-service`: removes the settings (the server then
-/// refuses the device's `ReturnToService`).
-pub async fn delete_settings(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(
-        async {
-            known_enrollment(&state, &id).await?;
-            state
-                .storage
-                .set_return_to_service(&id, None, storage::now())
-                .await?;
-            Ok(JsonBody(json!({ "deleted": true })).into_response())
-        }
-        .await,
-    )
 }

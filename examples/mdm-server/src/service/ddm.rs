@@ -1,8 +1,8 @@
 //! Declarative device management: each enrollment's declarations (stored as JSON, managed
 //! through `/v1/enrollments/{id}/declarations`) served to `DeclarativeManagement` check-ins by
-//! `mdm-ddm`'s [`DeclarationSet`].
+//! `mdm-ddm`'s [`DeclarationSet`] (the routes are in `crate::admin`).
 
-use crate::service::ServiceError;
+use super::ServiceError;
 use crate::storage::Storage;
 use mdm_ddm::{Declaration, DeclarationSet};
 
