@@ -140,3 +140,110 @@ pub mod validate_applications;
 pub mod verify_firmware_password;
 /// `VerifyRecoveryLock`.
 pub mod verify_recovery_lock;
+
+/// Every command type and its response type, for `use mdm_commands::prelude::*`.
+/// (Re-exporting a removed command is not a use of it: code that uses one still gets its
+/// deprecation warning.)
+#[allow(deprecated)]
+pub mod prelude {
+    pub use super::account_configuration::{AccountConfiguration, AccountConfigurationResponse};
+    pub use super::activation_lock_bypass_code::{
+        ActivationLockBypassCode, ActivationLockBypassCodeResponse,
+    };
+    pub use super::active_ns_extensions::{ActiveNSExtensions, ActiveNSExtensionsResponse};
+    pub use super::apply_redemption_code::{ApplyRedemptionCode, ApplyRedemptionCodeResponse};
+    pub use super::available_os_updates::{AvailableOSUpdates, AvailableOSUpdatesResponse};
+    pub use super::cancel_enhanced_log_collection::{
+        CancelEnhancedLogCollection, CancelEnhancedLogCollectionResponse,
+    };
+    pub use super::certificate_list::{CertificateList, CertificateListResponse};
+    pub use super::clear_activation_lock_bypass_code::{
+        ClearActivationLockBypassCode, ClearActivationLockBypassCodeResponse,
+    };
+    pub use super::clear_passcode::{ClearPasscode, ClearPasscodeResponse};
+    pub use super::clear_restrictions_password::{
+        ClearRestrictionsPassword, ClearRestrictionsPasswordResponse,
+    };
+    pub use super::content_caching_information::{
+        ContentCachingInformation, ContentCachingInformationResponse,
+    };
+    pub use super::declarative_management::{DeclarativeManagement, DeclarativeManagementResponse};
+    pub use super::delete_user::{DeleteUser, DeleteUserResponse};
+    pub use super::device_configured::{DeviceConfigured, DeviceConfiguredResponse};
+    pub use super::device_information::{DeviceInformation, DeviceInformationResponse};
+    pub use super::device_location::{DeviceLocation, DeviceLocationResponse};
+    pub use super::device_lock::{DeviceLock, DeviceLockResponse};
+    pub use super::disable_lost_mode::{DisableLostMode, DisableLostModeResponse};
+    pub use super::disable_remote_desktop::{DisableRemoteDesktop, DisableRemoteDesktopResponse};
+    pub use super::enable_lost_mode::{EnableLostMode, EnableLostModeResponse};
+    pub use super::enable_remote_desktop::{EnableRemoteDesktop, EnableRemoteDesktopResponse};
+    pub use super::erase_device::{EraseDevice, EraseDeviceResponse};
+    pub use super::install_application::{InstallApplication, InstallApplicationResponse};
+    pub use super::install_enterprise_application::{
+        InstallEnterpriseApplication, InstallEnterpriseApplicationResponse,
+    };
+    pub use super::install_media::{InstallMedia, InstallMediaResponse};
+    pub use super::install_profile::{InstallProfile, InstallProfileResponse};
+    pub use super::install_provisioning_profile::{
+        InstallProvisioningProfile, InstallProvisioningProfileResponse,
+    };
+    pub use super::installed_application_list::{
+        InstalledApplicationList, InstalledApplicationListResponse,
+    };
+    pub use super::invite_to_program::{InviteToProgram, InviteToProgramResponse};
+    pub use super::log_out_user::{LogOutUser, LogOutUserResponse};
+    pub use super::lom_device_request::{LOMDeviceRequest, LOMDeviceRequestResponse};
+    pub use super::lom_setup_request::{LOMSetupRequest, LOMSetupRequestResponse};
+    pub use super::managed_application_attributes::{
+        ManagedApplicationAttributes, ManagedApplicationAttributesResponse,
+    };
+    pub use super::managed_application_configuration::{
+        ManagedApplicationConfiguration, ManagedApplicationConfigurationResponse,
+    };
+    pub use super::managed_application_feedback::{
+        ManagedApplicationFeedback, ManagedApplicationFeedbackResponse,
+    };
+    pub use super::managed_application_list::{
+        ManagedApplicationList, ManagedApplicationListResponse,
+    };
+    pub use super::managed_media_list::{ManagedMediaList, ManagedMediaListResponse};
+    pub use super::ns_extension_mappings::{NSExtensionMappings, NSExtensionMappingsResponse};
+    pub use super::os_update_status::{OSUpdateStatus, OSUpdateStatusResponse};
+    pub use super::play_lost_mode_sound::{PlayLostModeSound, PlayLostModeSoundResponse};
+    pub use super::profile_list::{ProfileList, ProfileListResponse};
+    pub use super::provisioning_profile_list::{
+        ProvisioningProfileList, ProvisioningProfileListResponse,
+    };
+    pub use super::refresh_cellular_plans::{RefreshCellularPlans, RefreshCellularPlansResponse};
+    pub use super::remove_application::{RemoveApplication, RemoveApplicationResponse};
+    pub use super::remove_media::{RemoveMedia, RemoveMediaResponse};
+    pub use super::remove_profile::{RemoveProfile, RemoveProfileResponse};
+    pub use super::remove_provisioning_profile::{
+        RemoveProvisioningProfile, RemoveProvisioningProfileResponse,
+    };
+    pub use super::request_mirroring::{RequestMirroring, RequestMirroringResponse};
+    pub use super::request_unlock_token::{RequestUnlockToken, RequestUnlockTokenResponse};
+    pub use super::restart_device::{RestartDevice, RestartDeviceResponse};
+    pub use super::restrictions::{Restrictions, RestrictionsResponse};
+    pub use super::rotate_file_vault_key::{RotateFileVaultKey, RotateFileVaultKeyResponse};
+    pub use super::schedule_os_update::{ScheduleOSUpdate, ScheduleOSUpdateResponse};
+    pub use super::schedule_os_update_scan::{ScheduleOSUpdateScan, ScheduleOSUpdateScanResponse};
+    pub use super::security_info::{SecurityInfo, SecurityInfoResponse};
+    pub use super::set_auto_admin_password::{SetAutoAdminPassword, SetAutoAdminPasswordResponse};
+    pub use super::set_firmware_password::{SetFirmwarePassword, SetFirmwarePasswordResponse};
+    pub use super::set_recovery_lock::{SetRecoveryLock, SetRecoveryLockResponse};
+    pub use super::settings::{Settings, SettingsResponse};
+    pub use super::shut_down_device::{ShutDownDevice, ShutDownDeviceResponse};
+    pub use super::stop_mirroring::{StopMirroring, StopMirroringResponse};
+    pub use super::trigger_enhanced_log_collection::{
+        TriggerEnhancedLogCollection, TriggerEnhancedLogCollectionResponse,
+    };
+    pub use super::unlock_user_account::{UnlockUserAccount, UnlockUserAccountResponse};
+    pub use super::user_configured::{UserConfigured, UserConfiguredResponse};
+    pub use super::user_list::{UserList, UserListResponse};
+    pub use super::validate_applications::{ValidateApplications, ValidateApplicationsResponse};
+    pub use super::verify_firmware_password::{
+        VerifyFirmwarePassword, VerifyFirmwarePasswordResponse,
+    };
+    pub use super::verify_recovery_lock::{VerifyRecoveryLock, VerifyRecoveryLockResponse};
+}

@@ -22,6 +22,7 @@ pub mod schema;
 
 pub use command::{Command, CommandEnvelope, RawCommand};
 pub use error::{Error, Result};
+pub use generated::prelude;
 pub use generated::registry::{AnyCommand, AnyResponse, RequestType};
 pub use keyed::Keyed;
 pub use response::{decode_report, decode_response};

@@ -139,12 +139,43 @@ impl ToValue for f64 {
 }
 
 /// Plist `<data>`.
+///
+/// ```
+/// use mdm_proto::Data;
+/// let data = Data::from(vec![1, 2, 3]);
+/// assert_eq!(data.as_ref(), &[1, 2, 3]);
+/// assert_eq!(Vec::from(data), vec![1, 2, 3]);
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Data(pub Vec<u8>);
 
 impl std::fmt::Debug for Data {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Data({} bytes)", self.0.len())
+    }
+}
+
+impl From<Vec<u8>> for Data {
+    fn from(bytes: Vec<u8>) -> Self {
+        Data(bytes)
+    }
+}
+
+impl From<&[u8]> for Data {
+    fn from(bytes: &[u8]) -> Self {
+        Data(bytes.to_vec())
+    }
+}
+
+impl From<Data> for Vec<u8> {
+    fn from(data: Data) -> Self {
+        data.0
+    }
+}
+
+impl AsRef<[u8]> for Data {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -95,6 +95,16 @@ pub fn generate(items: &[CommandDef]) -> BTreeMap<String, String> {
         let _ = writeln!(root, "pub mod {module};");
     }
     root.push_str("pub(crate) mod registry;\n");
+    root.push_str(
+        "\n/// Every command type and its response type, for `use mdm_commands::prelude::*`.\n/// (Re-exporting a removed command is not a use of it: code that uses one still gets its\n/// deprecation warning.)\n#[allow(deprecated)]\npub mod prelude {\n",
+    );
+    for (module, name, _) in &modules {
+        let _ = writeln!(
+            root,
+            "    pub use super::{module}::{{{name}, {name}Response}};"
+        );
+    }
+    root.push_str("}\n");
     files.insert("generated.rs".to_owned(), root);
     files
 }
