@@ -76,7 +76,8 @@ impl AnyCommand {
     }
 
     /// A command of a known type with only its required keys, set to empty values (the
-    /// first allowed value where the schema lists them); `None` for an unknown type.
+    /// first allowed value where the schema lists them; every listed value for an array of
+    /// listed strings, so DeviceInformation asks every query); `None` for an unknown type.
     pub fn template(request_type: &str) -> Option<Self> {
         let spec = crate::schema::spec(request_type)?;
         let mut dict = Dictionary::new();
@@ -182,7 +183,23 @@ fn empty_value(spec: &crate::schema::KeySpec) -> Value {
         Kind::Real => Value::Real(0.0),
         Kind::Data => Value::Data(Vec::new()),
         Kind::Date => Value::Date(std::time::UNIX_EPOCH.into()),
-        Kind::Array => Value::Array(Vec::new()),
+        // An array of listed strings gets every listed value. DeviceInformation's schema
+        // lists its queries as the item's sub-keys rather than as values: its template asks
+        // every query Apple lists, which is a command worth sending as it is.
+        Kind::Array => Value::Array(match spec.children.first() {
+            Some(item) if matches!(item.kind, Kind::String) && !item.values.is_empty() => item
+                .values
+                .iter()
+                .map(|v| Value::String((*v).to_owned()))
+                .collect(),
+            Some(item) if matches!(item.kind, Kind::String) => item
+                .children
+                .iter()
+                .filter(|k| !k.is_wildcard())
+                .map(|k| Value::String(k.key.to_owned()))
+                .collect(),
+            _ => Vec::new(),
+        }),
         Kind::Dictionary => Value::Dictionary(
             spec.children
                 .iter()

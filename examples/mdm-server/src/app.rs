@@ -636,6 +636,20 @@ impl Server {
                     .into(),
             );
         }
+        if let ApiKeySource::Generated(path) = &self.api_key_source {
+            // First start: say what to do next (the README's quickstart).
+            lines.extend([
+                "next steps, in another terminal in this folder:".to_owned(),
+                format!(
+                    "  export MDMCTL_SERVER={url} MDMCTL_API_KEY=$(cat {})",
+                    path.display()
+                ),
+                "  cargo run -p device-sim -- --server \"$MDMCTL_SERVER\" --api-key \"$MDMCTL_API_KEY\" --enroll --devices 1".to_owned(),
+                "  cargo run -p mdmctl -- enrollments list".to_owned(),
+                "  cargo run -p mdmctl -- commands send DeviceInformation --to DEVICE-ID".to_owned(),
+                "  cargo run -p mdmctl -- enroll-link   (a link for a real device; it needs HTTPS)".to_owned(),
+            ]);
+        }
         lines.push(match &self.api_key_source {
             ApiKeySource::Given => "API key: as given".to_owned(),
             ApiKeySource::Stored(path) => format!("API key: stored in {}", path.display()),

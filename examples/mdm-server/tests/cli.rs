@@ -121,6 +121,15 @@ async fn first_start_creates_everything_and_restart_keeps_it() {
     let server = start(&dir).await;
     let key_line = server.banner.last().unwrap().clone();
     assert!(key_line.contains("generated"), "{:?}", server.banner);
+    // The first start says what to do next.
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("device-sim") && l.contains("--enroll")),
+        "{:?}",
+        server.banner
+    );
     assert!(
         server
             .banner

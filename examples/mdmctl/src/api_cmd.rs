@@ -30,7 +30,7 @@ pub enum ApiCmd {
     /// Enrollments known to the server.
     #[command(subcommand)]
     Enrollments(EnrollmentsCmd),
-    /// Commands: send one to enrollments, or show its status.
+    /// Commands: build one (`new`, offline), send one to enrollments, or show its status.
     #[command(subcommand)]
     Commands(CommandsCmd),
     /// The command queue of one enrollment.
@@ -99,7 +99,17 @@ pub enum EnrollmentsCmd {
 /// `mdmctl commands ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum CommandsCmd {
-    /// Queue a typed command for enrollments.
+    /// Print a new command plist with a fresh CommandUUID (offline: no server needed).
+    /// Without `--json`, the command's required keys with useful defaults
+    /// (DeviceInformation asks every query Apple lists).
+    New {
+        /// The command's RequestType.
+        request_type: String,
+        /// JSON file with the command's keys (Apple's names).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Queue a typed command for enrollments (without `--json`: the template `new` prints).
     Send {
         /// The command's RequestType.
         request_type: String,
@@ -146,6 +156,9 @@ fn escape(segment: &str) -> String {
 
 /// Runs an API subcommand.
 pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
+    if let ApiCmd::Commands(CommandsCmd::New { request_type, json }) = cmd {
+        return crate::command_new::new(&request_type, json.as_deref());
+    }
     let server = conn
         .server
         .ok_or("--server (or MDMCTL_SERVER) is required for the admin API")?;
@@ -228,7 +241,10 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
                     serde_json::from_slice::<serde_json::Value>(&text)
                         .map_err(|e| format!("{} is not JSON: {e}", path.display()))?
                 }
-                None => serde_json::json!({}),
+                // Without --json, the same template `commands new` prints.
+                None => mdm_commands::AnyCommand::template(&request_type)
+                    .map(|c| mdm_commands::json::command_to_json(&c))
+                    .unwrap_or_else(|| serde_json::json!({})),
             };
             let object = command
                 .as_object_mut()
@@ -258,15 +274,46 @@ pub fn run(conn: Connection, cmd: ApiCmd) -> CliResult {
         ),
         ApiCmd::PushEnrollments { ids } => {
             let ids: Vec<String> = ids.iter().map(|i| escape(i)).collect();
-            (
+            let answer = call(
+                &client,
+                &server,
+                &key,
                 Method::GET,
-                format!("/v1/push/{}", ids.join(",")),
+                &format!("/v1/push/{}", ids.join(",")),
                 Vec::new(),
-            )
+            )?;
+            print_json(&answer)?;
+            return push_failures(&answer);
         }
-        ApiCmd::EnrollLink(_) => return Err("enroll-link is handled above".into()),
+        ApiCmd::EnrollLink(_) | ApiCmd::Commands(CommandsCmd::New { .. }) => {
+            return Err("handled above".into());
+        }
     };
     print_json(&call(&client, &server, &key, method, &path, body)?)
+}
+
+/// An error when any push of a `/v1/push` answer (`{"status": {id: {"push_error": ..}}}`)
+/// failed, so that the exit code says so; the answer itself is already printed.
+fn push_failures(answer: &serde_json::Value) -> CliResult {
+    let Some(status) = answer.get("status").and_then(|s| s.as_object()) else {
+        return Err("the server's push answer has no `status` object".into());
+    };
+    let failed: Vec<&str> = status
+        .iter()
+        .filter(|(_, entry)| entry.get("push_error").is_some())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} pushes failed: {}",
+            failed.len(),
+            status.len(),
+            failed.join(", ")
+        )
+        .into())
+    }
 }
 
 /// One admin API call: the JSON answer, or an error naming the HTTP status.
@@ -300,4 +347,24 @@ fn call(
         return Err(format!("the server answered HTTP {}: {json}", answer.status).into());
     }
     Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_failures;
+    use serde_json::json;
+
+    #[test]
+    fn push_enrollments_fails_when_a_push_failed() {
+        assert!(push_failures(&json!({"status": {"a": {"push_result": "x"}}})).is_ok());
+        let err = push_failures(&json!({"status": {
+            "a": {"push_result": "x"},
+            "b": {"push_error": "no push certificate"},
+        }}))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("1 of 2 pushes failed: b"), "{err}");
+        assert!(push_failures(&json!({"error": "?"})).is_err());
+    }
 }

@@ -23,7 +23,8 @@ pub fn run(cmd: CommandCmd) -> CliResult {
     }
 }
 
-fn new(request_type: &str, json: Option<&std::path::Path>) -> CliResult {
+/// Prints a new command plist: the template of `request_type`, or the keys of `json`.
+pub fn new(request_type: &str, json: Option<&std::path::Path>) -> CliResult {
     let command = match json {
         Some(path) => {
             let bytes = read_input(Some(path))?;

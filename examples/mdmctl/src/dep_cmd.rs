@@ -87,8 +87,8 @@ struct Conn {
     /// The decrypted token (JSON, as printed by `decrypt-token`).
     #[arg(long, env = "MDMCTL_DEP_TOKEN")]
     token: PathBuf,
-    /// The DEP service's base URL.
-    #[arg(long, env = "MDMCTL_DEP_URL", default_value = dep_client::DEFAULT_BASE_URL)]
+    /// The DEP service's URL (`--url`, as for `push` and `scep`; `--base-url` still works).
+    #[arg(long = "url", alias = "base-url", env = "MDMCTL_DEP_URL", default_value = dep_client::DEFAULT_BASE_URL)]
     base_url: String,
 }
 
@@ -97,8 +97,8 @@ struct OptConn {
     /// The decrypted token (JSON), needed with --lock.
     #[arg(long, env = "MDMCTL_DEP_TOKEN")]
     token: Option<PathBuf>,
-    /// The DEP service's base URL.
-    #[arg(long, env = "MDMCTL_DEP_URL", default_value = dep_client::DEFAULT_BASE_URL)]
+    /// The DEP service's URL (`--url`, as for `push` and `scep`; `--base-url` still works).
+    #[arg(long = "url", alias = "base-url", env = "MDMCTL_DEP_URL", default_value = dep_client::DEFAULT_BASE_URL)]
     base_url: String,
 }
 

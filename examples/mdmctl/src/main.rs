@@ -44,8 +44,8 @@ enum TopLevel {
     /// Apple's schema trees: what changed between two releases.
     #[command(subcommand)]
     Schema(schema_cmd::SchemaCmd),
-    /// Build MDM commands.
-    #[command(subcommand)]
+    /// Old name of `commands new` (kept so that scripts keep working).
+    #[command(subcommand, hide = true)]
     Command(command_new::CommandCmd),
     /// SCEP client: capabilities, CA certificates, enrollment (polls while PENDING), and
     /// scep-server's pending requests (list, approve, reject).
@@ -92,7 +92,7 @@ fn main() {
         TopLevel::Schema(cmd) => schema_cmd::run(cmd),
         TopLevel::Command(cmd) => command_new::run(cmd),
         TopLevel::Scep(args) => scep_cmd::run(args, cli.ca_file.as_deref()),
-        TopLevel::Push(args) => push_cmd::run(args),
+        TopLevel::Push(args) => push_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Dep(args) => dep_cmd::run(args),
         TopLevel::Api(cmd) => api_cmd::run(api, cmd),
     };

@@ -35,9 +35,6 @@ pub struct Args {
     /// https://host:port URL.
     #[arg(long, default_value = "production")]
     url: String,
-    /// Extra CA certificate (PEM) to trust for the server, e.g. a test server's.
-    #[arg(long)]
-    ca: Option<PathBuf>,
     /// File with one TOKEN_HEX:PUSHMAGIC per line (`-` for standard input; blank lines and
     /// lines starting with `#` are skipped).
     #[arg(long)]
@@ -171,8 +168,9 @@ fn summary_json(counts: &Counts, total: usize, elapsed: Duration) -> serde_json:
     })
 }
 
-/// Runs the subcommand.
-pub fn run(args: Args) -> CliResult {
+/// Runs the subcommand; `ca_file` is the global `--ca-file` (extra roots to trust for the
+/// APNs server, e.g. a test server's).
+pub fn run(args: Args, ca_file: Option<&std::path::Path>) -> CliResult {
     let mut pairs = Vec::new();
     for p in &args.pairs {
         pairs.push(parse_pair(p)?);
@@ -195,8 +193,8 @@ pub fn run(args: Args) -> CliResult {
         .push_timeout(Duration::from_secs(args.timeout.max(1)))
         .max_attempts(args.attempts)
         .connections_per_topic(args.connections);
-    if let Some(ca) = &args.ca {
-        let pem = read_input(Some(ca.as_path()))?;
+    if let Some(ca) = ca_file {
+        let pem = read_input(Some(ca))?;
         for der in apns_client::cert::certificates_from_pem(&pem)? {
             builder = builder.add_root_certificate(&der);
         }

@@ -126,7 +126,7 @@ fn inspect_command_bad_input_fails_cleanly() {
 
 #[test]
 fn command_new_from_template_and_json() {
-    let out = mdmctl(&["command", "new", "DeviceInformation"], None);
+    let out = mdmctl(&["commands", "new", "DeviceInformation"], None);
     assert!(
         out.status.success(),
         "{}",
@@ -140,9 +140,12 @@ fn command_new_from_template_and_json() {
         cmd.get("RequestType").unwrap().as_string(),
         Some("DeviceInformation")
     );
-    assert!(cmd.get("Queries").unwrap().as_array().unwrap().is_empty());
+    // Without --json, every query Apple lists: a command worth sending as it is.
+    let queries = cmd.get("Queries").unwrap().as_array().unwrap();
+    assert!(queries.len() > 20, "{queries:?}");
+    assert!(queries.iter().any(|q| q.as_string() == Some("UDID")));
 
-    // Two runs give two UUIDs.
+    // Two runs give two UUIDs; `command new` is the old name of `commands new`.
     let again = mdmctl(&["command", "new", "DeviceInformation"], None);
     let w: plist::Dictionary = plist::from_bytes(&again.stdout).unwrap();
     assert_ne!(w.get("CommandUUID"), v.get("CommandUUID"));
