@@ -86,7 +86,10 @@ fn pushes_json(pushes: &[PushOutcome]) -> Json {
     Json::Object(status)
 }
 
-/// `GET /version`.
+/// Admin routes answered without the API key: NanoMDM's tools call `/version` without one.
+pub const PUBLIC_PATHS: &[&str] = &["/version"];
+
+/// `GET /version` (no API key needed, see [`PUBLIC_PATHS`]).
 pub async fn version() -> Response {
     JsonBody(json!({ "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
@@ -815,7 +818,7 @@ pub async fn revoke_enrollment_token(
     )
 }
 
-/// The admin API's routes (all behind the API key).
+/// The admin API's routes (behind the API key, but for [`PUBLIC_PATHS`]).
 pub fn admin_routes() -> Routes {
     use axum::routing::{get, post, put};
     Routes::new()

@@ -30,7 +30,8 @@ pub fn device_routes() -> Routes {
         )
 }
 
-/// The whole application: device endpoints, the admin API behind the key, and limits.
+/// The whole application: device endpoints, the admin API behind the key (but for
+/// [`crate::admin::PUBLIC_PATHS`]), and limits.
 pub fn router(state: AppState) -> Router {
     let admin = admin_routes()
         .into_parts()
@@ -57,7 +58,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.api_key.authorizes(request.headers()) {
+    let public = crate::admin::PUBLIC_PATHS.contains(&request.uri().path());
+    if public || state.api_key.authorizes(request.headers()) {
         next.run(request).await
     } else {
         let mut response = (

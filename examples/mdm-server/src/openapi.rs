@@ -60,6 +60,17 @@ fn scep_op(summary: &str) -> Json {
     })
 }
 
+/// An operation open without the API key.
+fn public(mut operation: Json) -> Json {
+    if let Json::Object(map) = &mut operation {
+        map.insert("security".into(), json!([]));
+        if let Some(Json::Object(responses)) = map.get_mut("responses") {
+            responses.remove("401");
+        }
+    }
+    operation
+}
+
 fn path_param(name: &str, description: &str) -> Json {
     json!({ "name": name, "in": "path", "required": true, "description": description,
             "schema": { "type": "string" } })
@@ -100,7 +111,7 @@ pub fn document() -> Json {
         "info": {
             "title": "mdm-server admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every route needs the API key: HTTP Basic with any user name and \
+            "description": "Every route but `/version` needs the API key: HTTP Basic with any user name and \
                             the key as password, or `Authorization: Bearer <key>`.",
         },
         "components": { "securitySchemes": {
@@ -136,7 +147,7 @@ pub fn document() -> Json {
                 "get": scep_op("SCEP (RFC 8894): GetCACaps, GetCACert, PKIOperation with `message`"),
                 "post": scep_op("SCEP PKIOperation with the pkiMessage as the body"),
             },
-            "/version": { "get": op("Server version", &[], None, ok_json("`{\"version\"}`")) },
+            "/version": { "get": public(op("Server version (no API key needed, as NanoMDM's tools expect)", &[], None, ok_json("`{\"version\"}`"))) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",
                 &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },
