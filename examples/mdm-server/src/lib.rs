@@ -10,6 +10,7 @@ pub mod identity;
 pub mod limits;
 pub mod openapi;
 pub mod pki;
+pub mod problem;
 pub mod push;
 pub mod refusals;
 pub mod retention;

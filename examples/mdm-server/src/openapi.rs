@@ -97,8 +97,81 @@ fn with(mut responses: Json, code: &str, description: &str) -> Json {
     responses
 }
 
+/// The schema of a problem details document (RFC 9457), the body of every admin error.
+fn problem_schema() -> Json {
+    json!({
+        "type": "object",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": { "type": "string", "description": "a URI naming the kind of problem; `about:blank` when the status says it all" },
+            "title": { "type": "string", "description": "the status's reason phrase" },
+            "status": { "type": "integer", "description": "the HTTP status" },
+            "detail": { "type": "string", "description": "what was wrong with this request" },
+            "instance": { "type": "string", "description": "the request path" },
+        },
+    })
+}
+
+/// Every admin operation (not `security: []` device ones; `/version` is admin but public):
+/// error responses carry the ProblemDetails schema, success responses a JSON schema, and
+/// the errors any admin request may meet (413, 500) are listed.
+fn admin_responses(doc: &mut Json) {
+    let problem = json!({ "application/problem+json": {
+        "schema": { "$ref": "#/components/schemas/ProblemDetails" } } });
+    let Some(paths) = doc.get_mut("paths").and_then(Json::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let device =
+                operation.get("security") == Some(&json!([])) && path.as_str() != "/version";
+            if device {
+                continue;
+            }
+            let Some(responses) = operation.get_mut("responses").and_then(Json::as_object_mut)
+            else {
+                continue;
+            };
+            responses
+                .entry("413")
+                .or_insert_with(|| json!({ "description": "body too large" }));
+            responses
+                .entry("500")
+                .or_insert_with(|| json!({ "description": "internal error (logged, not shown)" }));
+            for (code, response) in responses.iter_mut() {
+                let Some(response) = response.as_object_mut() else {
+                    continue;
+                };
+                if code.starts_with('4') || code.starts_with('5') {
+                    response.insert("content".into(), problem.clone());
+                } else if !response.contains_key("content") {
+                    response.insert(
+                        "content".into(),
+                        json!({ "application/json": { "schema": { "type": "object" } } }),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document.
 pub fn document() -> Json {
+    let mut doc = paths_document();
+    if let Some(Json::Object(components)) = doc.get_mut("components") {
+        components.insert(
+            "schemas".into(),
+            json!({ "ProblemDetails": problem_schema() }),
+        );
+    }
+    admin_responses(&mut doc);
+    doc
+}
+
+fn paths_document() -> Json {
     let ids = path_param("ids", "comma-separated enrollment IDs");
     let id = path_param("id", "an enrollment ID (`<device>` or `<device>:<user>`)");
     let uuid = path_param("uuid", "a CommandUUID");

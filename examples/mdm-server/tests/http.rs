@@ -1137,3 +1137,121 @@ async fn slow_clients_are_cut_off() {
     assert_eq!(r.status, 200);
     s.stop().await;
 }
+
+/// Asserts that `r` is a problem details document (RFC 9457) for `status`.
+fn assert_problem(r: &Response, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some(mdm_server::problem::CONTENT_TYPE),
+        "{what}"
+    );
+    let p = r.json();
+    assert_eq!(p["status"], status, "{what}: {p}");
+    assert_eq!(p["type"], "about:blank", "{what}: {p}");
+    assert!(p["title"].is_string(), "{what}: {p}");
+    assert!(p["instance"].is_string(), "{what}: {p}");
+}
+
+#[tokio::test]
+async fn admin_errors_are_problem_details() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    let auth = format!("Bearer {KEY}");
+    // Every registered admin route: refused without the key (401 with WWW-Authenticate),
+    // and, with the key, any error it gives for unknown IDs and an unreadable body.
+    for (method, path) in mdm_server::http::admin_routes().list() {
+        let concrete = path
+            .replace("{ids}", "NOPE-A,NOPE-B")
+            .replace("{id}", "NOPE")
+            .replace("{uuid}", "NOPE")
+            .replace("{identifier}", "NOPE");
+        let what = format!("{method} {path}");
+        if !mdm_server::admin::PUBLIC_PATHS.contains(path) {
+            let r = request(s.addr, method, &concrete, &[], b"").await;
+            assert_problem(&r, 401, &what);
+            assert!(r.header("www-authenticate").is_some(), "{what}");
+            assert_eq!(r.json()["instance"], concrete.as_str());
+        }
+        let r = request(
+            s.addr,
+            method,
+            &concrete,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            b"\xff{",
+        )
+        .await;
+        if r.status >= 400 {
+            assert_problem(&r, r.status, &what);
+        }
+    }
+    // 400, 404, 409, 413, 415, 405 by name.
+    let r = s.admin("PUT", "/v1/enqueue/X", b"not a plist").await;
+    assert_problem(&r, 400, "bad plist");
+    assert!(r.json()["detail"].is_string());
+    let r = s.admin("GET", "/v1/enrollments/NOPE", b"").await;
+    assert_problem(&r, 404, "unknown enrollment");
+    let r = s.admin("GET", "/v1/enrollments?limit=abc", b"").await;
+    assert_problem(&r, 400, "bad query");
+    s.enroll("PROBLEM-DEV").await;
+    s.enqueue("PROBLEM-DEV", "PROBLEM-CMD", "ProfileList").await;
+    let again = command_plist("PROBLEM-CMD", "ProfileList");
+    let r = s
+        .admin("PUT", "/v1/enqueue/PROBLEM-DEV?nopush=1", again.as_bytes())
+        .await;
+    assert_problem(&r, 409, "CommandUUID used twice");
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/commands",
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        b"{}",
+    )
+    .await;
+    assert_problem(&r, 415, "not JSON");
+    let r = request(
+        s.addr,
+        "PATCH",
+        "/v1/stats",
+        &[("Authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_problem(&r, 405, "wrong method");
+    let big = vec![b' '; 11 * 1024 * 1024];
+    let r = s.admin("PUT", "/v1/enqueue/X", &big).await;
+    assert_problem(&r, 413, "body too large");
+    // Device routes keep what devices expect.
+    let r = request(s.addr, "PUT", "/mdm/checkin", &[], b"not a plist").await;
+    assert!(r.status >= 400);
+    assert_ne!(
+        r.header("content-type"),
+        Some(mdm_server::problem::CONTENT_TYPE)
+    );
+    // The document says so.
+    let doc = mdm_server::openapi::document();
+    assert!(doc["components"]["schemas"]["ProblemDetails"].is_object());
+    for (method, path) in mdm_server::http::admin_routes().list() {
+        let op = &doc["paths"][*path][method.to_lowercase()];
+        for (code, response) in op["responses"].as_object().unwrap() {
+            let content = &response["content"];
+            if code.starts_with('4') || code.starts_with('5') {
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/ProblemDetails",
+                    "{method} {path} {code}"
+                );
+            } else {
+                assert!(
+                    content.as_object().is_some_and(|c| !c.is_empty()),
+                    "{method} {path} {code}"
+                );
+            }
+        }
+    }
+    s.stop().await;
+    b.finish().await;
+}
