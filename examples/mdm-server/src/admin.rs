@@ -9,6 +9,7 @@ use crate::command::RawCommand;
 use crate::service::{EnqueueOptions, PushOutcome, ServiceError};
 use crate::state::{AppState, Routes, error_response};
 use crate::storage::{self, EnrollmentFilter, EnrollmentRecord, PushCert, Timestamp};
+pub mod escrow_key_unlock;
 pub mod return_to_service;
 
 use axum::Json as JsonBody;
