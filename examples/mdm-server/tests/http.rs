@@ -1255,3 +1255,115 @@ async fn admin_errors_are_problem_details() {
     s.stop().await;
     b.finish().await;
 }
+
+/// A command plist laid out as NanoMDM's `tools/cmdr.py` writes it with Python's
+/// `plistlib.dump`: XML declaration and DOCTYPE, keys sorted (`Command` before
+/// `CommandUUID`), tab indentation, data as wrapped base64.
+fn cmdr_plist(uuid: &str, command: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \
+         \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <plist version=\"1.0\">\n<dict>\n\t<key>Command</key>\n\t<dict>\n{command}\t</dict>\n\
+         \t<key>CommandUUID</key>\n\t<string>{uuid}</string>\n</dict>\n</plist>\n"
+    )
+}
+
+#[tokio::test]
+async fn nanomdm_cmdr_plists_are_queued_fetched_and_acknowledged() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    let udid = unique("CMDR");
+    s.enroll(&udid).await;
+    let profile = base64::engine::general_purpose::STANDARD.encode(plist(
+        "<key>PayloadType</key><string>Configuration</string>",
+    ));
+    let (first, rest) = profile.split_at(profile.len().min(40));
+    let commands = [
+        (
+            "ProfileList",
+            "\t\t<key>RequestType</key>\n\t\t<string>ProfileList</string>\n".to_owned(),
+        ),
+        (
+            "DeviceLock",
+            "\t\t<key>Message</key>\n\t\t<string>Lock Message</string>\n\
+             \t\t<key>PhoneNumber</key>\n\t\t<string>954-555-5555</string>\n\
+             \t\t<key>RequestType</key>\n\t\t<string>DeviceLock</string>\n"
+                .to_owned(),
+        ),
+        (
+            "DeviceInformation",
+            "\t\t<key>Queries</key>\n\t\t<array>\n\t\t\t<string>Model</string>\n\
+             \t\t\t<string>OSVersion</string>\n\t\t</array>\n\
+             \t\t<key>RequestType</key>\n\t\t<string>DeviceInformation</string>\n"
+                .to_owned(),
+        ),
+        (
+            "InstallProfile",
+            format!(
+                "\t\t<key>Payload</key>\n\t\t<data>\n\t\t{first}\n\t\t{rest}\n\t\t</data>\n\
+                 \t\t<key>RequestType</key>\n\t\t<string>InstallProfile</string>\n"
+            ),
+        ),
+        (
+            "RemoveProfile",
+            "\t\t<key>Identifier</key>\n\t\t<string>com.example.profile</string>\n\
+             \t\t<key>RequestType</key>\n\t\t<string>RemoveProfile</string>\n"
+                .to_owned(),
+        ),
+        (
+            "ScheduleOSUpdate",
+            "\t\t<key>RequestType</key>\n\t\t<string>ScheduleOSUpdate</string>\n\
+             \t\t<key>Updates</key>\n\t\t<array>\n\t\t\t<dict>\n\
+             \t\t\t\t<key>InstallAction</key>\n\t\t\t\t<string>InstallASAP</string>\n\
+             \t\t\t\t<key>MaxUserDeferrals</key>\n\t\t\t\t<integer>3</integer>\n\
+             \t\t\t\t<key>ProductVersion</key>\n\t\t\t\t<string>17.1</string>\n\
+             \t\t\t</dict>\n\t\t</array>\n"
+                .to_owned(),
+        ),
+    ];
+    for (request_type, body) in &commands {
+        // cmdr.py's default CommandUUID is a lowercase uuid4.
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let r = s
+            .admin(
+                "PUT",
+                &format!("/v1/enqueue/{udid}?nopush=1"),
+                cmdr_plist(&uuid, body).as_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{request_type}: {}", r.text());
+        assert_eq!(r.json()["command_uuid"], uuid.as_str());
+        assert_eq!(r.json()["request_type"], *request_type);
+
+        let r = s.device(&idle(&udid)).await;
+        assert_eq!(
+            sent_uuid(&r).as_deref(),
+            Some(uuid.as_str()),
+            "{request_type}"
+        );
+        let sent = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM).unwrap();
+        let command = sent["Command"].as_dictionary().unwrap();
+        assert_eq!(command["RequestType"].as_string(), Some(*request_type));
+        if *request_type == "InstallProfile" {
+            assert_eq!(
+                command["Payload"].as_data().map(|d| d.to_vec()),
+                base64::engine::general_purpose::STANDARD
+                    .decode(&profile)
+                    .ok()
+            );
+        }
+
+        let r = s
+            .device(&report(&udid, "Acknowledged", Some(&uuid), ""))
+            .await;
+        assert_eq!(sent_uuid(&r), None, "{request_type}: nothing else queued");
+        assert_eq!(
+            s.status_of(&uuid, &udid).await["status"],
+            "Acknowledged",
+            "{request_type}"
+        );
+    }
+    s.stop().await;
+    b.finish().await;
+}
