@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod apns;
 pub mod app;
 pub mod command;
 pub mod device;
+pub mod escrow;
 pub mod http;
 pub mod identity;
 pub mod limits;

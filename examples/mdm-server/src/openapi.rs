@@ -158,6 +158,46 @@ fn admin_responses(doc: &mut Json) {
     }
 }
 
+/// `POST /v1/escrowkeyunlock` (its own function: the document's `json!` is deep enough).
+fn escrow_key_unlock_op() -> Json {
+    op(
+        "Activation Lock bypass (NanoMDM): the form is sent to Apple's escrow-key-unlock endpoint \
+                 (configurable: --escrow-key-unlock-url) with the push certificate of `topic` as TLS client \
+                 certificate; Apple's status and body are returned",
+        &[],
+        Some(
+            json!({ "required": true, "content": { "application/x-www-form-urlencoded": { "schema": {
+                    "type": "object",
+                    "required": ["serial", "productType", "orgName", "guid", "escrowKey", "topic"],
+                    "properties": {
+                        "serial": { "type": "string", "maxLength": 64 },
+                        "productType": { "type": "string", "maxLength": 64, "description": "e.g. iPad4,1" },
+                        "orgName": { "type": "string", "maxLength": 256 },
+                        "guid": { "type": "string", "maxLength": 256, "description": "who asks (email, LDAP ID, name)" },
+                        "escrowKey": { "type": "string", "maxLength": 256, "description": "the bypass code, dash-separated" },
+                        "imei": { "type": "string", "maxLength": 64 },
+                        "imei2": { "type": "string", "maxLength": 64 },
+                        "meid": { "type": "string", "maxLength": 64 },
+                        "topic": { "type": "string", "maxLength": 256, "description": "the push certificate's topic" },
+                    },
+                } } } }),
+        ),
+        with(
+            with(
+                with(
+                    ok_json("Apple's answer, passed on (status and body)"),
+                    "404",
+                    "no push certificate for `topic`",
+                ),
+                "415",
+                "not a form",
+            ),
+            "502",
+            "Apple could not be reached",
+        ),
+    )
+}
+
 /// The OpenAPI document.
 pub fn document() -> Json {
     let mut doc = paths_document();
@@ -241,6 +281,7 @@ fn paths_document() -> Json {
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
                 ok_json("`{topic, not_after}`"),
             ) },
+            "/v1/escrowkeyunlock": { "post": escrow_key_unlock_op() },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
                 &[query_param("create", "string", "any value but 0/false: queue for enrollment IDs that do not exist (yet)")],
