@@ -861,6 +861,7 @@ pub async fn escrow_key_unlock(
         Ok(answer) => {
             let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut response = (status, answer.body).into_response();
+            response.extensions_mut().insert(crate::problem::PassedOn);
             if let Some(ct) = answer.content_type {
                 response
                     .headers_mut()

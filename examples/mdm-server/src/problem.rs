@@ -36,6 +36,11 @@ pub fn response(status: StatusCode, detail: Option<&str>, instance: Option<&str>
     response
 }
 
+/// A response extension that keeps [`layer`] off an error answer: one passed on from
+/// elsewhere as it came (Apple's answer to `POST /v1/escrowkeyunlock`).
+#[derive(Debug, Clone, Copy)]
+pub struct PassedOn;
+
 fn is_problem(response: &Response) -> bool {
     response
         .headers()
@@ -52,7 +57,10 @@ pub async fn layer(request: Request, next: Next) -> Response {
     let instance = request.uri().path().to_owned();
     let answer = next.run(request).await;
     let status = answer.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_problem(&answer) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem(&answer)
+        || answer.extensions().get::<PassedOn>().is_some()
+    {
         return answer;
     }
     let (parts, body) = answer.into_parts();

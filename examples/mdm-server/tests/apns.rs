@@ -181,8 +181,11 @@ async fn push_certificates_are_checked_and_pushes_reach_apns() {
 type Seen = (String, String, Option<Vec<u8>>);
 
 /// A one-connection HTTPS server standing in for Apple's escrow-key-unlock endpoint: it
-/// asks for a client certificate issued by `pki`, records the request and answers 200.
-async fn mock_escrow(pki: &TestPki) -> (String, Vec<u8>, tokio::sync::oneshot::Receiver<Seen>) {
+/// asks for a client certificate issued by `pki`, records the request and answers `status`.
+async fn mock_escrow(
+    pki: &TestPki,
+    status: &'static str,
+) -> (String, Vec<u8>, tokio::sync::oneshot::Receiver<Seen>) {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
@@ -263,7 +266,7 @@ async fn mock_escrow(pki: &TestPki) -> (String, Vec<u8>, tokio::sync::oneshot::R
         let answer = "UNLOCKED";
         tls.write_all(
             format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                 answer.len()
             )
             .as_bytes(),
@@ -279,7 +282,7 @@ async fn mock_escrow(pki: &TestPki) -> (String, Vec<u8>, tokio::sync::oneshot::R
 #[tokio::test]
 async fn escrow_key_unlock_reaches_apple_with_the_push_certificate() {
     let pki = TestPki::new().unwrap();
-    let (url, server_der, seen) = mock_escrow(&pki).await;
+    let (url, server_der, seen) = mock_escrow(&pki, "200 OK").await;
     let dir = TempDir::new();
     let ca = dir.path().join("escrow-ca.pem");
     std::fs::write(&ca, pem_encode("CERTIFICATE", &server_der)).unwrap();
@@ -355,5 +358,47 @@ async fn escrow_key_unlock_reaches_apple_with_the_push_certificate() {
         stored.first(),
         "the push certificate was the TLS client certificate"
     );
+    let _ = tx.send(());
+}
+
+#[tokio::test]
+async fn escrow_key_unlock_passes_apples_refusal_on_as_it_came() {
+    let pki = TestPki::new().unwrap();
+    let (url, server_der, seen) = mock_escrow(&pki, "400 Bad Request").await;
+    let dir = TempDir::new();
+    let ca = dir.path().join("escrow-ca.pem");
+    std::fs::write(&ca, pem_encode("CERTIFICATE", &server_der)).unwrap();
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
+        .with_api_key(KEY)
+        .without_signature_check()
+        .with_escrow_key_unlock(url, Some(ca));
+    let server = Server::start(&config).await.unwrap();
+    let addr = server.local_addr;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async move {
+        let _ = rx.await;
+    }));
+    let auth = [("Authorization", "Bearer k")];
+    let pem = push_cert_pem(&pki, TOPIC);
+    let r = request(addr, "PUT", "/v1/pushcert", &auth, pem.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body =
+        format!("serial=S&productType=Mac14%2C2&orgName=O&guid=G&escrowKey=K-K&topic={TOPIC}");
+    let r = request(
+        addr,
+        "POST",
+        "/v1/escrowkeyunlock",
+        &[
+            auth[0],
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    // Apple's status, type and body, not turned into a problem document.
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.text(), "UNLOCKED");
+    assert!(seen.await.is_ok());
     let _ = tx.send(());
 }
