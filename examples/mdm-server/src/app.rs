@@ -97,6 +97,15 @@ pub struct Config {
     #[arg(long, env = "MDM_APNS_CA")]
     pub apns_ca: Option<PathBuf>,
 
+    /// Apple's escrow-key-unlock URL for `POST /v1/escrowkeyunlock` (default: Apple's
+    /// service). Another `https://` URL sends the requests elsewhere (a test server).
+    #[arg(long, env = "MDM_ESCROW_KEY_UNLOCK_URL")]
+    pub escrow_key_unlock_url: Option<String>,
+
+    /// PEM file of extra root certificates to trust for the escrow-key-unlock connection.
+    #[arg(long, env = "MDM_ESCROW_KEY_UNLOCK_CA")]
+    pub escrow_key_unlock_ca: Option<PathBuf>,
+
     /// RSA key size of the SCEP CA created on first start.
     #[arg(long, env = "MDM_CA_KEY_BITS", default_value_t = 2048)]
     pub ca_key_bits: usize,
@@ -198,6 +207,8 @@ impl Config {
             ca_key_bits: 2048,
             apns_url: None,
             apns_ca: None,
+            escrow_key_unlock_url: None,
+            escrow_key_unlock_ca: None,
             tls_cert: None,
             tls_key: None,
             header_timeout: 30,
@@ -275,6 +286,13 @@ impl Config {
     /// This configuration reading the device's certificate from a proxy header.
     pub fn with_client_cert_header(mut self, name: impl Into<String>) -> Self {
         self.client_cert_header = Some(name.into());
+        self
+    }
+
+    /// Sends `POST /v1/escrowkeyunlock` to `url`, trusting the certificates in `ca` too.
+    pub fn with_escrow_key_unlock(mut self, url: impl Into<String>, ca: Option<PathBuf>) -> Self {
+        self.escrow_key_unlock_url = Some(url.into());
+        self.escrow_key_unlock_ca = ca;
         self
     }
 
@@ -546,6 +564,22 @@ impl Server {
         state.default_topic = config.topic.clone();
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
         state.open_enrollment = config.open_enrollment;
+        let mut escrow_roots = crate::escrow::system_roots();
+        if let Some(path) = &config.escrow_key_unlock_ca {
+            let pem = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
+            escrow_roots.extend(
+                apns_client::cert::certificates_from_pem(&pem)
+                    .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?,
+            );
+        }
+        let escrow_url = config
+            .escrow_key_unlock_url
+            .as_deref()
+            .unwrap_or(crate::admin::escrow_key_unlock::APPLE_URL);
+        state.escrow = Some(Arc::new(
+            crate::escrow::EscrowClient::new(escrow_url, &escrow_roots)
+                .map_err(|e| StartError::Config(format!("--escrow-key-unlock-url: {e}")))?,
+        ));
         state.trusted_proxies = if config.trusted_proxy.is_empty() {
             crate::state::loopback()
         } else {

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, put};
 
 /// The device-facing routes (no API key: devices prove who they are per message).
@@ -30,7 +30,8 @@ pub fn device_routes() -> Routes {
         )
 }
 
-/// The whole application: device endpoints, the admin API behind the key, and limits.
+/// The whole application: device endpoints, the admin API behind the key (but for
+/// [`crate::admin::PUBLIC_PATHS`]; its errors as problem details, [`crate::problem`]), and limits.
 pub fn router(state: AppState) -> Router {
     let admin = admin_routes()
         .into_parts()
@@ -38,7 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
-        ));
+        ))
+        .layer(middleware::from_fn(crate::problem::layer));
     let body_limit = state
         .limits
         .max_bytes
@@ -57,14 +59,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.api_key.authorizes(request.headers()) {
+    let public = crate::admin::PUBLIC_PATHS.contains(&request.uri().path());
+    if public || state.api_key.authorizes(request.headers()) {
         next.run(request).await
     } else {
-        let mut response = (
+        let mut response = crate::problem::response(
             StatusCode::UNAUTHORIZED,
-            "an API key is required: HTTP Basic (any user, key as password) or Bearer",
-        )
-            .into_response();
+            Some("an API key is required: HTTP Basic (any user, key as password) or Bearer"),
+            Some(request.uri().path()),
+        );
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"mdm-server\""),

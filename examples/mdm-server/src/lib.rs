@@ -1,15 +1,18 @@
 #![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod apns;
 pub mod app;
 pub mod command;
 pub mod device;
+pub mod escrow;
 pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod openapi;
 pub mod pki;
+pub mod problem;
 pub mod push;
 pub mod refusals;
 pub mod retention;

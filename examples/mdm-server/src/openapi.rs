@@ -60,6 +60,17 @@ fn scep_op(summary: &str) -> Json {
     })
 }
 
+/// An operation open without the API key.
+fn public(mut operation: Json) -> Json {
+    if let Json::Object(map) = &mut operation {
+        map.insert("security".into(), json!([]));
+        if let Some(Json::Object(responses)) = map.get_mut("responses") {
+            responses.remove("401");
+        }
+    }
+    operation
+}
+
 fn path_param(name: &str, description: &str) -> Json {
     json!({ "name": name, "in": "path", "required": true, "description": description,
             "schema": { "type": "string" } })
@@ -86,8 +97,121 @@ fn with(mut responses: Json, code: &str, description: &str) -> Json {
     responses
 }
 
+/// The schema of a problem details document (RFC 9457), the body of every admin error.
+fn problem_schema() -> Json {
+    json!({
+        "type": "object",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": { "type": "string", "description": "a URI naming the kind of problem; `about:blank` when the status says it all" },
+            "title": { "type": "string", "description": "the status's reason phrase" },
+            "status": { "type": "integer", "description": "the HTTP status" },
+            "detail": { "type": "string", "description": "what was wrong with this request" },
+            "instance": { "type": "string", "description": "the request path" },
+        },
+    })
+}
+
+/// Every admin operation (not `security: []` device ones; `/version` is admin but public):
+/// error responses carry the ProblemDetails schema, success responses a JSON schema, and
+/// the errors any admin request may meet (413, 500) are listed.
+fn admin_responses(doc: &mut Json) {
+    let problem = json!({ "application/problem+json": {
+        "schema": { "$ref": "#/components/schemas/ProblemDetails" } } });
+    let Some(paths) = doc.get_mut("paths").and_then(Json::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let device =
+                operation.get("security") == Some(&json!([])) && path.as_str() != "/version";
+            if device {
+                continue;
+            }
+            let Some(responses) = operation.get_mut("responses").and_then(Json::as_object_mut)
+            else {
+                continue;
+            };
+            responses
+                .entry("413")
+                .or_insert_with(|| json!({ "description": "body too large" }));
+            responses
+                .entry("500")
+                .or_insert_with(|| json!({ "description": "internal error (logged, not shown)" }));
+            for (code, response) in responses.iter_mut() {
+                let Some(response) = response.as_object_mut() else {
+                    continue;
+                };
+                if code.starts_with('4') || code.starts_with('5') {
+                    response.insert("content".into(), problem.clone());
+                } else if !response.contains_key("content") {
+                    response.insert(
+                        "content".into(),
+                        json!({ "application/json": { "schema": { "type": "object" } } }),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `POST /v1/escrowkeyunlock` (its own function: the document's `json!` is deep enough).
+fn escrow_key_unlock_op() -> Json {
+    op(
+        "Activation Lock bypass (NanoMDM): the form is sent to Apple's escrow-key-unlock endpoint \
+                 (configurable: --escrow-key-unlock-url) with the push certificate of `topic` as TLS client \
+                 certificate; Apple's status and body are returned",
+        &[],
+        Some(
+            json!({ "required": true, "content": { "application/x-www-form-urlencoded": { "schema": {
+                    "type": "object",
+                    "required": ["serial", "productType", "orgName", "guid", "escrowKey", "topic"],
+                    "properties": {
+                        "serial": { "type": "string", "maxLength": 64 },
+                        "productType": { "type": "string", "maxLength": 64, "description": "e.g. iPad4,1" },
+                        "orgName": { "type": "string", "maxLength": 256 },
+                        "guid": { "type": "string", "maxLength": 256, "description": "who asks (email, LDAP ID, name)" },
+                        "escrowKey": { "type": "string", "maxLength": 256, "description": "the bypass code, dash-separated" },
+                        "imei": { "type": "string", "maxLength": 64 },
+                        "imei2": { "type": "string", "maxLength": 64 },
+                        "meid": { "type": "string", "maxLength": 64 },
+                        "topic": { "type": "string", "maxLength": 256, "description": "the push certificate's topic" },
+                    },
+                } } } }),
+        ),
+        with(
+            with(
+                with(
+                    ok_json("Apple's answer, passed on (status and body)"),
+                    "404",
+                    "no push certificate for `topic`",
+                ),
+                "415",
+                "not a form",
+            ),
+            "502",
+            "Apple could not be reached",
+        ),
+    )
+}
+
 /// The OpenAPI document.
 pub fn document() -> Json {
+    let mut doc = paths_document();
+    if let Some(Json::Object(components)) = doc.get_mut("components") {
+        components.insert(
+            "schemas".into(),
+            json!({ "ProblemDetails": problem_schema() }),
+        );
+    }
+    admin_responses(&mut doc);
+    doc
+}
+
+fn paths_document() -> Json {
     let ids = path_param("ids", "comma-separated enrollment IDs");
     let id = path_param("id", "an enrollment ID (`<device>` or `<device>:<user>`)");
     let uuid = path_param("uuid", "a CommandUUID");
@@ -100,7 +224,7 @@ pub fn document() -> Json {
         "info": {
             "title": "mdm-server admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every route needs the API key: HTTP Basic with any user name and \
+            "description": "Every route but `/version` needs the API key: HTTP Basic with any user name and \
                             the key as password, or `Authorization: Bearer <key>`.",
         },
         "components": { "securitySchemes": {
@@ -136,7 +260,7 @@ pub fn document() -> Json {
                 "get": scep_op("SCEP (RFC 8894): GetCACaps, GetCACert, PKIOperation with `message`"),
                 "post": scep_op("SCEP PKIOperation with the pkiMessage as the body"),
             },
-            "/version": { "get": op("Server version", &[], None, ok_json("`{\"version\"}`")) },
+            "/version": { "get": public(op("Server version (no API key needed, as NanoMDM's tools expect)", &[], None, ok_json("`{\"version\"}`"))) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",
                 &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },
@@ -157,6 +281,7 @@ pub fn document() -> Json {
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
                 ok_json("`{topic, not_after}`"),
             ) },
+            "/v1/escrowkeyunlock": { "post": escrow_key_unlock_op() },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
                 &[query_param("create", "string", "any value but 0/false: queue for enrollment IDs that do not exist (yet)")],

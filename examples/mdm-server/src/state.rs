@@ -42,6 +42,8 @@ pub struct AppState {
     pub open_enrollment: bool,
     /// The sources `client_cert_header` is read from (`--trusted-proxy`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Apple's escrow-key-unlock endpoint (`POST /v1/escrowkeyunlock` answers 501 without).
+    pub escrow: Option<Arc<crate::escrow::EscrowClient>>,
 }
 
 /// Loopback addresses (`127.0.0.0/8`, `::1/128`): the default `--trusted-proxy`.
@@ -90,6 +92,7 @@ impl AppState {
             default_topic: "com.apple.mgmt.External.00000000-0000-0000-0000-000000000000".into(),
             open_enrollment: false,
             trusted_proxies: loopback(),
+            escrow: None,
         }
     }
 }

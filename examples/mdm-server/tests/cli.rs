@@ -158,7 +158,7 @@ async fn first_start_creates_everything_and_restart_keeps_it() {
     let auth = format!("Bearer {key}");
     let auth = [("Authorization", auth.as_str())];
     assert_eq!(
-        request(server.addr, "GET", "/version", &[], b"")
+        request(server.addr, "GET", "/v1/stats", &[], b"")
             .await
             .status,
         401

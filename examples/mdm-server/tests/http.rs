@@ -1017,6 +1017,11 @@ async fn every_admin_route_needs_the_key_and_is_documented() {
     }
 
     for (method, path) in routes.list() {
+        if mdm_server::admin::PUBLIC_PATHS.contains(path) {
+            let op = &doc["paths"][*path][method.to_lowercase()];
+            assert_eq!(op["security"], json!([]), "{method} {path} is public");
+            continue;
+        }
         let concrete = path
             .replace("{ids}", "A,B")
             .replace("{id}", "A")
@@ -1040,9 +1045,24 @@ async fn every_admin_route_needs_the_key_and_is_documented() {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("whoever:{KEY}"))
     );
-    let r = request(s.addr, "GET", "/version", &[("Authorization", &basic)], b"").await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["version"], env!("CARGO_PKG_VERSION"));
+    let r = request(
+        s.addr,
+        "GET",
+        "/v1/stats",
+        &[("Authorization", &basic)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // NanoMDM's tools ask for the version without a key; a wrong key does not matter there.
+    for headers in [&[][..], &[("Authorization", "Bearer wrong")][..]] {
+        let r = request(s.addr, "GET", "/version", headers, b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["version"], env!("CARGO_PKG_VERSION"));
+    }
+    // Only that route: the others still refuse.
+    let r = request(s.addr, "GET", "/version/../v1/stats", &[], b"").await;
+    assert_ne!(r.status, 200, "{}", r.text());
     let r = s.admin("GET", "/v1/openapi.json", b"").await;
     assert_eq!(r.json()["openapi"], "3.1.0");
     s.stop().await;
@@ -1116,4 +1136,234 @@ async fn slow_clients_are_cut_off() {
     let r = s.admin("GET", "/version", b"").await;
     assert_eq!(r.status, 200);
     s.stop().await;
+}
+
+/// Asserts that `r` is a problem details document (RFC 9457) for `status`.
+fn assert_problem(r: &Response, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some(mdm_server::problem::CONTENT_TYPE),
+        "{what}"
+    );
+    let p = r.json();
+    assert_eq!(p["status"], status, "{what}: {p}");
+    assert_eq!(p["type"], "about:blank", "{what}: {p}");
+    assert!(p["title"].is_string(), "{what}: {p}");
+    assert!(p["instance"].is_string(), "{what}: {p}");
+}
+
+#[tokio::test]
+async fn admin_errors_are_problem_details() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    let auth = format!("Bearer {KEY}");
+    // Every registered admin route: refused without the key (401 with WWW-Authenticate),
+    // and, with the key, any error it gives for unknown IDs and an unreadable body.
+    for (method, path) in mdm_server::http::admin_routes().list() {
+        let concrete = path
+            .replace("{ids}", "NOPE-A,NOPE-B")
+            .replace("{id}", "NOPE")
+            .replace("{uuid}", "NOPE")
+            .replace("{identifier}", "NOPE");
+        let what = format!("{method} {path}");
+        if !mdm_server::admin::PUBLIC_PATHS.contains(path) {
+            let r = request(s.addr, method, &concrete, &[], b"").await;
+            assert_problem(&r, 401, &what);
+            assert!(r.header("www-authenticate").is_some(), "{what}");
+            assert_eq!(r.json()["instance"], concrete.as_str());
+        }
+        let r = request(
+            s.addr,
+            method,
+            &concrete,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            b"\xff{",
+        )
+        .await;
+        if r.status >= 400 {
+            assert_problem(&r, r.status, &what);
+        }
+    }
+    // 400, 404, 409, 413, 415, 405 by name.
+    let r = s.admin("PUT", "/v1/enqueue/X", b"not a plist").await;
+    assert_problem(&r, 400, "bad plist");
+    assert!(r.json()["detail"].is_string());
+    let r = s.admin("GET", "/v1/enrollments/NOPE", b"").await;
+    assert_problem(&r, 404, "unknown enrollment");
+    let r = s.admin("GET", "/v1/enrollments?limit=abc", b"").await;
+    assert_problem(&r, 400, "bad query");
+    s.enroll("PROBLEM-DEV").await;
+    s.enqueue("PROBLEM-DEV", "PROBLEM-CMD", "ProfileList").await;
+    let again = command_plist("PROBLEM-CMD", "ProfileList");
+    let r = s
+        .admin("PUT", "/v1/enqueue/PROBLEM-DEV?nopush=1", again.as_bytes())
+        .await;
+    assert_problem(&r, 409, "CommandUUID used twice");
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/commands",
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        b"{}",
+    )
+    .await;
+    assert_problem(&r, 415, "not JSON");
+    let r = request(
+        s.addr,
+        "PATCH",
+        "/v1/stats",
+        &[("Authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_problem(&r, 405, "wrong method");
+    let big = vec![b' '; 11 * 1024 * 1024];
+    let r = s.admin("PUT", "/v1/enqueue/X", &big).await;
+    assert_problem(&r, 413, "body too large");
+    // Device routes keep what devices expect.
+    let r = request(s.addr, "PUT", "/mdm/checkin", &[], b"not a plist").await;
+    assert!(r.status >= 400);
+    assert_ne!(
+        r.header("content-type"),
+        Some(mdm_server::problem::CONTENT_TYPE)
+    );
+    // The document says so.
+    let doc = mdm_server::openapi::document();
+    assert!(doc["components"]["schemas"]["ProblemDetails"].is_object());
+    for (method, path) in mdm_server::http::admin_routes().list() {
+        let op = &doc["paths"][*path][method.to_lowercase()];
+        for (code, response) in op["responses"].as_object().unwrap() {
+            let content = &response["content"];
+            if code.starts_with('4') || code.starts_with('5') {
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/ProblemDetails",
+                    "{method} {path} {code}"
+                );
+            } else {
+                assert!(
+                    content.as_object().is_some_and(|c| !c.is_empty()),
+                    "{method} {path} {code}"
+                );
+            }
+        }
+    }
+    s.stop().await;
+    b.finish().await;
+}
+
+/// A command plist laid out as NanoMDM's `tools/cmdr.py` writes it with Python's
+/// `plistlib.dump`: XML declaration and DOCTYPE, keys sorted (`Command` before
+/// `CommandUUID`), tab indentation, data as wrapped base64.
+fn cmdr_plist(uuid: &str, command: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \
+         \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <plist version=\"1.0\">\n<dict>\n\t<key>Command</key>\n\t<dict>\n{command}\t</dict>\n\
+         \t<key>CommandUUID</key>\n\t<string>{uuid}</string>\n</dict>\n</plist>\n"
+    )
+}
+
+#[tokio::test]
+async fn nanomdm_cmdr_plists_are_queued_fetched_and_acknowledged() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    let udid = unique("CMDR");
+    s.enroll(&udid).await;
+    let profile = base64::engine::general_purpose::STANDARD.encode(plist(
+        "<key>PayloadType</key><string>Configuration</string>",
+    ));
+    let (first, rest) = profile.split_at(profile.len().min(40));
+    let commands = [
+        (
+            "ProfileList",
+            "\t\t<key>RequestType</key>\n\t\t<string>ProfileList</string>\n".to_owned(),
+        ),
+        (
+            "DeviceLock",
+            "\t\t<key>Message</key>\n\t\t<string>Lock Message</string>\n\
+             \t\t<key>PhoneNumber</key>\n\t\t<string>954-555-5555</string>\n\
+             \t\t<key>RequestType</key>\n\t\t<string>DeviceLock</string>\n"
+                .to_owned(),
+        ),
+        (
+            "DeviceInformation",
+            "\t\t<key>Queries</key>\n\t\t<array>\n\t\t\t<string>Model</string>\n\
+             \t\t\t<string>OSVersion</string>\n\t\t</array>\n\
+             \t\t<key>RequestType</key>\n\t\t<string>DeviceInformation</string>\n"
+                .to_owned(),
+        ),
+        (
+            "InstallProfile",
+            format!(
+                "\t\t<key>Payload</key>\n\t\t<data>\n\t\t{first}\n\t\t{rest}\n\t\t</data>\n\
+                 \t\t<key>RequestType</key>\n\t\t<string>InstallProfile</string>\n"
+            ),
+        ),
+        (
+            "RemoveProfile",
+            "\t\t<key>Identifier</key>\n\t\t<string>com.example.profile</string>\n\
+             \t\t<key>RequestType</key>\n\t\t<string>RemoveProfile</string>\n"
+                .to_owned(),
+        ),
+        (
+            "ScheduleOSUpdate",
+            "\t\t<key>RequestType</key>\n\t\t<string>ScheduleOSUpdate</string>\n\
+             \t\t<key>Updates</key>\n\t\t<array>\n\t\t\t<dict>\n\
+             \t\t\t\t<key>InstallAction</key>\n\t\t\t\t<string>InstallASAP</string>\n\
+             \t\t\t\t<key>MaxUserDeferrals</key>\n\t\t\t\t<integer>3</integer>\n\
+             \t\t\t\t<key>ProductVersion</key>\n\t\t\t\t<string>17.1</string>\n\
+             \t\t\t</dict>\n\t\t</array>\n"
+                .to_owned(),
+        ),
+    ];
+    for (request_type, body) in &commands {
+        // cmdr.py's default CommandUUID is a lowercase uuid4.
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let r = s
+            .admin(
+                "PUT",
+                &format!("/v1/enqueue/{udid}?nopush=1"),
+                cmdr_plist(&uuid, body).as_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{request_type}: {}", r.text());
+        assert_eq!(r.json()["command_uuid"], uuid.as_str());
+        assert_eq!(r.json()["request_type"], *request_type);
+
+        let r = s.device(&idle(&udid)).await;
+        assert_eq!(
+            sent_uuid(&r).as_deref(),
+            Some(uuid.as_str()),
+            "{request_type}"
+        );
+        let sent = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM).unwrap();
+        let command = sent["Command"].as_dictionary().unwrap();
+        assert_eq!(command["RequestType"].as_string(), Some(*request_type));
+        if *request_type == "InstallProfile" {
+            assert_eq!(
+                command["Payload"].as_data().map(|d| d.to_vec()),
+                base64::engine::general_purpose::STANDARD
+                    .decode(&profile)
+                    .ok()
+            );
+        }
+
+        let r = s
+            .device(&report(&udid, "Acknowledged", Some(&uuid), ""))
+            .await;
+        assert_eq!(sent_uuid(&r), None, "{request_type}: nothing else queued");
+        assert_eq!(
+            s.status_of(&uuid, &udid).await["status"],
+            "Acknowledged",
+            "{request_type}"
+        );
+    }
+    s.stop().await;
+    b.finish().await;
 }
