@@ -253,6 +253,19 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
         challenge_hash: &str,
         challenge_expires_at: storage::Timestamp,
     ) -> Result<EnrollmentToken, ServiceError>;
+
+    /// Consumes the one-time SCEP challenge that hashes to `challenge_hash` for the
+    /// certificate `fingerprint` being issued, remembering its token; the token (403 with
+    /// the reason when the challenge is unknown, used, expired or its token revoked).
+    async fn consume_scep_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+    ) -> Result<EnrollmentToken, ServiceError>;
+
+    /// Records that the certificate `new` was issued over SCEP as a renewal signed by `old`
+    /// (fingerprints).
+    async fn record_renewal(&self, old: &str, new: &str) -> Result<(), ServiceError>;
 }
 
 /// A change of the server's state, as [`MdmService`] makes it (see [`ServiceObserver`]).
@@ -371,6 +384,20 @@ pub enum ServiceEvent {
     EnrollmentTokenTaken {
         /// The token's ID.
         token_id: String,
+    },
+    /// A one-time SCEP challenge was consumed: a certificate is issued for its token.
+    ScepChallengeConsumed {
+        /// The token the challenge came from.
+        token_id: String,
+        /// Fingerprint (SHA-256 hex) of the certificate issued.
+        fingerprint: String,
+    },
+    /// A certificate was issued over SCEP as a renewal of another.
+    CertificateRenewed {
+        /// Fingerprint of the certificate that signed the RenewalReq.
+        old: String,
+        /// Fingerprint of the certificate issued.
+        new: String,
     },
 }
 
@@ -1195,5 +1222,39 @@ impl Service for MdmService {
                 Err(ServiceError::Forbidden(reason))
             }
         }
+    }
+
+    async fn consume_scep_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+    ) -> Result<EnrollmentToken, ServiceError> {
+        match self
+            .storage
+            .consume_challenge(challenge_hash, fingerprint, storage::now())
+            .await?
+        {
+            Ok(token) => {
+                tracing::info!(token = %token.id, %fingerprint, "SCEP challenge consumed");
+                self.emit(ServiceEvent::ScepChallengeConsumed {
+                    token_id: token.id.clone(),
+                    fingerprint: fingerprint.to_owned(),
+                });
+                Ok(token)
+            }
+            Err(refusal) => Err(ServiceError::Forbidden(refusal.reason("challengePassword"))),
+        }
+    }
+
+    async fn record_renewal(&self, old: &str, new: &str) -> Result<(), ServiceError> {
+        self.storage
+            .record_renewal(old, new, storage::now())
+            .await?;
+        tracing::info!(%old, %new, "SCEP renewal recorded");
+        self.emit(ServiceEvent::CertificateRenewed {
+            old: old.to_owned(),
+            new: new.to_owned(),
+        });
+        Ok(())
     }
 }
