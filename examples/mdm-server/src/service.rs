@@ -703,6 +703,43 @@ impl MdmService {
         )))
     }
 
+    /// The facts of an enrollment stored before facts were kept, derived from its stored
+    /// Authenticate (a user channel: from its device channel's), and stored now; `None`
+    /// when nothing tells them.
+    async fn backfill_facts(
+        &self,
+        record: &storage::EnrollmentRecord,
+    ) -> Result<Option<mdm_commands::applicability::DeviceFacts>, ServiceError> {
+        let key = &record.key;
+        let from_auth =
+            |raw: &[u8]| facts::from_stored_authenticate(raw, &key.id, &key.device_id, &key.kind);
+        let mut derived = record.authenticate.as_deref().and_then(from_auth);
+        if derived.is_none()
+            && key.id != key.device_id
+            && let Some(device) = self.storage.enrollment(&key.device_id).await?
+        {
+            derived = device
+                .facts
+                .or_else(|| {
+                    device.authenticate.as_deref().and_then(|raw| {
+                        facts::from_stored_authenticate(
+                            raw,
+                            &device.key.id,
+                            &device.key.device_id,
+                            &device.key.kind,
+                        )
+                    })
+                })
+                .map(|f| facts::for_channel(f, &key.id, &key.device_id, &key.kind));
+        }
+        if let Some(facts) = &derived {
+            tracing::info!(enrollment = %key.id, platform = %facts.platform,
+                "device facts backfilled from the stored Authenticate");
+            self.set_facts(&key.id, facts).await?;
+        }
+        Ok(derived)
+    }
+
     /// Refuses a command that cannot run on one of the enrollments, from their stored
     /// device facts (unknown facts allow it).
     async fn check_applicable(
@@ -711,8 +748,15 @@ impl MdmService {
         request_type: &str,
     ) -> Result<(), ServiceError> {
         for id in ids {
-            let Some(facts) = self.storage.enrollment(id).await?.and_then(|r| r.facts) else {
+            let Some(record) = self.storage.enrollment(id).await? else {
                 continue;
+            };
+            let facts = match record.facts.clone() {
+                Some(facts) => facts,
+                None => match self.backfill_facts(&record).await? {
+                    Some(facts) => facts,
+                    None => continue,
+                },
             };
             match mdm_commands::applicability::check(request_type, &facts) {
                 Ok(()) | Err(mdm_commands::applicability::NotApplicable::UnknownCommand(_)) => {}

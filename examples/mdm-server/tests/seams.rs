@@ -553,3 +553,66 @@ async fn an_observer_sees_the_scep_writes() {
     let _ = tx.send(());
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn facts_are_backfilled_from_a_stored_authenticate() {
+    use mdm_server::service::{EnqueueOptions, MdmService, Service, ServiceError};
+    use mdm_server::storage::EnrollmentKey;
+    let dir = TempDir::new();
+    let url = format!("sqlite:{}", dir.path().join("mdm.sqlite").display());
+    let storage = mdm_server::storage::open(&url).await.unwrap();
+    // An enrollment stored as before facts were kept: its Authenticate, no facts.
+    let id = "PREFACTS";
+    let auth = plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{id}</string>\
+         <key>Topic</key><string>T</string><key>ProductName</key><string>iPhone15,2</string>\
+         <key>OSVersion</key><string>17.0</string>"
+    ));
+    let mut key = EnrollmentKey::new(id, id, "Device");
+    key.udid = Some(id.to_owned());
+    storage
+        .authenticate(&key, auth.as_bytes(), mdm_server::storage::now())
+        .await
+        .unwrap();
+    assert_eq!(storage.enrollment(id).await.unwrap().unwrap().facts, None);
+
+    let events = Arc::new(Events::default());
+    let service = MdmService::new(Arc::clone(&storage)).with_observer(events.clone());
+    // A macOS-only command is refused for the iPhone: the facts were derived and stored.
+    let command = mdm_server::command::RawCommand::from_plist(
+        plist(
+            "<key>CommandUUID</key><string>FW-1</string><key>Command</key><dict>\
+             <key>RequestType</key><string>SetFirmwarePassword</string></dict>",
+        )
+        .as_bytes(),
+        &mdm_proto::Limits::MDM,
+    )
+    .unwrap();
+    let r = service
+        .enqueue(
+            &[id.to_owned()],
+            &command,
+            EnqueueOptions::new()
+                .with_push(false)
+                .with_applicability_check(true),
+        )
+        .await;
+    assert!(matches!(r, Err(ServiceError::BadRequest(_))), "{r:?}");
+    let facts = storage
+        .enrollment(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .facts
+        .unwrap();
+    assert_eq!(
+        (facts.platform.as_str(), facts.os_version.as_deref()),
+        ("iOS", Some("17.0"))
+    );
+    assert_eq!(
+        events.take(),
+        [ServiceEvent::FactsUpdated {
+            enrollment_id: id.to_owned()
+        }]
+    );
+}
