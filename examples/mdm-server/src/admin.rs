@@ -5,10 +5,11 @@
 //! JSON routes for commands and enrollments. Plist values are shown in their JSON form
 //! ([`mdm_proto::json`]: data as base64, dates as RFC 3339).
 
-use crate::command::RawCommand;
-use crate::service::{EnqueueOptions, PushOutcome, ServiceError};
+use crate::service::{PushOutcome, ServiceError};
 use crate::state::{AppState, Routes, error_response};
-use crate::storage::{self, EnrollmentFilter, EnrollmentRecord, PushCert, Timestamp};
+use crate::storage::Timestamp;
+
+// One module per resource; their handlers are re-exported here.
 pub mod commands;
 pub mod declarations;
 pub mod enrollments;
@@ -23,12 +24,9 @@ pub use pushcert::*;
 pub use tokens::*;
 
 use axum::Json as JsonBody;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
 /// The most enrollment IDs one request may name.

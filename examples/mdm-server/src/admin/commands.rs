@@ -1,7 +1,18 @@
 //! Commands: NanoMDM `PUT /v1/enqueue/{ids}` and `GET /v1/push/{ids}`, and the JSON
 //! routes `POST /v1/commands`, `GET|DELETE /v1/commands/{uuid}`.
 
-use super::*;
+use super::{MAX_IDS, opt_time, plist_json, pushes_json, respond, rfc3339, split_ids};
+use crate::command::RawCommand;
+use crate::service::{EnqueueOptions, ServiceError};
+use crate::state::AppState;
+use crate::storage;
+use axum::Json as JsonBody;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
 
 /// Query of `/v1/enqueue`.
 #[derive(Debug, Deserialize)]

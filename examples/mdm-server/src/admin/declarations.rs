@@ -1,6 +1,13 @@
 //! Declarative management: `/v1/enrollments/{id}/declarations`.
 
-use super::*;
+use super::{known_enrollment, respond};
+use crate::service::ServiceError;
+use crate::state::AppState;
+use axum::Json as JsonBody;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
 
 /// `GET /v1/enrollments/{id}/declarations`: the enrollment's declarations (with their
 /// server tokens), the declarations token and the last status the device reported.

@@ -1,6 +1,15 @@
 //! Enrollments: listing, detail, queue, and the bad-report log.
 
-use super::*;
+use super::{MAX_PAGE, opt_time, plist_json, respond, rfc3339};
+use crate::service::ServiceError;
+use crate::state::AppState;
+use crate::storage::{self, EnrollmentFilter, EnrollmentRecord};
+use axum::Json as JsonBody;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
 
 fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
     let mut out = json!({

@@ -1,6 +1,14 @@
 //! The APNs push certificate: `PUT /v1/pushcert`.
 
-use super::*;
+use super::{opt_time, respond};
+use crate::service::ServiceError;
+use crate::state::AppState;
+use crate::storage::PushCert;
+use axum::Json as JsonBody;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 /// The PEM blocks of a text, read by the workspace's one PEM reader (`mdm_pki::pem`).
 pub fn pem_blocks(text: &str) -> Result<Vec<scep_proto::mdm_pki::pem::PemBlock>, String> {

@@ -1,6 +1,16 @@
 //! Enrollment tokens: `/v1/enrollment-tokens`.
 
-use super::*;
+use super::{MAX_PAGE, opt_time, respond, rfc3339};
+use crate::service::ServiceError;
+use crate::state::AppState;
+use crate::storage::{self, Timestamp};
+use axum::Json as JsonBody;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
 
 /// The most uses one enrollment token may have.
 pub const MAX_TOKEN_USES: i64 = 100_000;
