@@ -109,9 +109,21 @@ pub enum Verdict {
     },
     /// PENDING: ask again when the client polls.
     Pending,
+    /// Issue only if the caller's store consumes this one-time challenge (the CSR's
+    /// challengePassword) as it issues, atomically; FAILURE badRequest when the store says it
+    /// is unknown, already used or expired. See [`Challenge::one_time`].
+    IssueConsuming {
+        /// The challengePassword to consume.
+        challenge: String,
+    },
 }
 
 impl Verdict {
+    /// True for [`Verdict::Issue`] and [`Verdict::IssueConsuming`].
+    pub fn issues(&self) -> bool {
+        matches!(self, Self::Issue | Self::IssueConsuming { .. })
+    }
+
     /// A rejection.
     pub fn reject(fail_info: FailInfo, reason: impl Into<String>) -> Self {
         Self::Reject {
@@ -161,7 +173,8 @@ impl Policy for Defer {
     }
 }
 
-/// Asks the first policy, and the second only when the first says Issue.
+/// Asks the first policy, and the second only when the first would issue. A challenge to
+/// consume from either is kept: the result is [`Verdict::IssueConsuming`] if either asks it.
 #[derive(Debug, Clone)]
 pub struct Then<A, B>(pub A, pub B);
 
@@ -169,48 +182,109 @@ impl<A: Policy, B: Policy> Policy for Then<A, B> {
     fn decide(&self, req: &PolicyRequest<'_>) -> Verdict {
         match self.0.decide(req) {
             Verdict::Issue => self.1.decide(req),
+            Verdict::IssueConsuming { challenge } => match self.1.decide(req) {
+                Verdict::Issue => Verdict::IssueConsuming { challenge },
+                other => other,
+            },
             other => other,
         }
     }
 }
 
 /// The challengePassword check for first enrollments, and the validity check of the signer
-/// of a renewal.
+/// of a renewal: the one SCEP policy of this workspace's servers (scep-server, mdm-server).
 ///
-/// - [`Stage::Enrollment`]: the CSR's challengePassword must equal the secret (compared in
-///   constant time); otherwise FAILURE badRequest.
+/// - [`Stage::Enrollment`]: the CSR must carry a challengePassword (else FAILURE
+///   badRequest). It is issued when it equals the static secret (compared in constant
+///   time); otherwise, with [`Challenge::one_time`] challenges accepted, the verdict is
+///   [`Verdict::IssueConsuming`] (the caller's store consumes it when it issues); otherwise
+///   FAILURE badRequest.
 /// - [`Stage::Renewal`]: no challenge, but the signer must be a certificate this CA issued and
 ///   valid now; otherwise FAILURE badRequest (badCertId when it was not issued here).
 /// - [`Stage::Poll`]: Issue (the challenge was checked when the request arrived).
 ///
 /// A `signingTime` further than [`Challenge::max_skew`] from now gets badTime.
+///
+/// ```
+/// use scep_proto::policy::Challenge;
+///
+/// // mdm-server: one-time challenges from enrollment profiles, and (for labs) a static one.
+/// let lab = Challenge::one_time().with_static("s3cret");
+/// // scep-server: a static challenge only.
+/// let ca = Challenge::new("s3cret");
+/// # let _ = (lab, ca);
+/// ```
 #[derive(Clone)]
 pub struct Challenge {
-    secret: Vec<u8>,
+    secret: Option<Vec<u8>>,
+    one_time: bool,
     max_skew: i64,
 }
 
 impl std::fmt::Debug for Challenge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Challenge")
+            .field("static", &self.secret.is_some())
+            .field("one_time", &self.one_time)
             .field("max_skew", &self.max_skew)
             .finish_non_exhaustive()
     }
 }
 
 impl Challenge {
-    /// The check for `secret`; signingTime may be a day off.
+    /// The check for the static `secret`; signingTime may be a day off.
     pub fn new(secret: impl Into<String>) -> Self {
+        Self::one_time().only_static().with_static(secret)
+    }
+
+    /// One-time challenges only (no static one): every challengePassword of a first
+    /// enrollment is answered [`Verdict::IssueConsuming`]; signingTime may be a day off.
+    pub fn one_time() -> Self {
         Self {
-            secret: secret.into().into_bytes(),
+            secret: None,
+            one_time: true,
             max_skew: 86_400,
         }
+    }
+
+    /// Also accepts the static `secret` (no consumption needed).
+    pub fn with_static(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into().into_bytes());
+        self
+    }
+
+    /// Accepts no one-time challenges: only the static secret, if any.
+    pub fn only_static(mut self) -> Self {
+        self.one_time = false;
+        self
     }
 
     /// Sets how far (seconds) a signingTime may be from now.
     pub fn max_skew(mut self, seconds: i64) -> Self {
         self.max_skew = seconds;
         self
+    }
+
+    /// True when `given` is the static secret (compared in constant time).
+    pub fn is_static(&self, given: &str) -> bool {
+        self.secret
+            .as_deref()
+            .is_some_and(|s| mdm_pki::constant_time_eq(given.as_bytes(), s))
+    }
+
+    fn enrollment(&self, csr: &Csr) -> Verdict {
+        let Some(given) = csr.challenge_password.as_deref() else {
+            return Verdict::reject(FailInfo::BAD_REQUEST, "missing challengePassword");
+        };
+        if self.is_static(given) {
+            Verdict::Issue
+        } else if self.one_time {
+            Verdict::IssueConsuming {
+                challenge: given.to_owned(),
+            }
+        } else {
+            Verdict::reject(FailInfo::BAD_REQUEST, "wrong challengePassword")
+        }
     }
 }
 
@@ -220,13 +294,60 @@ impl Policy for Challenge {
             return v;
         }
         match req.stage {
-            Stage::Enrollment => match check_challenge(req.csr, &self.secret) {
-                Ok(()) => Verdict::Issue,
-                Err(reason) => Verdict::reject(FailInfo::BAD_REQUEST, reason),
-            },
+            Stage::Enrollment => self.enrollment(req.csr),
             Stage::Renewal => check_renewal_signer(req).unwrap_or(Verdict::Issue),
             Stage::Poll => Verdict::Issue,
         }
+    }
+}
+
+/// How the CA issues a granted request: validity, backdating and extensions (clientAuth,
+/// the CSR's subjectAltName), shared by this workspace's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issuing {
+    /// Validity of issued certificates, in seconds from notBefore.
+    pub validity_secs: i64,
+    /// How far notBefore is set back from now (clock skew of clients), in seconds.
+    pub backdate_secs: i64,
+}
+
+impl Issuing {
+    /// Certificates valid for `validity_secs`, backdated by five minutes.
+    pub fn new(validity_secs: i64) -> Self {
+        Self {
+            validity_secs,
+            backdate_secs: 300,
+        }
+    }
+
+    /// Sets the backdating of notBefore.
+    pub fn backdate(mut self, seconds: i64) -> Self {
+        self.backdate_secs = seconds;
+        self
+    }
+
+    /// The issuing options for a certificate with `serial` issued at `now`.
+    pub fn options(&self, serial: Vec<u8>, now: i64) -> mdm_pki::issue::IssueOptions {
+        mdm_pki::issue::IssueOptions::new(
+            serial,
+            now.saturating_sub(self.backdate_secs),
+            self.validity_secs,
+        )
+    }
+
+    /// Issues the certificate for `csr`, signed by the CA.
+    ///
+    /// # Errors
+    ///
+    /// The CSR's key or the CA's cannot be used, or the certificate cannot be encoded.
+    pub fn issue(
+        &self,
+        csr: &Csr,
+        ca: &crate::Ca,
+        serial: Vec<u8>,
+        now: i64,
+    ) -> mdm_pki::Result<x509_cert::Certificate> {
+        mdm_pki::issue::issue(csr, ca.certificate(), ca.key(), &self.options(serial, now))
     }
 }
 

@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, put};
+use std::sync::Arc;
 
 /// The device-facing routes (no API key: devices prove who they are per message).
 pub fn device_routes() -> Routes {
@@ -52,7 +53,11 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::new(crate::limits::Guard::new(
+                state.device_limits.clone(),
+                Arc::clone(&state.refusals),
+                state.client_cert_header.clone(),
+            )),
             crate::limits::guard,
         ))
         .with_state(state)

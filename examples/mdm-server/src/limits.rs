@@ -16,10 +16,9 @@
 //!   arriving at `--min-body-rate` bytes per second on average, or the request ends with `408`.
 
 use crate::refusals::Refusals;
-use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
@@ -146,13 +145,40 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
     }
 }
 
+/// What [`guard`] needs, and nothing else of the application state (so this module does
+/// not depend on the state module: no import cycle).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The limits.
+    pub limits: DeviceLimits,
+    /// Where refusals are counted and logged.
+    pub refusals: Arc<Refusals>,
+    /// The proxy client-certificate header that stands in for `Mdm-Signature`, if any.
+    pub client_cert_header: Option<HeaderName>,
+}
+
+impl Guard {
+    /// A guard applying `limits`, counting refusals in `refusals`.
+    pub fn new(
+        limits: DeviceLimits,
+        refusals: Arc<Refusals>,
+        client_cert_header: Option<HeaderName>,
+    ) -> Self {
+        Guard {
+            limits,
+            refusals,
+            client_cert_header,
+        }
+    }
+}
+
 /// The middleware in front of the whole router: applies [`DeviceLimits`] to the device
 /// routes and passes everything else through.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let Some(which) = route(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let limits = &state.device_limits;
+    let limits = &state.limits;
     let refusals = &state.refusals;
     let headers = request.headers();
     if limits.require_identity_header && matches!(which, Route::Checkin | Route::Server) {

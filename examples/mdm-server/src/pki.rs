@@ -10,9 +10,10 @@
 use mdm_proto::plist::Value;
 use scep_proto::issue::{self, IssueOptions};
 use scep_proto::key::pem_encode;
+use scep_proto::policy::{Challenge, Issuing, Policy, PolicyRequest, Stage, Verdict};
 use scep_proto::{
-    Ca, CaRequest, Certificate, Decision, DigestAlgorithm, FailInfo, MessageType, Operation,
-    RequestBody, RsaKey, ca::content_type, cms,
+    Ca, CaRequest, Certificate, Decision, DigestAlgorithm, FailInfo, Operation, RsaKey,
+    ca::content_type, cms,
 };
 use sha2::Digest;
 use std::path::Path;
@@ -128,19 +129,21 @@ impl ScepAnswer {
     }
 }
 
-/// What allows a SCEP request to get a certificate.
+/// What the SCEP policy ([`Pki::policy`]) granted a request on, and so what must be
+/// recorded when its certificate is issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Authority {
-    /// A RenewalReq signed by a valid certificate of this CA (its fingerprint).
+    /// A RenewalReq signed by a valid certificate of this CA (its fingerprint): the renewal
+    /// is recorded.
     Renewal {
         /// Fingerprint of the signing certificate.
         old: String,
     },
-    /// A challengePassword, to check.
-    Challenge(String),
-    /// Neither.
-    Missing,
+    /// A one-time challenge (the CSR's challengePassword), consumed when issuing.
+    OneTimeChallenge(String),
+    /// Nothing to record (the static challenge of `--open-enrollment`).
+    Granted,
 }
 
 /// A certificate prepared for a SCEP request, not yet sent: see [`Pki::scep_begin`].
@@ -153,7 +156,7 @@ pub struct PendingIssue {
     pub cert: Certificate,
     /// Its SHA-256 fingerprint (hex).
     pub fingerprint: String,
-    /// What the request offers as its right to a certificate.
+    /// What the policy granted the request on.
     pub authority: Authority,
 }
 
@@ -163,7 +166,7 @@ pub struct PendingIssue {
 pub enum ScepStep {
     /// The answer, ready.
     Done(ScepAnswer),
-    /// A certificate is ready to send once its [`Authority`] is granted.
+    /// A certificate is ready to send once its [`Authority`] is recorded.
     Issue(Box<PendingIssue>),
 }
 
@@ -179,37 +182,41 @@ pub fn random_secret() -> String {
     format!("{}{}", a.simple(), b.simple())
 }
 
-/// Answers a SCEP request as the server does. A RenewalReq signed by a valid certificate
-/// of this CA gets its certificate, and the renewal is recorded (the identity check lets
-/// it replace the old one). Otherwise the challengePassword must be a one-time challenge
-/// from a downloaded enrollment profile, consumed now (so a second use is refused:
-/// FAILURE `badRequest`) with the issued certificate's fingerprint and its token
-/// remembered, or, with `open_enrollment`, the static challenge.
+/// Answers a SCEP request as the server does, with the policy of [`Pki::policy`]. A
+/// RenewalReq signed by a valid certificate of this CA gets its certificate, and the renewal
+/// is recorded (the identity check lets it replace the old one). Otherwise the
+/// challengePassword must be a one-time challenge from a downloaded enrollment profile,
+/// consumed now (so a second use is refused: FAILURE `badRequest`) with the issued
+/// certificate's fingerprint and its token remembered, or, with `open_enrollment`, the
+/// static challenge. Both writes go through `service`, so its observers see them.
 pub async fn answer_scep(
     pki: &Arc<Pki>,
-    storage: &Arc<dyn crate::storage::Storage>,
+    service: &Arc<dyn crate::service::Service>,
     open_enrollment: bool,
     method: String,
     query: String,
     body: Vec<u8>,
 ) -> ScepAnswer {
     let p = Arc::clone(pki);
-    let step = match tokio::task::spawn_blocking(move || p.scep_begin(&method, &query, &body)).await
-    {
-        Ok(step) => step,
-        Err(e) => {
-            tracing::error!(error = %e, "SCEP task failed");
-            return ScepAnswer::error(500, "internal error\n".to_owned());
-        }
-    };
+    let policy = pki.policy(open_enrollment);
+    let step =
+        match tokio::task::spawn_blocking(move || p.scep_begin(&method, &query, &body, &policy))
+            .await
+        {
+            Ok(step) => step,
+            Err(e) => {
+                tracing::error!(error = %e, "SCEP task failed");
+                return ScepAnswer::error(500, "internal error\n".to_owned());
+            }
+        };
     let pending = match step {
         ScepStep::Done(answer) => return answer,
         ScepStep::Issue(pending) => pending,
     };
-    let now = now();
+    use crate::service::ServiceError;
     let grant: Result<(), String> = match &pending.authority {
         Authority::Renewal { old } => {
-            match storage.record_renewal(old, &pending.fingerprint, now).await {
+            match service.record_renewal(old, &pending.fingerprint).await {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     tracing::error!(error = %e, "recording a SCEP renewal");
@@ -217,25 +224,20 @@ pub async fn answer_scep(
                 }
             }
         }
-        Authority::Challenge(c) if open_enrollment && pki.is_static_challenge(c) => Ok(()),
-        Authority::Challenge(c) => {
-            match storage
-                .consume_challenge(&secret_hash(c), &pending.fingerprint, now)
+        Authority::OneTimeChallenge(c) => {
+            match service
+                .consume_scep_challenge(&secret_hash(c), &pending.fingerprint)
                 .await
             {
-                Ok(Ok(token)) => {
-                    tracing::info!(token = %token.id, fingerprint = %pending.fingerprint,
-                        "SCEP challenge consumed");
-                    Ok(())
-                }
-                Ok(Err(refusal)) => Err(refusal.reason("challengePassword")),
+                Ok(_) => Ok(()),
+                Err(ServiceError::Forbidden(reason)) => Err(reason),
                 Err(e) => {
                     tracing::error!(error = %e, "consuming a SCEP challenge");
                     return ScepAnswer::error(500, "internal error\n".to_owned());
                 }
             }
         }
-        Authority::Missing => Err("missing challengePassword".to_owned()),
+        Authority::Granted => Ok(()),
     };
     let p = Arc::clone(pki);
     match tokio::task::spawn_blocking(move || {
@@ -263,8 +265,6 @@ fn random_serial() -> Vec<u8> {
     }
     serial
 }
-
-use scep_proto::mdm_pki::constant_time_eq;
 
 impl Pki {
     /// Loads the CA from `dir`, creating it (an RSA key of `key_bits`) when missing; the
@@ -389,29 +389,52 @@ impl Pki {
     /// call it off the async runtime. The server itself uses [`answer_scep`], which also
     /// takes one-time challenges and records renewals.
     pub fn scep(&self, method: &str, query: &str, body: &[u8]) -> ScepAnswer {
-        match self.scep_begin(method, query, body) {
+        let policy = Challenge::new(self.challenge.as_str());
+        match self.scep_begin(method, query, body, &policy) {
             ScepStep::Done(answer) => answer,
             ScepStep::Issue(pending) => {
                 let grant = match &pending.authority {
-                    Authority::Renewal { .. } => Ok(()),
-                    Authority::Challenge(c) if self.is_static_challenge(c) => Ok(()),
-                    Authority::Challenge(_) => Err("wrong challengePassword"),
-                    Authority::Missing => Err("missing challengePassword"),
+                    Authority::Renewal { .. } | Authority::Granted => Ok(()),
+                    Authority::OneTimeChallenge(_) => Err("wrong challengePassword"),
                 };
                 self.scep_finish(*pending, grant)
             }
         }
     }
 
+    /// The server's SCEP policy (scep-proto's [`Challenge`], shared with scep-server):
+    /// one-time challenges from enrollment profiles, consumed when issuing, plus the static
+    /// challenge with `open_enrollment`; renewals signed by a valid certificate of this CA;
+    /// a signingTime at most a day off.
+    pub fn policy(&self, open_enrollment: bool) -> Challenge {
+        let policy = Challenge::one_time();
+        if open_enrollment {
+            policy.with_static(self.challenge.as_str())
+        } else {
+            policy
+        }
+    }
+
     /// True when `given` is the static challenge (compared in constant time).
     pub fn is_static_challenge(&self, given: &str) -> bool {
-        constant_time_eq(given.as_bytes(), self.challenge.as_bytes())
+        Challenge::new(self.challenge.as_str()).is_static(given)
+    }
+
+    /// How device certificates are issued (one year, backdated five minutes).
+    pub fn issuing() -> Issuing {
+        Issuing::new(DEVICE_CERT_VALIDITY)
     }
 
     /// The first half of a SCEP request: parses it and, for a PKCSReq or RenewalReq,
     /// decrypts it and prepares the certificate, which [`Pki::scep_finish`] sends only
     /// once the caller has granted it. CPU-bound (RSA).
-    pub fn scep_begin(&self, method: &str, query: &str, body: &[u8]) -> ScepStep {
+    pub fn scep_begin(
+        &self,
+        method: &str,
+        query: &str,
+        body: &[u8],
+        policy: &dyn Policy,
+    ) -> ScepStep {
         let op = match scep_proto::operation::parse_request(method, query, body) {
             Ok(op) => op,
             Err(e) => {
@@ -430,7 +453,7 @@ impl Pki {
             Operation::GetNextCaCert => {
                 ScepAnswer::error(404, "no next CA certificate\n".to_owned())
             }
-            Operation::PkiOperation(der) => return self.pki_operation(&der),
+            Operation::PkiOperation(der) => return self.pki_operation(&der, policy),
             Operation::Other(name) => {
                 ScepAnswer::error(400, format!("unknown SCEP operation `{name}`\n"))
             }
@@ -438,7 +461,7 @@ impl Pki {
         })
     }
 
-    fn pki_operation(&self, der: &[u8]) -> ScepStep {
+    fn pki_operation(&self, der: &[u8], policy: &dyn Policy) -> ScepStep {
         let request = match self.ca.decode_request(der) {
             Ok(r) => r,
             Err(e) => {
@@ -451,30 +474,32 @@ impl Pki {
             }
         };
         let tid = request.message.transaction_id.clone();
-        let RequestBody::Csr(csr) = &request.body else {
-            // Nothing is ever PENDING and issued certificates are not kept for GetCert.
-            tracing::warn!(transaction_id = %tid, "SCEP request other than PKCSReq/RenewalReq");
-            return ScepStep::Done(self.reply(&request, &Decision::Reject(FailInfo::BAD_REQUEST)));
+        let refuse = |fail_info: FailInfo, reason: &str| {
+            tracing::warn!(transaction_id = %tid, %fail_info, reason, "refusing a SCEP enrollment");
+            ScepStep::Done(self.reply(&request, &Decision::Reject(fail_info)))
         };
-        let renewal = request.message.message_type == MessageType::RENEWAL_REQ
-            && request.signer_issued_by_ca
-            && request
-                .signer
-                .to_strict()
-                .is_ok_and(|signer| self.issued_here(&signer).is_ok());
-        let authority = match (renewal, &csr.challenge_password) {
-            (true, _) => Authority::Renewal {
+        let now = now();
+        let (verdict, stage) = match PolicyRequest::from_ca_request(&request, now) {
+            Ok(Some(pr)) => (policy.decide(&pr), pr.stage),
+            // Nothing is ever PENDING and issued certificates are not kept for GetCert.
+            Ok(None) => {
+                return refuse(FailInfo::BAD_REQUEST, "not a PKCSReq or RenewalReq");
+            }
+            Err(e) => return refuse(FailInfo::BAD_TIME, &e.to_string()),
+        };
+        let authority = match verdict {
+            Verdict::Issue if stage == Stage::Renewal => Authority::Renewal {
                 old: fingerprint(request.signer.der()),
             },
-            (false, Some(c)) => Authority::Challenge(c.clone()),
-            (false, None) => Authority::Missing,
+            Verdict::Issue => Authority::Granted,
+            Verdict::IssueConsuming { challenge } => Authority::OneTimeChallenge(challenge),
+            Verdict::Reject { fail_info, reason } => return refuse(fail_info, &reason),
+            _ => return refuse(FailInfo::BAD_REQUEST, "this CA answers nothing PENDING"),
         };
-        let issued = issue::issue(
-            csr,
-            self.ca.certificate(),
-            self.ca.key(),
-            &IssueOptions::new(random_serial(), now() - 300, DEVICE_CERT_VALIDITY),
-        );
+        let Some(csr) = request.csr() else {
+            return refuse(FailInfo::BAD_REQUEST, "not a PKCSReq or RenewalReq");
+        };
+        let issued = Self::issuing().issue(csr, &self.ca, random_serial(), now);
         let cert = match issued.map(|c| {
             let der = mdm_proto::signature::certificate_der(&c);
             (c, der)
@@ -482,15 +507,11 @@ impl Pki {
             Ok((cert, Ok(der))) => (cert, der),
             Ok((_, Err(e))) => {
                 tracing::error!(transaction_id = %tid, error = %e, "encoding the certificate");
-                return ScepStep::Done(
-                    self.reply(&request, &Decision::Reject(FailInfo::BAD_REQUEST)),
-                );
+                return refuse(FailInfo::BAD_REQUEST, "encoding the certificate failed");
             }
             Err(e) => {
                 tracing::error!(transaction_id = %tid, error = %e, "issuing failed");
-                return ScepStep::Done(
-                    self.reply(&request, &Decision::Reject(FailInfo::BAD_REQUEST)),
-                );
+                return refuse(FailInfo::BAD_REQUEST, "issuing failed");
             }
         };
         ScepStep::Issue(Box::new(PendingIssue {

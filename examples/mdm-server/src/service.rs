@@ -253,6 +253,19 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
         challenge_hash: &str,
         challenge_expires_at: storage::Timestamp,
     ) -> Result<EnrollmentToken, ServiceError>;
+
+    /// Consumes the one-time SCEP challenge that hashes to `challenge_hash` for the
+    /// certificate `fingerprint` being issued, remembering its token; the token (403 with
+    /// the reason when the challenge is unknown, used, expired or its token revoked).
+    async fn consume_scep_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+    ) -> Result<EnrollmentToken, ServiceError>;
+
+    /// Records that the certificate `new` was issued over SCEP as a renewal signed by `old`
+    /// (fingerprints).
+    async fn record_renewal(&self, old: &str, new: &str) -> Result<(), ServiceError>;
 }
 
 /// A change of the server's state, as [`MdmService`] makes it (see [`ServiceObserver`]).
@@ -371,6 +384,20 @@ pub enum ServiceEvent {
     EnrollmentTokenTaken {
         /// The token's ID.
         token_id: String,
+    },
+    /// A one-time SCEP challenge was consumed: a certificate is issued for its token.
+    ScepChallengeConsumed {
+        /// The token the challenge came from.
+        token_id: String,
+        /// Fingerprint (SHA-256 hex) of the certificate issued.
+        fingerprint: String,
+    },
+    /// A certificate was issued over SCEP as a renewal of another.
+    CertificateRenewed {
+        /// Fingerprint of the certificate that signed the RenewalReq.
+        old: String,
+        /// Fingerprint of the certificate issued.
+        new: String,
     },
 }
 
@@ -676,6 +703,43 @@ impl MdmService {
         )))
     }
 
+    /// The facts of an enrollment stored before facts were kept, derived from its stored
+    /// Authenticate (a user channel: from its device channel's), and stored now; `None`
+    /// when nothing tells them.
+    async fn backfill_facts(
+        &self,
+        record: &storage::EnrollmentRecord,
+    ) -> Result<Option<mdm_commands::applicability::DeviceFacts>, ServiceError> {
+        let key = &record.key;
+        let from_auth =
+            |raw: &[u8]| facts::from_stored_authenticate(raw, &key.id, &key.device_id, &key.kind);
+        let mut derived = record.authenticate.as_deref().and_then(from_auth);
+        if derived.is_none()
+            && key.id != key.device_id
+            && let Some(device) = self.storage.enrollment(&key.device_id).await?
+        {
+            derived = device
+                .facts
+                .or_else(|| {
+                    device.authenticate.as_deref().and_then(|raw| {
+                        facts::from_stored_authenticate(
+                            raw,
+                            &device.key.id,
+                            &device.key.device_id,
+                            &device.key.kind,
+                        )
+                    })
+                })
+                .map(|f| facts::for_channel(f, &key.id, &key.device_id, &key.kind));
+        }
+        if let Some(facts) = &derived {
+            tracing::info!(enrollment = %key.id, platform = %facts.platform,
+                "device facts backfilled from the stored Authenticate");
+            self.set_facts(&key.id, facts).await?;
+        }
+        Ok(derived)
+    }
+
     /// Refuses a command that cannot run on one of the enrollments, from their stored
     /// device facts (unknown facts allow it).
     async fn check_applicable(
@@ -684,8 +748,15 @@ impl MdmService {
         request_type: &str,
     ) -> Result<(), ServiceError> {
         for id in ids {
-            let Some(facts) = self.storage.enrollment(id).await?.and_then(|r| r.facts) else {
+            let Some(record) = self.storage.enrollment(id).await? else {
                 continue;
+            };
+            let facts = match record.facts.clone() {
+                Some(facts) => facts,
+                None => match self.backfill_facts(&record).await? {
+                    Some(facts) => facts,
+                    None => continue,
+                },
             };
             match mdm_commands::applicability::check(request_type, &facts) {
                 Ok(()) | Err(mdm_commands::applicability::NotApplicable::UnknownCommand(_)) => {}
@@ -1195,5 +1266,39 @@ impl Service for MdmService {
                 Err(ServiceError::Forbidden(reason))
             }
         }
+    }
+
+    async fn consume_scep_challenge(
+        &self,
+        challenge_hash: &str,
+        fingerprint: &str,
+    ) -> Result<EnrollmentToken, ServiceError> {
+        match self
+            .storage
+            .consume_challenge(challenge_hash, fingerprint, storage::now())
+            .await?
+        {
+            Ok(token) => {
+                tracing::info!(token = %token.id, %fingerprint, "SCEP challenge consumed");
+                self.emit(ServiceEvent::ScepChallengeConsumed {
+                    token_id: token.id.clone(),
+                    fingerprint: fingerprint.to_owned(),
+                });
+                Ok(token)
+            }
+            Err(refusal) => Err(ServiceError::Forbidden(refusal.reason("challengePassword"))),
+        }
+    }
+
+    async fn record_renewal(&self, old: &str, new: &str) -> Result<(), ServiceError> {
+        self.storage
+            .record_renewal(old, new, storage::now())
+            .await?;
+        tracing::info!(%old, %new, "SCEP renewal recorded");
+        self.emit(ServiceEvent::CertificateRenewed {
+            old: old.to_owned(),
+            new: new.to_owned(),
+        });
+        Ok(())
     }
 }

@@ -424,3 +424,195 @@ async fn an_observer_sees_every_change_devices_and_admins_make() {
     let _ = tx.send(());
     task.await.unwrap().unwrap();
 }
+
+/// The challenge in an enrollment profile's SCEP payload.
+fn profile_challenge(body: &[u8]) -> String {
+    let profile = mdm_proto::Profile::decode(body).unwrap();
+    let scep = profile.payload("com.apple.security.scep").unwrap();
+    let Some(mdm_proto::plist::Value::Dictionary(content)) = scep.keys.get("PayloadContent") else {
+        panic!("{scep:?}");
+    };
+    content["Challenge"].as_string().unwrap().to_owned()
+}
+
+/// A PKIOperation to the server: PKCSReq with `challenge`, or a RenewalReq signed by `renew`.
+async fn scep_enroll(
+    addr: std::net::SocketAddr,
+    key: &scep_proto::RsaKey,
+    challenge: Option<&str>,
+    renew: Option<&scep_proto::Certificate>,
+) -> scep_proto::CertRepOutcome {
+    use scep_proto::issue::{IssueOptions, common_name, self_signed};
+    use scep_proto::{ContentCipher, Csr, DigestAlgorithm};
+    let r = request(addr, "GET", "/scep?operation=GetCACert", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ca = scep_proto::cms::parse_certificate(&r.body).unwrap();
+    let name = common_name("observed device");
+    let csr = Csr::build(key, &name, challenge, &[], DigestAlgorithm::Sha256).unwrap();
+    let (sha, aes) = (DigestAlgorithm::Sha256, ContentCipher::Aes128Cbc);
+    let req = match renew {
+        Some(existing) => {
+            scep_proto::client::renewal_req(&csr, existing, key, &ca, sha, aes).unwrap()
+        }
+        None => {
+            let now = mdm_server::storage::now();
+            let temp = self_signed(
+                key,
+                &name,
+                false,
+                &IssueOptions::new(vec![7], now - 60, 3600),
+            )
+            .unwrap();
+            scep_proto::client::pkcs_req(&csr, &temp, key, &ca, sha, aes).unwrap()
+        }
+    };
+    let path = "/scep?operation=PKIOperation";
+    let r = request(addr, "POST", path, &[], &req.der).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    req.open_response(&r.body, key, &[ca]).unwrap()
+}
+
+#[tokio::test]
+async fn an_observer_sees_the_scep_writes() {
+    let dir = TempDir::new();
+    let events = Arc::new(Events::default());
+    let e = Arc::clone(&events);
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
+        .with_api_key("k")
+        .with_scep_challenge("static-secret")
+        .with_public_url("https://mdm.example.org");
+    let server = Server::start_with(&config, move |s| s.with_observer(e))
+        .await
+        .unwrap();
+    let addr = server.local_addr;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async move {
+        let _ = rx.await;
+    }));
+    let admin = [("Authorization", "Bearer k")];
+    let key = scep_proto::RsaKey::generate(1024).unwrap();
+    let fp = |c: &scep_proto::Certificate| {
+        mdm_server::pki::fingerprint(&mdm_proto::signature::certificate_der(c).unwrap())
+    };
+
+    // A token, its profile, SCEP with the profile's one-time challenge.
+    let r = request(addr, "POST", "/v1/enrollment-tokens", &admin, b"{}").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let token_id = r.json()["id"].as_str().unwrap().to_owned();
+    let secret = r.json()["token"].as_str().unwrap().to_owned();
+    let path = format!("/mdm/enroll?unsigned=1&token={secret}");
+    let r = request(addr, "GET", &path, &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let challenge = profile_challenge(&r.body);
+    let scep_proto::CertRepOutcome::Issued { certificate, .. } =
+        scep_enroll(addr, &key, Some(&challenge), None).await
+    else {
+        panic!("not issued");
+    };
+    assert_eq!(
+        events.take(),
+        [
+            ServiceEvent::EnrollmentTokenCreated {
+                token_id: token_id.clone()
+            },
+            ServiceEvent::EnrollmentTokenTaken {
+                token_id: token_id.clone()
+            },
+            ServiceEvent::ScepChallengeConsumed {
+                token_id,
+                fingerprint: fp(&certificate),
+            },
+        ]
+    );
+
+    // The challenge again, and the static one (enrollment is not open): refused, no event.
+    for c in [challenge.as_str(), "static-secret"] {
+        let outcome = scep_enroll(addr, &key, Some(c), None).await;
+        assert!(
+            matches!(outcome, scep_proto::CertRepOutcome::Failed { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(events.take(), []);
+
+    // A renewal signed by the issued certificate.
+    let scep_proto::CertRepOutcome::Issued {
+        certificate: new, ..
+    } = scep_enroll(addr, &key, None, Some(&*certificate)).await
+    else {
+        panic!("renewal not issued");
+    };
+    assert_eq!(
+        events.take(),
+        [ServiceEvent::CertificateRenewed {
+            old: fp(&certificate),
+            new: fp(&new),
+        }]
+    );
+
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn facts_are_backfilled_from_a_stored_authenticate() {
+    use mdm_server::service::{EnqueueOptions, MdmService, Service, ServiceError};
+    use mdm_server::storage::EnrollmentKey;
+    let dir = TempDir::new();
+    let url = format!("sqlite:{}", dir.path().join("mdm.sqlite").display());
+    let storage = mdm_server::storage::open(&url).await.unwrap();
+    // An enrollment stored as before facts were kept: its Authenticate, no facts.
+    let id = "PREFACTS";
+    let auth = plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{id}</string>\
+         <key>Topic</key><string>T</string><key>ProductName</key><string>iPhone15,2</string>\
+         <key>OSVersion</key><string>17.0</string>"
+    ));
+    let mut key = EnrollmentKey::new(id, id, "Device");
+    key.udid = Some(id.to_owned());
+    storage
+        .authenticate(&key, auth.as_bytes(), mdm_server::storage::now())
+        .await
+        .unwrap();
+    assert_eq!(storage.enrollment(id).await.unwrap().unwrap().facts, None);
+
+    let events = Arc::new(Events::default());
+    let service = MdmService::new(Arc::clone(&storage)).with_observer(events.clone());
+    // A macOS-only command is refused for the iPhone: the facts were derived and stored.
+    let command = mdm_server::command::RawCommand::from_plist(
+        plist(
+            "<key>CommandUUID</key><string>FW-1</string><key>Command</key><dict>\
+             <key>RequestType</key><string>SetFirmwarePassword</string></dict>",
+        )
+        .as_bytes(),
+        &mdm_proto::Limits::MDM,
+    )
+    .unwrap();
+    let r = service
+        .enqueue(
+            &[id.to_owned()],
+            &command,
+            EnqueueOptions::new()
+                .with_push(false)
+                .with_applicability_check(true),
+        )
+        .await;
+    assert!(matches!(r, Err(ServiceError::BadRequest(_))), "{r:?}");
+    let facts = storage
+        .enrollment(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .facts
+        .unwrap();
+    assert_eq!(
+        (facts.platform.as_str(), facts.os_version.as_deref()),
+        ("iOS", Some("17.0"))
+    );
+    assert_eq!(
+        events.take(),
+        [ServiceEvent::FactsUpdated {
+            enrollment_id: id.to_owned()
+        }]
+    );
+}

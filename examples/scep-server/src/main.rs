@@ -18,7 +18,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clap::Parser;
-use scep_proto::policy::{Policy, PolicyRequest, Verdict};
+use scep_proto::policy::{Issuing, Policy, PolicyRequest, Verdict};
 use scep_proto::{
     Ca, CaRequest, Decision, FailInfo, Operation, PrivateKey, RequestBody, ca::content_type,
 };
@@ -62,7 +62,8 @@ struct AppState {
     ca: Ca,
     policy: Box<dyn Policy>,
     store: Arc<Store>,
-    days: i64,
+    /// Validity and extensions of issued certificates (scep-proto's shared rules).
+    issuing: Issuing,
 }
 
 type Shared = Arc<AppState>;
@@ -99,7 +100,7 @@ fn run(args: Args) -> Result<(), store::StoreError> {
             store.clone(),
         )),
         store,
-        days: args.days,
+        issuing: Issuing::new(args.days.saturating_mul(86_400)).backdate(60),
     });
     let app = Router::new()
         .route("/scep", axum::routing::get(handle).post(handle))
@@ -274,6 +275,11 @@ fn decide(state: &AppState, req: &CaRequest) -> Decision {
                     }
                 },
                 Verdict::Reject { fail_info, reason } => refuse(req, fail_info, &reason),
+                Verdict::IssueConsuming { .. } => refuse(
+                    req,
+                    FailInfo::BAD_REQUEST,
+                    "this CA keeps no one-time challenges",
+                ),
                 _ => refuse(req, FailInfo::BAD_REQUEST, "unknown verdict"),
             }
         }
@@ -367,7 +373,7 @@ fn issue(state: &AppState, req: &CaRequest, csr: &scep_proto::Csr, now: i64) -> 
         csr,
         state.ca.certificate(),
         state.ca.key(),
-        state.days,
+        &state.issuing,
         now,
         Some(&req.message.transaction_id),
     ) {

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 
 use scep_proto::issue::{self, IssueOptions};
 use scep_proto::key::{pem_blocks, pem_encode};
+use scep_proto::policy::Issuing;
 use scep_proto::{Certificate, Csr, DigestAlgorithm, PrivateKey, RsaKey, cms};
 
 /// Errors of the store (I/O or a file that does not parse).
@@ -115,7 +116,7 @@ impl Store {
         csr: &Csr,
         ca: &Certificate,
         key: &dyn PrivateKey,
-        days: i64,
+        issuing: &Issuing,
         now: i64,
         transaction_id: Option<&str>,
     ) -> Result<Certificate, StoreError> {
@@ -134,7 +135,7 @@ impl Store {
             csr,
             ca,
             key,
-            &IssueOptions::new(serial.to_be_bytes().to_vec(), now - 60, days * 86_400),
+            &issuing.options(serial.to_be_bytes().to_vec(), now),
         )?;
         let issued = self.dir.join("issued");
         std::fs::create_dir_all(&issued)?;

@@ -1,5 +1,5 @@
 //! The device endpoints `PUT /mdm/checkin` and `PUT /mdm`: the body decoded
-//! ([`crate::device`]), handed to the [`Service`], its answer encoded.
+//! ([`crate::device`]), handed to the [`Service`](crate::service::Service), its answer encoded.
 
 use crate::device::{self, DeviceMessage, Endpoint};
 use crate::identity::DeviceRequest;

@@ -134,7 +134,7 @@ pub(crate) async fn scep(
     };
     let answer = crate::pki::answer_scep(
         &pki,
-        &state.storage,
+        &state.service,
         state.open_enrollment,
         method.as_str().to_owned(),
         query.unwrap_or_default(),

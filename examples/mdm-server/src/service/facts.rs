@@ -57,6 +57,28 @@ pub fn for_channel(facts: DeviceFacts, id: &str, device_id: &str, kind: &str) ->
         .with_shared_ipad(kind == EnrollmentType::SharediPad.as_str())
 }
 
+/// The facts a stored `Authenticate` body (XML plist) tells, for the channel `id` of device
+/// `device_id`, an enrollment of type `kind`: how enrollments stored before facts were
+/// kept get theirs. `None` when the body is not an Authenticate or the platform cannot be
+/// told.
+pub fn from_stored_authenticate(
+    raw: &[u8],
+    id: &str,
+    device_id: &str,
+    kind: &str,
+) -> Option<DeviceFacts> {
+    let message = mdm_checkin::CheckinMessage::decode_with_limits(raw, &mdm_proto::Limits::MDM);
+    let Ok(mdm_checkin::CheckinMessage::Authenticate(auth)) = message else {
+        return None;
+    };
+    let product = auth.product_name.as_deref().or(auth.model.as_deref())?;
+    let mut facts = DeviceFacts::new(platform_of(product)?);
+    if let Some(version) = &auth.os_version {
+        facts = facts.with_os_version(version.clone());
+    }
+    Some(for_channel(facts, id, device_id, kind))
+}
+
 /// The facts an `Authenticate` tells: platform (from `ProductName`, else `Model`) and OS
 /// version; `None` when the platform cannot be told. `previous` (the stored facts) keeps
 /// what Authenticate does not say (supervised, DEP).
@@ -157,5 +179,21 @@ mod tests {
         assert_eq!(again.supervised, Some(true));
         auth.product_name = Some("Toaster1,1".into());
         assert_eq!(from_authenticate(&auth, &e, None), None);
+    }
+
+    #[test]
+    fn a_stored_authenticate_tells_the_facts() {
+        let raw = br#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>MessageType</key><string>Authenticate</string>
+<key>UDID</key><string>D</string><key>Topic</key><string>T</string>
+<key>ProductName</key><string>Mac14,2</string><key>OSVersion</key><string>14.1</string>
+</dict></plist>"#;
+        let facts = from_stored_authenticate(raw, "D", "D", "Device").unwrap();
+        assert_eq!(
+            (facts.platform.as_str(), facts.os_version.as_deref()),
+            ("macOS", Some("14.1"))
+        );
+        assert_eq!(facts.channel, Channel::Device);
+        assert_eq!(from_stored_authenticate(b"junk", "D", "D", "Device"), None);
     }
 }

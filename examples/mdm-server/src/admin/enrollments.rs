@@ -1,0 +1,210 @@
+//! Enrollments: listing, detail, queue, and the bad-report log.
+
+use super::{MAX_PAGE, opt_time, plist_json, respond, rfc3339};
+use crate::service::ServiceError;
+use crate::state::AppState;
+use crate::storage::{self, EnrollmentFilter, EnrollmentRecord};
+use axum::Json as JsonBody;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
+    let mut out = json!({
+        "id": e.key.id,
+        "device_id": e.key.device_id,
+        "type": e.key.kind,
+        "udid": e.key.udid,
+        "user_short_name": e.key.user_short_name,
+        "user_long_name": e.key.user_long_name,
+        "enrolled": e.enrolled,
+        "push": e.push.as_ref().map(|p| json!({
+            "token": hex::encode(&p.token),
+            "push_magic": p.push_magic,
+            "topic": p.topic,
+        })),
+        "has_unlock_token": e.unlock_token.is_some(),
+        "has_bootstrap_token": e.bootstrap_token.is_some(),
+        "created_at": rfc3339(e.created_at),
+        "last_seen_at": rfc3339(e.last_seen_at),
+        "enrolled_at": opt_time(e.enrolled_at),
+        "checked_out_at": opt_time(e.checked_out_at),
+    });
+    if detail && let Json::Object(map) = &mut out {
+        map.insert(
+            "authenticate".into(),
+            e.authenticate.as_deref().map_or(Json::Null, plist_json),
+        );
+        let mut token_update = e.token_update.as_deref().map_or(Json::Null, plist_json);
+        if let Json::Object(tu) = &mut token_update {
+            // A secret: never shown.
+            tu.remove("UnlockToken");
+        }
+        map.insert("token_update".into(), token_update);
+        map.insert(
+            "facts".into(),
+            e.facts
+                .as_ref()
+                .map_or(Json::Null, crate::storage::facts::to_value),
+        );
+    }
+    out
+}
+
+/// Query of `GET /v1/enrollments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this device's enrollments.
+    device_id: Option<String>,
+    /// Only enrolled (`true`) or not enrolled (`false`) ones.
+    enrolled: Option<bool>,
+    /// Only this enrollment type.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// Paging: IDs after this one.
+    after: Option<String>,
+    /// Page size (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/enrollments`.
+pub async fn list_enrollments(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    respond(
+        async {
+            let filter = EnrollmentFilter {
+                device_id: query.device_id,
+                enrolled: query.enrolled,
+                kind: query.kind,
+                after: query.after,
+                limit: query.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+            };
+            let page = state.storage.list_enrollments(&filter).await?;
+            let next = if page.len() == filter.limit as usize {
+                page.last().map(|e| e.key.id.clone())
+            } else {
+                None
+            };
+            Ok(JsonBody(json!({
+                "enrollments": page.iter().map(|e| enrollment_json(e, false)).collect::<Vec<_>>(),
+                "next_after": next,
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/enrollments/{id}`.
+pub async fn enrollment(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            let record = state
+                .storage
+                .enrollment(&id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("no enrollment `{id}`")))?;
+            let mut out = enrollment_json(&record, true);
+            let device = record.key.device_id.as_str();
+            let bound = state.storage.cert_binding(device).await?;
+            let history: Vec<Json> = state
+                .storage
+                .binding_history(device)
+                .await?
+                .iter()
+                .map(|h| {
+                    json!({
+                        "old_fingerprint": h.old_fingerprint,
+                        "new_fingerprint": h.new_fingerprint,
+                        "reason": h.reason,
+                        "token_id": h.token_id,
+                        "at": rfc3339(h.at),
+                    })
+                })
+                .collect();
+            if let Json::Object(map) = &mut out {
+                map.insert(
+                    "certificate".into(),
+                    json!({ "fingerprint": bound, "history": history }),
+                );
+            }
+            Ok(JsonBody(out).into_response())
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/enrollments/{id}/queue`: commands still waiting, oldest first.
+pub async fn queue(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            let entries = state.storage.queue(&id, storage::now()).await?;
+            let commands: Vec<Json> = entries
+                .iter()
+                .map(|q| {
+                    json!({
+                        "command_uuid": q.uuid,
+                        "request_type": q.request_type,
+                        "status": q.status,
+                        "created_at": rfc3339(q.created_at),
+                        "expires_at": opt_time(q.expires_at),
+                        "sent_at": opt_time(q.sent_at),
+                    })
+                })
+                .collect();
+            Ok(JsonBody(json!({ "enrollment_id": id, "commands": commands })).into_response())
+        }
+        .await,
+    )
+}
+
+/// `DELETE /v1/enrollments/{id}/queue`: cancel everything waiting.
+pub async fn clear_queue(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    respond(
+        async {
+            let n = state.service.clear_queue(&id).await?;
+            Ok(JsonBody(json!({ "cancelled": n })).into_response())
+        }
+        .await,
+    )
+}
+
+/// Query of `GET /v1/bad-reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadReportsQuery {
+    /// How many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/bad-reports`: device messages that could not be decoded or matched, newest first.
+pub async fn bad_reports(
+    State(state): State<AppState>,
+    Query(query): Query<BadReportsQuery>,
+) -> Response {
+    respond(
+        async {
+            let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+            let list = state.storage.bad_reports(limit).await?;
+            let items: Vec<Json> = list
+                .iter()
+                .map(|b| {
+                    json!({
+                        "enrollment_id": b.enrollment_id,
+                        "command_uuid": b.command_uuid,
+                        "reason": b.reason,
+                        "received_at": rfc3339(b.received_at),
+                        "body_base64": base64::engine::general_purpose::STANDARD.encode(&b.body),
+                    })
+                })
+                .collect();
+            Ok(JsonBody(json!({ "bad_reports": items })).into_response())
+        }
+        .await,
+    )
+}
