@@ -1,5 +1,5 @@
 //! The client of Apple's escrow-key-unlock endpoint: one HTTP/1.1 POST over TLS with the
-//! push certificate as client certificate (what [`crate::admin::escrow_key_unlock`] builds).
+//! push certificate as client certificate (what [`mod@crate::admin::escrow_key_unlock`] builds).
 
 use crate::admin::escrow_key_unlock::UnlockRequest;
 use apns_client::PushIdentity;

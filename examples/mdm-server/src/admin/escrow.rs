@@ -1,5 +1,5 @@
 //! NanoMDM's `POST /v1/escrowkeyunlock`: the handler (the form's checks are in
-//! [`super::escrow_key_unlock`], the call to Apple in [`crate::escrow`]).
+//! [`mod@super::escrow_key_unlock`], the call to Apple in [`crate::escrow`]).
 
 use super::escrow_key_unlock::UnlockForm;
 use crate::service::ServiceError;
