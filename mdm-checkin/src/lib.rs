@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod declarative_management;
+pub mod device_body;
 pub mod error;
 pub mod error_body;
 #[allow(
@@ -101,6 +102,20 @@ pub mod fuzzing {
             assert_eq!(
                 GetTokenResponse::from_dictionary(r.to_dictionary()).ok(),
                 Some(r)
+            );
+        }
+    }
+
+    /// Reads a device body as it would arrive on each of the server's two URLs.
+    pub fn device_body(data: &[u8]) {
+        use crate::device_body::{DeviceMessage, Endpoint, decode};
+        let limits = mdm_proto::Limits::MDM;
+        let on_server = decode(data, Endpoint::Server, &limits);
+        let on_checkin = decode(data, Endpoint::Checkin, &limits);
+        if let DeviceMessage::Checkin(message) = &on_checkin {
+            assert!(
+                matches!(&on_server, DeviceMessage::Checkin(m) if m == message),
+                "a check-in reads differently on the server URL"
             );
         }
     }

@@ -168,6 +168,98 @@ impl CommandEnvelope {
     }
 }
 
+/// The two keys every command carries, read without typing the command: what a server
+/// needs to queue a command plist it was given as is (NanoMDM's raw enqueue), whatever its
+/// `RequestType`, without refusing keys this version does not know.
+///
+/// ```
+/// use mdm_commands::CommandHeader;
+///
+/// let plist = br#"<plist version="1.0"><dict><key>CommandUUID</key><string>C-1</string>
+///   <key>Command</key><dict><key>RequestType</key><string>FutureCommand</string></dict>
+/// </dict></plist>"#;
+/// let header = CommandHeader::decode(plist, &mdm_commands::mdm_proto::Limits::MDM)?;
+/// assert_eq!((header.command_uuid.as_str(), header.request_type.as_str()), ("C-1", "FutureCommand"));
+/// # Ok::<(), mdm_commands::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommandHeader {
+    /// `CommandUUID`: 1 to [`CommandHeader::MAX_UUID_LEN`] bytes.
+    pub command_uuid: String,
+    /// `Command.RequestType`: not empty.
+    pub request_type: String,
+}
+
+impl CommandHeader {
+    /// The longest `CommandUUID` accepted, in bytes.
+    pub const MAX_UUID_LEN: usize = 256;
+
+    /// Reads the header of an untrusted command plist (XML or binary).
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Self> {
+        Self::from_dictionary(&parse_dictionary(bytes, limits)?)
+    }
+
+    /// Reads the header of a decoded command dictionary.
+    pub fn from_dictionary(dict: &Dictionary) -> Result<Self> {
+        let wrong_type =
+            |path: &str, expected: &'static str, found: &Value| mdm_proto::Error::WrongType {
+                path: path.to_owned(),
+                expected,
+                found: mdm_proto::fields::kind_of(found),
+            };
+        let command_uuid = match dict.get("CommandUUID") {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= Self::MAX_UUID_LEN => s.clone(),
+            Some(Value::String(_)) => {
+                return Err(mdm_proto::Error::InvalidValue {
+                    path: "CommandUUID".into(),
+                    reason: format!("must have 1 to {} bytes", Self::MAX_UUID_LEN),
+                }
+                .into());
+            }
+            Some(other) => return Err(wrong_type("CommandUUID", "a string", other).into()),
+            None => {
+                return Err(mdm_proto::Error::MissingKey {
+                    path: "CommandUUID".into(),
+                }
+                .into());
+            }
+        };
+        let request_type = match dict.get("Command") {
+            Some(Value::Dictionary(command)) => match command.get("RequestType") {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(Value::String(_)) => {
+                    return Err(mdm_proto::Error::InvalidValue {
+                        path: "Command.RequestType".into(),
+                        reason: "must not be empty".into(),
+                    }
+                    .into());
+                }
+                Some(other) => {
+                    return Err(wrong_type("Command.RequestType", "a string", other).into());
+                }
+                None => {
+                    return Err(mdm_proto::Error::MissingKey {
+                        path: "Command.RequestType".into(),
+                    }
+                    .into());
+                }
+            },
+            Some(other) => return Err(wrong_type("Command", "a dictionary", other).into()),
+            None => {
+                return Err(mdm_proto::Error::MissingKey {
+                    path: "Command".into(),
+                }
+                .into());
+            }
+        };
+        Ok(CommandHeader {
+            command_uuid,
+            request_type,
+        })
+    }
+}
+
 fn empty_value(spec: &crate::schema::KeySpec) -> Value {
     use crate::schema::Kind;
     let first = spec.values.first().copied();

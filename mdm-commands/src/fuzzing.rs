@@ -27,7 +27,14 @@ pub fn command(data: &[u8]) {
     let Ok(original) = parse_dictionary(data, &Limits::MDM) else {
         return;
     };
+    let header = crate::CommandHeader::from_dictionary(&original);
     if let Ok(envelope) = CommandEnvelope::from_dictionary(original.clone()) {
+        if let Ok(header) = &header {
+            assert_eq!(
+                header.command_uuid, envelope.command_uuid,
+                "header and envelope disagree"
+            );
+        }
         let again = envelope.to_dictionary();
         assert!(
             same_dict(&original, &again),

@@ -20,7 +20,7 @@ pub mod response;
 mod rt;
 pub mod schema;
 
-pub use command::{Command, CommandEnvelope, RawCommand};
+pub use command::{Command, CommandEnvelope, CommandHeader, RawCommand};
 pub use error::{Error, Result};
 pub use generated::prelude;
 pub use generated::registry::{AnyCommand, AnyResponse, RequestType};

@@ -169,6 +169,43 @@ impl Declaration {
         Self::from_json(parse_object(bytes, limits)?)
     }
 
+    /// Decodes a declaration as its author writes it (an administrator, a server's API):
+    /// `ServerToken` may be left out, since [`crate::DeclarationSet::insert`] computes it,
+    /// and the declaration must be one a set accepts: a non-empty `Identifier` and a `Type`
+    /// that names a declaration kind.
+    ///
+    /// ```
+    /// use mdm_ddm::{Declaration, Limits};
+    ///
+    /// let json = br#"{"Type": "com.apple.configuration.management.test",
+    ///   "Identifier": "test-1", "Payload": {"Echo": "hello"}}"#;
+    /// let declaration = Declaration::decode_authored(json, &Limits::DDM)?;
+    /// assert_eq!(declaration.identifier, "test-1");
+    /// # Ok::<(), mdm_ddm::Error>(())
+    /// ```
+    pub fn decode_authored(bytes: &[u8], limits: &Limits) -> Result<Self> {
+        let mut map = parse_object(bytes, limits)?;
+        map.entry("ServerToken")
+            .or_insert_with(|| Value::String(String::new()));
+        let declaration = Self::from_json(map)?;
+        if declaration.identifier.is_empty() {
+            return Err(Error::InvalidValue {
+                path: "Identifier".into(),
+                reason: "must not be empty".into(),
+            });
+        }
+        if declaration.kind().is_none() {
+            return Err(Error::InvalidValue {
+                path: "Type".into(),
+                reason: format!(
+                    "`{}` names no declaration kind",
+                    declaration.declaration_type
+                ),
+            });
+        }
+        Ok(declaration)
+    }
+
     /// Decodes a declaration from a JSON object.
     pub fn from_json(mut map: Map<String, Value>) -> Result<Self> {
         let declaration_type = DeclarationType::from(take_string(&mut map, "Type")?);

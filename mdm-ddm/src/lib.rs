@@ -42,6 +42,13 @@ pub mod fuzzing {
     /// Decodes a declaration; when it decodes, checks that encoding and decoding again gives
     /// the same declaration and the same JSON, and that its server token is stable.
     pub fn declaration(data: &[u8]) {
+        if let Ok(authored) = crate::Declaration::decode_authored(data, &crate::Limits::DDM) {
+            let mut set = crate::DeclarationSet::new();
+            assert!(
+                set.insert(authored).is_ok(),
+                "an authored declaration that decodes is refused by a set"
+            );
+        }
         if let Ok(decl) = crate::Declaration::decode(data) {
             let bytes = decl.encode();
             let again = crate::Declaration::decode(&bytes);

@@ -62,6 +62,28 @@ pub mod fuzzing {
         b
     }
 
+    /// Reads a profile, and an enrollment profile out of it; an enrollment profile that
+    /// reads must build a profile that reads back the same.
+    pub fn enrollment_profile(data: &[u8]) {
+        let Ok(profile) = crate::Profile::decode(data) else {
+            return;
+        };
+        if let Ok(read) = crate::EnrollmentProfile::from_profile(&profile) {
+            let rebuilt = read.build();
+            let again = crate::EnrollmentProfile::from_profile(&rebuilt);
+            assert!(again.is_ok(), "a rebuilt enrollment profile does not read");
+            if let Ok(mut again) = again {
+                // A profile without a root payload has no root UUID to give back.
+                again.uuids[3].clone_from(&read.uuids[3]);
+                assert_eq!(again.server_url, read.server_url);
+                assert_eq!(again.topic, read.topic);
+                assert_eq!(again.scep_url, read.scep_url);
+                assert_eq!(again.scep_subject, read.scep_subject);
+                assert_eq!(again.trust_ca_der, read.trust_ca_der);
+            }
+        }
+    }
+
     /// Decodes a command report and checks that re-encoding is lossless.
     pub fn report(data: &[u8]) {
         if let Ok(report) = crate::CommandReport::decode(data) {

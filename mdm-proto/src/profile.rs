@@ -375,6 +375,138 @@ impl EnrollmentProfile {
     }
 }
 
+impl EnrollmentProfile {
+    /// Reads an enrollment profile back, as a device does: the `com.apple.mdm` payload, the
+    /// identity payload its `IdentityCertificateUUID` names (else the first
+    /// `com.apple.security.scep` payload) and the first `com.apple.security.root` payload.
+    /// Keys the builder does not model are left in `profile`. Absent optional keys take
+    /// Apple's defaults (`SignMessage` and `CheckOutWhenRemoved` false, `Keysize` 1024,
+    /// `AccessRights` 0, which devices refuse). Errors name the key path, such as
+    /// `PayloadContent[com.apple.mdm].ServerURL`.
+    ///
+    /// ```
+    /// use mdm_proto::{EnrollmentProfile, Profile};
+    ///
+    /// let uuids = ["1", "2", "3", "4"].map(String::from);
+    /// let built = EnrollmentProfile::new("org.example.mdm", "https://mdm.example.org/mdm",
+    ///     "com.apple.mgmt.External.1", "https://mdm.example.org/scep", uuids);
+    /// let bytes = built.build().encode()?;
+    /// let read = EnrollmentProfile::from_profile(&Profile::decode(&bytes)?)?;
+    /// assert_eq!(read.server_url, "https://mdm.example.org/mdm");
+    /// # Ok::<(), mdm_proto::Error>(())
+    /// ```
+    pub fn from_profile(profile: &Profile) -> Result<Self> {
+        const MDM: &str = "com.apple.mdm";
+        const SCEP: &str = "com.apple.security.scep";
+        const ROOT: &str = "com.apple.security.root";
+        let mdm = profile.payload(MDM).ok_or_else(|| Error::MissingKey {
+            path: format!("PayloadContent[{MDM}]"),
+        })?;
+        let mdm_path = format!("PayloadContent[{MDM}]");
+        let mut m = Fields::new(mdm.keys.clone(), &mdm_path);
+        let server_url: String = m.required("ServerURL")?;
+        let topic: String = m.required("Topic")?;
+        let checkin_url: Option<String> = m.optional("CheckInURL")?;
+        let sign_message = m.optional("SignMessage")?.unwrap_or(false);
+        let access_rights = m.optional("AccessRights")?.unwrap_or(0);
+        let check_out_when_removed = m.optional("CheckOutWhenRemoved")?.unwrap_or(false);
+        let server_capabilities: Vec<String> =
+            m.optional("ServerCapabilities")?.unwrap_or_default();
+        let identity_uuid: Option<String> = m.optional("IdentityCertificateUUID")?;
+
+        let scep = match &identity_uuid {
+            Some(uuid) => {
+                let named = profile
+                    .content
+                    .iter()
+                    .find(|p| &p.uuid == uuid)
+                    .ok_or_else(|| Error::InvalidValue {
+                        path: format!("{mdm_path}.IdentityCertificateUUID"),
+                        reason: format!("`{uuid}` names no payload of the profile"),
+                    })?;
+                if named.payload_type != SCEP {
+                    return Err(Error::InvalidValue {
+                        path: format!("{mdm_path}.IdentityCertificateUUID"),
+                        reason: format!(
+                            "names a {} payload; only {SCEP} identities are read",
+                            named.payload_type
+                        ),
+                    });
+                }
+                named
+            }
+            None => profile.payload(SCEP).ok_or_else(|| Error::MissingKey {
+                path: format!("PayloadContent[{SCEP}]"),
+            })?,
+        };
+        let scep_path = format!("PayloadContent[{SCEP}].PayloadContent");
+        let scep_keys: Dictionary =
+            Fields::new(scep.keys.clone(), &format!("PayloadContent[{SCEP}]"))
+                .required("PayloadContent")?;
+        let mut sc = Fields::new(scep_keys, &scep_path);
+        let scep_url: String = sc.required("URL")?;
+        let scep_challenge: Option<String> = sc.optional("Challenge")?;
+        let scep_name: Option<String> = sc.optional("Name")?;
+        let scep_key_size = sc.optional("Keysize")?.unwrap_or(1024);
+        let scep_subject = match sc.peek("Subject") {
+            None => None,
+            Some(v) => Some(subject_pairs(v, &format!("{scep_path}.Subject"))?),
+        };
+
+        let root = profile.payload(ROOT);
+        let trust_ca_der = match root {
+            None => None,
+            Some(root) => {
+                let data: Data = Fields::new(root.keys.clone(), &format!("PayloadContent[{ROOT}]"))
+                    .required("PayloadContent")?;
+                Some(data.0)
+            }
+        };
+        Ok(EnrollmentProfile {
+            identifier: profile.identifier.clone(),
+            display_name: profile.display_name.clone().unwrap_or_default(),
+            organization: profile.organization.clone(),
+            server_url,
+            checkin_url,
+            topic,
+            sign_message,
+            access_rights,
+            check_out_when_removed,
+            server_capabilities,
+            scep_url,
+            scep_challenge,
+            scep_name,
+            scep_subject,
+            scep_key_size,
+            trust_ca_der,
+            uuids: [
+                profile.uuid.clone(),
+                scep.uuid.clone(),
+                mdm.uuid.clone(),
+                root.map(|r| r.uuid.clone()).unwrap_or_default(),
+            ],
+        })
+    }
+}
+
+/// `[[["CN", "value"]], [["O", "org"]]]`: a list of RDNs, each a list of (name, value) pairs.
+fn subject_pairs(value: &Value, path: &str) -> Result<Vec<(String, String)>> {
+    let bad = || Error::InvalidValue {
+        path: path.to_owned(),
+        reason: "not a list of [[name, value]] lists".into(),
+    };
+    let mut out = Vec::new();
+    for rdn in value.as_array().ok_or_else(bad)? {
+        for pair in rdn.as_array().ok_or_else(bad)? {
+            match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), Value::String(v)]) => out.push((k.clone(), v.clone())),
+                _ => return Err(bad()),
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

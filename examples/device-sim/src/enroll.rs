@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use mdm_proto::Profile;
 use mdm_proto::plist::Value;
 use mdm_proto::signature::{Certificate, PrivateKey, RsaKey};
+use mdm_proto::{EnrollmentProfile, Profile};
 use scep_proto::cms::{CertParts, SignedData};
 
 use crate::{Endpoints, Error, RequestSigner};
@@ -101,7 +101,7 @@ pub struct ProfileFacts {
     pub scep_challenge: Option<String>,
     /// `Subject` of the SCEP payload, as (attribute, value) pairs such as `("CN", "x")`.
     pub scep_subject: Vec<(String, String)>,
-    /// `Keysize` of the SCEP payload.
+    /// `Keysize` of the SCEP payload, when the profile gives one.
     pub scep_key_size: Option<i64>,
     /// DER certificates of the `com.apple.security.root` payloads.
     pub trusted_ca_der: Vec<Vec<u8>>,
@@ -131,40 +131,6 @@ pub fn unwrap_signed_profile(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
     Ok((content, signer_der))
 }
 
-fn string_key(keys: &mdm_proto::plist::Dictionary, path: &str, key: &str) -> Result<String, Error> {
-    match keys.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(profile_error(format!("{path}.{key} is not a string"))),
-        None => Err(profile_error(format!("{path}.{key} is missing"))),
-    }
-}
-
-fn optional_string(
-    keys: &mdm_proto::plist::Dictionary,
-    path: &str,
-    key: &str,
-) -> Result<Option<String>, Error> {
-    match keys.get(key) {
-        None => Ok(None),
-        Some(_) => string_key(keys, path, key).map(Some),
-    }
-}
-
-/// `[[["CN", "value"]], [["O", "org"]]]`: a list of RDNs, each a list of pairs.
-fn subject_pairs(value: &Value, path: &str) -> Result<Vec<(String, String)>, Error> {
-    let bad = || profile_error(format!("{path} is not a list of [[name, value]] lists"));
-    let mut out = Vec::new();
-    for rdn in value.as_array().ok_or_else(bad)? {
-        for pair in rdn.as_array().ok_or_else(bad)? {
-            match pair.as_array().map(Vec::as_slice) {
-                Some([Value::String(k), Value::String(v)]) => out.push((k.clone(), v.clone())),
-                _ => return Err(bad()),
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Reads an enrollment profile: CMS-signed (DER) or a plain plist.
 pub fn read_enrollment_profile(bytes: &[u8]) -> Result<ProfileFacts, Error> {
     if bytes.len() > MAX_PROFILE {
@@ -183,62 +149,23 @@ pub fn read_enrollment_profile(bytes: &[u8]) -> Result<ProfileFacts, Error> {
         what: "enrollment profile",
         source,
     })?;
-    let mdm = profile
+    let read = EnrollmentProfile::from_profile(&profile).map_err(|source| Error::Protocol {
+        what: "enrollment profile",
+        source,
+    })?;
+    let identity_certificate_uuid = profile
         .payload(MDM_PAYLOAD)
-        .ok_or_else(|| profile_error(format!("no {MDM_PAYLOAD} payload")))?;
-    let mdm_path = format!("PayloadContent[{MDM_PAYLOAD}]");
-    let server_url = string_key(&mdm.keys, &mdm_path, "ServerURL")?;
-    let checkin_url =
-        optional_string(&mdm.keys, &mdm_path, "CheckInURL")?.unwrap_or_else(|| server_url.clone());
-    let topic = string_key(&mdm.keys, &mdm_path, "Topic")?;
-    let sign_message = match mdm.keys.get("SignMessage") {
-        None => false,
-        Some(Value::Boolean(b)) => *b,
-        Some(_) => {
-            return Err(profile_error(format!(
-                "{mdm_path}.SignMessage is not a boolean"
-            )));
-        }
-    };
-    let identity_certificate_uuid =
-        optional_string(&mdm.keys, &mdm_path, "IdentityCertificateUUID")?;
-
-    // The identity payload: the one IdentityCertificateUUID names, else the first SCEP one.
-    let scep = identity_certificate_uuid
-        .as_ref()
-        .and_then(|uuid| profile.content.iter().find(|p| &p.uuid == uuid))
-        .or_else(|| profile.payload(SCEP_PAYLOAD))
-        .ok_or_else(|| profile_error(format!("no {SCEP_PAYLOAD} payload")))?;
-    if scep.payload_type != SCEP_PAYLOAD {
-        return Err(profile_error(format!(
-            "IdentityCertificateUUID names a {} payload; only {SCEP_PAYLOAD} identities are simulated",
-            scep.payload_type
-        )));
-    }
-    let scep_path = format!("PayloadContent[{SCEP_PAYLOAD}].PayloadContent");
-    let scep_keys = scep
-        .keys
-        .get("PayloadContent")
+        .and_then(|mdm| mdm.keys.get("IdentityCertificateUUID"))
+        .and_then(Value::as_string)
+        .map(str::to_owned);
+    let scep_key_size = profile
+        .content
+        .iter()
+        .find(|p| p.uuid == read.uuids[1])
+        .and_then(|p| p.keys.get("PayloadContent"))
         .and_then(Value::as_dictionary)
-        .ok_or_else(|| profile_error(format!("{scep_path} is missing or not a dictionary")))?;
-    let scep_url = string_key(scep_keys, &scep_path, "URL")?;
-    let scep_challenge = optional_string(scep_keys, &scep_path, "Challenge")?;
-    let scep_subject = match scep_keys.get("Subject") {
-        Some(v) => subject_pairs(v, &format!("{scep_path}.Subject"))?,
-        None => Vec::new(),
-    };
-    let scep_key_size = match scep_keys.get("Keysize") {
-        None => None,
-        Some(Value::Integer(i)) => Some(
-            i.as_signed()
-                .ok_or_else(|| profile_error(format!("{scep_path}.Keysize is out of range")))?,
-        ),
-        Some(_) => {
-            return Err(profile_error(format!(
-                "{scep_path}.Keysize is not an integer"
-            )));
-        }
-    };
+        .is_some_and(|keys| keys.contains_key("Keysize"))
+        .then_some(read.scep_key_size);
     let trusted_ca_der = profile
         .content
         .iter()
@@ -250,15 +177,15 @@ pub fn read_enrollment_profile(bytes: &[u8]) -> Result<ProfileFacts, Error> {
         .collect();
     Ok(ProfileFacts {
         endpoints: Endpoints {
-            server_url,
-            checkin_url,
-            topic,
+            checkin_url: read.checkin_url.unwrap_or_else(|| read.server_url.clone()),
+            server_url: read.server_url,
+            topic: read.topic,
         },
-        sign_message,
+        sign_message: read.sign_message,
         identity_certificate_uuid,
-        scep_url,
-        scep_challenge,
-        scep_subject,
+        scep_url: read.scep_url,
+        scep_challenge: read.scep_challenge,
+        scep_subject: read.scep_subject.unwrap_or_default(),
         scep_key_size,
         trusted_ca_der,
         signer_der,

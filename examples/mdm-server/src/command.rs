@@ -1,15 +1,12 @@
 //! Commands as the admin API receives them: raw plists (NanoMDM's `/v1/enqueue`) or JSON.
 //!
-//! Typed commands (with per-command validation) come from `mdm-commands`; until it is wired
-//! in, a command is checked for the envelope every device needs: a `CommandUUID` string and
-//! a `Command` dictionary with a `RequestType` string.
+//! A raw command is checked for the envelope every device needs (a `CommandUUID` string and
+//! a `Command` dictionary with a `RequestType` string, as `mdm_commands::CommandHeader`
+//! reads them); a typed one is checked against its schema by `mdm-commands`.
 
 use crate::storage::Timestamp;
 use mdm_proto::Limits;
 use mdm_proto::plist::{Dictionary, Value};
-
-/// The longest `CommandUUID` accepted.
-pub const MAX_UUID_LEN: usize = 256;
 
 /// A command ready to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,27 +22,11 @@ pub struct RawCommand {
     pub expires_at: Option<Timestamp>,
 }
 
+/// `CommandUUID` and `Command.RequestType`, read by `mdm-commands` without typing the
+/// command (so unknown request types and keys pass, as NanoMDM's raw enqueue lets them).
 fn check_envelope(dict: &Dictionary) -> Result<(String, String), String> {
-    let uuid = match dict.get("CommandUUID") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_UUID_LEN => s.clone(),
-        Some(Value::String(_)) => {
-            return Err(format!(
-                "`CommandUUID` must have 1 to {MAX_UUID_LEN} characters"
-            ));
-        }
-        Some(_) => return Err("`CommandUUID` must be a string".into()),
-        None => return Err("missing required key `CommandUUID`".into()),
-    };
-    let request_type = match dict.get("Command") {
-        Some(Value::Dictionary(c)) => match c.get("RequestType") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(_) => return Err("`Command.RequestType` must be a non-empty string".into()),
-            None => return Err("missing required key `Command.RequestType`".into()),
-        },
-        Some(_) => return Err("`Command` must be a dictionary".into()),
-        None => return Err("missing required key `Command`".into()),
-    };
-    Ok((uuid, request_type))
+    let header = mdm_commands::CommandHeader::from_dictionary(dict).map_err(|e| e.to_string())?;
+    Ok((header.command_uuid, header.request_type))
 }
 
 impl RawCommand {

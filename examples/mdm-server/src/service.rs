@@ -970,27 +970,27 @@ impl Service for MdmService {
         what: &Undecodable,
     ) -> Result<Reply, ServiceError> {
         let now = storage::now();
-        tracing::warn!(reason = %what.reason, enrollment = ?what.enrollment.as_ref().map(|e| &e.id),
+        tracing::warn!(reason = %what.error, enrollment = ?what.enrollment.as_ref().map(|e| &e.id),
             "undecodable device message");
         let bad = |keep: usize| {
             BadReport::new(
                 what.enrollment.as_ref().map(|e| e.id.clone()),
                 what.command_uuid.clone(),
-                what.reason.clone(),
+                what.error.to_string(),
                 truncated_to(&request.body, keep),
                 now,
             )
         };
         let (Some(enrollment), true) = (&what.enrollment, what.is_report) else {
             self.bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS)).await?;
-            return Err(ServiceError::BadRequest(what.reason.clone()));
+            return Err(ServiceError::BadRequest(what.error.to_string()));
         };
         // A report from a known device that cannot be decoded: keep it, close the command
         // it answers so it is not sent again, and carry on with the queue.
         self.verify(request, enrollment, None).await?;
         if self.known(enrollment).await.is_err() {
             self.bad_report(&bad(BAD_BODY_KEPT_ANONYMOUS)).await?;
-            return Err(ServiceError::BadRequest(what.reason.clone()));
+            return Err(ServiceError::BadRequest(what.error.to_string()));
         }
         self.bad_report(&bad(BAD_BODY_KEPT)).await?;
         if let Some(uuid) = &what.command_uuid {
