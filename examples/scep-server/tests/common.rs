@@ -11,17 +11,12 @@ pub fn tool(name: &str) -> bool {
     mdm_test_support::tool(name)
 }
 
+/// A new temporary folder (left behind: the server child may still write its log there).
 pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "scep-server-test-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    let dir = mdm_test_support::TempDir::new(&format!("scep-server-test-{tag}"));
+    let path = dir.path().to_path_buf();
+    std::mem::forget(dir);
+    path
 }
 
 #[derive(Debug)]
@@ -108,42 +103,14 @@ pub fn ca_cert(server: &Server) -> scep_proto::Certificate {
     scep_proto::cms::parse_certificates(&pem).unwrap().remove(0)
 }
 
-/// One raw HTTP/1.1 request on a new connection: (status, body).
+/// One raw HTTP/1.1 request on a new connection (the workspace's test client): (status, body).
 pub fn raw_http(port: u16, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-pki-message\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&out[..head_end]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = out[head_end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let i = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[i + 2..i + 2 + n]);
-        b = &b[i + 2 + n + 2..];
-    }
+    let answer = mdm_test_support::http::request_blocking(
+        &format!("127.0.0.1:{port}"),
+        method,
+        target,
+        &[("Content-Type", "application/x-pki-message")],
+        body,
+    );
+    (answer.status, answer.body)
 }

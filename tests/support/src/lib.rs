@@ -7,6 +7,7 @@
 //! - [`tool`]: whether a command-line peer (openssl, plistutil, scepserver, ...) is installed.
 //! - [`postgres_url`]: the PostgreSQL server the tests use, from `MDM_TEST_POSTGRES_URL`.
 //! - [`TempDir`]: a temporary folder removed on drop.
+//! - [`http`]: the raw HTTP/1.1 test client (blocking; async with feature `tokio`).
 //! - `postgres::PgSchema` (feature `postgres`): a fresh schema per test on that server.
 //!
 //! ```no_run
@@ -21,6 +22,7 @@
     reason = "test helpers: a panic fails the calling test, which is what they are for"
 )]
 
+pub mod http;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod shared;
