@@ -18,7 +18,7 @@ pub mod validate;
 pub mod fuzzing;
 
 pub use algorithm::{ContentCipher, DigestAlgorithm};
-pub use cms::LenientCertificate;
+pub use cms::{LenientCertificate, parse_certificate, parse_certificates};
 pub use csr::Csr;
 pub use ct::constant_time_eq;
 pub use error::{Error, Result};

@@ -7,11 +7,9 @@ use x509_cert::Certificate;
 
 use crate::algorithm::{ContentCipher, DigestAlgorithm};
 use crate::capabilities::Capabilities;
-use crate::client::{self, CertRepOutcome, ClientRequest};
+use crate::client::{CertRepOutcome, ClientRequest};
 use crate::cms;
-use crate::csr::Csr;
 use crate::error::{Error, Result};
-use crate::issue::{self, IssueOptions};
 use crate::key::PrivateKey;
 use crate::operation::{Operation, request_target};
 
@@ -172,7 +170,7 @@ impl HttpClient {
         cms::parse_certificates(&r.body)
     }
 
-    /// GetNextCACert (raw SignedData; check it with [`client::next_ca_certificates`]).
+    /// GetNextCACert (raw SignedData; check it with [`next_ca_certificates`](crate::client::next_ca_certificates)).
     pub async fn get_next_ca_cert(&self) -> Result<Vec<u8>> {
         let r = self
             .send(&request_target(&self.path, &Operation::GetNextCaCert), None)
@@ -271,19 +269,14 @@ pub async fn enroll_observed(
 ) -> Result<Enrolled> {
     let caps = client.get_ca_caps().await?;
     let ca_certs = client.get_ca_cert().await?;
-    let recipient = client::recipient_certificate(&ca_certs)
-        .ok_or(Error::Missing("certificate in GetCACert"))?
-        .clone();
+    let mut enrollment = crate::Enrollment::new(key, subject_der);
+    if let Some(challenge) = &opts.challenge {
+        enrollment = enrollment.challenge(challenge.clone());
+    }
     let digest = opts.digest.unwrap_or_else(|| caps.best_digest());
     let cipher = opts.cipher.unwrap_or_else(|| caps.best_cipher());
-    let csr = Csr::build(key, subject_der, opts.challenge.as_deref(), &[], digest)?;
-    let signer = issue::self_signed(
-        key,
-        subject_der,
-        false,
-        &IssueOptions::new(vec![1], opts.now - 3600, 86_400).with_digest(digest),
-    )?;
-    let req = client::pkcs_req(&csr, &signer, key, &recipient, digest, cipher)?;
+    let enrollment = enrollment.digest(digest).cipher(cipher);
+    let req = enrollment.request(&ca_certs, &caps, opts.now)?;
     let post = caps.post_supported();
     let mut current: ClientRequest = req.clone();
     for attempt in 0..=opts.max_polls {
@@ -317,7 +310,7 @@ pub async fn enroll_observed(
                     break;
                 }
                 tokio::time::sleep(opts.poll_interval).await;
-                current = client::cert_poll(&req, subject_der, key, &recipient, digest, cipher)?;
+                current = enrollment.poll(&req, &ca_certs, &caps)?;
             }
         }
     }

@@ -5,6 +5,7 @@ mod capabilities;
 pub mod client;
 pub mod cms;
 mod codes;
+mod enrollment;
 mod error;
 pub mod oids;
 pub mod operation;
@@ -27,6 +28,7 @@ pub use ca::{Ca, CaRequest, Decision, RequestBody};
 pub use capabilities::{Capabilities, Capability};
 pub use client::{CertRepOutcome, ClientRequest, PkiMessageBuilder};
 pub use codes::{FailInfo, MessageType, PkiStatus};
+pub use enrollment::Enrollment;
 pub use error::{Error, Result};
 /// Re-export of [`mdm_pki::AwsLcRsaKey`].
 #[cfg(feature = "aws-lc-rs")]

@@ -341,3 +341,46 @@ fn get_ca_cert_and_next_ca() {
     let m = PkiMessage::decode(&rep).unwrap();
     assert_eq!(m.verify(&[]).unwrap(), ra_cert);
 }
+
+/// The three-call flow: the algorithms come from GetCACaps, PENDING is polled with the same
+/// transactionID, and the certificate issued at the poll opens.
+#[test]
+fn enrollment_builder_negotiates_polls_and_opens() {
+    let ca = the_ca();
+    let ca_certs = vec![ca.certificate().clone()];
+    let caps = scep_proto::Capabilities::parse("POSTPKIOperation\nSHA-512\nDES3\n");
+    let k = key(1);
+    let subject = issue::name_from_str("CN=device-2,O=Example").unwrap();
+    let enrollment = scep_proto::Enrollment::new(k.as_ref(), subject.clone()).challenge("pw");
+    let request = enrollment.request(&ca_certs, &caps, NOW).unwrap();
+    let got = ca.decode_request(&request.der).unwrap();
+    assert_eq!(got.message.digest, DigestAlgorithm::Sha512);
+    assert_eq!(got.cipher, ContentCipher::DesEde3Cbc);
+    assert_eq!(got.csr().unwrap().challenge_password.as_deref(), Some("pw"));
+    let pending = ca.respond(&got, &Decision::Pending).unwrap();
+    assert!(matches!(
+        request
+            .open_response(&pending, k.as_ref(), &ca_certs)
+            .unwrap(),
+        CertRepOutcome::Pending
+    ));
+
+    let poll = enrollment.poll(&request, &ca_certs, &caps).unwrap();
+    assert_eq!(poll.transaction_id, request.transaction_id);
+    let got_poll = ca.decode_request(&poll.der).unwrap();
+    assert!(matches!(&got_poll.body, RequestBody::CertPoll { subject: s, .. } if s == &subject));
+    let cert = issue_for(&ca, got.csr().unwrap());
+    let issued = ca
+        .respond(&got_poll, &Decision::Issue(Box::new(cert.clone())))
+        .unwrap();
+    match poll.open_response(&issued, k.as_ref(), &ca_certs).unwrap() {
+        CertRepOutcome::Issued { certificate, .. } => assert_eq!(*certificate, cert),
+        other => panic!("{other:?}"),
+    }
+
+    // Without a CA certificate there is nothing to encrypt to.
+    assert!(matches!(
+        enrollment.request(&[], &caps, NOW),
+        Err(Error::Missing(_))
+    ));
+}
