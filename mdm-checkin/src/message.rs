@@ -202,6 +202,22 @@ impl UnknownMessage {
 impl CheckinMessage {
     /// Decodes an untrusted check-in body with the default limits ([`Limits::MDM`]).
     ///
+    /// ```
+    /// use mdm_checkin::CheckinMessage;
+    ///
+    /// let body = br#"<?xml version="1.0"?><plist version="1.0"><dict>
+    ///   <key>MessageType</key><string>TokenUpdate</string>
+    ///   <key>UDID</key><string>0000-1111</string><key>Topic</key><string>com.apple.mgmt.X</string>
+    ///   <key>PushMagic</key><string>magic</string><key>Token</key><data>wP/uAA==</data>
+    /// </dict></plist>"#;
+    /// let CheckinMessage::TokenUpdate(update) = CheckinMessage::decode(body)? else {
+    ///     panic!("not a TokenUpdate");
+    /// };
+    /// assert_eq!(update.push_magic, "magic");
+    /// assert_eq!(update.token.as_ref(), &[0xc0, 0xff, 0xee, 0x00]);
+    /// # Ok::<(), mdm_checkin::Error>(())
+    /// ```
+    ///
     /// Fails when the body is not a plist dictionary within the limits, has no
     /// `MessageType`, lacks a key its type really needs (a `TokenUpdate` without `Token`),
     /// has a known key with a value of the wrong type, or names no enrollment.

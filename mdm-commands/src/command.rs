@@ -102,6 +102,30 @@ impl AnyCommand {
 }
 
 /// A command as a server sends it: `{CommandUUID, Command: {RequestType, …}}`.
+///
+/// ```
+/// use mdm_commands::prelude::DeviceInformation;
+/// use mdm_commands::generated::device_information::QueriesItem;
+/// use mdm_commands::{AnyCommand, CommandEnvelope, decode_report};
+/// use mdm_commands::mdm_proto::CommandReport;
+///
+/// // What the server sends.
+/// let command = DeviceInformation::new(vec![QueriesItem::Udid, QueriesItem::OsVersion]);
+/// let bytes = CommandEnvelope::new("C-1", command).encode()?;
+/// let sent = CommandEnvelope::decode(&bytes)?;
+/// assert!(matches!(sent.command, AnyCommand::DeviceInformation(_)));
+///
+/// // What the device answers, typed as that command's response.
+/// let report = CommandReport::decode(br#"<plist version="1.0"><dict>
+///   <key>Status</key><string>Acknowledged</string><key>UDID</key><string>U</string>
+///   <key>CommandUUID</key><string>C-1</string>
+///   <key>QueryResponses</key><dict><key>OSVersion</key><string>27.0</string></dict>
+/// </dict></plist>"#)?;
+/// let response = decode_report::<DeviceInformation>(&report)?;
+/// let os = response.query_responses.and_then(|q| q.os_version);
+/// assert_eq!(os.as_deref(), Some("27.0"));
+/// # Ok::<(), mdm_commands::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandEnvelope {

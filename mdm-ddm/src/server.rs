@@ -14,6 +14,23 @@ use std::time::SystemTime;
 
 /// The declarations of one enrollment, keyed by identifier.
 ///
+/// ```
+/// use mdm_ddm::{Declaration, DeclarationSet, Limits};
+///
+/// let mut set = DeclarationSet::new();
+/// let json = br#"{"Type": "com.apple.configuration.management.test",
+///   "Identifier": "test-1", "Payload": {"Echo": "hello"}}"#;
+/// set.insert(Declaration::decode_authored(json, &Limits::DDM)?)?;
+/// let before = set.declarations_token();
+/// let json = br#"{"Type": "com.apple.configuration.management.test",
+///   "Identifier": "test-1", "Payload": {"Echo": "changed"}}"#;
+/// set.insert(Declaration::decode_authored(json, &Limits::DDM)?)?;
+/// // The device sees a new DeclarationsToken and fetches the changed declaration.
+/// assert_ne!(set.declarations_token(), before);
+/// assert_eq!(set.len(), 1);
+/// # Ok::<(), mdm_ddm::Error>(())
+/// ```
+///
 /// Inserting a declaration computes its `ServerToken` from its content
 /// ([`tokens::server_token`]), so tokens change exactly when content changes, and
 /// [`DeclarationSet::declarations_token`] changes exactly when the set does.

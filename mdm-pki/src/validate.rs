@@ -216,6 +216,30 @@ pub enum PathFailure {
 ///
 /// Names are compared as decoded by x509-cert, not with RFC 5280's case-folding rules.
 ///
+/// ```
+/// use mdm_pki::issue::{self, IssueOptions};
+/// use mdm_pki::validate::{Validation, validate_path};
+/// use mdm_pki::{Csr, DigestAlgorithm, RsaKey};
+///
+/// let now = 1_764_000_000;
+/// let (root_key, mid_key, leaf_key) = (RsaKey::generate(1024)?, RsaKey::generate(1024)?, RsaKey::generate(1024)?);
+/// let root = issue::self_signed(&root_key, &issue::common_name("Root"), true,
+///     &IssueOptions::new(vec![1], now - 60, 86_400))?;
+/// let csr = |key: &RsaKey, cn: &str| -> mdm_pki::Result<Csr> {
+///     Csr::parse(&Csr::build(key, &issue::common_name(cn), None, &[], DigestAlgorithm::Sha256)?)
+/// };
+/// let mid = issue::issue(&csr(&mid_key, "Intermediate")?, &root, &root_key,
+///     &IssueOptions::new(vec![2], now - 60, 86_400).with_ca(Some(0)))?;
+/// let leaf = issue::issue(&csr(&leaf_key, "device")?, &mid, &mid_key,
+///     &IssueOptions::new(vec![3], now - 60, 86_400))?;
+///
+/// let path = validate_path(&leaf, &[mid.clone()], &[root.clone()], &Validation::at(now))?;
+/// assert_eq!((path.anchor, path.intermediates.as_slice()), (0, &[0][..]));
+/// // Without the intermediate there is no path to the root.
+/// assert!(validate_path(&leaf, &[], &[root], &Validation::at(now)).is_err());
+/// # Ok::<(), mdm_pki::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// [`Error::Path`] naming the certificate that failed and why; when several paths were

@@ -71,6 +71,13 @@ impl ToValue for String {
     }
 }
 
+/// String literals, so builders take `"text"` as well as a `String`.
+impl ToValue for &str {
+    fn to_value(&self) -> Value {
+        Value::String((*self).to_owned())
+    }
+}
+
 impl FromValue for bool {
     fn from_value(value: Value, path: &str) -> Result<Self> {
         match value {

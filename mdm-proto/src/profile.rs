@@ -117,6 +117,21 @@ impl ToValue for Payload {
 }
 
 /// A configuration profile.
+///
+/// ```
+/// use mdm_proto::{Payload, Profile};
+///
+/// let mut profile = Profile::new("org.example.wifi", "8C6A5B49-0000-4000-8000-000000000001");
+/// profile.content.push(
+///     Payload::new("com.apple.wifi.managed", "org.example.wifi.1", "8C6A5B49-0000-4000-8000-000000000002")
+///         .with_key("SSID_STR", "Example"),
+/// );
+/// let bytes = profile.encode()?;
+/// let back = Profile::decode(&bytes)?;
+/// assert_eq!(back, profile);
+/// assert!(back.payload("com.apple.wifi.managed").is_some_and(|p| p.keys.contains_key("SSID_STR")));
+/// # Ok::<(), mdm_proto::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Profile {

@@ -69,6 +69,25 @@ impl ToValue for ErrorChainItem {
 }
 
 /// A command report from a device.
+///
+/// ```
+/// use mdm_proto::{CommandReport, CommandStatus};
+///
+/// let body = br#"<?xml version="1.0"?><plist version="1.0"><dict>
+///   <key>Status</key><string>Error</string><key>UDID</key><string>0000-1111</string>
+///   <key>CommandUUID</key><string>C-1</string>
+///   <key>ErrorChain</key><array><dict><key>ErrorCode</key><integer>12021</integer>
+///     <key>ErrorDomain</key><string>MCMDMErrorDomain</string></dict></array>
+///   <key>FutureKey</key><true/>
+/// </dict></plist>"#;
+/// let report = CommandReport::decode(body)?;
+/// assert_eq!(report.status, CommandStatus::Error);
+/// assert_eq!(report.enrollment()?.id, "0000-1111");
+/// assert_eq!(report.error_chain.as_ref().map(|c| c[0].error_code), Some(Some(12021)));
+/// // Keys this version does not model are kept: re-encoding loses nothing.
+/// assert!(report.to_dictionary().contains_key("FutureKey"));
+/// # Ok::<(), mdm_proto::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandReport {

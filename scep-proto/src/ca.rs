@@ -31,6 +31,31 @@ pub mod content_type {
 
 /// A SCEP CA: the issuing certificate and key, and optionally an RA that receives and signs
 /// the messages in its place.
+///
+/// The whole exchange, client and CA, is the example of [`crate::Enrollment`]; the CA's
+/// side of it:
+///
+/// ```
+/// use scep_proto::issue::{self, IssueOptions};
+/// use scep_proto::{Ca, Decision, RsaKey};
+/// # fn pkcs_req(_: &Ca) -> Vec<u8> { Vec::new() }
+///
+/// let key = std::sync::Arc::new(RsaKey::generate(1024)?);
+/// let now = 1_764_000_000;
+/// let cert = issue::self_signed(key.as_ref(), &issue::common_name("Example CA"), true,
+///     &IssueOptions::new(vec![1], now - 60, 86_400 * 365))?;
+/// let ca = Ca::new(cert, key);
+/// let (content_type, _body) = ca.get_ca_cert()?; // the answer to GetCACert
+/// assert_eq!(content_type, "application/x-x509-ca-cert");
+/// let body = pkcs_req(&ca); // a PKIOperation body, from a device
+/// if let Ok(request) = ca.decode_request(&body) {
+///     let csr = request.csr().expect("a PKCSReq carries a CSR");
+///     let issued = issue::issue(csr, ca.certificate(), ca.key(),
+///         &IssueOptions::new(vec![2], now, 86_400))?;
+///     let _reply = ca.respond(&request, &Decision::Issue(Box::new(issued)))?;
+/// }
+/// # Ok::<(), scep_proto::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Ca {
     cert: Certificate,
