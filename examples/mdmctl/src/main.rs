@@ -22,8 +22,14 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mdmctl", version, about)]
 struct Cli {
-    /// Base URL of the MDM server's admin API (for the API subcommands).
-    #[arg(long, global = true, env = "MDMCTL_SERVER")]
+    /// Base URL of the MDM server's admin API (for the API subcommands); the example
+    /// server's default address when not given.
+    #[arg(
+        long,
+        global = true,
+        env = "MDMCTL_SERVER",
+        default_value = "http://127.0.0.1:9000"
+    )]
     server: Option<String>,
     /// API key of the MDM server (for the API subcommands). Never printed.
     #[arg(long, global = true, env = "MDMCTL_API_KEY", hide_env_values = true)]
