@@ -5,10 +5,157 @@ use mdm_profiles::{Profile, Target, lint};
 use mdm_proto::{Limits, parse_dictionary};
 use std::path::PathBuf;
 
-type Expected = (&'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
+type Expected = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
 
 /// The corpus profiles: `(file, targets, expected findings as (rule, path))`.
-const EXPECTED: &[Expected] = &[];
+const EXPECTED: &[Expected] = &[
+    (
+        "nanocmd_test.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // info: `com.google.Chrome` is not a payload type of Apple's schema; its keys are not checked
+            ("P014", "PayloadContent[0].PayloadType"),
+            // info: `com.apple.Safari` is not a payload type of Apple's schema; did you mean `com.apple.asam`?; its keys are not checked
+            ("P014", "PayloadContent[1].PayloadType"),
+        ],
+    ),
+    (
+        "nanomdm_enroll.mobileconfig",
+        &["ios:17.0", "macos:14.0"],
+        &[],
+    ),
+    (
+        "rtrouton_BlockApplications.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // warning: key `pathBlackList` is deprecated since macOS 10.15
+            ("P010", "PayloadContent[0].pathBlackList"),
+            // warning: key `pathWhiteList` is deprecated since macOS 10.15
+            ("P010", "PayloadContent[0].pathWhiteList"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[0].PayloadEnabled"),
+        ],
+    ),
+    (
+        "rtrouton_BlockExternalDrives.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // warning: payload `com.apple.systemuiserver` is deprecated since macOS 11.0
+            ("P010", "PayloadContent[0].PayloadType"),
+        ],
+    ),
+    (
+        "rtrouton_DesktopBackground.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // warning: key `locked` is deprecated since macOS 10.13
+            ("P010", "PayloadContent[0].locked"),
+        ],
+    ),
+    (
+        "rtrouton_DisableAppleLocalUserAccountPasswordNotifications.mobileconfig",
+        &["macos:14.0"],
+        &[],
+    ),
+    (
+        "rtrouton_DisableOffice2016Telemetry.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[0].PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[1].PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[2].PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[3].PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[4].PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[5].PayloadEnabled"),
+        ],
+    ),
+    (
+        "rtrouton_EnableAutomaticDownloadandInstallationofAppleSoftwareUpdates.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadEnabled"),
+            // warning: key `CatalogURL` is deprecated since macOS 11.0
+            ("P010", "PayloadContent[0].CatalogURL"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[0].PayloadEnabled"),
+        ],
+    ),
+    (
+        "rtrouton_EnableFullDiskAccessforSSH.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // warning: payload `com.apple.systempreferences` is deprecated since macOS 13.0
+            ("P010", "PayloadContent[0].PayloadType"),
+            // warning: `com.apple.preferences.sharing.allowFullDiskAccess` is not a key of the schema here; the device ignores it
+            (
+                "P001",
+                "PayloadContent[0].com.apple.preferences.sharing.allowFullDiskAccess",
+            ),
+        ],
+    ),
+    (
+        "rtrouton_OpenSafariAtLogin.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[0].PayloadEnabled"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[1].PayloadEnabled"),
+            // warning: `DisableLoginItemsSuppression` is not a key of the schema here; the device ignores it
+            ("P001", "PayloadContent[1].DisableLoginItemsSuppression"),
+        ],
+    ),
+    (
+        "rtrouton_SetDiagnosticandUsageReportSettings.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // info: `com.apple.SubmitDiagInfo` is not a payload type of Apple's schema; its keys are not checked
+            ("P014", "PayloadContent[0].PayloadType"),
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[1].PayloadEnabled"),
+        ],
+    ),
+    (
+        "rtrouton_SetTimeServerandTimeZone.mobileconfig",
+        &["macos:14.0"],
+        &[],
+    ),
+    (
+        "rtrouton_SkipiCloudSetup.mobileconfig",
+        &["macos:14.0"],
+        &[
+            // info: `PayloadEnabled` is not in Apple's schema; Apple's Profile Manager writes it and devices ignore it
+            ("P001", "PayloadContent[0].PayloadEnabled"),
+        ],
+    ),
+    (
+        "scep_sceptest.mobileconfig",
+        &["ios:17.0"],
+        &[
+            // warning: key `PayloadRemovalDisallowed` needs a supervised device (iOS target is not supervised)
+            ("P007", "PayloadRemovalDisallowed"),
+            // error: the schema gives `PayloadVersion` the type an integer, this is a real
+            ("P002", "PayloadContent[0].PayloadVersion"),
+            // warning: `KeyType` is not a key of the schema here; the device ignores it; did you mean `Key Type`?
+            ("P001", "PayloadContent[0].PayloadContent.KeyType"),
+        ],
+    ),
+];
 
 fn profiles() -> Option<Vec<PathBuf>> {
     let mut out = Vec::new();
