@@ -7,12 +7,13 @@
 //! `device-management` trees (newest first; by default `../shared/apple-device-management-27`
 //! then `../shared/apple-device-management` next to the repository root) into one model
 //! ([`xtask::model`]), takes the union of the releases, and writes the `generated/` modules
-//! of mdm-commands, mdm-ddm and mdm-checkin. With `--check` it regenerates in memory and
+//! of mdm-commands, mdm-ddm, mdm-checkin and mdm-profiles. With `--check` it regenerates in memory and
 //! fails when a committed file differs, is missing or is stale.
 
 mod checkin;
 mod codegen;
 mod ddm;
+mod profiles;
 mod test_runner;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,10 @@ fn run(schemas: &[PathBuf], root: &Path, out_root: &Path, check: bool) -> Result
         Output {
             src: "mdm-checkin/src",
             files: checkin::generate(&items)?,
+        },
+        Output {
+            src: "mdm-profiles/src",
+            files: profiles::generate(&items)?,
         },
     ];
     let config = root.join("rustfmt.toml");

@@ -29,6 +29,10 @@ pub struct Key {
     pub rangelist_all_strings: bool,
     /// `default`, as text.
     pub default: Option<String>,
+    /// `range.min`, as text.
+    pub range_min: Option<String>,
+    /// `range.max`, as text.
+    pub range_max: Option<String>,
     /// `subkeytype`: the name Apple gives a nested dictionary type.
     pub subkeytype: Option<String>,
     /// `assettypes` (DDM asset references).
@@ -180,8 +184,8 @@ pub struct Tree {
     pub release: String,
     /// Every item, sorted by path.
     pub items: Vec<Item>,
-    /// Files of `mdm/profiles` that serde_yaml cannot read (too deeply nested), with why;
-    /// no generator reads that folder yet.
+    /// Files of `mdm/profiles` that serde_yaml cannot read even once their recursive
+    /// aliases are cut ([`break_recursive_aliases`]), with why.
     pub unreadable: Vec<(String, String)>,
 }
 
@@ -251,6 +255,8 @@ fn parse_key(v: &Value) -> Option<Key> {
         rangelist,
         rangelist_all_strings: all_strings,
         default,
+        range_min: get(v, "range").and_then(|r| text(get(r, "min"))),
+        range_max: get(v, "range").and_then(|r| text(get(r, "max"))),
         subkeytype: text(get(v, "subkeytype")),
         assettypes: list(get(v, "assettypes")),
         combinetype: text(get(v, "combinetype")),
@@ -446,8 +452,17 @@ pub fn load_tree(root: &Path) -> Result<Tree, String> {
         let value: Value = match serde_yaml::from_slice(&bytes) {
             Ok(v) => v,
             Err(e) if rel.starts_with("mdm/profiles/") => {
-                unreadable.push((rel, e.to_string()));
-                continue;
+                // Two profiles (`homescreenlayout`, `applicationaccess.new`) describe
+                // folders of icons with an alias back to an enclosing anchor, which
+                // serde_yaml cannot expand; cut the cycle and read the rest.
+                let text = String::from_utf8_lossy(&bytes);
+                match serde_yaml::from_str(&break_recursive_aliases(&text)) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        unreadable.push((rel, e.to_string()));
+                        continue;
+                    }
+                }
             }
             Err(e) => return Err(format!("{}: {e}", p.display())),
         };
@@ -460,6 +475,41 @@ pub fn load_tree(root: &Path) -> Result<Tree, String> {
         items,
         unreadable,
     })
+}
+
+/// Replaces every alias (`*id001`) that refers to an anchor enclosing it (a recursive
+/// structure) by an empty list, so that the document can be read as a tree. The key whose
+/// value was the alias then has no subkeys: its values stay untyped (kept as sent).
+pub fn break_recursive_aliases(text: &str) -> String {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let alias = line
+            .trim_end()
+            .rsplit_once(": *")
+            .map(|(_, a)| a)
+            .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let recursive = alias.is_some_and(|a| {
+            let anchor = format!("&{a}");
+            lines[..i].iter().enumerate().rev().any(|(j, l)| {
+                l.trim_end().ends_with(&anchor)
+                    && lines[j + 1..i]
+                        .iter()
+                        .filter(|m| !m.trim().is_empty())
+                        .all(|m| {
+                            indent(m) > indent(l)
+                                || (indent(m) == indent(l) && m.trim_start().starts_with("- "))
+                        })
+                    && indent(line) > indent(l)
+            })
+        });
+        match (recursive, alias) {
+            (true, Some(a)) => out.push(line.replacen(&format!("*{a}"), "[]", 1)),
+            _ => out.push((*line).to_owned()),
+        }
+    }
+    out.join("\n")
 }
 
 /// Marks facts as removed in `release`: every platform that had them and says nothing of
