@@ -23,7 +23,15 @@ pub struct RawCommand {
     pub body: Vec<u8>,
     /// When it stops being sent.
     pub expires_at: Option<Timestamp>,
+    /// Higher goes first (0 by default).
+    pub priority: i32,
+    /// The client's idempotency key: queuing again with the same key gives this command
+    /// back instead of a second one.
+    pub idempotency_key: Option<String>,
 }
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
 fn check_envelope(dict: &Dictionary) -> Result<(String, String), String> {
     let uuid = match dict.get("CommandUUID") {
@@ -59,6 +67,8 @@ impl RawCommand {
             request_type,
             body: bytes.to_vec(),
             expires_at: None,
+            priority: 0,
+            idempotency_key: None,
         })
     }
 
@@ -80,6 +90,8 @@ impl RawCommand {
             request_type,
             body,
             expires_at: None,
+            priority: 0,
+            idempotency_key: None,
         })
     }
 
@@ -106,6 +118,8 @@ impl RawCommand {
                 request_type,
                 body,
                 expires_at: None,
+                priority: 0,
+                idempotency_key: None,
             },
             typed,
         ))
@@ -115,6 +129,25 @@ impl RawCommand {
     pub fn with_expiry(mut self, at: Option<Timestamp>) -> Self {
         self.expires_at = at;
         self
+    }
+
+    /// This command with a priority (higher goes first).
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// This command with an idempotency key (1 to [`MAX_IDEMPOTENCY_KEY_LEN`] bytes).
+    pub fn with_idempotency_key(mut self, key: Option<String>) -> Result<Self, String> {
+        if let Some(k) = &key
+            && (k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN)
+        {
+            return Err(format!(
+                "an idempotency key must have 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"
+            ));
+        }
+        self.idempotency_key = key;
+        Ok(self)
     }
 }
 
