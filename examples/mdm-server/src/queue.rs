@@ -107,8 +107,8 @@ pub enum State {
         /// When it may be sent again.
         until: Timestamp,
     },
-    /// Handed to the device, not answered yet; sent again only when the device reports
-    /// `Idle` (it has nothing pending, so it did not get it or its answer was lost).
+    /// Handed to the device, not answered yet; sent again at the device's next request
+    /// (it did not get it, or its answer was lost) until answered or stalled.
     InFlight,
     /// Handed to the device and not answered within [`Policy::stall_after`]: no longer
     /// sent; re-send or drop it.
@@ -143,18 +143,16 @@ pub fn shown_status(entry: &QueueEntry, now: Timestamp, policy: &Policy) -> Stri
 }
 
 /// The command to send next from an enrollment's waiting targets (in queue order): the
-/// first one [`State::Ready`], or [`State::InFlight`] when the device reported `Idle`.
-/// Backed-off, stalled and expired targets are passed over, so one command never blocks
-/// the ones behind it.
+/// first one [`State::Ready`] or [`State::InFlight`]. Backed-off, stalled and expired
+/// targets are passed over, so one command never blocks the ones behind it for longer
+/// than [`Policy::stall_after`].
 pub fn pick<'a>(
     entries: &'a [QueueEntry],
-    idle: bool,
     now: Timestamp,
     policy: &Policy,
 ) -> Option<&'a QueueEntry> {
     entries.iter().find(|e| match state(e, now, policy) {
-        State::Ready => true,
-        State::InFlight => idle,
+        State::Ready | State::InFlight => true,
         State::BackedOff { .. } | State::Stalled | State::Expired => false,
     })
 }
@@ -165,13 +163,12 @@ pub fn pick<'a>(
 pub async fn next(
     storage: &dyn Storage,
     id: &str,
-    idle: bool,
     now: Timestamp,
     policy: &Policy,
 ) -> storage::Result<Option<QueuedCommand>> {
     let entries = storage.queue(id, now, LOOKAHEAD).await?;
     let mut rest = entries.as_slice();
-    while let Some(entry) = pick(rest, idle, now, policy) {
+    while let Some(entry) = pick(rest, now, policy) {
         if let Some(command) = storage.take(id, &entry.uuid, now).await? {
             return Ok(Some(command));
         }
@@ -255,11 +252,12 @@ mod tests {
             entry("B", 200, None),
             entry("R", 10, None),
         ];
-        assert_eq!(pick(&q, false, 100, &p).map(|e| e.uuid.as_str()), Some("R"));
-        assert_eq!(pick(&q, true, 100, &p).map(|e| e.uuid.as_str()), Some("F"));
+        assert_eq!(pick(&q, 100, &p).map(|e| e.uuid.as_str()), Some("F"));
+        assert_eq!(pick(&q[3..], 100, &p).map(|e| e.uuid.as_str()), Some("R"));
         assert_eq!(state(&q[0], 100, &p), State::Expired);
         assert_eq!(state(&q[1], 100, &p), State::Stalled);
         assert_eq!(state(&q[3], 100, &p), State::BackedOff { until: 200 });
-        assert!(pick(&q[..4], false, 100, &p).is_none());
+        assert!(pick(&q[..2], 100, &p).is_none());
+        assert_eq!(state(&q[2], 100, &p), State::InFlight);
     }
 }

@@ -944,10 +944,10 @@ impl MdmService {
         Ok(replaced)
     }
 
-    async fn next(&self, id: &str, idle: bool) -> Result<Reply, ServiceError> {
+    async fn next(&self, id: &str) -> Result<Reply, ServiceError> {
         let now = storage::now();
         Ok(
-            match queue::next(self.storage.as_ref(), id, idle, now, &self.policy).await? {
+            match queue::next(self.storage.as_ref(), id, now, &self.policy).await? {
                 Some(command) => {
                     tracing::debug!(enrollment = id, uuid = %command.uuid,
                         request_type = %command.request_type, "sending command");
@@ -1128,15 +1128,11 @@ impl Service for MdmService {
         self.known(&enrollment).await?;
         let now = storage::now();
         let id = enrollment.id.as_str();
-        let idle = match &report.status {
-            CommandStatus::Idle => true,
-            status => {
-                self.record(request, report, &enrollment, status, now)
-                    .await?;
-                false
-            }
-        };
-        self.next(id, idle).await
+        if report.status != CommandStatus::Idle {
+            self.record(request, report, &enrollment, &report.status, now)
+                .await?;
+        }
+        self.next(id).await
     }
 
     async fn undecodable(
@@ -1184,7 +1180,7 @@ impl Service for MdmService {
                 status: storage::STATUS_UNDECODABLE.to_owned(),
             });
         }
-        self.next(&enrollment.id, false).await
+        self.next(&enrollment.id).await
     }
 
     async fn enqueue(

@@ -43,7 +43,8 @@ async fn next(s: &dyn Storage, id: &str, idle: bool) -> Option<String> {
 }
 
 async fn next_at(s: &dyn Storage, id: &str, idle: bool, now: i64) -> Option<String> {
-    queue::next(s, id, idle, now, &Policy::default())
+    let _ = idle; // Idle or not, the rules are the same (in-flight commands are re-sent).
+    queue::next(s, id, now, &Policy::default())
         .await
         .unwrap()
         .map(|c| c.uuid)
@@ -204,17 +205,15 @@ async fn fifo_and_reports(s: &dyn Storage) {
         .await
         .unwrap();
 
-    let first = queue::next(s, &e1, true, NOW, &Policy::default())
+    let first = queue::next(s, &e1, NOW, &Policy::default())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(first.uuid, a);
     assert_eq!(first.request_type, "DeviceInformation");
     assert_eq!(first.body, format!("<plist>{a}</plist>").into_bytes());
-    // Not answered yet (in flight): sent again only when the device reports Idle, so the
-    // rest of the queue moves on meanwhile.
-    assert_eq!(next(s, &e1, false).await.as_deref(), Some(b.as_str()));
-    assert_eq!(next(s, &e1, true).await.as_deref(), Some(a.as_str()));
+    // Not answered yet (in flight): sent again.
+    assert_eq!(next(s, &e1, false).await.as_deref(), Some(a.as_str()));
     assert_eq!(
         s.record_report(&e1, &a, "Acknowledged", b"ack", NOW)
             .await
@@ -943,4 +942,77 @@ async fn postgres_over_tls_verifies_the_server_and_names_failures() {
         .expect_err("bad sslmode")
         .to_string();
     assert!(e.contains("sometimes"), "{e}");
+}
+
+/// The queue contract's migration is additive: a database written before it (simulated by
+/// taking its columns back out) keeps every command, in its order, after the upgrade.
+#[tokio::test]
+async fn sqlite_keeps_old_rows_through_the_queue_migration() {
+    let dir = TempDir::new();
+    let path = dir.path().join("old.sqlite");
+    let url = format!("sqlite:{}", path.display());
+    drop(storage::open(&url).await.unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(
+        "DROP INDEX queue_in_flight; DROP INDEX commands_idempotency_key;
+         ALTER TABLE queue DROP COLUMN ready_at; ALTER TABLE queue DROP COLUMN first_sent_at;
+         ALTER TABLE queue DROP COLUMN not_now_count; ALTER TABLE commands DROP COLUMN priority;
+         ALTER TABLE commands DROP COLUMN idempotency_key;",
+    )
+    .unwrap();
+    conn.pragma_update(None, "user_version", version - 1)
+        .unwrap();
+    // Rows as the previous version wrote them: one sent and unanswered, one NotNow, one new.
+    for (i, (uuid, status, sent)) in [
+        ("OLD-SENT", None, Some(NOW)),
+        ("OLD-NOTNOW", Some("NotNow"), Some(NOW)),
+        ("OLD-NEW", None, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO commands (uuid, request_type, body, created_at) VALUES (?1, 'ProfileList', ?2, ?3)",
+            rusqlite::params![uuid, format!("<plist>{uuid}</plist>").into_bytes(), NOW + i as i64],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO queue (enrollment_id, command_uuid, status, sent_at, updated_at) VALUES ('D', ?1, ?2, ?3, ?4)",
+            rusqlite::params![uuid, status, sent, NOW],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let s = storage::open(&url).await.unwrap();
+    let q = s.queue("D", NOW, 100).await.unwrap();
+    let got: Vec<_> = q
+        .iter()
+        .map(|e| (e.uuid.as_str(), e.status.as_str(), e.priority, e.ready_at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("OLD-SENT", "Queued", 0, 0),
+            ("OLD-NOTNOW", "NotNow", 0, 0),
+            ("OLD-NEW", "Queued", 0, 0)
+        ]
+    );
+    let rec = s.command("OLD-SENT", NOW).await.unwrap().unwrap();
+    assert_eq!(rec.body, b"<plist>OLD-SENT</plist>");
+    assert_eq!(rec.targets[0].sent_at, Some(NOW));
+    // A new command goes after them.
+    s.enqueue(&cmd("NEW"), &["D".into()], NOW + 10)
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    while let Some(u) = next_at(&*s, "D", true, NOW + 20).await {
+        s.record_report("D", &u, "Acknowledged", b"ok", NOW + 20)
+            .await
+            .unwrap();
+        order.push(u);
+    }
+    assert_eq!(order, ["OLD-SENT", "OLD-NOTNOW", "OLD-NEW", "NEW"]);
 }
