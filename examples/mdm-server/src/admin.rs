@@ -152,6 +152,12 @@ pub fn admin_routes() -> Routes {
             &["GET", "DELETE"],
             get(command_status).delete(cancel_command),
         )
+        .add(
+            "/v1/commands/{uuid}/resend",
+            &["POST"],
+            post(resend_command),
+        )
+        .add("/v1/stalled", &["GET"], get(stalled))
         .add("/v1/enrollments", &["GET"], get(list_enrollments))
         .add("/v1/enrollments/{id}", &["GET"], get(enrollment))
         .add(

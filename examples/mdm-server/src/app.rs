@@ -152,6 +152,21 @@ pub struct Config {
     #[arg(long, env = "MDM_RETENTION_DAYS", default_value_t = DEFAULT_RETENTION_DAYS)]
     pub retention_days: u64,
 
+    /// Seconds after which a command handed to a device and not answered is stalled: it is
+    /// no longer sent (so it does not block the queue) and is listed by `GET /v1/stalled`
+    /// until re-sent (`POST /v1/commands/{uuid}/resend`) or dropped (`DELETE`).
+    #[arg(long, env = "MDM_STALL_AFTER", default_value_t = crate::queue::DEFAULT_STALL_AFTER)]
+    pub stall_after: i64,
+
+    /// Seconds a command answered `NotNow` waits before it is sent again; doubled at each
+    /// further `NotNow`, up to `--not-now-backoff-max`.
+    #[arg(long, env = "MDM_NOT_NOW_BACKOFF", default_value_t = crate::queue::DEFAULT_NOT_NOW_BACKOFF)]
+    pub not_now_backoff: i64,
+
+    /// The longest `NotNow` back-off, in seconds.
+    #[arg(long, env = "MDM_NOT_NOW_BACKOFF_MAX", default_value_t = crate::queue::DEFAULT_NOT_NOW_BACKOFF_MAX)]
+    pub not_now_backoff_max: i64,
+
     /// File holding the key-encryption key (32 bytes: 64 hex digits, base64, or raw) that
     /// seals the CA key file and the APNs push key in storage. The key itself may instead be
     /// given in `MDM_SECRETS_KEY`. Make one with `openssl rand -hex 32`.
@@ -218,6 +233,9 @@ impl Config {
             min_body_rate: crate::limits::DEFAULT_MIN_BODY_RATE,
             max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
             retention_days: DEFAULT_RETENTION_DAYS,
+            stall_after: crate::queue::DEFAULT_STALL_AFTER,
+            not_now_backoff: crate::queue::DEFAULT_NOT_NOW_BACKOFF,
+            not_now_backoff_max: crate::queue::DEFAULT_NOT_NOW_BACKOFF_MAX,
             secrets_key_file: None,
             postgres_ca_file: None,
             log: "info".into(),
@@ -323,6 +341,27 @@ impl Config {
     pub fn with_secrets_key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.secrets_key_file = Some(path.into());
         self
+    }
+
+    /// This configuration with other queue timings, in seconds: `--stall-after`,
+    /// `--not-now-backoff`, `--not-now-backoff-max`.
+    pub fn with_queue_timing(
+        mut self,
+        stall_after: i64,
+        not_now_backoff: i64,
+        not_now_backoff_max: i64,
+    ) -> Self {
+        self.stall_after = stall_after;
+        self.not_now_backoff = not_now_backoff;
+        self.not_now_backoff_max = not_now_backoff_max;
+        self
+    }
+
+    /// The queue rules' policy these settings give.
+    pub fn queue_policy(&self) -> crate::queue::Policy {
+        crate::queue::Policy::new()
+            .with_stall_after(self.stall_after)
+            .with_not_now_backoff(self.not_now_backoff, self.not_now_backoff_max)
     }
 
     /// This configuration keeping finished commands `days` days (0: forever).
@@ -513,7 +552,8 @@ impl Server {
             .map_err(|e| StartError::Config(format!("creating the CA: {e}")))??
         };
         let pki = Arc::new(pki);
-        let service = MdmService::new(Arc::clone(&storage));
+        let service =
+            MdmService::new(Arc::clone(&storage)).with_queue_policy(config.queue_policy());
         let service = if config.no_signature_check {
             tracing::warn!("--no-signature-check: device identities are NOT checked");
             service.with_verifier(Arc::new(AcceptAll))
@@ -564,6 +604,7 @@ impl Server {
         state.default_topic = config.topic.clone();
         state.limits = mdm_proto::Limits::MDM.with_max_bytes(config.max_body);
         state.open_enrollment = config.open_enrollment;
+        state.queue_policy = config.queue_policy();
         let mut escrow_roots = crate::escrow::system_roots();
         if let Some(path) = &config.escrow_key_unlock_ca {
             let pem = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;

@@ -20,7 +20,15 @@ pub struct RawCommand {
     pub body: Vec<u8>,
     /// When it stops being sent.
     pub expires_at: Option<Timestamp>,
+    /// Higher goes first (0 by default).
+    pub priority: i32,
+    /// The client's idempotency key: queuing again with the same key gives this command
+    /// back instead of a second one.
+    pub idempotency_key: Option<String>,
 }
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
 /// `CommandUUID` and `Command.RequestType`, read by `mdm-commands` without typing the
 /// command (so unknown request types and keys pass, as NanoMDM's raw enqueue lets them).
@@ -40,6 +48,8 @@ impl RawCommand {
             request_type,
             body: bytes.to_vec(),
             expires_at: None,
+            priority: 0,
+            idempotency_key: None,
         })
     }
 
@@ -61,6 +71,8 @@ impl RawCommand {
             request_type,
             body,
             expires_at: None,
+            priority: 0,
+            idempotency_key: None,
         })
     }
 
@@ -87,6 +99,8 @@ impl RawCommand {
                 request_type,
                 body,
                 expires_at: None,
+                priority: 0,
+                idempotency_key: None,
             },
             typed,
         ))
@@ -96,6 +110,25 @@ impl RawCommand {
     pub fn with_expiry(mut self, at: Option<Timestamp>) -> Self {
         self.expires_at = at;
         self
+    }
+
+    /// This command with a priority (higher goes first).
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// This command with an idempotency key (1 to [`MAX_IDEMPOTENCY_KEY_LEN`] bytes).
+    pub fn with_idempotency_key(mut self, key: Option<String>) -> Result<Self, String> {
+        if let Some(k) = &key
+            && (k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN)
+        {
+            return Err(format!(
+                "an idempotency key must have 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"
+            ));
+        }
+        self.idempotency_key = key;
+        Ok(self)
     }
 }
 

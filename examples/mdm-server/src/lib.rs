@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pki;
 pub mod problem;
 pub mod push;
+pub mod queue;
 pub mod refusals;
 pub mod retention;
 pub mod secrets;

@@ -36,10 +36,35 @@ pub fn response(status: StatusCode, detail: Option<&str>, instance: Option<&str>
     response
 }
 
+/// A response extension: members [`layer`] adds to the problem it makes of an error answer
+/// (RFC 9457 extension members, e.g. the command a refusal names).
+#[derive(Debug, Clone)]
+pub struct Members(pub serde_json::Map<String, serde_json::Value>);
+
 /// A response extension that keeps [`layer`] off an error answer: one passed on from
 /// elsewhere as it came (Apple's answer to `POST /v1/escrowkeyunlock`).
 #[derive(Debug, Clone, Copy)]
 pub struct PassedOn;
+
+/// `problem` (made by [`response`]) with extension members added (never replacing the
+/// standard ones).
+async fn with_members(
+    problem: Response,
+    members: &serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    let (mut parts, body) = problem.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_DETAIL * 2).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let serde_json::Value::Object(map) = &mut value {
+        for (k, v) in members {
+            map.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
+}
 
 fn is_problem(response: &Response) -> bool {
     response
@@ -69,6 +94,9 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned());
     let mut problem = response(status, detail.as_deref(), Some(&instance));
+    if let Some(Members(members)) = parts.extensions.get::<Members>() {
+        problem = with_members(problem, members).await;
+    }
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             problem.headers_mut().insert(name.clone(), value.clone());

@@ -13,6 +13,7 @@ use crate::command::RawCommand;
 use crate::device::{CheckinMessage, Undecodable};
 use crate::identity::{AcceptAll, DeviceRequest, IdentityVerifier};
 use crate::push::{LogPusher, PushTarget, Pusher};
+use crate::queue;
 use crate::storage::{
     self, BadReport, EnrollmentKey, EnrollmentToken, PushCert, PushInfo, ReportOutcome, Storage,
     StorageError,
@@ -65,6 +66,21 @@ pub enum ServiceError {
     /// 409: conflicts with what exists (a command UUID already used).
     #[error("{0}")]
     Conflict(String),
+    /// 409: a destructive command is already waiting for this enrollment (see
+    /// [`crate::queue::DESTRUCTIVE`]); queue with `replace` to replace it.
+    #[error(
+        "destructive command `{command_uuid}` ({request_type}) is already waiting for enrollment \
+         `{enrollment_id}`: destructive commands do not stack (add replace=1 to cancel it and \
+         queue this one instead)"
+    )]
+    DestructivePending {
+        /// The enrollment.
+        enrollment_id: String,
+        /// The waiting command's `CommandUUID`.
+        command_uuid: String,
+        /// Its `RequestType`.
+        request_type: String,
+    },
     /// 410: Apple's answer for a request the server does not support (UserAuthenticate).
     #[error("{0}")]
     Gone(String),
@@ -84,10 +100,12 @@ impl ServiceError {
             ServiceError::Unauthorized(_) => 401,
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
-            ServiceError::Conflict(_) => 409,
+            ServiceError::Conflict(_) | ServiceError::DestructivePending { .. } => 409,
             ServiceError::Gone(_) => 410,
             ServiceError::NotImplemented(_) => 501,
-            ServiceError::Storage(StorageError::DuplicateCommand(_)) => 409,
+            ServiceError::Storage(
+                StorageError::DuplicateCommand(_) | StorageError::DuplicateIdempotencyKey(_),
+            ) => 409,
             ServiceError::Storage(_) => 500,
         }
     }
@@ -113,6 +131,9 @@ pub struct EnqueueOptions {
     pub create: bool,
     /// Refuse the command when an enrollment's stored device facts say it cannot run there.
     pub check_applicability: bool,
+    /// A destructive command replaces (cancels) one already waiting for the same enrollment
+    /// instead of being refused.
+    pub replace: bool,
 }
 
 impl EnqueueOptions {
@@ -122,7 +143,14 @@ impl EnqueueOptions {
             push: true,
             create: false,
             check_applicability: false,
+            replace: false,
         }
+    }
+
+    /// Sets whether a destructive command replaces one already waiting.
+    pub fn with_replace(mut self, replace: bool) -> Self {
+        self.replace = replace;
+        self
     }
 
     /// Sets whether to push.
@@ -158,7 +186,22 @@ pub struct EnqueueResult {
     pub command_uuid: String,
     /// `RequestType`.
     pub request_type: String,
-    /// Pushes sent (empty when asked not to push).
+    /// Pushes sent (empty when asked not to push, or for a replay).
+    pub pushes: Vec<PushOutcome>,
+    /// True when the idempotency key was used before: this is that command, nothing new
+    /// was queued.
+    pub replayed: bool,
+    /// Destructive commands cancelled because this one replaced them (`CommandUUID`s).
+    pub replaced: Vec<String>,
+}
+
+/// Result of re-sending a command ([`Service::resend`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResendResult {
+    /// How many in-flight (or stalled) targets were put back at the head of their queue.
+    pub requeued: u64,
+    /// Pushes sent to them.
     pub pushes: Vec<PushOutcome>,
 }
 
@@ -212,6 +255,20 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
 
     /// Cancels everything waiting for an enrollment: how many commands were cancelled.
     async fn clear_queue(&self, enrollment_id: &str) -> Result<u64, ServiceError>;
+
+    /// Cancels a command for one enrollment if it has not answered: 0 or 1 (404 when there
+    /// is no such command for it).
+    async fn cancel_target(&self, uuid: &str, enrollment_id: &str) -> Result<u64, ServiceError>;
+
+    /// Puts a command handed to its device and not answered (in flight or stalled) back at
+    /// the head of its queue, for every target or only `enrollment_id`, and pushes them
+    /// unless `push` is false (404 when there is no such command).
+    async fn resend(
+        &self,
+        uuid: &str,
+        enrollment_id: Option<&str>,
+        push: bool,
+    ) -> Result<ResendResult, ServiceError>;
 
     /// Stores an APNs push certificate (its key already sealed as configured).
     async fn store_push_cert(&self, cert: &PushCert) -> Result<(), ServiceError>;
@@ -337,6 +394,22 @@ pub enum ServiceEvent {
         /// How many targets were cancelled.
         cancelled: u64,
     },
+    /// A device answered `NotNow`: the command waits until `until` (its back-off).
+    CommandDeferred {
+        /// The enrollment.
+        enrollment_id: String,
+        /// `CommandUUID`.
+        command_uuid: String,
+        /// When it may be sent again.
+        until: storage::Timestamp,
+    },
+    /// In-flight (or stalled) targets of a command were put back at the head of their queue.
+    CommandRequeued {
+        /// `CommandUUID`.
+        command_uuid: String,
+        /// How many targets.
+        requeued: u64,
+    },
     /// An enrollment's queue was cleared.
     QueueCleared {
         /// The enrollment.
@@ -416,6 +489,10 @@ pub struct MdmService {
     pusher: Arc<dyn Pusher>,
     token_handlers: BTreeMap<String, Arc<dyn TokenHandler>>,
     observers: Vec<Arc<dyn ServiceObserver>>,
+    policy: queue::Policy,
+    /// Held from the destructive-command check to the enqueue, so two destructive commands
+    /// queued at once through this service cannot both pass the check.
+    destructive: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn key_of(enrollment: &Enrollment, identity: &Identity) -> EnrollmentKey {
@@ -451,7 +528,20 @@ impl MdmService {
             pusher: Arc::new(LogPusher),
             token_handlers: BTreeMap::new(),
             observers: Vec::new(),
+            policy: queue::Policy::default(),
+            destructive: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Uses `policy` for the queue rules (stall limit, `NotNow` back-off).
+    pub fn with_queue_policy(mut self, policy: queue::Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The queue rules' policy.
+    pub fn queue_policy(&self) -> &queue::Policy {
+        &self.policy
     }
 
     /// Tells `observer` of every change this service makes.
@@ -585,6 +675,17 @@ impl MdmService {
                 command_uuid: uuid.clone(),
                 status: status.as_str().to_owned(),
             });
+            if *status == CommandStatus::NotNow
+                && let Some(until) =
+                    queue::not_now(self.storage.as_ref(), id, uuid, now, &self.policy).await?
+            {
+                tracing::info!(enrollment = id, uuid = %uuid, until, "NotNow: backed off");
+                self.emit(ServiceEvent::CommandDeferred {
+                    enrollment_id: id.to_owned(),
+                    command_uuid: uuid.clone(),
+                    until,
+                });
+            }
         }
         match outcome {
             ReportOutcome::UnknownCommand => {
@@ -770,9 +871,83 @@ impl MdmService {
         Ok(())
     }
 
-    async fn next(&self, id: &str, idle: bool) -> Result<Reply, ServiceError> {
+    /// The command already queued with idempotency key `key`, as an enqueue result
+    /// (`replayed`); 409 when that command is of another request type.
+    async fn replay(
+        &self,
+        key: &str,
+        command: &RawCommand,
+    ) -> Result<Option<EnqueueResult>, ServiceError> {
+        let Some(uuid) = self.storage.command_for_key(key).await? else {
+            return Ok(None);
+        };
+        let Some(existing) = self.storage.command(&uuid, storage::now()).await? else {
+            return Ok(None);
+        };
+        if existing.request_type != command.request_type {
+            return Err(ServiceError::Conflict(format!(
+                "idempotency key `{key}` was used for command `{uuid}` ({}), not a {}",
+                existing.request_type, command.request_type
+            )));
+        }
+        tracing::info!(key, uuid = %uuid, "idempotency key seen before: same command");
+        Ok(Some(EnqueueResult {
+            command_uuid: existing.uuid,
+            request_type: existing.request_type,
+            pushes: Vec::new(),
+            replayed: true,
+            replaced: Vec::new(),
+        }))
+    }
+
+    /// Refuses a destructive command for enrollments that have one waiting, or with
+    /// `replace` cancels those (returning their UUIDs).
+    async fn clear_destructive(
+        &self,
+        ids: &[String],
+        replace: bool,
+    ) -> Result<Vec<String>, ServiceError> {
+        let now = storage::now();
+        let mut replaced = Vec::new();
+        for id in ids {
+            let Some(first) = queue::pending_destructive(self.storage.as_ref(), id, now).await?
+            else {
+                continue;
+            };
+            if !replace {
+                return Err(ServiceError::DestructivePending {
+                    enrollment_id: id.clone(),
+                    command_uuid: first.uuid,
+                    request_type: first.request_type,
+                });
+            }
+        }
+        if !replace {
+            return Ok(replaced);
+        }
+        for id in ids {
+            while let Some(first) =
+                queue::pending_destructive(self.storage.as_ref(), id, now).await?
+            {
+                let n = self.storage.cancel_target(id, &first.uuid, now).await?;
+                tracing::info!(enrollment = %id, uuid = %first.uuid, "destructive command replaced");
+                self.emit(ServiceEvent::CommandCancelled {
+                    command_uuid: first.uuid.clone(),
+                    cancelled: n,
+                });
+                replaced.push(first.uuid);
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(replaced)
+    }
+
+    async fn next(&self, id: &str) -> Result<Reply, ServiceError> {
+        let now = storage::now();
         Ok(
-            match self.storage.next_command(id, idle, storage::now()).await? {
+            match queue::next(self.storage.as_ref(), id, now, &self.policy).await? {
                 Some(command) => {
                     tracing::debug!(enrollment = id, uuid = %command.uuid,
                         request_type = %command.request_type, "sending command");
@@ -953,15 +1128,11 @@ impl Service for MdmService {
         self.known(&enrollment).await?;
         let now = storage::now();
         let id = enrollment.id.as_str();
-        let idle = match &report.status {
-            CommandStatus::Idle => true,
-            status => {
-                self.record(request, report, &enrollment, status, now)
-                    .await?;
-                false
-            }
-        };
-        self.next(id, idle).await
+        if report.status != CommandStatus::Idle {
+            self.record(request, report, &enrollment, &report.status, now)
+                .await?;
+        }
+        self.next(id).await
     }
 
     async fn undecodable(
@@ -1009,7 +1180,7 @@ impl Service for MdmService {
                 status: storage::STATUS_UNDECODABLE.to_owned(),
             });
         }
-        self.next(&enrollment.id, false).await
+        self.next(&enrollment.id).await
     }
 
     async fn enqueue(
@@ -1028,21 +1199,52 @@ impl Service for MdmService {
             self.check_applicable(enrollment_ids, &command.request_type)
                 .await?;
         }
+        if let Some(key) = &command.idempotency_key
+            && let Some(result) = self.replay(key, command).await?
+        {
+            return Ok(result);
+        }
+        let destructive = queue::is_destructive(&command.request_type);
+        let _guard = if destructive {
+            Some(self.destructive.lock().await)
+        } else {
+            None
+        };
+        let mut replaced = Vec::new();
+        if destructive {
+            replaced = self
+                .clear_destructive(enrollment_ids, options.replace)
+                .await?;
+        }
         let mut new = storage::NewCommand::new(
             command.uuid.clone(),
             command.request_type.clone(),
             command.body.clone(),
         );
         new.expires_at = command.expires_at;
-        self.storage
+        new.priority = command.priority;
+        new.idempotency_key = command.idempotency_key.clone();
+        match self
+            .storage
             .enqueue(&new, enrollment_ids, storage::now())
             .await
-            .map_err(|e| match e {
-                StorageError::DuplicateCommand(u) => {
-                    ServiceError::Conflict(format!("a command with UUID `{u}` already exists"))
+        {
+            Ok(()) => {}
+            Err(StorageError::DuplicateIdempotencyKey(key)) => {
+                // Queued at the same moment by another request with the same key.
+                if let Some(result) = self.replay(&key, command).await? {
+                    return Ok(result);
                 }
-                other => other.into(),
-            })?;
+                return Err(StorageError::DuplicateIdempotencyKey(key).into());
+            }
+            Err(StorageError::DuplicateCommand(u)) => {
+                return Err(ServiceError::Conflict(format!(
+                    "a command with UUID `{u}` already exists"
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        drop(_guard);
         self.emit(ServiceEvent::CommandQueued {
             command_uuid: command.uuid.clone(),
             request_type: command.request_type.clone(),
@@ -1057,6 +1259,8 @@ impl Service for MdmService {
             command_uuid: command.uuid.clone(),
             request_type: command.request_type.clone(),
             pushes,
+            replayed: false,
+            replaced,
         })
     }
 
@@ -1128,6 +1332,64 @@ impl Service for MdmService {
             cancelled,
         });
         Ok(cancelled)
+    }
+
+    async fn cancel_target(&self, uuid: &str, enrollment_id: &str) -> Result<u64, ServiceError> {
+        let now = storage::now();
+        let exists = self
+            .storage
+            .command(uuid, now)
+            .await?
+            .is_some_and(|c| c.targets.iter().any(|t| t.enrollment_id == enrollment_id));
+        if !exists {
+            return Err(ServiceError::NotFound(format!(
+                "no command `{uuid}` for enrollment `{enrollment_id}`"
+            )));
+        }
+        let cancelled = self.storage.cancel_target(enrollment_id, uuid, now).await?;
+        self.emit(ServiceEvent::CommandCancelled {
+            command_uuid: uuid.to_owned(),
+            cancelled,
+        });
+        Ok(cancelled)
+    }
+
+    async fn resend(
+        &self,
+        uuid: &str,
+        enrollment_id: Option<&str>,
+        push: bool,
+    ) -> Result<ResendResult, ServiceError> {
+        let now = storage::now();
+        let Some(record) = self.storage.command(uuid, now).await? else {
+            return Err(ServiceError::NotFound(format!("no command `{uuid}`")));
+        };
+        let targets: Vec<String> = record
+            .targets
+            .iter()
+            .filter(|t| enrollment_id.is_none_or(|id| t.enrollment_id == id))
+            .filter(|t| t.first_sent_at.is_some())
+            .map(|t| t.enrollment_id.clone())
+            .collect();
+        if let Some(id) = enrollment_id
+            && !record.targets.iter().any(|t| t.enrollment_id == id)
+        {
+            return Err(ServiceError::NotFound(format!(
+                "no command `{uuid}` for enrollment `{id}`"
+            )));
+        }
+        let requeued = self.storage.requeue(uuid, enrollment_id, now).await?;
+        tracing::info!(uuid, requeued, "command re-sent");
+        self.emit(ServiceEvent::CommandRequeued {
+            command_uuid: uuid.to_owned(),
+            requeued,
+        });
+        let pushes = if push && requeued > 0 {
+            self.push(&targets).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ResendResult { requeued, pushes })
     }
 
     async fn store_push_cert(&self, cert: &PushCert) -> Result<(), ServiceError> {

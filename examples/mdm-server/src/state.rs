@@ -44,6 +44,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Apple's escrow-key-unlock endpoint (`POST /v1/escrowkeyunlock` answers 501 without).
     pub escrow: Option<Arc<crate::escrow::EscrowClient>>,
+    /// The queue rules' policy (stall limit, `NotNow` back-off), for showing statuses.
+    pub queue_policy: crate::queue::Policy,
 }
 
 /// Loopback addresses (`127.0.0.0/8`, `::1/128`): the default `--trusted-proxy`.
@@ -93,6 +95,7 @@ impl AppState {
             open_enrollment: false,
             trusted_proxies: loopback(),
             escrow: None,
+            queue_policy: crate::queue::Policy::default(),
         }
     }
 }
@@ -211,5 +214,25 @@ pub fn error_response(error: &ServiceError) -> Response {
         tracing::error!(%error, "request failed");
         return (status, "internal server error").into_response();
     }
-    (status, error.to_string()).into_response()
+    let mut response = (status, error.to_string()).into_response();
+    if let ServiceError::DestructivePending {
+        enrollment_id,
+        command_uuid,
+        request_type,
+    } = error
+    {
+        let mut members = serde_json::Map::new();
+        members.insert(
+            "pending_command".into(),
+            serde_json::json!({
+                "enrollment_id": enrollment_id,
+                "command_uuid": command_uuid,
+                "request_type": request_type,
+            }),
+        );
+        response
+            .extensions_mut()
+            .insert(crate::problem::Members(members));
+    }
+    response
 }

@@ -10,11 +10,12 @@
 //! A command is stored once ([`NewCommand`]) and targets one or more enrollments. Each
 //! target has a status: pending (`None`), `NotNow`, or the final status the device reported
 //! (`Acknowledged`, `Error`, `CommandFormatError`, anything else a device sends) or
-//! [`STATUS_CANCELLED`] / [`STATUS_UNDECODABLE`]. [`Storage::next_command`] returns the oldest
-//! pending target that has not expired; `NotNow` targets are included only when the caller
-//! says the device is idle (NanoMDM's rule): a `NotNow`'d command is not sent again until the
-//! device reports `Idle`, which starts a new round, so the rest of the queue keeps moving
-//! and nothing loops.
+//! [`STATUS_CANCELLED`] / [`STATUS_UNDECODABLE`]. Storage keeps the queue in order
+//! ([`Storage::queue`]: priority, then the time a target is ready, then arrival) and offers
+//! the primitives the queue rules need ([`Storage::take`], [`Storage::defer`],
+//! [`Storage::requeue`], [`Storage::in_flight_since`]...); the rules themselves (what is
+//! sent next, NotNow back-off, stalled commands, destructive commands, idempotency) are
+//! written once, over these primitives, in [`crate::queue`] and the service.
 
 use async_trait::async_trait;
 
@@ -44,6 +45,9 @@ pub enum StorageError {
     /// A command with this UUID already exists.
     #[error("a command with UUID `{0}` already exists")]
     DuplicateCommand(String),
+    /// A command with this idempotency key already exists.
+    #[error("a command with idempotency key `{0}` already exists")]
+    DuplicateIdempotencyKey(String),
     /// The storage URL or options were not understood.
     #[error("storage configuration: {0}")]
     Config(String),
@@ -197,16 +201,23 @@ pub struct NewCommand {
     pub body: Vec<u8>,
     /// When the command stops being sent.
     pub expires_at: Option<Timestamp>,
+    /// Higher goes first; equal priorities keep arrival order (0 by default).
+    pub priority: i32,
+    /// The client's idempotency key: a second command with the same key is refused
+    /// ([`StorageError::DuplicateIdempotencyKey`]).
+    pub idempotency_key: Option<String>,
 }
 
 impl NewCommand {
-    /// A command that does not expire.
+    /// A command that does not expire, priority 0, no idempotency key.
     pub fn new(uuid: impl Into<String>, request_type: impl Into<String>, body: Vec<u8>) -> Self {
         NewCommand {
             uuid: uuid.into(),
             request_type: request_type.into(),
             body,
             expires_at: None,
+            priority: 0,
+            idempotency_key: None,
         }
     }
 }
@@ -247,6 +258,11 @@ pub struct TargetStatus {
     pub report: Option<Vec<u8>>,
     /// When the command was last handed to the device.
     pub sent_at: Option<Timestamp>,
+    /// When it was first handed to the device since it was last queued or answered
+    /// `NotNow` (`None`: not in flight).
+    pub first_sent_at: Option<Timestamp>,
+    /// How many times the device answered `NotNow`.
+    pub not_now_count: u32,
     /// When the status last changed.
     pub updated_at: Timestamp,
 }
@@ -265,6 +281,10 @@ pub struct CommandRecord {
     pub created_at: Timestamp,
     /// When it expires.
     pub expires_at: Option<Timestamp>,
+    /// Its priority (higher goes first).
+    pub priority: i32,
+    /// The idempotency key it was queued with.
+    pub idempotency_key: Option<String>,
     /// Its targets, in enrollment ID order.
     pub targets: Vec<TargetStatus>,
 }
@@ -283,6 +303,32 @@ pub struct QueueEntry {
     pub created_at: Timestamp,
     /// When it expires.
     pub expires_at: Option<Timestamp>,
+    /// When it was last handed to the device.
+    pub sent_at: Option<Timestamp>,
+    /// Its priority (higher goes first).
+    pub priority: i32,
+    /// Not sent before this time (its enqueue time, or the end of a `NotNow` back-off).
+    pub ready_at: Timestamp,
+    /// When it was first handed to the device since it was queued or last answered
+    /// `NotNow` (`None`: not in flight).
+    pub first_sent_at: Option<Timestamp>,
+    /// How many times the device answered `NotNow`.
+    pub not_now_count: u32,
+}
+
+/// A target handed to its device and not answered since a given time
+/// ([`Storage::in_flight_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InFlight {
+    /// The enrollment.
+    pub enrollment_id: String,
+    /// `CommandUUID`.
+    pub uuid: String,
+    /// `Command.RequestType`.
+    pub request_type: String,
+    /// When it was first handed to the device (since queued or last `NotNow`).
+    pub first_sent_at: Timestamp,
     /// When it was last handed to the device.
     pub sent_at: Option<Timestamp>,
 }
@@ -556,14 +602,29 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn enqueue(&self, command: &NewCommand, targets: &[String], now: Timestamp)
     -> Result<()>;
 
-    /// The oldest pending, unexpired command of an enrollment, marked as sent. `NotNow`'d
-    /// commands count only when `include_not_now` (the device reported `Idle`).
-    async fn next_command(
-        &self,
-        id: &str,
-        include_not_now: bool,
-        now: Timestamp,
-    ) -> Result<Option<QueuedCommand>>;
+    /// Hands a waiting target to its device: records `sent_at` (and `first_sent_at` when not
+    /// already in flight) and returns the command, or `None` when the target is no longer
+    /// waiting (answered, cancelled) or the command has expired.
+    async fn take(&self, id: &str, uuid: &str, now: Timestamp) -> Result<Option<QueuedCommand>>;
+
+    /// Moves a target answered `NotNow` back in the queue: ready again at `ready_at`, no
+    /// longer in flight, its `NotNow` count one higher. Returns false when it is not waiting.
+    async fn defer(&self, id: &str, uuid: &str, ready_at: Timestamp) -> Result<bool>;
+
+    /// One target of a command, as [`Storage::queue`] shows it, while it waits (queued or
+    /// `NotNow`, expired or not); `None` otherwise.
+    async fn waiting_target(&self, id: &str, uuid: &str) -> Result<Option<QueueEntry>>;
+
+    /// Puts in-flight targets of a command (all, or only `id`'s) back at the head of their
+    /// queues: not in flight, ready at `now`. Returns how many.
+    async fn requeue(&self, uuid: &str, id: Option<&str>, now: Timestamp) -> Result<u64>;
+
+    /// Targets in flight since `before` or earlier (first handed to the device then, not
+    /// answered since, command not expired), oldest first, at most `limit`.
+    async fn in_flight_since(&self, before: Timestamp, limit: u32) -> Result<Vec<InFlight>>;
+
+    /// The UUID of the command queued with an idempotency key, if any.
+    async fn command_for_key(&self, key: &str) -> Result<Option<String>>;
 
     /// Records a device's report on a command. A target that already has a final status
     /// is left as it is ([`ReportOutcome::Repeated`]); cancelled targets take the report.
@@ -592,14 +653,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// A command and the status of each target.
     async fn command(&self, uuid: &str, now: Timestamp) -> Result<Option<CommandRecord>>;
 
-    /// The commands still waiting for an enrollment, oldest first (expired ones left out).
-    async fn queue(&self, id: &str, now: Timestamp) -> Result<Vec<QueueEntry>>;
+    /// The commands still waiting for an enrollment (queued or `NotNow`; expired ones left
+    /// out), in queue order: higher priority first, then earlier `ready_at`, then arrival;
+    /// at most `limit`.
+    async fn queue(&self, id: &str, now: Timestamp, limit: u32) -> Result<Vec<QueueEntry>>;
 
     /// Cancels everything waiting for an enrollment; returns how many targets.
     async fn clear_queue(&self, id: &str, now: Timestamp) -> Result<u64>;
 
     /// Cancels a command for every target that has not answered; returns how many.
     async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64>;
+
+    /// Cancels a command for one target if it has not answered; returns how many (0 or 1).
+    async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64>;
 
     /// Stores the APNs certificate for its topic (replacing an older one).
     async fn store_push_cert(&self, cert: &PushCert, now: Timestamp) -> Result<()>;

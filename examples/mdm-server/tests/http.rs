@@ -238,6 +238,12 @@ macro_rules! on_both_backends {
 on_both_backends!(
     enroll_and_command_round_trip,
     not_now_is_retried_without_starving_the_queue,
+    queue_fifo_with_priority,
+    queue_expiry,
+    queue_cancel,
+    queue_idempotency_key,
+    queue_destructive_never_stack,
+    queue_stalled_resend_and_drop,
     reports_errors_and_bad_input,
     checkin_message_types,
     json_commands_expiry_and_cancel,
@@ -522,7 +528,9 @@ async fn enroll_and_command_round_trip(b: &Backend) {
 }
 
 async fn not_now_is_retried_without_starving_the_queue(b: &Backend) {
-    let s = Running::start(&b.config()).await;
+    // Queue contract: NotNow moves the command behind the others, with a back-off (2 s,
+    // then 4 s here; timestamps are whole seconds), without starving or looping.
+    let s = Running::start(&b.config().with_queue_timing(3600, 2, 8)).await;
     let udid = unique("NN");
     s.enroll(&udid).await;
     let (a, bb, c) = (unique("A"), unique("B"), unique("C"));
@@ -539,20 +547,367 @@ async fn not_now_is_retried_without_starving_the_queue(b: &Backend) {
     assert_eq!(sent_uuid(&r), Some(c.clone()));
     let r = s.device(&report(&udid, "NotNow", Some(&c), "")).await;
     assert_eq!(sent_uuid(&r), None, "session ends, no loop");
-    assert_eq!(s.status_of(&a, &udid).await["status"], "NotNow");
+    assert_eq!(
+        sent_uuid(&s.device(&idle(&udid)).await),
+        None,
+        "backed off: not even on the next Idle"
+    );
+    let st = s.status_of(&a, &udid).await;
+    assert_eq!(
+        (&st["status"], &st["not_now_count"]),
+        (&json!("NotNow"), &json!(1))
+    );
     let q = s
         .admin("GET", &format!("/v1/enrollments/{udid}/queue"), b"")
         .await
         .json();
-    assert_eq!(q["commands"].as_array().unwrap().len(), 2);
-    // Next session (the device is idle again): the NotNow'd ones, oldest first.
+    let q = q["commands"].as_array().unwrap();
+    assert_eq!(q.len(), 2);
+    assert!(q.iter().all(|e| e["state"] == "backed_off"), "{q:?}");
+    // After the back-off: the NotNow'd ones, in their order.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(a.clone()));
-    let r = s.device(&report(&udid, "Acknowledged", Some(&a), "")).await;
-    assert_eq!(sent_uuid(&r), None);
-    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(c.clone()));
+    // A second NotNow doubles the back-off: C goes, A waits.
+    let r = s.device(&report(&udid, "NotNow", Some(&a), "")).await;
+    assert_eq!(sent_uuid(&r), Some(c.clone()));
     let r = s.device(&report(&udid, "Acknowledged", Some(&c), "")).await;
     assert_eq!(sent_uuid(&r), None);
     assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), None);
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(a.clone()));
+    assert_eq!(s.status_of(&a, &udid).await["not_now_count"], 2);
+    let r = s.device(&report(&udid, "Acknowledged", Some(&a), "")).await;
+    assert_eq!(sent_uuid(&r), None);
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), None);
+    s.stop().await;
+}
+
+/// Queue contract: FIFO per enrollment, higher priority first.
+async fn queue_fifo_with_priority(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("PRIO");
+    s.enroll(&udid).await;
+    let (first, second, urgent, low) = (unique("F"), unique("S"), unique("U"), unique("L"));
+    s.enqueue(&udid, &first, "ProfileList").await;
+    s.enqueue(&udid, &second, "ProfileList").await;
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}?nopush=1&priority=-5"),
+            command_plist(&low, "ProfileList").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s
+        .admin_json(
+            "POST",
+            "/v1/commands",
+            &json!({"enrollment_ids": [udid], "command": {"RequestType": "ProfileList"},
+                    "command_uuid": urgent, "priority": 10, "no_push": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut order = Vec::new();
+    let mut r = s.device(&idle(&udid)).await;
+    while let Some(u) = sent_uuid(&r) {
+        order.push(u.clone());
+        r = s.device(&report(&udid, "Acknowledged", Some(&u), "")).await;
+    }
+    assert_eq!(order, [urgent.clone(), first, second, low]);
+    assert_eq!(
+        s.admin("GET", &format!("/v1/commands/{urgent}"), b"")
+            .await
+            .json()["priority"],
+        10
+    );
+    s.stop().await;
+}
+
+/// Queue contract: expiry by `ttl` or `expires_at`; expired commands are never sent and
+/// show as expired.
+async fn queue_expiry(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("EXP");
+    s.enroll(&udid).await;
+    let (ttl, at, past, keep) = (unique("T"), unique("A"), unique("P"), unique("K"));
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}?nopush=1&ttl=1"),
+            command_plist(&ttl, "ProfileList").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["expires_at"].is_string());
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for (uuid, when) in [(&at, soon.as_str()), (&past, "2001-01-01T00:00:00Z")] {
+        let r = s
+            .admin_json(
+                "POST",
+                "/v1/commands",
+                &json!({"enrollment_ids": [udid], "command": {"RequestType": "ProfileList"},
+                        "command_uuid": uuid, "expires_at": when, "no_push": true}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    s.enqueue(&udid, &keep, "ProfileList").await;
+    assert_eq!(s.status_of(&past, &udid).await["status"], "Expired");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(keep.clone()));
+    for uuid in [&ttl, &at, &past] {
+        assert_eq!(
+            s.status_of(uuid, &udid).await["status"],
+            "Expired",
+            "{uuid}"
+        );
+    }
+    // Bad expiries.
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}?nopush=1&ttl=5&expires_at=2030-01-01T00:00:00Z"),
+            command_plist(&unique("X"), "ProfileList").as_bytes(),
+        )
+        .await;
+    assert_problem_naming(&r, 400, "not both");
+    let r = s
+        .admin_json(
+            "POST",
+            "/v1/commands",
+            &json!({"enrollment_ids": [udid], "command": {"RequestType": "ProfileList"},
+                    "expires_at": "tomorrow"}),
+        )
+        .await;
+    assert_problem_naming(&r, 400, "RFC 3339");
+    s.stop().await;
+}
+
+/// Queue contract: a queued command can be cancelled (`DELETE`), for all its targets or one.
+async fn queue_cancel(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let (d1, d2) = (unique("C1"), unique("C2"));
+    s.enroll(&d1).await;
+    s.enroll(&d2).await;
+    let (one, all) = (unique("ONE"), unique("ALL"));
+    s.enqueue(&format!("{d1},{d2}"), &one, "ProfileList").await;
+    s.enqueue(&format!("{d1},{d2}"), &all, "ProfileList").await;
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/commands/{one}?enrollment_id={d1}"),
+            b"",
+        )
+        .await;
+    assert_eq!(r.json()["cancelled"], 1, "{}", r.text());
+    assert_eq!(s.status_of(&one, &d1).await["status"], "Cancelled");
+    assert_eq!(s.status_of(&one, &d2).await["status"], "Queued");
+    let r = s.admin("DELETE", &format!("/v1/commands/{all}"), b"").await;
+    assert_eq!(r.json()["cancelled"], 2);
+    assert_eq!(sent_uuid(&s.device(&idle(&d1)).await), None);
+    assert_eq!(sent_uuid(&s.device(&idle(&d2)).await), Some(one.clone()));
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/commands/{one}?enrollment_id=NOPE"),
+            b"",
+        )
+        .await;
+    assert_problem_naming(&r, 404, "NOPE");
+    s.stop().await;
+}
+
+/// Queue contract: the same idempotency key gives the same command, not a second one.
+async fn queue_idempotency_key(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let udid = unique("IK");
+    s.enroll(&udid).await;
+    let key = unique("KEY");
+    let body = json!({"enrollment_ids": [udid], "command": {"RequestType": "ProfileList"},
+                      "idempotency_key": key, "no_push": true});
+    let first = s.admin_json("POST", "/v1/commands", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    assert_eq!(first.json()["replayed"], false);
+    let uuid = first.json()["command_uuid"].as_str().unwrap().to_owned();
+    let again = s.admin_json("POST", "/v1/commands", &body).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["command_uuid"], uuid.as_str());
+    assert_eq!(again.json()["replayed"], true);
+    // The header, and NanoMDM's route, find it too.
+    let auth = format!("Bearer {KEY}");
+    let r = request(
+        s.addr,
+        "PUT",
+        &format!("/v1/enqueue/{udid}?nopush=1"),
+        &[("Authorization", &auth), ("Idempotency-Key", &key)],
+        command_plist(&unique("OTHER"), "ProfileList").as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["command_uuid"], uuid.as_str());
+    assert_eq!(r.json()["replayed"], true);
+    // The key used for another RequestType: refused.
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}?nopush=1&idempotency_key={key}"),
+            command_plist(&unique("OTHER"), "DeviceInformation").as_bytes(),
+        )
+        .await;
+    assert_problem_naming(&r, 409, &key);
+    // Ten at once: one command.
+    let mut tasks = Vec::new();
+    let key2 = unique("RACE");
+    for _ in 0..10 {
+        let addr = s.addr;
+        let body = json!({"enrollment_ids": [udid], "command": {"RequestType": "ProfileList"},
+                          "idempotency_key": key2, "no_push": true});
+        tasks.push(tokio::spawn(async move {
+            let auth = format!("Bearer {KEY}");
+            request(
+                addr,
+                "POST",
+                "/v1/commands",
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .await
+        }));
+    }
+    let mut uuids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(r.status == 200 || r.status == 201, "{}", r.text());
+        uuids.insert(r.json()["command_uuid"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(uuids.len(), 1, "{uuids:?}");
+    let q = s
+        .admin("GET", &format!("/v1/enrollments/{udid}/queue"), b"")
+        .await
+        .json();
+    assert_eq!(q["commands"].as_array().unwrap().len(), 2, "{q}");
+    s.stop().await;
+}
+
+/// Queue contract: destructive commands never stack for one enrollment.
+async fn queue_destructive_never_stack(b: &Backend) {
+    let s = Running::start(&b.config()).await;
+    let (d1, d2) = (unique("DS1"), unique("DS2"));
+    s.enroll(&d1).await;
+    s.enroll(&d2).await;
+    let lock = unique("LOCK");
+    s.enqueue(&d1, &lock, "DeviceLock").await;
+    // A second destructive command for d1: 409 naming the first.
+    let erase = unique("ERASE");
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{d2},{d1}?nopush=1"),
+            command_plist(&erase, "EraseDevice").as_bytes(),
+        )
+        .await;
+    assert_problem_naming(&r, 409, &lock);
+    let p = r.json();
+    assert_eq!(p["pending_command"]["command_uuid"], lock.as_str());
+    assert_eq!(p["pending_command"]["request_type"], "DeviceLock");
+    assert_eq!(p["pending_command"]["enrollment_id"], d1.as_str());
+    assert_eq!(
+        s.admin("GET", &format!("/v1/commands/{erase}"), b"")
+            .await
+            .status,
+        404,
+        "nothing queued"
+    );
+    let r = s
+        .admin_json(
+            "POST",
+            "/v1/commands",
+            &json!({"enrollment_ids": [d1], "command": {"RequestType": "DeviceLock"},
+                    "no_push": true}),
+        )
+        .await;
+    assert_problem_naming(&r, 409, &lock);
+    // Other commands still stack; another enrollment is not affected.
+    s.enqueue(&d1, &unique("INFO"), "ProfileList").await;
+    s.enqueue(&d2, &unique("LOCK2"), "DeviceLock").await;
+    // replace=1: the first is cancelled, the new one queued.
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{d1}?nopush=1&replace=1"),
+            command_plist(&erase, "EraseDevice").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["replaced"], json!([lock]));
+    assert_eq!(s.status_of(&lock, &d1).await["status"], "Cancelled");
+    assert_eq!(s.status_of(&erase, &d1).await["status"], "Queued");
+    // Once the destructive command is answered, a new one may be queued.
+    assert!(sent_uuid(&s.device(&idle(&d1)).await).is_some());
+    s.device(&report(&d1, "Acknowledged", Some(&erase), ""))
+        .await;
+    s.enqueue(&d1, &unique("LOCK3"), "DeviceLock").await;
+    s.stop().await;
+}
+
+/// Queue contract: a command sent and not answered within the limit is stalled: no longer
+/// sent, listed, and can be re-sent or dropped.
+async fn queue_stalled_resend_and_drop(b: &Backend) {
+    let s = Running::start(&b.config().with_queue_timing(2, 60, 3600)).await;
+    let udid = unique("ST");
+    s.enroll(&udid).await;
+    let (head, next) = (unique("HEAD"), unique("NEXT"));
+    s.enqueue(&udid, &head, "ProfileList").await;
+    s.enqueue(&udid, &next, "ProfileList").await;
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(head.clone()));
+    // In flight: re-sent on Idle (the device lost it), within the limit.
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(head.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    // Stalled: no longer sent, so it does not block the queue.
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(next.clone()));
+    s.device(&report(&udid, "Acknowledged", Some(&next), ""))
+        .await;
+    assert_eq!(s.status_of(&head, &udid).await["status"], "Stalled");
+    let st = s.admin("GET", "/v1/stalled", b"").await;
+    assert_eq!(st.status, 200, "{}", st.text());
+    let st = st.json();
+    assert_eq!(st["stall_after_seconds"], 2);
+    let found = st["stalled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["command_uuid"] == head.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(found["enrollment_id"], udid.as_str());
+    assert!(found["stalled_for_seconds"].as_i64().unwrap() >= 2);
+    // Re-send: at the head again.
+    let r = s
+        .admin("POST", &format!("/v1/commands/{head}/resend?nopush=1"), b"")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["requeued"], 1);
+    assert_eq!(s.status_of(&head, &udid).await["status"], "Queued");
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(head.clone()));
+    // Drop: cancelled for this enrollment, never sent again.
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/commands/{head}?enrollment_id={udid}"),
+            b"",
+        )
+        .await;
+    assert_eq!(r.json()["cancelled"], 1);
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), None);
+    assert_eq!(s.status_of(&head, &udid).await["status"], "Cancelled");
+    let r = s.admin("POST", "/v1/commands/NOPE/resend", b"").await;
+    assert_problem_naming(&r, 404, "NOPE");
     s.stop().await;
 }
 
@@ -1139,6 +1494,13 @@ async fn slow_clients_are_cut_off() {
 }
 
 /// Asserts that `r` is a problem details document (RFC 9457) for `status`.
+/// A problem details answer whose `detail` names `what`.
+fn assert_problem_naming(r: &Response, status: u16, what: &str) {
+    assert_problem(r, status, what);
+    let detail = r.json()["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(detail.contains(what), "{what} not in {detail}");
+}
+
 fn assert_problem(r: &Response, status: u16, what: &str) {
     assert_eq!(r.status, status, "{what}: {}", r.text());
     assert_eq!(

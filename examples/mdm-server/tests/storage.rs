@@ -4,6 +4,7 @@
 #[path = "support/helpers.rs"]
 mod support;
 
+use mdm_server::queue::{self, Policy};
 use mdm_server::storage::{
     self, BadReport, BindOutcome, EnrollmentFilter, EnrollmentKey, EnrollmentToken, NewCommand,
     PushCert, PushInfo, Rebinding, Refusal, ReportOutcome, Storage, StorageError,
@@ -38,7 +39,28 @@ fn unique(prefix: &str) -> String {
 }
 
 async fn next(s: &dyn Storage, id: &str, idle: bool) -> Option<String> {
-    s.next_command(id, idle, NOW).await.unwrap().map(|c| c.uuid)
+    next_at(s, id, idle, NOW).await
+}
+
+async fn next_at(s: &dyn Storage, id: &str, idle: bool, now: i64) -> Option<String> {
+    let _ = idle; // Idle or not, the rules are the same (in-flight commands are re-sent).
+    queue::next(s, id, now, &Policy::default())
+        .await
+        .unwrap()
+        .map(|c| c.uuid)
+}
+
+/// A `NotNow` answer as the service records it: the report, then the back-off.
+async fn not_now_at(s: &dyn Storage, id: &str, uuid: &str, now: i64) -> Option<i64> {
+    assert_eq!(
+        s.record_report(id, uuid, "NotNow", b"nn", now)
+            .await
+            .unwrap(),
+        ReportOutcome::Recorded
+    );
+    queue::not_now(s, id, uuid, now, &Policy::default())
+        .await
+        .unwrap()
 }
 
 async fn enrollment_lifecycle(s: &dyn Storage) {
@@ -183,11 +205,14 @@ async fn fifo_and_reports(s: &dyn Storage) {
         .await
         .unwrap();
 
-    let first = s.next_command(&e1, true, NOW).await.unwrap().unwrap();
+    let first = queue::next(s, &e1, NOW, &Policy::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.uuid, a);
     assert_eq!(first.request_type, "DeviceInformation");
     assert_eq!(first.body, format!("<plist>{a}</plist>").into_bytes());
-    // Not answered yet: sent again.
+    // Not answered yet (in flight): sent again.
     assert_eq!(next(s, &e1, false).await.as_deref(), Some(a.as_str()));
     assert_eq!(
         s.record_report(&e1, &a, "Acknowledged", b"ack", NOW)
@@ -195,7 +220,7 @@ async fn fifo_and_reports(s: &dyn Storage) {
             .unwrap(),
         ReportOutcome::Recorded
     );
-    assert_eq!(next(s, &e1, false).await.as_deref(), Some(b.as_str()));
+    assert_eq!(next(s, &e1, true).await.as_deref(), Some(b.as_str()));
     // e2's copy is independent.
     assert_eq!(next(s, &e2, true).await.as_deref(), Some(a.as_str()));
 
@@ -249,6 +274,7 @@ async fn fifo_and_reports(s: &dyn Storage) {
 }
 
 async fn not_now_does_not_starve_or_loop(s: &dyn Storage) {
+    let backoff = Policy::default().not_now_backoff;
     let e = unique("NN");
     let ids: Vec<String> = (0..3).map(|i| unique(&format!("C{i}"))).collect();
     for id in &ids {
@@ -258,33 +284,140 @@ async fn not_now_does_not_starve_or_loop(s: &dyn Storage) {
     }
     // Idle → first command; NotNow → the next one, never the NotNow'd one again.
     assert_eq!(next(s, &e, true).await.as_ref(), Some(&ids[0]));
-    s.record_report(&e, &ids[0], "NotNow", b"nn", NOW)
-        .await
-        .unwrap();
+    assert_eq!(not_now_at(s, &e, &ids[0], NOW).await, Some(NOW + backoff));
     assert_eq!(next(s, &e, false).await.as_ref(), Some(&ids[1]));
-    s.record_report(&e, &ids[1], "NotNow", b"nn", NOW)
-        .await
-        .unwrap();
+    not_now_at(s, &e, &ids[1], NOW).await;
     assert_eq!(next(s, &e, false).await.as_ref(), Some(&ids[2]));
     s.record_report(&e, &ids[2], "Acknowledged", b"ok", NOW)
         .await
         .unwrap();
     assert_eq!(next(s, &e, false).await, None, "the session ends: no loop");
-    let q = s.queue(&e, NOW).await.unwrap();
+    assert_eq!(
+        next(s, &e, true).await,
+        None,
+        "backed off: not even on Idle"
+    );
+    let q = s.queue(&e, NOW, 100).await.unwrap();
     assert_eq!(q.len(), 2);
-    assert!(q.iter().all(|q| q.status == "NotNow"));
-    // The next Idle starts a new round with the NotNow'd commands, oldest first.
-    assert_eq!(next(s, &e, true).await.as_ref(), Some(&ids[0]));
-    s.record_report(&e, &ids[0], "Acknowledged", b"ok", NOW)
+    assert!(
+        q.iter()
+            .all(|q| q.status == "NotNow" && q.not_now_count == 1)
+    );
+    // A command queued during the back-off goes before them (they moved behind).
+    let late = unique("LATE");
+    s.enqueue(&cmd(&late), std::slice::from_ref(&e), NOW + 1)
         .await
         .unwrap();
-    assert_eq!(next(s, &e, false).await, None);
-    assert_eq!(next(s, &e, true).await.as_ref(), Some(&ids[1]));
-    s.record_report(&e, &ids[1], "Acknowledged", b"ok", NOW)
+    let after = NOW + backoff;
+    assert_eq!(next_at(s, &e, true, after).await, Some(late.clone()));
+    s.record_report(&e, &late, "Acknowledged", b"ok", after)
         .await
         .unwrap();
-    assert_eq!(next(s, &e, true).await, None);
-    assert!(s.queue(&e, NOW).await.unwrap().is_empty());
+    // Then the NotNow'd ones, in their order; a second NotNow doubles the back-off.
+    assert_eq!(next_at(s, &e, false, after).await.as_ref(), Some(&ids[0]));
+    assert_eq!(
+        not_now_at(s, &e, &ids[0], after).await,
+        Some(after + 2 * backoff)
+    );
+    assert_eq!(next_at(s, &e, false, after).await.as_ref(), Some(&ids[1]));
+    s.record_report(&e, &ids[1], "Acknowledged", b"ok", after)
+        .await
+        .unwrap();
+    assert_eq!(next_at(s, &e, true, after + 2 * backoff - 1).await, None);
+    assert_eq!(
+        next_at(s, &e, true, after + 2 * backoff).await.as_ref(),
+        Some(&ids[0])
+    );
+    s.record_report(&e, &ids[0], "Acknowledged", b"ok", after)
+        .await
+        .unwrap();
+    assert_eq!(next_at(s, &e, true, after + 3 * backoff).await, None);
+    assert!(s.queue(&e, NOW, 100).await.unwrap().is_empty());
+}
+
+/// The primitives of the queue contract: priority order, idempotency keys, in-flight
+/// targets (re-queued, listed as stalled), cancelling one target.
+async fn queue_primitives(s: &dyn Storage) {
+    let e = unique("PR");
+    let (low, high, mid) = (unique("LOW"), unique("HIGH"), unique("MID"));
+    for (uuid, priority) in [(&low, -1), (&high, 10), (&mid, 0)] {
+        let mut c = cmd(uuid);
+        c.priority = priority;
+        s.enqueue(&c, std::slice::from_ref(&e), NOW).await.unwrap();
+    }
+    let order: Vec<_> = s
+        .queue(&e, NOW, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.uuid)
+        .collect();
+    assert_eq!(order, [high.clone(), mid.clone(), low.clone()]);
+    assert_eq!(s.queue(&e, NOW, 1).await.unwrap().len(), 1);
+    assert_eq!(s.command(&high, NOW).await.unwrap().unwrap().priority, 10);
+
+    // Idempotency keys are unique; the command is found by its key.
+    let key = unique("KEY");
+    let mut k1 = cmd(&unique("K1"));
+    k1.idempotency_key = Some(key.clone());
+    s.enqueue(&k1, std::slice::from_ref(&e), NOW).await.unwrap();
+    let mut k2 = cmd(&unique("K2"));
+    k2.idempotency_key = Some(key.clone());
+    assert!(matches!(
+        s.enqueue(&k2, std::slice::from_ref(&e), NOW).await,
+        Err(StorageError::DuplicateIdempotencyKey(k)) if k == key
+    ));
+    assert_eq!(
+        s.command_for_key(&key).await.unwrap(),
+        Some(k1.uuid.clone())
+    );
+    assert!(
+        s.command(&k2.uuid, NOW).await.unwrap().is_none(),
+        "nothing stored"
+    );
+    assert_eq!(s.command_for_key("no-such-key").await.unwrap(), None);
+    assert_eq!(s.cancel_target(&e, &k1.uuid, NOW).await.unwrap(), 1);
+    assert_eq!(s.cancel_target(&e, &k1.uuid, NOW).await.unwrap(), 0);
+
+    // take: first_sent_at stays at the first send; in flight since then.
+    let taken = s.take(&e, &high, NOW).await.unwrap().unwrap();
+    assert_eq!(taken.uuid, high);
+    s.take(&e, &high, NOW + 5).await.unwrap().unwrap();
+    let t = s.waiting_target(&e, &high).await.unwrap().unwrap();
+    assert_eq!((t.first_sent_at, t.sent_at), (Some(NOW), Some(NOW + 5)));
+    let stalled = s.in_flight_since(NOW, 100).await.unwrap();
+    assert!(
+        stalled
+            .iter()
+            .any(|f| f.uuid == high && f.enrollment_id == e)
+    );
+    assert!(
+        !s.in_flight_since(NOW - 1, 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|f| f.uuid == high)
+    );
+    // requeue: no longer in flight, ready now.
+    assert_eq!(s.requeue(&high, Some(&e), NOW + 10).await.unwrap(), 1);
+    assert_eq!(s.requeue(&high, None, NOW + 10).await.unwrap(), 0);
+    let t = s.waiting_target(&e, &high).await.unwrap().unwrap();
+    assert_eq!((t.first_sent_at, t.ready_at), (None, NOW + 10));
+    // An answered target is not taken, deferred or listed.
+    s.record_report(&e, &high, "Acknowledged", b"ok", NOW)
+        .await
+        .unwrap();
+    assert!(s.take(&e, &high, NOW).await.unwrap().is_none());
+    assert!(!s.defer(&e, &high, NOW).await.unwrap());
+    assert!(s.waiting_target(&e, &high).await.unwrap().is_none());
+    // An expired command is not taken.
+    let mut old = cmd(&unique("OLD"));
+    old.expires_at = Some(NOW + 1);
+    s.enqueue(&old, std::slice::from_ref(&e), NOW)
+        .await
+        .unwrap();
+    assert!(s.take(&e, &old.uuid, NOW + 1).await.unwrap().is_none());
+    assert!(s.take(&e, &old.uuid, NOW).await.unwrap().is_some());
 }
 
 async fn expiry_and_cancel(s: &dyn Storage) {
@@ -301,20 +434,14 @@ async fn expiry_and_cancel(s: &dyn Storage) {
     s.enqueue(&cmd(&z), std::slice::from_ref(&e), NOW)
         .await
         .unwrap();
-    assert_eq!(s.queue(&e, NOW).await.unwrap().len(), 3);
+    assert_eq!(s.queue(&e, NOW, 100).await.unwrap().len(), 3);
     // Past its expiry, X is skipped and shown as expired.
     let later = NOW + 20;
-    assert_eq!(
-        s.next_command(&e, true, later)
-            .await
-            .unwrap()
-            .map(|c| c.uuid),
-        Some(y.clone())
-    );
+    assert_eq!(next_at(s, &e, true, later).await, Some(y.clone()));
     let rec = s.command(&x, later).await.unwrap().unwrap();
     assert_eq!(rec.targets[0].status, "Expired");
     assert_eq!(rec.expires_at, Some(NOW + 10));
-    assert_eq!(s.queue(&e, later).await.unwrap().len(), 2);
+    assert_eq!(s.queue(&e, later, 100).await.unwrap().len(), 2);
 
     // Cancel one command, then the whole queue.
     assert_eq!(s.cancel_command(&y, NOW).await.unwrap(), 1);
@@ -660,7 +787,7 @@ async fn pruning(s: &dyn Storage) {
     assert!(!bad.contains(&old) && bad.contains(&new), "{bad:?}");
     // The queue is intact: the pending command is still handed out.
     let queued: Vec<_> = s
-        .queue(&e, NOW)
+        .queue(&e, NOW, 100)
         .await
         .unwrap()
         .into_iter()
@@ -682,6 +809,7 @@ async fn run_suite(open: Opener) {
     listing_and_paging(&*s).await;
     fifo_and_reports(&*s).await;
     not_now_does_not_starve_or_loop(&*s).await;
+    queue_primitives(&*s).await;
     expiry_and_cancel(&*s).await;
     bad_reports_and_push_certs(&*s).await;
     bindings_renewals_and_declarations(&*s).await;
@@ -814,4 +942,77 @@ async fn postgres_over_tls_verifies_the_server_and_names_failures() {
         .expect_err("bad sslmode")
         .to_string();
     assert!(e.contains("sometimes"), "{e}");
+}
+
+/// The queue contract's migration is additive: a database written before it (simulated by
+/// taking its columns back out) keeps every command, in its order, after the upgrade.
+#[tokio::test]
+async fn sqlite_keeps_old_rows_through_the_queue_migration() {
+    let dir = TempDir::new();
+    let path = dir.path().join("old.sqlite");
+    let url = format!("sqlite:{}", path.display());
+    drop(storage::open(&url).await.unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(
+        "DROP INDEX queue_in_flight; DROP INDEX commands_idempotency_key;
+         ALTER TABLE queue DROP COLUMN ready_at; ALTER TABLE queue DROP COLUMN first_sent_at;
+         ALTER TABLE queue DROP COLUMN not_now_count; ALTER TABLE commands DROP COLUMN priority;
+         ALTER TABLE commands DROP COLUMN idempotency_key;",
+    )
+    .unwrap();
+    conn.pragma_update(None, "user_version", version - 1)
+        .unwrap();
+    // Rows as the previous version wrote them: one sent and unanswered, one NotNow, one new.
+    for (i, (uuid, status, sent)) in [
+        ("OLD-SENT", None, Some(NOW)),
+        ("OLD-NOTNOW", Some("NotNow"), Some(NOW)),
+        ("OLD-NEW", None, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO commands (uuid, request_type, body, created_at) VALUES (?1, 'ProfileList', ?2, ?3)",
+            rusqlite::params![uuid, format!("<plist>{uuid}</plist>").into_bytes(), NOW + i as i64],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO queue (enrollment_id, command_uuid, status, sent_at, updated_at) VALUES ('D', ?1, ?2, ?3, ?4)",
+            rusqlite::params![uuid, status, sent, NOW],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let s = storage::open(&url).await.unwrap();
+    let q = s.queue("D", NOW, 100).await.unwrap();
+    let got: Vec<_> = q
+        .iter()
+        .map(|e| (e.uuid.as_str(), e.status.as_str(), e.priority, e.ready_at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("OLD-SENT", "Queued", 0, 0),
+            ("OLD-NOTNOW", "NotNow", 0, 0),
+            ("OLD-NEW", "Queued", 0, 0)
+        ]
+    );
+    let rec = s.command("OLD-SENT", NOW).await.unwrap().unwrap();
+    assert_eq!(rec.body, b"<plist>OLD-SENT</plist>");
+    assert_eq!(rec.targets[0].sent_at, Some(NOW));
+    // A new command goes after them.
+    s.enqueue(&cmd("NEW"), &["D".into()], NOW + 10)
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    while let Some(u) = next_at(&*s, "D", true, NOW + 20).await {
+        s.record_report("D", &u, "Acknowledged", b"ok", NOW + 20)
+            .await
+            .unwrap();
+        order.push(u);
+    }
+    assert_eq!(order, ["OLD-SENT", "OLD-NOTNOW", "OLD-NEW", "NEW"]);
 }

@@ -139,21 +139,36 @@ pub async fn enrollment(State(state): State<AppState>, Path(id): Path<String>) -
     )
 }
 
-/// `GET /v1/enrollments/{id}/queue`: commands still waiting, oldest first.
+/// `GET /v1/enrollments/{id}/queue`: commands still waiting, in queue order (priority,
+/// then ready time, then arrival; at most [`MAX_PAGE`]).
 pub async fn queue(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     respond(
         async {
-            let entries = state.storage.queue(&id, storage::now()).await?;
+            let now = storage::now();
+            let policy = state.queue_policy;
+            let entries = state.storage.queue(&id, now, MAX_PAGE).await?;
             let commands: Vec<Json> = entries
                 .iter()
                 .map(|q| {
+                    let state = match crate::queue::state(q, now, &policy) {
+                        crate::queue::State::Ready => "ready",
+                        crate::queue::State::BackedOff { .. } => "backed_off",
+                        crate::queue::State::InFlight => "in_flight",
+                        crate::queue::State::Stalled => "stalled",
+                        _ => "expired",
+                    };
                     json!({
                         "command_uuid": q.uuid,
                         "request_type": q.request_type,
-                        "status": q.status,
+                        "status": crate::queue::shown_status(q, now, &policy),
+                        "state": state,
+                        "priority": q.priority,
+                        "ready_at": rfc3339(q.ready_at),
+                        "not_now_count": q.not_now_count,
                         "created_at": rfc3339(q.created_at),
                         "expires_at": opt_time(q.expires_at),
                         "sent_at": opt_time(q.sent_at),
+                        "first_sent_at": opt_time(q.first_sent_at),
                     })
                 })
                 .collect();

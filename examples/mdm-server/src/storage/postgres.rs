@@ -12,9 +12,9 @@
 
 use super::{
     BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
-    EnrollmentRecord, EnrollmentToken, NewCommand, Pruned, PushCert, PushInfo, QueueEntry,
-    QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError, TargetStatus,
-    Timestamp,
+    EnrollmentRecord, EnrollmentToken, InFlight, NewCommand, Pruned, PushCert, PushInfo,
+    QueueEntry, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError,
+    TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -158,7 +158,44 @@ CREATE TABLE return_to_service (
     r#"
 ALTER TABLE enrollments ADD COLUMN facts TEXT;
 "#,
+    // The queue contract (`crate::queue`): priority and idempotency key per command; per
+    // target the time it is ready (enqueue time, or the end of a NotNow back-off), when it
+    // was first handed to the device (in flight) and how many NotNow answers it had.
+    // Additive: existing rows keep everything, ready at 0 (so in their old order, first).
+    r#"
+ALTER TABLE commands ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE commands ADD COLUMN idempotency_key TEXT;
+CREATE UNIQUE INDEX commands_idempotency_key ON commands (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+ALTER TABLE queue ADD COLUMN ready_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE queue ADD COLUMN first_sent_at BIGINT;
+ALTER TABLE queue ADD COLUMN not_now_count INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX queue_in_flight ON queue (first_sent_at) WHERE first_sent_at IS NOT NULL;
+"#,
 ];
+
+/// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
+const ENTRY_COLUMNS: &str = "c.uuid, c.request_type, q.status, c.created_at, c.expires_at, \
+     q.sent_at, c.priority, q.ready_at, q.first_sent_at, q.not_now_count";
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+fn entry_from_row(r: &tokio_postgres::Row) -> QueueEntry {
+    QueueEntry {
+        uuid: r.get(0),
+        request_type: r.get(1),
+        status: super::shown_status(r.get(2), None, 0),
+        created_at: r.get(3),
+        expires_at: r.get(4),
+        sent_at: r.get(5),
+        priority: r.get(6),
+        ready_at: r.get(7),
+        first_sent_at: r.get(8),
+        not_now_count: count(r.get(9)),
+    }
+}
 
 /// Any constant: the advisory lock key that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x6d64_6d73_7276;
@@ -770,26 +807,39 @@ impl Storage for PostgresStorage {
     ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
+        // No conflict target: both the UUID and the idempotency key are unique.
         let inserted = tx
             .execute(
-                "INSERT INTO commands (uuid, request_type, body, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (uuid) DO NOTHING",
+                "INSERT INTO commands (uuid, request_type, body, created_at, expires_at, \
+                 priority, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT DO NOTHING",
                 &[
                     &command.uuid,
                     &command.request_type,
                     &command.body,
                     &now,
                     &command.expires_at,
+                    &command.priority,
+                    &command.idempotency_key,
                 ],
             )
             .await
             .map_err(backend)?;
         if inserted == 0 {
+            if let Some(key) = &command.idempotency_key {
+                let taken = tx
+                    .query_opt("SELECT 1 FROM commands WHERE idempotency_key = $1", &[key])
+                    .await
+                    .map_err(backend)?;
+                if taken.is_some() {
+                    return Err(StorageError::DuplicateIdempotencyKey(key.clone()));
+                }
+            }
             return Err(StorageError::DuplicateCommand(command.uuid.clone()));
         }
         tx.execute(
-            "INSERT INTO queue (enrollment_id, command_uuid, updated_at) \
-             SELECT t.id, $2, $3 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n) \
+            "INSERT INTO queue (enrollment_id, command_uuid, updated_at, ready_at) \
+             SELECT t.id, $2, $3, $3 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n) \
              ORDER BY t.n ON CONFLICT DO NOTHING",
             &[&targets, &command.uuid, &now],
         )
@@ -798,28 +848,23 @@ impl Storage for PostgresStorage {
         tx.commit().await.map_err(backend)
     }
 
-    async fn next_command(
-        &self,
-        id: &str,
-        include_not_now: bool,
-        now: Timestamp,
-    ) -> Result<Option<QueuedCommand>> {
+    async fn take(&self, id: &str, uuid: &str, now: Timestamp) -> Result<Option<QueuedCommand>> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "WITH pick AS (SELECT q.seq, c.uuid, c.request_type, c.body FROM queue q \
-                 JOIN commands c ON c.uuid = q.command_uuid \
-                 WHERE q.enrollment_id = $1 \
-                 AND (q.status IS NULL OR ($2 AND q.status = 'NotNow')) \
-                 AND (c.expires_at IS NULL OR c.expires_at > $3) \
-                 ORDER BY q.seq LIMIT 1), \
-                 upd AS (UPDATE queue SET sent_at = $3 FROM pick WHERE queue.seq = pick.seq) \
-                 SELECT uuid, request_type, body FROM pick",
+                "WITH upd AS (UPDATE queue SET sent_at = $3, \
+                 first_sent_at = COALESCE(first_sent_at, $3) \
+                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 AND (status IS NULL OR status = 'NotNow') \
+                 AND EXISTS (SELECT 1 FROM commands c WHERE c.uuid = $2 \
+                 AND (c.expires_at IS NULL OR c.expires_at > $3)) RETURNING command_uuid) \
+                 SELECT c.uuid, c.request_type, c.body FROM commands c JOIN upd \
+                 ON upd.command_uuid = c.uuid",
             )
             .await
             .map_err(backend)?;
         let row = client
-            .query_opt(&statement, &[&id, &include_not_now, &now])
+            .query_opt(&statement, &[&id, &uuid, &now])
             .await
             .map_err(backend)?;
         Ok(row.map(|r| QueuedCommand {
@@ -827,6 +872,92 @@ impl Storage for PostgresStorage {
             request_type: r.get(1),
             body: r.get(2),
         }))
+    }
+
+    async fn defer(&self, id: &str, uuid: &str, ready_at: Timestamp) -> Result<bool> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE queue SET ready_at = $3, first_sent_at = NULL, \
+                 not_now_count = not_now_count + 1 \
+                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 AND (status IS NULL OR status = 'NotNow')",
+                &[&id, &uuid, &ready_at],
+            )
+            .await
+            .map(|n| n > 0)
+            .map_err(backend)
+    }
+
+    async fn waiting_target(&self, id: &str, uuid: &str) -> Result<Option<QueueEntry>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                     WHERE q.enrollment_id = $1 AND q.command_uuid = $2 \
+                     AND (q.status IS NULL OR q.status = 'NotNow')"
+                ),
+                &[&id, &uuid],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.as_ref().map(entry_from_row))
+    }
+
+    async fn requeue(&self, uuid: &str, id: Option<&str>, now: Timestamp) -> Result<u64> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE queue SET first_sent_at = NULL, ready_at = $3, updated_at = $3 \
+                 WHERE command_uuid = $1 AND ($2::text IS NULL OR enrollment_id = $2) \
+                 AND first_sent_at IS NOT NULL AND (status IS NULL OR status = 'NotNow')",
+                &[&uuid, &id, &now],
+            )
+            .await
+            .map(to_u64)
+            .map_err(backend)
+    }
+
+    async fn in_flight_since(&self, before: Timestamp, limit: u32) -> Result<Vec<InFlight>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT q.enrollment_id, c.uuid, c.request_type, q.first_sent_at, q.sent_at \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE q.first_sent_at IS NOT NULL AND q.first_sent_at <= $1 \
+                 AND (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > $1) \
+                 ORDER BY q.first_sent_at, q.seq LIMIT $2",
+                &[&before, &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| InFlight {
+                enrollment_id: r.get(0),
+                uuid: r.get(1),
+                request_type: r.get(2),
+                first_sent_at: r.get(3),
+                sent_at: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn command_for_key(&self, key: &str) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT uuid FROM commands WHERE idempotency_key = $1",
+                &[&key],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn record_report(
@@ -948,8 +1079,8 @@ impl Storage for PostgresStorage {
         let client = self.client().await?;
         let Some(r) = client
             .query_opt(
-                "SELECT uuid, request_type, body, created_at, expires_at FROM commands \
-                 WHERE uuid = $1",
+                "SELECT uuid, request_type, body, created_at, expires_at, priority, \
+                 idempotency_key FROM commands WHERE uuid = $1",
                 &[&uuid],
             )
             .await
@@ -960,7 +1091,8 @@ impl Storage for PostgresStorage {
         let expires_at: Option<i64> = r.get(4);
         let targets = client
             .query(
-                "SELECT enrollment_id, status, report, sent_at, updated_at FROM queue \
+                "SELECT enrollment_id, status, report, sent_at, updated_at, first_sent_at, \
+                 not_now_count FROM queue \
                  WHERE command_uuid = $1 ORDER BY enrollment_id COLLATE \"C\"",
                 &[&uuid],
             )
@@ -972,6 +1104,8 @@ impl Storage for PostgresStorage {
                 status: super::shown_status(t.get(1), expires_at, now),
                 report: t.get(2),
                 sent_at: t.get(3),
+                first_sent_at: t.get(5),
+                not_now_count: count(t.get(6)),
                 updated_at: t.get(4),
             })
             .collect();
@@ -981,34 +1115,28 @@ impl Storage for PostgresStorage {
             body: r.get(2),
             created_at: r.get(3),
             expires_at,
+            priority: r.get(5),
+            idempotency_key: r.get(6),
             targets,
         }))
     }
 
-    async fn queue(&self, id: &str, now: Timestamp) -> Result<Vec<QueueEntry>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT c.uuid, c.request_type, q.status, c.created_at, c.expires_at, q.sent_at \
-                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+    async fn queue(&self, id: &str, now: Timestamp, limit: u32) -> Result<Vec<QueueEntry>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
                  WHERE q.enrollment_id = $1 AND (q.status IS NULL OR q.status = 'NotNow') \
-                 AND (c.expires_at IS NULL OR c.expires_at > $2) ORDER BY q.seq",
-                &[&id, &now],
-            )
+                 AND (c.expires_at IS NULL OR c.expires_at > $2) \
+                 ORDER BY c.priority DESC, q.ready_at, q.seq LIMIT $3"
+            ))
             .await
             .map_err(backend)?;
-        Ok(rows
-            .iter()
-            .map(|r| QueueEntry {
-                uuid: r.get(0),
-                request_type: r.get(1),
-                status: super::shown_status(r.get(2), None, now),
-                created_at: r.get(3),
-                expires_at: r.get(4),
-                sent_at: r.get(5),
-            })
-            .collect())
+        let rows = client
+            .query(&statement, &[&id, &now, &i64::from(limit)])
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(entry_from_row).collect())
     }
 
     async fn clear_queue(&self, id: &str, now: Timestamp) -> Result<u64> {
@@ -1031,6 +1159,20 @@ impl Storage for PostgresStorage {
                 "UPDATE queue SET status = 'Cancelled', updated_at = $2 \
                  WHERE command_uuid = $1 AND (status IS NULL OR status = 'NotNow')",
                 &[&uuid, &now],
+            )
+            .await
+            .map(to_u64)
+            .map_err(backend)
+    }
+
+    async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE queue SET status = 'Cancelled', updated_at = $3 \
+                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 AND (status IS NULL OR status = 'NotNow')",
+                &[&id, &uuid, &now],
             )
             .await
             .map(to_u64)

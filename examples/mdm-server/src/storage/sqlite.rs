@@ -5,9 +5,9 @@
 
 use super::{
     BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
-    EnrollmentRecord, EnrollmentToken, NewCommand, Pruned, PushCert, PushInfo, QueueEntry,
-    QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError, TargetStatus,
-    Timestamp,
+    EnrollmentRecord, EnrollmentToken, InFlight, NewCommand, Pruned, PushCert, PushInfo,
+    QueueEntry, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError,
+    TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use mdm_commands::applicability::DeviceFacts;
@@ -149,7 +149,40 @@ CREATE TABLE return_to_service (
     r#"
 ALTER TABLE enrollments ADD COLUMN facts TEXT;
 "#,
+    // The queue contract (`crate::queue`): priority and idempotency key per command; per
+    // target the time it is ready (enqueue time, or the end of a NotNow back-off), when it
+    // was first handed to the device (in flight) and how many NotNow answers it had.
+    // Additive: existing rows keep everything, ready at 0 (so in their old order, first).
+    r#"
+ALTER TABLE commands ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE commands ADD COLUMN idempotency_key TEXT;
+CREATE UNIQUE INDEX commands_idempotency_key ON commands (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+ALTER TABLE queue ADD COLUMN ready_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue ADD COLUMN first_sent_at INTEGER;
+ALTER TABLE queue ADD COLUMN not_now_count INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX queue_in_flight ON queue (first_sent_at) WHERE first_sent_at IS NOT NULL;
+"#,
 ];
+
+/// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
+const ENTRY_COLUMNS: &str = "c.uuid, c.request_type, q.status, c.created_at, c.expires_at, \
+     q.sent_at, c.priority, q.ready_at, q.first_sent_at, q.not_now_count";
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueEntry> {
+    Ok(QueueEntry {
+        uuid: r.get(0)?,
+        request_type: r.get(1)?,
+        status: super::shown_status(r.get(2)?, None, 0),
+        created_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        sent_at: r.get(5)?,
+        priority: r.get(6)?,
+        ready_at: r.get(7)?,
+        first_sent_at: r.get(8)?,
+        not_now_count: r.get(9)?,
+    })
+}
 
 const TOKEN_COLUMNS: &str = "id, secret_hash, max_uses, uses, expires_at, device, user_name, \
      may_reenroll, created_at, revoked_at";
@@ -501,81 +534,165 @@ impl Storage for SqliteStorage {
     ) -> Result<()> {
         let (command, targets) = (command.clone(), targets.to_vec());
         let uuid = command.uuid.clone();
-        let result = self
-            .with(move |c| {
-                let tx = c.transaction()?;
-                let inserted = tx.execute(
-                    "INSERT INTO commands (uuid, request_type, body, created_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uuid) DO NOTHING",
-                    params![
-                        command.uuid,
-                        command.request_type,
-                        command.body,
-                        now,
-                        command.expires_at
-                    ],
-                )?;
-                if inserted == 0 {
-                    return Ok(false);
-                }
-                {
-                    let mut stmt = tx.prepare(
-                        "INSERT INTO queue (enrollment_id, command_uuid, updated_at) \
-                         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                    )?;
-                    for t in &targets {
-                        stmt.execute(params![t, command.uuid, now])?;
-                    }
-                }
-                tx.commit()?;
-                Ok(true)
-            })
-            .await?;
-        if result {
-            Ok(())
-        } else {
-            Err(StorageError::DuplicateCommand(uuid))
-        }
-    }
-
-    async fn next_command(
-        &self,
-        id: &str,
-        include_not_now: bool,
-        now: Timestamp,
-    ) -> Result<Option<QueuedCommand>> {
-        let id = id.to_owned();
         self.with(move |c| {
             let tx = c.transaction()?;
-            let found = tx
-                .query_row(
-                    "SELECT q.seq, c.uuid, c.request_type, c.body FROM queue q \
-                     JOIN commands c ON c.uuid = q.command_uuid \
-                     WHERE q.enrollment_id = ?1 \
-                     AND (q.status IS NULL OR (?2 AND q.status = 'NotNow')) \
-                     AND (c.expires_at IS NULL OR c.expires_at > ?3) \
-                     ORDER BY q.seq LIMIT 1",
-                    params![id, include_not_now, now],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            QueuedCommand {
-                                uuid: r.get(1)?,
-                                request_type: r.get(2)?,
-                                body: r.get(3)?,
-                            },
-                        ))
-                    },
-                )
-                .optional()?;
-            if let Some((seq, _)) = &found {
-                tx.execute(
-                    "UPDATE queue SET sent_at = ?2 WHERE seq = ?1",
-                    params![seq, now],
+            if let Some(key) = &command.idempotency_key {
+                let taken = tx
+                    .query_row(
+                        "SELECT 1 FROM commands WHERE idempotency_key = ?1",
+                        params![key],
+                        |_| Ok(()),
+                    )
+                    .optional()?;
+                if taken.is_some() {
+                    return Ok(Err(StorageError::DuplicateIdempotencyKey(key.clone())));
+                }
+            }
+            let inserted = tx.execute(
+                "INSERT INTO commands (uuid, request_type, body, created_at, expires_at, \
+                     priority, idempotency_key) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (uuid) DO NOTHING",
+                params![
+                    command.uuid,
+                    command.request_type,
+                    command.body,
+                    now,
+                    command.expires_at,
+                    command.priority,
+                    command.idempotency_key,
+                ],
+            )?;
+            if inserted == 0 {
+                return Ok(Err(StorageError::DuplicateCommand(uuid)));
+            }
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO queue (enrollment_id, command_uuid, updated_at, ready_at) \
+                         VALUES (?1, ?2, ?3, ?3) ON CONFLICT DO NOTHING",
                 )?;
+                for t in &targets {
+                    stmt.execute(params![t, command.uuid, now])?;
+                }
             }
             tx.commit()?;
-            Ok(found.map(|(_, cmd)| cmd))
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
+    async fn take(&self, id: &str, uuid: &str, now: Timestamp) -> Result<Option<QueuedCommand>> {
+        let (id, uuid) = (id.to_owned(), uuid.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE queue SET sent_at = ?3, first_sent_at = COALESCE(first_sent_at, ?3) \
+                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
+                 AND (status IS NULL OR status = 'NotNow') \
+                 AND EXISTS (SELECT 1 FROM commands c WHERE c.uuid = ?2 \
+                 AND (c.expires_at IS NULL OR c.expires_at > ?3))",
+                params![id, uuid, now],
+            )?;
+            let found = if changed == 0 {
+                None
+            } else {
+                tx.query_row(
+                    "SELECT uuid, request_type, body FROM commands WHERE uuid = ?1",
+                    params![uuid],
+                    |r| {
+                        Ok(QueuedCommand {
+                            uuid: r.get(0)?,
+                            request_type: r.get(1)?,
+                            body: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()?
+            };
+            tx.commit()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn defer(&self, id: &str, uuid: &str, ready_at: Timestamp) -> Result<bool> {
+        let (id, uuid) = (id.to_owned(), uuid.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE queue SET ready_at = ?3, first_sent_at = NULL, \
+                 not_now_count = not_now_count + 1 \
+                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
+                 AND (status IS NULL OR status = 'NotNow')",
+                params![id, uuid, ready_at],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn waiting_target(&self, id: &str, uuid: &str) -> Result<Option<QueueEntry>> {
+        let (id, uuid) = (id.to_owned(), uuid.to_owned());
+        self.with(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                     WHERE q.enrollment_id = ?1 AND q.command_uuid = ?2 \
+                     AND (q.status IS NULL OR q.status = 'NotNow')"
+                ),
+                params![id, uuid],
+                entry_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn requeue(&self, uuid: &str, id: Option<&str>, now: Timestamp) -> Result<u64> {
+        let (uuid, id) = (uuid.to_owned(), id.map(str::to_owned));
+        self.with(move |c| {
+            c.execute(
+                "UPDATE queue SET first_sent_at = NULL, ready_at = ?3, updated_at = ?3 \
+                 WHERE command_uuid = ?1 AND (?2 IS NULL OR enrollment_id = ?2) \
+                 AND first_sent_at IS NOT NULL AND (status IS NULL OR status = 'NotNow')",
+                params![uuid, id, now],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn in_flight_since(&self, before: Timestamp, limit: u32) -> Result<Vec<InFlight>> {
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT q.enrollment_id, c.uuid, c.request_type, q.first_sent_at, q.sent_at \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE q.first_sent_at IS NOT NULL AND q.first_sent_at <= ?1 \
+                 AND (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > ?1) \
+                 ORDER BY q.first_sent_at, q.seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![before, limit], |r| {
+                Ok(InFlight {
+                    enrollment_id: r.get(0)?,
+                    uuid: r.get(1)?,
+                    request_type: r.get(2)?,
+                    first_sent_at: r.get(3)?,
+                    sent_at: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn command_for_key(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT uuid FROM commands WHERE idempotency_key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
         })
         .await
     }
@@ -695,8 +812,8 @@ impl Storage for SqliteStorage {
         self.with(move |c| {
             let Some(mut record) = c
                 .query_row(
-                    "SELECT uuid, request_type, body, created_at, expires_at FROM commands \
-                     WHERE uuid = ?1",
+                    "SELECT uuid, request_type, body, created_at, expires_at, priority, \
+                     idempotency_key FROM commands WHERE uuid = ?1",
                     params![uuid],
                     |r| {
                         Ok(CommandRecord {
@@ -705,6 +822,8 @@ impl Storage for SqliteStorage {
                             body: r.get(2)?,
                             created_at: r.get(3)?,
                             expires_at: r.get(4)?,
+                            priority: r.get(5)?,
+                            idempotency_key: r.get(6)?,
                             targets: Vec::new(),
                         })
                     },
@@ -714,8 +833,8 @@ impl Storage for SqliteStorage {
                 return Ok(None);
             };
             let mut stmt = c.prepare(
-                "SELECT enrollment_id, status, report, sent_at, updated_at FROM queue \
-                 WHERE command_uuid = ?1 ORDER BY enrollment_id",
+                "SELECT enrollment_id, status, report, sent_at, updated_at, first_sent_at, \
+                 not_now_count FROM queue WHERE command_uuid = ?1 ORDER BY enrollment_id",
             )?;
             let expires_at = record.expires_at;
             let rows = stmt.query_map(params![uuid], |r| {
@@ -724,6 +843,8 @@ impl Storage for SqliteStorage {
                     status: super::shown_status(r.get(1)?, expires_at, now),
                     report: r.get(2)?,
                     sent_at: r.get(3)?,
+                    first_sent_at: r.get(5)?,
+                    not_now_count: r.get(6)?,
                     updated_at: r.get(4)?,
                 })
             })?;
@@ -733,25 +854,16 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn queue(&self, id: &str, now: Timestamp) -> Result<Vec<QueueEntry>> {
+    async fn queue(&self, id: &str, now: Timestamp, limit: u32) -> Result<Vec<QueueEntry>> {
         let id = id.to_owned();
         self.with(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT c.uuid, c.request_type, q.status, c.created_at, c.expires_at, q.sent_at \
-                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
                  WHERE q.enrollment_id = ?1 AND (q.status IS NULL OR q.status = 'NotNow') \
-                 AND (c.expires_at IS NULL OR c.expires_at > ?2) ORDER BY q.seq",
-            )?;
-            let rows = stmt.query_map(params![id, now], |r| {
-                Ok(QueueEntry {
-                    uuid: r.get(0)?,
-                    request_type: r.get(1)?,
-                    status: super::shown_status(r.get(2)?, None, now),
-                    created_at: r.get(3)?,
-                    expires_at: r.get(4)?,
-                    sent_at: r.get(5)?,
-                })
-            })?;
+                 AND (c.expires_at IS NULL OR c.expires_at > ?2) \
+                 ORDER BY c.priority DESC, q.ready_at, q.seq LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![id, now, limit], entry_from_row)?;
             rows.collect()
         })
         .await
@@ -777,6 +889,20 @@ impl Storage for SqliteStorage {
                 "UPDATE queue SET status = 'Cancelled', updated_at = ?2 \
                  WHERE command_uuid = ?1 AND (status IS NULL OR status = 'NotNow')",
                 params![uuid, now],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64> {
+        let (id, uuid) = (id.to_owned(), uuid.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE queue SET status = 'Cancelled', updated_at = ?3 \
+                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
+                 AND (status IS NULL OR status = 'NotNow')",
+                params![id, uuid, now],
             )
             .map(|n| n as u64)
         })
