@@ -47,8 +47,10 @@ impl Running {
 
     async fn start_with_check(storage: Option<&str>, check: bool) -> Self {
         let dir = TempDir::new("e2e");
+        // A one-second NotNow back-off (the shortest), so the NotNow round trip is quick.
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf())
-            .with_api_key(API_KEY);
+            .with_api_key(API_KEY)
+            .with_queue_timing(mdm_server::queue::DEFAULT_STALL_AFTER, 1, 1);
         if !check {
             config = config.without_signature_check();
         }
@@ -210,6 +212,10 @@ async fn device_life(server: Arc<Running>, mut device: Device, enrolled_already:
     let stats = device.connect().await.unwrap();
     assert_eq!((stats.commands, stats.not_now), (1, 1));
     assert_eq!(server.status_of(&uuid, &udid).await["status"], "NotNow");
+    // The queue contract: not sent again before its back-off is over, then sent.
+    let stats = device.connect().await.unwrap();
+    assert_eq!(stats.commands, 0, "sent again inside its NotNow back-off");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let stats = device.connect().await.unwrap();
     assert_eq!((stats.commands, stats.acknowledged), (1, 1));
     assert_eq!(
