@@ -1,6 +1,6 @@
 //! The schema walk: `P001 unknown-key` (with "did you mean"), `P002 wrong-type`,
 //! `P003 value-not-allowed`, `P004 missing-required`, `P014 unknown-payload-type`; it asks
-//! [`platform`](super::platform) about every payload and key it meets.
+//! [`super::platform`] about every payload and key it meets.
 
 use super::{
     MAX_DEPTH, MISSING_REQUIRED, Report, Severity, UNKNOWN_KEY, UNKNOWN_PAYLOAD_TYPE,
