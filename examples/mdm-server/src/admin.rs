@@ -144,7 +144,11 @@ pub fn admin_routes() -> Routes {
         .add("/v1/stats", &["GET"], get(stats))
         .add("/v1/enqueue/{ids}", &["PUT"], put(enqueue))
         .add("/v1/push/{ids}", &["GET"], get(push))
-        .add("/v1/pushcert", &["PUT"], put(push_cert))
+        .add(
+            "/v1/pushcert",
+            &["GET", "PUT"],
+            get(get_push_cert).put(push_cert),
+        )
         .add("/v1/escrowkeyunlock", &["POST"], post(escrow_key_unlock))
         .add("/v1/commands", &["POST"], post(create_command))
         .add(

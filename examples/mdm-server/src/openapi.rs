@@ -279,13 +279,17 @@ fn paths_document() -> Json {
             ) },
             "/v1/push/{ids}": { "get": op("Push enrollments through APNs (the certificate stored for each enrollment's topic)", &[ids], None,
                 ok_json("`{status: {id: {push_result|push_error}}}`")) },
-            "/v1/pushcert": { "put": op(
+            "/v1/pushcert": {
+                "put": op(
                 "Store the APNs push certificate and its private key, checked with apns-client (an MDM push certificate, valid now, key matching; topic from the subject UID)",
-                &[],
+                &[query_param("replace_topic", "string", "any value but 0/false: store a certificate with another topic than the current one even though enrolled devices use the current one (they can no longer be pushed)")],
                 Some(json!({ "required": true, "description": "PEM certificate (then any chain) and PEM private key (unencrypted)",
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
-                ok_json("`{topic, not_after}`"),
-            ) },
+                with(ok_json("`{topic, not_after}`"), "409", "the topic differs from the current certificate's, which enrolled devices use: problem members `current_topic`, `new_topic`, `would_cut_off` (how many devices)"),
+                ),
+                "get": op("The current push certificate (stored last; its topic goes into enrollment profiles) and the topics enrolled devices use", &[], None,
+                    ok_json("`{topic, not_after, expired, updated_at, enrollments, other_topics: [{topic, enrollments, has_certificate}]}` (topic null when none is stored)")),
+            },
             "/v1/escrowkeyunlock": { "post": escrow_key_unlock_op() },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
@@ -337,7 +341,7 @@ fn paths_document() -> Json {
                     ok_json("`{stall_after_seconds, stalled: [{enrollment_id, command_uuid, request_type, first_sent_at, sent_at, stalled_for_seconds}]}`")),
             },
             "/v1/enrollments": { "get": op(
-                "List enrollments, in ID order",
+                "List enrollments, in ID order; each with `push_usable` and `push_problem` (why it cannot be pushed now)",
                 &[
                     query_param("device_id", "string", "only this device's channels"),
                     query_param("enrolled", "boolean", "only enrolled or not enrolled ones"),
@@ -348,7 +352,7 @@ fn paths_document() -> Json {
                 None,
                 ok_json("`{enrollments, next_after}`"),
             ) },
-            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate, the device facts the applicability check uses (`facts: {platform, os_version, channel, supervised, user_enrollment, shared_ipad, dep}` or null), and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
+            "/v1/enrollments/{id}": { "get": op("One enrollment (as listed: with `push_usable` and `push_problem`, why it cannot be pushed now: not enrolled, no token, token dead after 410 Unregistered until the next TokenUpdate, no certificate for its topic), with its last Authenticate and TokenUpdate, the device facts the applicability check uses (`facts: {platform, os_version, channel, supervised, user_enrollment, shared_ipad, dep}` or null), and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
                 std::slice::from_ref(&id), None, with(ok_json("the enrollment"), "404", "no such enrollment")) },
             "/v1/enrollments/{id}/queue": {
                 "get": op("Commands waiting for an enrollment, in queue order (priority, then ready time, then arrival; expired ones left out)", std::slice::from_ref(&id), None,

@@ -234,5 +234,19 @@ pub fn error_response(error: &ServiceError) -> Response {
             .extensions_mut()
             .insert(crate::problem::Members(members));
     }
+    if let ServiceError::TopicChange {
+        current_topic,
+        new_topic,
+        enrollments,
+    } = error
+    {
+        let mut members = serde_json::Map::new();
+        members.insert("current_topic".into(), current_topic.clone().into());
+        members.insert("new_topic".into(), new_topic.clone().into());
+        members.insert("would_cut_off".into(), (*enrollments).into());
+        response
+            .extensions_mut()
+            .insert(crate::problem::Members(members));
+    }
     response
 }

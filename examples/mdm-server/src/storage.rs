@@ -171,6 +171,9 @@ pub struct EnrollmentRecord {
     /// What the server knows of the device for the applicability check (see
     /// [`crate::service::facts`]); `None` until the device has told.
     pub facts: Option<mdm_commands::applicability::DeviceFacts>,
+    /// When APNs answered `410 Unregistered` for its push token: not pushed again until its
+    /// next TokenUpdate (which clears this).
+    pub push_dead_at: Option<Timestamp>,
 }
 
 /// Filters and paging for [`Storage::list_enrollments`].
@@ -663,6 +666,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Cancels a command for every target that has not answered; returns how many.
     async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64>;
+
+    /// Marks an enrollment's push token dead (APNs `410 Unregistered`) at `at`; its next
+    /// TokenUpdate clears it.
+    async fn set_push_dead(&self, id: &str, at: Timestamp) -> Result<()>;
+
+    /// How many enrolled enrollments use each push topic, in topic order.
+    async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>>;
 
     /// Cancels a command for one target if it has not answered; returns how many (0 or 1).
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64>;
