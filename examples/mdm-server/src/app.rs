@@ -595,8 +595,10 @@ impl Server {
                 .with_secrets(secrets.clone())
                 .with_expiration(config.push_expiration),
         ));
-        let service = customize(service);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let service = customize(service.with_observer(Arc::clone(&metrics) as _));
         let mut state = AppState::new(Arc::new(service), Arc::clone(&storage), api_key.clone());
+        state.metrics = metrics;
         let mut device_limits = crate::limits::DeviceLimits::new(
             config.max_body,
             config.max_checkin_body,

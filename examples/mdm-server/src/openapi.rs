@@ -126,8 +126,8 @@ fn admin_responses(doc: &mut Json) {
             continue;
         };
         for operation in item.values_mut() {
-            let device =
-                operation.get("security") == Some(&json!([])) && path.as_str() != "/version";
+            let device = operation.get("security") == Some(&json!([]))
+                && !crate::admin::PUBLIC_PATHS.contains(&path.as_str());
             if device {
                 continue;
             }
@@ -261,6 +261,11 @@ fn paths_document() -> Json {
                 "post": scep_op("SCEP PKIOperation with the pkiMessage as the body"),
             },
             "/version": { "get": public(op("Server version (no API key needed, as NanoMDM's tools expect)", &[], None, ok_json("`{\"version\"}`"))) },
+            "/health": { "get": public(op("Liveness: the process answers (no API key needed)", &[], None, ok_json("`{status: \"ok\"}`"))) },
+            "/ready": { "get": public(op("Readiness: the storage answers (no API key needed)", &[], None,
+                with(ok_json("`{status: \"ready\", storage: \"ok\"}`"), "503", "storage unreachable"))) },
+            "/metrics": { "get": public(op("Prometheus metrics, OpenMetrics text (no API key needed): mdm_checkins_total{type}, mdm_command_reports_total{status}, mdm_pushes_total{outcome}, mdm_commands_queued_total, mdm_not_now_backoffs_total, mdm_commands_resent_total, mdm_refusals_total{reason}, mdm_queue_depth, mdm_queue_oldest_pending_age_seconds, mdm_queue_stalled", &[], None,
+                json!({ "200": { "description": "OpenMetrics text", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }))) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",
                 &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },

@@ -353,6 +353,23 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServiceEvent {
+    /// A check-in arrived from a device whose identity was accepted (before it is handled).
+    /// Activity, not a change of state (as [`ServiceEvent::PushResult`]): for metrics.
+    CheckinReceived {
+        /// The enrollment.
+        enrollment_id: String,
+        /// Its `MessageType`.
+        message_type: String,
+    },
+    /// The result of one push.
+    PushResult {
+        /// The enrollment.
+        enrollment_id: String,
+        /// APNs accepted it.
+        delivered: bool,
+        /// APNs said the token is dead.
+        token_dead: bool,
+    },
     /// A device authenticated (`Authenticate`).
     Authenticated {
         /// The enrollment.
@@ -1004,6 +1021,10 @@ impl Service for MdmService {
         let now = storage::now();
         tracing::info!(enrollment = %enrollment.id,
             message_type = message.message_type().as_str(), "check-in");
+        self.emit(ServiceEvent::CheckinReceived {
+            enrollment_id: enrollment.id.clone(),
+            message_type: message.message_type().as_str().to_owned(),
+        });
         match message {
             CheckinMessage::Authenticate(auth) => {
                 let previous = self
@@ -1353,6 +1374,13 @@ impl Service for MdmService {
                         "push token dead (410 Unregistered): not pushed until the next TokenUpdate");
                     self.emit(ServiceEvent::PushTokenDead {
                         enrollment_id: target.enrollment_id.clone(),
+                    });
+                }
+                if let Some(target) = targets.get(i) {
+                    self.emit(ServiceEvent::PushResult {
+                        enrollment_id: target.enrollment_id.clone(),
+                        delivered: result.is_ok(),
+                        token_dead: result.as_ref().is_err_and(|f| f.token_dead),
                     });
                 }
                 if let Some(outcome) = outcomes.get_mut(slot) {

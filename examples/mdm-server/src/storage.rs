@@ -336,6 +336,18 @@ pub struct InFlight {
     pub sent_at: Option<Timestamp>,
 }
 
+/// The whole queue at a glance ([`Storage::queue_stats`]), for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Targets waiting (queued or `NotNow`, not expired), all enrollments.
+    pub depth: u64,
+    /// When the oldest of them was queued.
+    pub oldest_created_at: Option<Timestamp>,
+    /// Those in flight since the stall limit or earlier.
+    pub stalled: u64,
+}
+
 /// A report the server could not decode or match, kept for inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -666,6 +678,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Cancels a command for every target that has not answered; returns how many.
     async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64>;
+
+    /// Counts the waiting targets of every enrollment at `now`; those first sent at
+    /// `stalled_before` or earlier count as stalled. One pass over the waiting targets.
+    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats>;
 
     /// Marks an enrollment's push token dead (APNs `410 Unregistered`) at `at`; its next
     /// TokenUpdate clears it.

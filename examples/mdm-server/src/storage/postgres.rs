@@ -13,8 +13,8 @@
 use super::{
     BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
     EnrollmentRecord, EnrollmentToken, InFlight, NewCommand, Pruned, PushCert, PushInfo,
-    QueueEntry, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError,
-    TargetStatus, Timestamp,
+    QueueEntry, QueueStats, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage,
+    StorageError, TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -1171,6 +1171,28 @@ impl Storage for PostgresStorage {
             .await
             .map(to_u64)
             .map_err(backend)
+    }
+
+    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats> {
+        let r = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*), MIN(c.created_at), \
+                 COALESCE(SUM(CASE WHEN q.first_sent_at IS NOT NULL AND q.first_sent_at <= $2 \
+                 THEN 1 ELSE 0 END), 0)::BIGINT \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > $1)",
+                &[&now, &stalled_before],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(QueueStats {
+            depth: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+            oldest_created_at: r.get(1),
+            stalled: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+        })
     }
 
     async fn set_push_dead(&self, id: &str, at: Timestamp) -> Result<()> {

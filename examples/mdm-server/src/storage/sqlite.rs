@@ -6,8 +6,8 @@
 use super::{
     BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
     EnrollmentRecord, EnrollmentToken, InFlight, NewCommand, Pruned, PushCert, PushInfo,
-    QueueEntry, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError,
-    TargetStatus, Timestamp,
+    QueueEntry, QueueStats, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage,
+    StorageError, TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use mdm_commands::applicability::DeviceFacts;
@@ -899,6 +899,28 @@ impl Storage for SqliteStorage {
                 params![uuid, now],
             )
             .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*), MIN(c.created_at), \
+                 COALESCE(SUM(CASE WHEN q.first_sent_at IS NOT NULL AND q.first_sent_at <= ?2 \
+                 THEN 1 ELSE 0 END), 0) \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > ?1)",
+                params![now, stalled_before],
+                |r| {
+                    Ok(QueueStats {
+                        depth: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        oldest_created_at: r.get(1)?,
+                        stalled: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    })
+                },
+            )
         })
         .await
     }
