@@ -16,33 +16,6 @@ pub fn pem_blocks(text: &str) -> Result<Vec<scep_proto::mdm_pki::pem::PemBlock>,
     scep_proto::mdm_pki::pem::parse(text.as_bytes()).map_err(|e| e.to_string())
 }
 
-/// The `UID` attribute (OID 0.9.2342.19200300.100.1.1) of a certificate's subject: the APNs
-/// topic. It is the last UID in the DER (the subject follows the issuer).
-pub fn topic_from_cert_der(der: &[u8]) -> Option<String> {
-    const UID_OID: &[u8] = &[
-        0x06, 0x0A, 0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x01,
-    ];
-    let mut found = None;
-    let mut i = 0;
-    while let Some(pos) = der
-        .get(i..)
-        .and_then(|s| s.windows(UID_OID.len()).position(|w| w == UID_OID))
-    {
-        let at = i + pos + UID_OID.len();
-        if let (Some(&tag), Some(&len)) = (der.get(at), der.get(at + 1)) {
-            let len = usize::from(len);
-            if matches!(tag, 0x0C | 0x13 | 0x16)
-                && len < 0x80
-                && let Some(value) = der.get(at + 2..at + 2 + len)
-            {
-                found = std::str::from_utf8(value).ok().map(str::to_owned);
-            }
-        }
-        i = at;
-    }
-    found
-}
-
 /// Query of `PUT /v1/pushcert`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
