@@ -98,8 +98,54 @@ fn pushes_json(pushes: &[PushOutcome]) -> Json {
     Json::Object(status)
 }
 
-/// Admin routes answered without the API key: NanoMDM's tools call `/version` without one.
-pub const PUBLIC_PATHS: &[&str] = &["/version"];
+/// Admin routes answered without the API key: NanoMDM's tools call `/version` without one;
+/// `/health`, `/ready` and `/metrics` are for load balancers and Prometheus.
+pub const PUBLIC_PATHS: &[&str] = &["/version", "/health", "/ready", "/metrics"];
+
+/// `GET /health`: the process answers (no API key needed).
+pub async fn health() -> Response {
+    JsonBody(json!({ "status": "ok" })).into_response()
+}
+
+/// `GET /ready`: the storage answers (503 when it does not; no API key needed).
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.storage.enrollment("").await {
+        Ok(_) => JsonBody(json!({ "status": "ready", "storage": "ok" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: storage unreachable");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage unreachable",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus metrics in the OpenMetrics text format (no API key needed).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let now = crate::storage::now();
+    match state
+        .metrics
+        .render(
+            state.storage.as_ref(),
+            &state.refusals,
+            &state.queue_policy,
+            now,
+        )
+        .await
+    {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error_response(&ServiceError::Storage(e)),
+    }
+}
 
 /// `GET /version` (no API key needed, see [`PUBLIC_PATHS`]).
 pub async fn version() -> Response {
@@ -140,11 +186,18 @@ pub fn admin_routes() -> Routes {
     use axum::routing::{get, post, put};
     Routes::new()
         .add("/version", &["GET"], get(version))
+        .add("/health", &["GET"], get(health))
+        .add("/ready", &["GET"], get(ready))
+        .add("/metrics", &["GET"], get(metrics))
         .add("/v1/openapi.json", &["GET"], get(openapi))
         .add("/v1/stats", &["GET"], get(stats))
         .add("/v1/enqueue/{ids}", &["PUT"], put(enqueue))
         .add("/v1/push/{ids}", &["GET"], get(push))
-        .add("/v1/pushcert", &["PUT"], put(push_cert))
+        .add(
+            "/v1/pushcert",
+            &["GET", "PUT"],
+            get(get_push_cert).put(push_cert),
+        )
         .add("/v1/escrowkeyunlock", &["POST"], post(escrow_key_unlock))
         .add("/v1/commands", &["POST"], post(create_command))
         .add(

@@ -4,7 +4,7 @@
 //! One HTTP/2 client is kept per topic and rebuilt when its certificate is replaced. A topic
 //! without a stored certificate fails its pushes with a message saying so.
 
-use crate::push::{PushTarget, Pusher};
+use crate::push::{PushFailure, PushTarget, Pusher};
 use crate::storage::{Storage, Timestamp};
 use apns_client::client::ApnsClient;
 use apns_client::{DeviceToken, Disposition, Endpoint, MdmPush, PushIdentity, PushMagic};
@@ -32,8 +32,13 @@ pub fn push_key_context(topic: &str) -> String {
     format!("push-key:{topic}")
 }
 
+/// Default of `--push-expiration`: APNs keeps a push it cannot deliver at once this long
+/// (seconds), instead of dropping it (no `apns-expiration`, or 0).
+pub const DEFAULT_PUSH_EXPIRATION: u64 = 24 * 3600;
+
 /// Sends MDM pushes through APNs.
 pub struct ApnsPusher {
+    expiration: u64,
     storage: Arc<dyn Storage>,
     endpoint: Endpoint,
     roots: Vec<Vec<u8>>,
@@ -54,12 +59,20 @@ impl ApnsPusher {
     /// roots (for Apple's endpoints) plus `roots` (DER).
     pub fn new(storage: Arc<dyn Storage>, endpoint: Endpoint, roots: Vec<Vec<u8>>) -> Self {
         ApnsPusher {
+            expiration: DEFAULT_PUSH_EXPIRATION,
             storage,
             endpoint,
             roots,
             clients: Mutex::new(HashMap::new()),
             secrets: None,
         }
+    }
+
+    /// This pusher asking APNs to keep undelivered pushes `seconds` (`apns-expiration`;
+    /// 0: deliver once or drop).
+    pub fn with_expiration(mut self, seconds: u64) -> Self {
+        self.expiration = seconds;
+        self
     }
 
     /// This pusher opening push keys sealed with `secrets` (see [`crate::secrets`]).
@@ -109,8 +122,23 @@ impl ApnsPusher {
 #[async_trait]
 impl Pusher for ApnsPusher {
     async fn push(&self, targets: &[PushTarget]) -> Vec<Result<String, String>> {
-        let mut results: Vec<Result<String, String>> =
-            vec![Err("not pushed".to_owned()); targets.len()];
+        self.push_detailed(targets)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(|f| f.message))
+            .collect()
+    }
+
+    async fn push_detailed(&self, targets: &[PushTarget]) -> Vec<Result<String, PushFailure>> {
+        let expiration = if self.expiration == 0 {
+            0
+        } else {
+            u64::try_from(crate::storage::now())
+                .unwrap_or(0)
+                .saturating_add(self.expiration)
+        };
+        let mut results: Vec<Result<String, PushFailure>> =
+            vec![Err(PushFailure::new("not pushed")); targets.len()];
         let mut by_topic: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, t) in targets.iter().enumerate() {
             by_topic.entry(t.push.topic.as_str()).or_default().push(i);
@@ -122,7 +150,7 @@ impl Pusher for ApnsPusher {
                     tracing::warn!(topic, error = %e, "cannot push");
                     for i in slots {
                         if let Some(r) = results.get_mut(i) {
-                            *r = Err(e.clone());
+                            *r = Err(PushFailure::new(e.clone()));
                         }
                     }
                     continue;
@@ -135,7 +163,8 @@ impl Pusher for ApnsPusher {
                 let push = DeviceToken::from_bytes(&t.push.token).and_then(|token| {
                     Ok(
                         MdmPush::new(token, PushMagic::new(t.push.push_magic.clone())?)
-                            .with_topic(topic),
+                            .with_topic(topic)
+                            .with_expiration(expiration),
                     )
                 });
                 match push {
@@ -145,7 +174,7 @@ impl Pusher for ApnsPusher {
                     }
                     Err(e) => {
                         if let Some(r) = results.get_mut(i) {
-                            *r = Err(e.to_string());
+                            *r = Err(PushFailure::new(e.to_string()));
                         }
                     }
                 }
@@ -159,19 +188,28 @@ impl Pusher for ApnsPusher {
                         .apns_id
                         .clone()
                         .unwrap_or_else(|| answer.apns_id.to_header_string())),
-                    (Ok(response), _) => Err(format!(
-                        "APNs answered {}{}",
-                        response.status,
-                        response
-                            .reason()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
-                    )),
-                    (Err(e), _) => Err(e.to_string()),
+                    (Ok(response), disposition) => {
+                        let message = format!(
+                            "APNs answered {}{}",
+                            response.status,
+                            response
+                                .reason()
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        );
+                        Err(if disposition == Disposition::TokenDead {
+                            PushFailure::token_dead(message)
+                        } else {
+                            PushFailure::new(message)
+                        })
+                    }
+                    (Err(e), _) => Err(PushFailure::new(e.to_string())),
                 };
                 match &outcome {
                     Ok(id) => tracing::info!(?enrollment, apns_id = %id, "pushed"),
-                    Err(e) => tracing::warn!(?enrollment, ?disposition, error = %e, "push failed"),
+                    Err(e) => {
+                        tracing::warn!(?enrollment, ?disposition, error = %e.message, "push failed");
+                    }
                 }
                 if let Some(r) = results.get_mut(i) {
                     *r = outcome;

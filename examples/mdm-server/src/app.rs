@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "MDM_NOT_NOW_BACKOFF", default_value_t = crate::queue::DEFAULT_NOT_NOW_BACKOFF)]
     pub not_now_backoff: i64,
 
+    /// Seconds APNs keeps a push it cannot deliver at once (`apns-expiration`); 0 asks it
+    /// to deliver once or drop.
+    #[arg(long, env = "MDM_PUSH_EXPIRATION", default_value_t = crate::apns::DEFAULT_PUSH_EXPIRATION)]
+    pub push_expiration: u64,
+
     /// The longest `NotNow` back-off, in seconds.
     #[arg(long, env = "MDM_NOT_NOW_BACKOFF_MAX", default_value_t = crate::queue::DEFAULT_NOT_NOW_BACKOFF_MAX)]
     pub not_now_backoff_max: i64,
@@ -234,6 +239,7 @@ impl Config {
             max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
             retention_days: DEFAULT_RETENTION_DAYS,
             stall_after: crate::queue::DEFAULT_STALL_AFTER,
+            push_expiration: crate::apns::DEFAULT_PUSH_EXPIRATION,
             not_now_backoff: crate::queue::DEFAULT_NOT_NOW_BACKOFF,
             not_now_backoff_max: crate::queue::DEFAULT_NOT_NOW_BACKOFF_MAX,
             secrets_key_file: None,
@@ -586,10 +592,13 @@ impl Server {
         };
         let service = service.with_pusher(Arc::new(
             crate::apns::ApnsPusher::new(Arc::clone(&storage), endpoint, roots)
-                .with_secrets(secrets.clone()),
+                .with_secrets(secrets.clone())
+                .with_expiration(config.push_expiration),
         ));
-        let service = customize(service);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let service = customize(service.with_observer(Arc::clone(&metrics) as _));
         let mut state = AppState::new(Arc::new(service), Arc::clone(&storage), api_key.clone());
+        state.metrics = metrics;
         let mut device_limits = crate::limits::DeviceLimits::new(
             config.max_body,
             config.max_checkin_body,

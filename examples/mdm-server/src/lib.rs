@@ -10,6 +10,7 @@ pub mod escrow;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod pki;
 pub mod problem;

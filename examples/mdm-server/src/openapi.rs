@@ -126,8 +126,8 @@ fn admin_responses(doc: &mut Json) {
             continue;
         };
         for operation in item.values_mut() {
-            let device =
-                operation.get("security") == Some(&json!([])) && path.as_str() != "/version";
+            let device = operation.get("security") == Some(&json!([]))
+                && !crate::admin::PUBLIC_PATHS.contains(&path.as_str());
             if device {
                 continue;
             }
@@ -261,6 +261,11 @@ fn paths_document() -> Json {
                 "post": scep_op("SCEP PKIOperation with the pkiMessage as the body"),
             },
             "/version": { "get": public(op("Server version (no API key needed, as NanoMDM's tools expect)", &[], None, ok_json("`{\"version\"}`"))) },
+            "/health": { "get": public(op("Liveness: the process answers (no API key needed)", &[], None, ok_json("`{status: \"ok\"}`"))) },
+            "/ready": { "get": public(op("Readiness: the storage answers (no API key needed)", &[], None,
+                with(ok_json("`{status: \"ready\", storage: \"ok\"}`"), "503", "storage unreachable"))) },
+            "/metrics": { "get": public(op("Prometheus metrics, OpenMetrics text (no API key needed): mdm_checkins_total{type}, mdm_command_reports_total{status}, mdm_pushes_total{outcome}, mdm_commands_queued_total, mdm_not_now_backoffs_total, mdm_commands_resent_total, mdm_refusals_total{reason}, mdm_queue_depth, mdm_queue_oldest_pending_age_seconds, mdm_queue_stalled", &[], None,
+                json!({ "200": { "description": "OpenMetrics text", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }))) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",
                 &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },
@@ -279,13 +284,17 @@ fn paths_document() -> Json {
             ) },
             "/v1/push/{ids}": { "get": op("Push enrollments through APNs (the certificate stored for each enrollment's topic)", &[ids], None,
                 ok_json("`{status: {id: {push_result|push_error}}}`")) },
-            "/v1/pushcert": { "put": op(
+            "/v1/pushcert": {
+                "put": op(
                 "Store the APNs push certificate and its private key, checked with apns-client (an MDM push certificate, valid now, key matching; topic from the subject UID)",
-                &[],
+                &[query_param("replace_topic", "string", "any value but 0/false: store a certificate with another topic than the current one even though enrolled devices use the current one (they can no longer be pushed)")],
                 Some(json!({ "required": true, "description": "PEM certificate (then any chain) and PEM private key (unencrypted)",
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
-                ok_json("`{topic, not_after}`"),
-            ) },
+                with(ok_json("`{topic, not_after}`"), "409", "the topic differs from the current certificate's, which enrolled devices use: problem members `current_topic`, `new_topic`, `would_cut_off` (how many devices)"),
+                ),
+                "get": op("The current push certificate (stored last; its topic goes into enrollment profiles) and the topics enrolled devices use", &[], None,
+                    ok_json("`{topic, not_after, expired, updated_at, enrollments, other_topics: [{topic, enrollments, has_certificate}]}` (topic null when none is stored)")),
+            },
             "/v1/escrowkeyunlock": { "post": escrow_key_unlock_op() },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
@@ -337,7 +346,7 @@ fn paths_document() -> Json {
                     ok_json("`{stall_after_seconds, stalled: [{enrollment_id, command_uuid, request_type, first_sent_at, sent_at, stalled_for_seconds}]}`")),
             },
             "/v1/enrollments": { "get": op(
-                "List enrollments, in ID order",
+                "List enrollments, in ID order; each with `push_usable` and `push_problem` (why it cannot be pushed now)",
                 &[
                     query_param("device_id", "string", "only this device's channels"),
                     query_param("enrolled", "boolean", "only enrolled or not enrolled ones"),
@@ -348,7 +357,7 @@ fn paths_document() -> Json {
                 None,
                 ok_json("`{enrollments, next_after}`"),
             ) },
-            "/v1/enrollments/{id}": { "get": op("One enrollment, with its last Authenticate and TokenUpdate, the device facts the applicability check uses (`facts: {platform, os_version, channel, supervised, user_enrollment, shared_ipad, dep}` or null), and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
+            "/v1/enrollments/{id}": { "get": op("One enrollment (as listed: with `push_usable` and `push_problem`, why it cannot be pushed now: not enrolled, no token, token dead after 410 Unregistered until the next TokenUpdate, no certificate for its topic), with its last Authenticate and TokenUpdate, the device facts the applicability check uses (`facts: {platform, os_version, channel, supervised, user_enrollment, shared_ipad, dep}` or null), and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
                 std::slice::from_ref(&id), None, with(ok_json("the enrollment"), "404", "no such enrollment")) },
             "/v1/enrollments/{id}/queue": {
                 "get": op("Commands waiting for an enrollment, in queue order (priority, then ready time, then arrival; expired ones left out)", std::slice::from_ref(&id), None,

@@ -12,7 +12,7 @@ pub mod return_to_service;
 use crate::command::RawCommand;
 use crate::device::{CheckinMessage, Undecodable};
 use crate::identity::{AcceptAll, DeviceRequest, IdentityVerifier};
-use crate::push::{LogPusher, PushTarget, Pusher};
+use crate::push::{LogPusher, PushFailure, PushTarget, Pusher};
 use crate::queue;
 use crate::storage::{
     self, BadReport, EnrollmentKey, EnrollmentToken, PushCert, PushInfo, ReportOutcome, Storage,
@@ -81,6 +81,22 @@ pub enum ServiceError {
         /// Its `RequestType`.
         request_type: String,
     },
+    /// 409: a push certificate whose topic differs from the current one, which enrolled
+    /// devices use: they could no longer be pushed.
+    #[error(
+        "the push certificate's topic `{new_topic}` is not the current `{current_topic}`: \
+         {enrollments} enrolled device(s) use `{current_topic}` and would be cut off (they \
+         can only be pushed on the topic they enrolled with); add ?replace_topic=1 to store \
+         it anyway"
+    )]
+    TopicChange {
+        /// The topic of the certificate stored last.
+        current_topic: String,
+        /// The uploaded certificate's topic.
+        new_topic: String,
+        /// How many enrolled enrollments use the current topic.
+        enrollments: u64,
+    },
     /// 410: Apple's answer for a request the server does not support (UserAuthenticate).
     #[error("{0}")]
     Gone(String),
@@ -100,7 +116,9 @@ impl ServiceError {
             ServiceError::Unauthorized(_) => 401,
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
-            ServiceError::Conflict(_) | ServiceError::DestructivePending { .. } => 409,
+            ServiceError::Conflict(_)
+            | ServiceError::DestructivePending { .. }
+            | ServiceError::TopicChange { .. } => 409,
             ServiceError::Gone(_) => 410,
             ServiceError::NotImplemented(_) => 501,
             ServiceError::Storage(
@@ -270,8 +288,14 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
         push: bool,
     ) -> Result<ResendResult, ServiceError>;
 
-    /// Stores an APNs push certificate (its key already sealed as configured).
-    async fn store_push_cert(&self, cert: &PushCert) -> Result<(), ServiceError>;
+    /// Stores an APNs push certificate (its key already sealed as configured). A topic other
+    /// than the current certificate's, while enrollments use that one, is refused (409,
+    /// counting them) unless `replace_topic`.
+    async fn store_push_cert(
+        &self,
+        cert: &PushCert,
+        replace_topic: bool,
+    ) -> Result<(), ServiceError>;
 
     /// Adds or replaces a declaration of a known enrollment; the enrollment's declaration
     /// set afterwards.
@@ -329,6 +353,23 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServiceEvent {
+    /// A check-in arrived from a device whose identity was accepted (before it is handled).
+    /// Activity, not a change of state (as [`ServiceEvent::PushResult`]): for metrics.
+    CheckinReceived {
+        /// The enrollment.
+        enrollment_id: String,
+        /// Its `MessageType`.
+        message_type: String,
+    },
+    /// The result of one push.
+    PushResult {
+        /// The enrollment.
+        enrollment_id: String,
+        /// APNs accepted it.
+        delivered: bool,
+        /// APNs said the token is dead.
+        token_dead: bool,
+    },
     /// A device authenticated (`Authenticate`).
     Authenticated {
         /// The enrollment.
@@ -386,6 +427,12 @@ pub enum ServiceEvent {
     Pushed {
         /// The enrollments.
         enrollment_ids: Vec<String>,
+    },
+    /// APNs said an enrollment's push token is dead (`410 Unregistered`): it is not pushed
+    /// again until its next TokenUpdate.
+    PushTokenDead {
+        /// The enrollment.
+        enrollment_id: String,
     },
     /// A command was cancelled.
     CommandCancelled {
@@ -974,6 +1021,10 @@ impl Service for MdmService {
         let now = storage::now();
         tracing::info!(enrollment = %enrollment.id,
             message_type = message.message_type().as_str(), "check-in");
+        self.emit(ServiceEvent::CheckinReceived {
+            enrollment_id: enrollment.id.clone(),
+            message_type: message.message_type().as_str().to_owned(),
+        });
         match message {
             CheckinMessage::Authenticate(auth) => {
                 let previous = self
@@ -1270,6 +1321,16 @@ impl Service for MdmService {
         let mut slots = Vec::new();
         for id in enrollment_ids {
             match self.storage.enrollment(id).await? {
+                Some(record) if record.enrolled && record.push_dead_at.is_some() => {
+                    outcomes.push(PushOutcome {
+                        enrollment_id: id.clone(),
+                        result: Err(format!(
+                            "the push token is dead (APNs answered 410 Unregistered at {}): \
+                             not pushed until the device sends a new TokenUpdate",
+                            record.push_dead_at.unwrap_or_default()
+                        )),
+                    });
+                }
                 Some(record) => match (record.enrolled, record.push) {
                     (true, Some(push)) => {
                         slots.push(outcomes.len());
@@ -1293,16 +1354,37 @@ impl Service for MdmService {
             }
         }
         if !targets.is_empty() {
-            let results = self.pusher.push(&targets).await;
+            let results = self.pusher.push_detailed(&targets).await;
             self.emit(ServiceEvent::Pushed {
                 enrollment_ids: targets.iter().map(|t| t.enrollment_id.clone()).collect(),
             });
+            let now = storage::now();
             for (i, slot) in slots.into_iter().enumerate() {
+                let result = results
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Err(PushFailure::new("the pusher returned no result")));
+                if let (Err(failure), Some(target)) = (&result, targets.get(i))
+                    && failure.token_dead
+                {
+                    self.storage
+                        .set_push_dead(&target.enrollment_id, now)
+                        .await?;
+                    tracing::warn!(enrollment = %target.enrollment_id,
+                        "push token dead (410 Unregistered): not pushed until the next TokenUpdate");
+                    self.emit(ServiceEvent::PushTokenDead {
+                        enrollment_id: target.enrollment_id.clone(),
+                    });
+                }
+                if let Some(target) = targets.get(i) {
+                    self.emit(ServiceEvent::PushResult {
+                        enrollment_id: target.enrollment_id.clone(),
+                        delivered: result.is_ok(),
+                        token_dead: result.as_ref().is_err_and(|f| f.token_dead),
+                    });
+                }
                 if let Some(outcome) = outcomes.get_mut(slot) {
-                    outcome.result = results
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| Err("the pusher returned no result".into()));
+                    outcome.result = result.map_err(|f| f.message);
                 }
             }
         }
@@ -1392,7 +1474,30 @@ impl Service for MdmService {
         Ok(ResendResult { requeued, pushes })
     }
 
-    async fn store_push_cert(&self, cert: &PushCert) -> Result<(), ServiceError> {
+    async fn store_push_cert(
+        &self,
+        cert: &PushCert,
+        replace_topic: bool,
+    ) -> Result<(), ServiceError> {
+        if let Some(current) = self.storage.latest_push_cert().await?
+            && current.topic != cert.topic
+            && !replace_topic
+        {
+            let enrollments = self
+                .storage
+                .enrolled_topics()
+                .await?
+                .into_iter()
+                .find(|(t, _)| *t == current.topic)
+                .map_or(0, |(_, n)| n);
+            if enrollments > 0 {
+                return Err(ServiceError::TopicChange {
+                    current_topic: current.topic,
+                    new_topic: cert.topic.clone(),
+                    enrollments,
+                });
+            }
+        }
         self.storage.store_push_cert(cert, storage::now()).await?;
         self.emit(ServiceEvent::PushCertStored {
             topic: cert.topic.clone(),

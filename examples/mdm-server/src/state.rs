@@ -46,6 +46,8 @@ pub struct AppState {
     pub escrow: Option<Arc<crate::escrow::EscrowClient>>,
     /// The queue rules' policy (stall limit, `NotNow` back-off), for showing statuses.
     pub queue_policy: crate::queue::Policy,
+    /// The metrics `GET /metrics` shows (the service reports to them as an observer).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Loopback addresses (`127.0.0.0/8`, `::1/128`): the default `--trusted-proxy`.
@@ -96,6 +98,7 @@ impl AppState {
             trusted_proxies: loopback(),
             escrow: None,
             queue_policy: crate::queue::Policy::default(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
     }
 }
@@ -230,6 +233,20 @@ pub fn error_response(error: &ServiceError) -> Response {
                 "request_type": request_type,
             }),
         );
+        response
+            .extensions_mut()
+            .insert(crate::problem::Members(members));
+    }
+    if let ServiceError::TopicChange {
+        current_topic,
+        new_topic,
+        enrollments,
+    } = error
+    {
+        let mut members = serde_json::Map::new();
+        members.insert("current_topic".into(), current_topic.clone().into());
+        members.insert("new_topic".into(), new_topic.clone().into());
+        members.insert("would_cut_off".into(), (*enrollments).into());
         response
             .extensions_mut()
             .insert(crate::problem::Members(members));

@@ -171,6 +171,9 @@ pub struct EnrollmentRecord {
     /// What the server knows of the device for the applicability check (see
     /// [`crate::service::facts`]); `None` until the device has told.
     pub facts: Option<mdm_commands::applicability::DeviceFacts>,
+    /// When APNs answered `410 Unregistered` for its push token: not pushed again until its
+    /// next TokenUpdate (which clears this).
+    pub push_dead_at: Option<Timestamp>,
 }
 
 /// Filters and paging for [`Storage::list_enrollments`].
@@ -331,6 +334,18 @@ pub struct InFlight {
     pub first_sent_at: Timestamp,
     /// When it was last handed to the device.
     pub sent_at: Option<Timestamp>,
+}
+
+/// The whole queue at a glance ([`Storage::queue_stats`]), for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Targets waiting (queued or `NotNow`, not expired), all enrollments.
+    pub depth: u64,
+    /// When the oldest of them was queued.
+    pub oldest_created_at: Option<Timestamp>,
+    /// Those in flight since the stall limit or earlier.
+    pub stalled: u64,
 }
 
 /// A report the server could not decode or match, kept for inspection.
@@ -663,6 +678,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Cancels a command for every target that has not answered; returns how many.
     async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64>;
+
+    /// Counts the waiting targets of every enrollment at `now`; those first sent at
+    /// `stalled_before` or earlier count as stalled. One pass over the waiting targets.
+    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats>;
+
+    /// Marks an enrollment's push token dead (APNs `410 Unregistered`) at `at`; its next
+    /// TokenUpdate clears it.
+    async fn set_push_dead(&self, id: &str, at: Timestamp) -> Result<()>;
+
+    /// How many enrolled enrollments use each push topic, in topic order.
+    async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>>;
 
     /// Cancels a command for one target if it has not answered; returns how many (0 or 1).
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64>;

@@ -244,6 +244,7 @@ on_both_backends!(
     queue_idempotency_key,
     queue_destructive_never_stack,
     queue_stalled_resend_and_drop,
+    health_ready_and_metrics,
     reports_errors_and_bad_input,
     checkin_message_types,
     json_commands_expiry_and_cancel,
@@ -908,6 +909,74 @@ async fn queue_stalled_resend_and_drop(b: &Backend) {
     assert_eq!(s.status_of(&head, &udid).await["status"], "Cancelled");
     let r = s.admin("POST", "/v1/commands/NOPE/resend", b"").await;
     assert_problem_naming(&r, 404, "NOPE");
+    s.stop().await;
+}
+
+/// The value of a metric line (`name{labels} value`) in OpenMetrics text, 0 when absent.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// `/health`, `/ready` and `/metrics`, without the API key.
+async fn health_ready_and_metrics(b: &Backend) {
+    let s = Running::start(&b.config().with_queue_timing(1, 60, 3600)).await;
+    let r = request(s.addr, "GET", "/health", &[], b"").await;
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("ok")));
+    let r = request(s.addr, "GET", "/ready", &[], b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["storage"], "ok");
+    let scrape = || async {
+        let r = request(s.addr, "GET", "/metrics", &[], b"").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.header("content-type")
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        r.text()
+    };
+    let before = scrape().await;
+    let udid = unique("MET");
+    s.enroll(&udid).await;
+    let (a, bb) = (unique("A"), unique("B"));
+    s.enqueue(&udid, &a, "ProfileList").await;
+    s.enqueue(&udid, &bb, "ProfileList").await;
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(a.clone()));
+    let r = s.device(&report(&udid, "NotNow", Some(&a), "")).await;
+    assert_eq!(sent_uuid(&r), Some(bb.clone()));
+    // B is sent and never answered: stalled after a second.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // A refusal: a check-in that is not a plist.
+    assert_eq!(s.checkin("not a plist").await.status, 400);
+    let after = scrape().await;
+    let delta = |series: &str| metric(&after, series) - metric(&before, series);
+    assert_eq!(
+        delta("mdm_checkins_total{type=\"Authenticate\"}"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(delta("mdm_checkins_total{type=\"TokenUpdate\"}"), 1.0);
+    assert_eq!(delta("mdm_command_reports_total{status=\"NotNow\"}"), 1.0);
+    assert_eq!(delta("mdm_commands_queued_total"), 2.0);
+    assert_eq!(delta("mdm_not_now_backoffs_total"), 1.0);
+    assert!(metric(&after, "mdm_queue_depth") >= 2.0, "{after}");
+    assert!(metric(&after, "mdm_queue_stalled") >= 1.0, "{after}");
+    assert!(
+        metric(&after, "mdm_queue_oldest_pending_age_seconds") >= 2.0,
+        "{after}"
+    );
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with("mdm_refusals_total{reason=")),
+        "{after}"
+    );
+    assert!(after.trim_end().ends_with("# EOF"));
     s.stop().await;
 }
 

@@ -173,6 +173,13 @@ struct Events(Mutex<Vec<ServiceEvent>>);
 
 impl ServiceObserver for Events {
     fn observe(&self, event: &ServiceEvent) {
+        // Activity (a check-in arrived, a push's result) is not a change of state.
+        if matches!(
+            event,
+            ServiceEvent::CheckinReceived { .. } | ServiceEvent::PushResult { .. }
+        ) {
+            return;
+        }
         self.0.lock().unwrap().push(event.clone());
     }
 }

@@ -960,10 +960,13 @@ async fn sqlite_keeps_old_rows_through_the_queue_migration() {
         "DROP INDEX queue_in_flight; DROP INDEX commands_idempotency_key;
          ALTER TABLE queue DROP COLUMN ready_at; ALTER TABLE queue DROP COLUMN first_sent_at;
          ALTER TABLE queue DROP COLUMN not_now_count; ALTER TABLE commands DROP COLUMN priority;
-         ALTER TABLE commands DROP COLUMN idempotency_key;",
+         ALTER TABLE commands DROP COLUMN idempotency_key;
+         ALTER TABLE enrollments DROP COLUMN push_dead_at;
+         ALTER TABLE push_certs DROP COLUMN stored_seq;",
     )
     .unwrap();
-    conn.pragma_update(None, "user_version", version - 1)
+    // Back to before the last two migrations (the queue's, then the pushes').
+    conn.pragma_update(None, "user_version", version - 2)
         .unwrap();
     // Rows as the previous version wrote them: one sent and unanswered, one NotNow, one new.
     for (i, (uuid, status, sent)) in [

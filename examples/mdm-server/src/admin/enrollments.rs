@@ -11,7 +11,57 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
+/// Which push topics have a stored certificate, for the enrollments shown.
+async fn topics_with_certs(
+    state: &AppState,
+    records: &[EnrollmentRecord],
+) -> Result<std::collections::BTreeMap<String, bool>, ServiceError> {
+    let mut known = std::collections::BTreeMap::new();
+    for topic in records
+        .iter()
+        .filter_map(|e| e.push.as_ref().map(|p| &p.topic))
+    {
+        if !known.contains_key(topic) {
+            let has = state.storage.push_cert(topic).await?.is_some();
+            known.insert(topic.clone(), has);
+        }
+    }
+    Ok(known)
+}
+
+/// Why an enrollment cannot be pushed now, or `None` when it can.
+fn push_problem(
+    e: &EnrollmentRecord,
+    topics: &std::collections::BTreeMap<String, bool>,
+) -> Option<String> {
+    if !e.enrolled {
+        return Some("not enrolled".into());
+    }
+    let Some(push) = &e.push else {
+        return Some("no push token (no TokenUpdate)".into());
+    };
+    if let Some(at) = e.push_dead_at {
+        return Some(format!(
+            "push token dead since {} (APNs: 410 Unregistered); waiting for a new TokenUpdate",
+            rfc3339(at).as_str().unwrap_or_default()
+        ));
+    }
+    if !topics.get(&push.topic).copied().unwrap_or(false) {
+        return Some(format!(
+            "no push certificate for its topic `{}` (enrolled before one was uploaded, or \
+             under another certificate): it cannot be pushed",
+            push.topic
+        ));
+    }
+    None
+}
+
+fn enrollment_json(
+    e: &EnrollmentRecord,
+    detail: bool,
+    topics: &std::collections::BTreeMap<String, bool>,
+) -> Json {
+    let problem = push_problem(e, topics);
     let mut out = json!({
         "id": e.key.id,
         "device_id": e.key.device_id,
@@ -25,6 +75,9 @@ fn enrollment_json(e: &EnrollmentRecord, detail: bool) -> Json {
             "push_magic": p.push_magic,
             "topic": p.topic,
         })),
+        "push_usable": problem.is_none(),
+        "push_problem": problem,
+        "push_dead_at": opt_time(e.push_dead_at),
         "has_unlock_token": e.unlock_token.is_some(),
         "has_bootstrap_token": e.bootstrap_token.is_some(),
         "created_at": rfc3339(e.created_at),
@@ -90,8 +143,9 @@ pub async fn list_enrollments(
             } else {
                 None
             };
+            let topics = topics_with_certs(&state, &page).await?;
             Ok(JsonBody(json!({
-                "enrollments": page.iter().map(|e| enrollment_json(e, false)).collect::<Vec<_>>(),
+                "enrollments": page.iter().map(|e| enrollment_json(e, false, &topics)).collect::<Vec<_>>(),
                 "next_after": next,
             }))
             .into_response())
@@ -109,7 +163,8 @@ pub async fn enrollment(State(state): State<AppState>, Path(id): Path<String>) -
                 .enrollment(&id)
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(format!("no enrollment `{id}`")))?;
-            let mut out = enrollment_json(&record, true);
+            let topics = topics_with_certs(&state, std::slice::from_ref(&record)).await?;
+            let mut out = enrollment_json(&record, true, &topics);
             let device = record.key.device_id.as_str();
             let bound = state.storage.cert_binding(device).await?;
             let history: Vec<Json> = state

@@ -13,8 +13,8 @@
 use super::{
     BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
     EnrollmentRecord, EnrollmentToken, InFlight, NewCommand, Pruned, PushCert, PushInfo,
-    QueueEntry, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError,
-    TargetStatus, Timestamp,
+    QueueEntry, QueueStats, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage,
+    StorageError, TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -172,6 +172,13 @@ ALTER TABLE queue ADD COLUMN first_sent_at BIGINT;
 ALTER TABLE queue ADD COLUMN not_now_count INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX queue_in_flight ON queue (first_sent_at) WHERE first_sent_at IS NOT NULL;
 "#,
+    // Pushes: when APNs answered 410 Unregistered for the enrollment's token (dead until the
+    // next TokenUpdate).
+    r#"
+ALTER TABLE enrollments ADD COLUMN push_dead_at BIGINT;
+-- The order certificates were stored in ("the latest" when two share a second).
+ALTER TABLE push_certs ADD COLUMN stored_seq BIGINT NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
@@ -243,7 +250,7 @@ fn token_refusal(t: &EnrollmentToken, now: Timestamp) -> Option<Refusal> {
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
-     token_update, created_at, last_seen_at, enrolled_at, checked_out_at, facts";
+     token_update, created_at, last_seen_at, enrolled_at, checked_out_at, facts, push_dead_at";
 
 /// Storage in a PostgreSQL database.
 #[derive(Clone)]
@@ -597,6 +604,7 @@ fn enrollment_from_row(r: &tokio_postgres::Row) -> Result<EnrollmentRecord> {
         facts: get::<Option<String>>(r, 18)?
             .as_deref()
             .and_then(super::facts::from_json),
+        push_dead_at: get(r, 19)?,
     })
 }
 
@@ -670,7 +678,7 @@ impl Storage for PostgresStorage {
             "UPDATE enrollments SET enrolled = TRUE, token = $2, push_magic = $3, topic = $4, \
              unlock_token = COALESCE($5, unlock_token), token_update = $6, \
              enrolled_at = CASE WHEN enrolled THEN enrolled_at ELSE $7 END, \
-             checked_out_at = NULL WHERE id = $1",
+             checked_out_at = NULL, push_dead_at = NULL WHERE id = $1",
             &[
                 &key.id,
                 &push.token,
@@ -1165,6 +1173,57 @@ impl Storage for PostgresStorage {
             .map_err(backend)
     }
 
+    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats> {
+        let r = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*), MIN(c.created_at), \
+                 COALESCE(SUM(CASE WHEN q.first_sent_at IS NOT NULL AND q.first_sent_at <= $2 \
+                 THEN 1 ELSE 0 END), 0)::BIGINT \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > $1)",
+                &[&now, &stalled_before],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(QueueStats {
+            depth: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+            oldest_created_at: r.get(1),
+            stalled: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+        })
+    }
+
+    async fn set_push_dead(&self, id: &str, at: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE enrollments SET push_dead_at = $2 WHERE id = $1",
+                &[&id, &at],
+            )
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT topic, COUNT(*) FROM enrollments WHERE enrolled \
+                 AND topic IS NOT NULL GROUP BY topic ORDER BY topic",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0)))
+            .collect())
+    }
+
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64> {
         self.client()
             .await?
@@ -1183,10 +1242,12 @@ impl Storage for PostgresStorage {
         self.client()
             .await?
             .execute(
-                "INSERT INTO push_certs (topic, cert_pem, key_pem, updated_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (topic) DO UPDATE SET \
+                "INSERT INTO push_certs (topic, cert_pem, key_pem, updated_at, stored_seq) \
+                 VALUES ($1, $2, $3, $4, \
+                 (SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM push_certs)) \
+                 ON CONFLICT (topic) DO UPDATE SET \
                  cert_pem = excluded.cert_pem, key_pem = excluded.key_pem, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, stored_seq = excluded.stored_seq",
                 &[&cert.topic, &cert.cert_pem, &cert.key_pem, &now],
             )
             .await
@@ -1218,7 +1279,7 @@ impl Storage for PostgresStorage {
             .await?
             .query_opt(
                 "SELECT topic, cert_pem, key_pem, updated_at FROM push_certs \
-                 ORDER BY updated_at DESC, topic LIMIT 1",
+                 ORDER BY updated_at DESC, stored_seq DESC, topic LIMIT 1",
                 &[],
             )
             .await

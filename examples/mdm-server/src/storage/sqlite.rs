@@ -6,8 +6,8 @@
 use super::{
     BadReport, BindOutcome, BindingEvent, CommandRecord, EnrollmentFilter, EnrollmentKey,
     EnrollmentRecord, EnrollmentToken, InFlight, NewCommand, Pruned, PushCert, PushInfo,
-    QueueEntry, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage, StorageError,
-    TargetStatus, Timestamp,
+    QueueEntry, QueueStats, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage,
+    StorageError, TargetStatus, Timestamp,
 };
 use async_trait::async_trait;
 use mdm_commands::applicability::DeviceFacts;
@@ -163,6 +163,13 @@ ALTER TABLE queue ADD COLUMN first_sent_at INTEGER;
 ALTER TABLE queue ADD COLUMN not_now_count INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX queue_in_flight ON queue (first_sent_at) WHERE first_sent_at IS NOT NULL;
 "#,
+    // Pushes: when APNs answered 410 Unregistered for the enrollment's token (dead until the
+    // next TokenUpdate).
+    r#"
+ALTER TABLE enrollments ADD COLUMN push_dead_at INTEGER;
+-- The order certificates were stored in ("the latest" when two share a second).
+ALTER TABLE push_certs ADD COLUMN stored_seq INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
@@ -217,7 +224,7 @@ fn token_by(
 
 const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, user_long_name, \
      enrolled, token, push_magic, topic, unlock_token, bootstrap_token, authenticate, \
-     token_update, created_at, last_seen_at, enrolled_at, checked_out_at, facts";
+     token_update, created_at, last_seen_at, enrolled_at, checked_out_at, facts, push_dead_at";
 
 /// Storage in a SQLite file.
 #[derive(Debug, Clone)]
@@ -328,6 +335,7 @@ fn enrollment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentReco
             .get::<_, Option<String>>(18)?
             .as_deref()
             .and_then(super::facts::from_json),
+        push_dead_at: r.get(19)?,
     })
 }
 
@@ -399,7 +407,7 @@ impl Storage for SqliteStorage {
                 "UPDATE enrollments SET enrolled = 1, token = ?2, push_magic = ?3, topic = ?4, \
                  unlock_token = COALESCE(?5, unlock_token), token_update = ?6, \
                  enrolled_at = CASE WHEN enrolled = 1 THEN enrolled_at ELSE ?7 END, \
-                 checked_out_at = NULL WHERE id = ?1",
+                 checked_out_at = NULL, push_dead_at = NULL WHERE id = ?1",
                 params![
                     key.id,
                     push.token,
@@ -895,6 +903,53 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*), MIN(c.created_at), \
+                 COALESCE(SUM(CASE WHEN q.first_sent_at IS NOT NULL AND q.first_sent_at <= ?2 \
+                 THEN 1 ELSE 0 END), 0) \
+                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 WHERE (q.status IS NULL OR q.status = 'NotNow') \
+                 AND (c.expires_at IS NULL OR c.expires_at > ?1)",
+                params![now, stalled_before],
+                |r| {
+                    Ok(QueueStats {
+                        depth: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        oldest_created_at: r.get(1)?,
+                        stalled: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn set_push_dead(&self, id: &str, at: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE enrollments SET push_dead_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>> {
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT topic, COUNT(*) FROM enrollments WHERE enrolled = 1 \
+                 AND topic IS NOT NULL GROUP BY topic ORDER BY topic",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)))?;
+            rows.map(|r| r.map(|(t, n)| (t, u64::try_from(n).unwrap_or(0))))
+                .collect()
+        })
+        .await
+    }
+
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64> {
         let (id, uuid) = (id.to_owned(), uuid.to_owned());
         self.with(move |c| {
@@ -913,10 +968,12 @@ impl Storage for SqliteStorage {
         let cert = cert.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO push_certs (topic, cert_pem, key_pem, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (topic) DO UPDATE SET \
+                "INSERT INTO push_certs (topic, cert_pem, key_pem, updated_at, stored_seq) \
+                 VALUES (?1, ?2, ?3, ?4, \
+                 (SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM push_certs)) \
+                 ON CONFLICT (topic) DO UPDATE SET \
                  cert_pem = excluded.cert_pem, key_pem = excluded.key_pem, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, stored_seq = excluded.stored_seq",
                 params![cert.topic, cert.cert_pem, cert.key_pem, now],
             )
             .map(drop)
@@ -948,7 +1005,7 @@ impl Storage for SqliteStorage {
         self.with(move |c| {
             c.query_row(
                 "SELECT topic, cert_pem, key_pem, updated_at FROM push_certs \
-                 ORDER BY updated_at DESC, topic LIMIT 1",
+                 ORDER BY updated_at DESC, stored_seq DESC, topic LIMIT 1",
                 [],
                 |r| {
                     Ok(PushCert {

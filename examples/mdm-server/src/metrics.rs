@@ -1,0 +1,192 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text from `prometheus-client`).
+//!
+//! Counters follow what the service does ([`Metrics`] is a [`ServiceObserver`]): check-ins
+//! by `MessageType`, command reports by status, push outcomes, NotNow back-offs, stalled
+//! commands re-sent, refusals by reason. Gauges are read from storage at each scrape: queue
+//! depth, the age of the oldest waiting command, stalled commands.
+
+use crate::queue::Policy;
+use crate::refusals::Refusals;
+use crate::service::{ServiceEvent, ServiceObserver};
+use crate::storage::{Storage, StorageError, Timestamp};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// One label.
+type Labels = Vec<(String, String)>;
+
+fn label(name: &str, value: &str) -> Labels {
+    vec![(name.to_owned(), value.to_owned())]
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    checkins: Family<Labels, Counter>,
+    reports: Family<Labels, Counter>,
+    pushes: Family<Labels, Counter>,
+    commands_queued: Counter,
+    not_now_backoffs: Counter,
+    commands_requeued: Counter,
+    refusals: Family<Labels, Counter>,
+    queue_depth: Gauge,
+    oldest_pending_age: Gauge,
+    stalled: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mdm");
+        let checkins = Family::<Labels, Counter>::default();
+        registry.register(
+            "checkins",
+            "Check-ins accepted, by MessageType",
+            checkins.clone(),
+        );
+        let reports = Family::<Labels, Counter>::default();
+        registry.register(
+            "command_reports",
+            "Command reports recorded, by status (Acknowledged, Error, NotNow...)",
+            reports.clone(),
+        );
+        let pushes = Family::<Labels, Counter>::default();
+        registry.register(
+            "pushes",
+            "Pushes sent through the pusher, by outcome (delivered, failed, token_dead)",
+            pushes.clone(),
+        );
+        let commands_queued = Counter::default();
+        registry.register(
+            "commands_queued",
+            "Commands queued",
+            commands_queued.clone(),
+        );
+        let not_now_backoffs = Counter::default();
+        registry.register(
+            "not_now_backoffs",
+            "Commands moved back after a NotNow",
+            not_now_backoffs.clone(),
+        );
+        let commands_requeued = Counter::default();
+        registry.register(
+            "commands_resent",
+            "In-flight or stalled targets put back at the head of their queue",
+            commands_requeued.clone(),
+        );
+        let refusals = Family::<Labels, Counter>::default();
+        registry.register("refusals", "Requests refused, by reason", refusals.clone());
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Targets waiting (queued or NotNow, not expired), all enrollments",
+            queue_depth.clone(),
+        );
+        let oldest_pending_age = Gauge::default();
+        registry.register(
+            "queue_oldest_pending_age_seconds",
+            "Age of the oldest waiting target (0 when none)",
+            oldest_pending_age.clone(),
+        );
+        let stalled = Gauge::default();
+        registry.register(
+            "queue_stalled",
+            "Targets sent and not answered within --stall-after",
+            stalled.clone(),
+        );
+        Metrics {
+            registry,
+            checkins,
+            reports,
+            pushes,
+            commands_queued,
+            not_now_backoffs,
+            commands_requeued,
+            refusals,
+            queue_depth,
+            oldest_pending_age,
+            stalled,
+        }
+    }
+
+    /// The metrics as OpenMetrics text, the gauges read from `storage` at `now` and the
+    /// refusal counters brought up to `refusals`.
+    pub async fn render(
+        &self,
+        storage: &dyn Storage,
+        refusals: &Refusals,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<String, StorageError> {
+        let stats = storage
+            .queue_stats(now, now.saturating_sub(policy.stall_after))
+            .await?;
+        self.queue_depth
+            .set(i64::try_from(stats.depth).unwrap_or(i64::MAX));
+        self.oldest_pending_age.set(
+            stats
+                .oldest_created_at
+                .map_or(0, |t| now.saturating_sub(t).max(0)),
+        );
+        self.stalled
+            .set(i64::try_from(stats.stalled).unwrap_or(i64::MAX));
+        for (reason, n) in refusals.counts() {
+            let counter = self.refusals.get_or_create(&label("reason", reason));
+            let seen = counter.get();
+            if n > seen {
+                counter.inc_by(n - seen);
+            }
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry)
+            .map_err(|e| StorageError::Config(format!("encoding metrics: {e}")))?;
+        Ok(out)
+    }
+}
+
+impl ServiceObserver for Metrics {
+    fn observe(&self, event: &ServiceEvent) {
+        match event {
+            ServiceEvent::CheckinReceived { message_type, .. } => {
+                self.checkins
+                    .get_or_create(&label("type", message_type))
+                    .inc();
+            }
+            ServiceEvent::ReportRecorded { status, .. } => {
+                self.reports.get_or_create(&label("status", status)).inc();
+            }
+            ServiceEvent::PushResult {
+                delivered,
+                token_dead,
+                ..
+            } => {
+                let outcome = match (delivered, token_dead) {
+                    (true, _) => "delivered",
+                    (false, true) => "token_dead",
+                    (false, false) => "failed",
+                };
+                self.pushes.get_or_create(&label("outcome", outcome)).inc();
+            }
+            ServiceEvent::CommandQueued { .. } => {
+                self.commands_queued.inc();
+            }
+            ServiceEvent::CommandDeferred { .. } => {
+                self.not_now_backoffs.inc();
+            }
+            ServiceEvent::CommandRequeued { requeued, .. } => {
+                self.commands_requeued.inc_by(*requeued);
+            }
+            _ => {}
+        }
+    }
+}
