@@ -10,6 +10,7 @@ use crate::state::{AppState, Routes, error_response};
 use crate::storage::Timestamp;
 
 // One module per resource; their handlers are re-exported here.
+pub mod bodies;
 pub mod commands;
 pub mod declarations;
 pub mod enrollments;
@@ -30,7 +31,7 @@ use axum::Json as JsonBody;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
 /// The most enrollment IDs one request may name.
 pub const MAX_IDS: usize = 10_000;
@@ -43,18 +44,18 @@ fn respond(result: ApiResult) -> Response {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-fn rfc3339(ts: Timestamp) -> Json {
+fn rfc3339(ts: Timestamp) -> Option<bodies::DateTime> {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .ok()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
-        .map_or(Json::Null, Json::String)
+        .map(bodies::DateTime)
 }
 
-fn opt_time(ts: Option<Timestamp>) -> Json {
-    ts.map_or(Json::Null, rfc3339)
+fn opt_time(ts: Option<Timestamp>) -> Option<bodies::DateTime> {
+    ts.and_then(rfc3339)
 }
 
 /// The JSON form of a stored plist body, or its base64 when it is not a plist.
@@ -86,16 +87,23 @@ fn split_ids(ids: &str) -> Result<Vec<String>, ServiceError> {
     Ok(list)
 }
 
-fn pushes_json(pushes: &[PushOutcome]) -> Json {
-    let mut status = Map::new();
-    for p in pushes {
-        let entry = match &p.result {
-            Ok(id) => json!({ "push_result": id }),
-            Err(e) => json!({ "push_error": e }),
-        };
-        status.insert(p.enrollment_id.clone(), entry);
-    }
-    Json::Object(status)
+fn pushes_json(pushes: &[PushOutcome]) -> bodies::Pushes {
+    pushes
+        .iter()
+        .map(|p| {
+            let status = match &p.result {
+                Ok(id) => bodies::PushStatus {
+                    push_result: Some(id.clone()),
+                    push_error: None,
+                },
+                Err(e) => bodies::PushStatus {
+                    push_result: None,
+                    push_error: Some(e.clone()),
+                },
+            };
+            (p.enrollment_id.clone(), status)
+        })
+        .collect()
 }
 
 /// Admin routes answered without the API key: NanoMDM's tools call `/version` without one;
@@ -104,13 +112,21 @@ pub const PUBLIC_PATHS: &[&str] = &["/version", "/health", "/ready", "/metrics"]
 
 /// `GET /health`: the process answers (no API key needed).
 pub async fn health() -> Response {
-    JsonBody(json!({ "status": "ok" })).into_response()
+    JsonBody(bodies::Health {
+        status: "ok".into(),
+        storage: None,
+    })
+    .into_response()
 }
 
 /// `GET /ready`: the storage answers (503 when it does not; no API key needed).
 pub async fn ready(State(state): State<AppState>) -> Response {
     match state.storage.enrollment("").await {
-        Ok(_) => JsonBody(json!({ "status": "ready", "storage": "ok" })).into_response(),
+        Ok(_) => JsonBody(bodies::Health {
+            status: "ready".into(),
+            storage: Some("ok".into()),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: storage unreachable");
             (
@@ -149,23 +165,26 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// `GET /version` (no API key needed, see [`PUBLIC_PATHS`]).
 pub async fn version() -> Response {
-    JsonBody(json!({ "version": env!("CARGO_PKG_VERSION") })).into_response()
+    JsonBody(bodies::Version {
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+    .into_response()
 }
 
 /// `GET /v1/stats`: refusals counted since start, by reason, and the body budget.
 pub async fn stats(State(state): State<AppState>) -> Response {
-    let refusals: Map<String, Json> = state
+    let refusals = state
         .refusals
         .counts()
         .into_iter()
-        .map(|(reason, n)| (reason.to_owned(), json!(n)))
+        .map(|(reason, n)| (reason.to_owned(), n))
         .collect();
-    JsonBody(json!({
-        "refusals": refusals,
-        "refusals_total": state.refusals.total(),
-        "body_budget_bytes": state.device_limits.budget_bytes(),
-        "body_budget_free_bytes": state.device_limits.budget_available(),
-    }))
+    JsonBody(bodies::Stats {
+        refusals,
+        refusals_total: state.refusals.total(),
+        body_budget_bytes: state.device_limits.budget_bytes() as u64,
+        body_budget_free_bytes: state.device_limits.budget_available() as u64,
+    })
     .into_response()
 }
 

@@ -1,9 +1,65 @@
 //! The OpenAPI 3.1 description of the admin API, served at `/v1/openapi.json`.
 //!
-//! A test checks that every route of the router appears here and the other way round.
-//! Device routes carry `security: []`: devices do not use the API key.
+//! The paths are listed here; every JSON body's schema is derived from the Rust type the
+//! handler serializes or reads ([`crate::admin::bodies`], with [`schemars`]), so the
+//! document says what the server really answers. A test checks that every route of the
+//! router appears here and the other way round. Device routes carry `security: []`:
+//! devices do not use the API key.
 
+use crate::admin::bodies;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Value as Json, json};
+
+/// Where the derived schemas go in the document.
+const COMPONENTS: &str = "/components/schemas";
+
+/// The schemas of the document's bodies, derived from their types.
+struct Schemas(SchemaGenerator);
+
+impl Schemas {
+    fn new() -> Self {
+        let mut settings = SchemaSettings::draft2020_12();
+        settings.definitions_path = COMPONENTS.into();
+        settings.meta_schema = None;
+        Schemas(settings.into_generator())
+    }
+
+    /// A `$ref` to `T`'s schema (added to the components).
+    fn of<T: JsonSchema>(&mut self) -> Json {
+        self.0.subschema_for::<T>().to_value()
+    }
+
+    /// A JSON request body of type `T`.
+    fn body<T: JsonSchema>(&mut self, required: bool, description: &str) -> Json {
+        json!({ "required": required, "description": description,
+                "content": { "application/json": { "schema": self.of::<T>() } } })
+    }
+
+    /// The 200 answer of type `T`, with the errors every admin request may meet.
+    fn ok<T: JsonSchema>(&mut self, description: &str) -> Json {
+        self.answer::<T>("200", description)
+    }
+
+    /// An answer `code` of type `T`, with the errors every admin request may meet.
+    fn answer<T: JsonSchema>(&mut self, code: &str, description: &str) -> Json {
+        let mut responses = ok_json("");
+        if let Json::Object(map) = &mut responses {
+            map.remove("200");
+            map.insert(
+                code.into(),
+                json!({ "description": description,
+                        "content": { "application/json": { "schema": self.of::<T>() } } }),
+            );
+        }
+        responses
+    }
+
+    /// The schemas referenced so far, for `components.schemas`.
+    fn into_components(mut self) -> Json {
+        Json::Object(self.0.take_definitions(true).into_iter().collect())
+    }
+}
 
 fn op(summary: &str, params: &[Json], body: Option<Json>, responses: Json) -> Json {
     let mut o = json!({ "summary": summary, "responses": responses });
@@ -97,21 +153,6 @@ fn with(mut responses: Json, code: &str, description: &str) -> Json {
     responses
 }
 
-/// The schema of a problem details document (RFC 9457), the body of every admin error.
-fn problem_schema() -> Json {
-    json!({
-        "type": "object",
-        "required": ["type", "title", "status"],
-        "properties": {
-            "type": { "type": "string", "description": "a URI naming the kind of problem; `about:blank` when the status says it all" },
-            "title": { "type": "string", "description": "the status's reason phrase" },
-            "status": { "type": "integer", "description": "the HTTP status" },
-            "detail": { "type": "string", "description": "what was wrong with this request" },
-            "instance": { "type": "string", "description": "the request path" },
-        },
-    })
-}
-
 /// Every admin operation (not `security: []` device ones; `/version` is admin but public):
 /// error responses carry the ProblemDetails schema, success responses a JSON schema, and
 /// the errors any admin request may meet (413, 500) are listed.
@@ -200,18 +241,17 @@ fn escrow_key_unlock_op() -> Json {
 
 /// The OpenAPI document.
 pub fn document() -> Json {
-    let mut doc = paths_document();
+    let mut schemas = Schemas::new();
+    schemas.of::<bodies::ProblemDetails>();
+    let mut doc = paths_document(&mut schemas);
     if let Some(Json::Object(components)) = doc.get_mut("components") {
-        components.insert(
-            "schemas".into(),
-            json!({ "ProblemDetails": problem_schema() }),
-        );
+        components.insert("schemas".into(), schemas.into_components());
     }
     admin_responses(&mut doc);
     doc
 }
 
-fn paths_document() -> Json {
+fn paths_document(s: &mut Schemas) -> Json {
     let ids = path_param("ids", "comma-separated enrollment IDs");
     let id = path_param("id", "an enrollment ID (`<device>` or `<device>:<user>`)");
     let uuid = path_param("uuid", "a CommandUUID");
@@ -260,15 +300,15 @@ fn paths_document() -> Json {
                 "get": scep_op("SCEP (RFC 8894): GetCACaps, GetCACert, PKIOperation with `message`"),
                 "post": scep_op("SCEP PKIOperation with the pkiMessage as the body"),
             },
-            "/version": { "get": public(op("Server version (no API key needed, as NanoMDM's tools expect)", &[], None, ok_json("`{\"version\"}`"))) },
-            "/health": { "get": public(op("Liveness: the process answers (no API key needed)", &[], None, ok_json("`{status: \"ok\"}`"))) },
+            "/version": { "get": public(op("Server version (no API key needed, as NanoMDM's tools expect)", &[], None, s.ok::<bodies::Version>("the server's version"))) },
+            "/health": { "get": public(op("Liveness: the process answers (no API key needed)", &[], None, s.ok::<bodies::Health>("`status: ok`"))) },
             "/ready": { "get": public(op("Readiness: the storage answers (no API key needed)", &[], None,
-                with(ok_json("`{status: \"ready\", storage: \"ok\"}`"), "503", "storage unreachable"))) },
+                with(s.ok::<bodies::Health>("`status: ready, storage: ok`"), "503", "storage unreachable"))) },
             "/metrics": { "get": public(op("Prometheus metrics, OpenMetrics text (no API key needed): mdm_checkins_total{type}, mdm_command_reports_total{status}, mdm_pushes_total{outcome}, mdm_commands_queued_total, mdm_not_now_backoffs_total, mdm_commands_resent_total, mdm_refusals_total{reason}, mdm_queue_depth, mdm_queue_oldest_pending_age_seconds, mdm_queue_stalled", &[], None,
                 json!({ "200": { "description": "OpenMetrics text", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }))) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",
-                &[], None, ok_json("`{refusals: {reason: count}, refusals_total, body_budget_bytes, body_budget_free_bytes}`")) },
+                &[], None, s.ok::<bodies::Stats>("refusals by reason and the body budget")) },
             "/v1/enqueue/{ids}": { "put": op(
                 "Queue a raw command plist for enrollments (NanoMDM)",
                 &[ids.clone(), query_param("nopush", "string", "any value but 0/false: do not push"),
@@ -279,45 +319,33 @@ fn paths_document() -> Json {
                   query_param("idempotency_key", "string", "queuing again with the same key gives the same command (also the Idempotency-Key header)"),
                   query_param("replace", "string", "any value but 0/false: a destructive command cancels the one already waiting instead of being refused")],
                 Some(plist_body("`{CommandUUID, Command: {RequestType, ...}}`")),
-                with(with(ok_json("`{command_uuid, request_type, no_push, expires_at, replayed, replaced, status: {id: {push_result|push_error}}}`; replayed: the idempotency key was seen, nothing new queued"),
+                with(with(s.ok::<bodies::Enqueued>("queued (replayed: the idempotency key was seen, nothing new queued)"),
                      "409", "CommandUUID already used, an idempotency key used for another RequestType, or a destructive command already waiting for an enrollment (problem member `pending_command: {enrollment_id, command_uuid, request_type}`)"), "404", "enrollment IDs that do not exist (named), without ?create=1"),
             ) },
             "/v1/push/{ids}": { "get": op("Push enrollments through APNs (the certificate stored for each enrollment's topic)", &[ids], None,
-                ok_json("`{status: {id: {push_result|push_error}}}`")) },
+                s.ok::<bodies::Pushed>("push outcomes by enrollment")) },
             "/v1/pushcert": {
                 "put": op(
                 "Store the APNs push certificate and its private key, checked with apns-client (an MDM push certificate, valid now, key matching; topic from the subject UID)",
                 &[query_param("replace_topic", "string", "any value but 0/false: store a certificate with another topic than the current one even though enrolled devices use the current one (they can no longer be pushed)")],
                 Some(json!({ "required": true, "description": "PEM certificate (then any chain) and PEM private key (unencrypted)",
                              "content": { "application/x-pem-file": { "schema": { "type": "string" } } } })),
-                with(ok_json("`{topic, not_after}`"), "409", "the topic differs from the current certificate's, which enrolled devices use: problem members `current_topic`, `new_topic`, `would_cut_off` (how many devices)"),
+                with(s.ok::<bodies::PushCertStored>("stored"), "409", "the topic differs from the current certificate's, which enrolled devices use: problem members `current_topic`, `new_topic`, `would_cut_off` (how many devices)"),
                 ),
                 "get": op("The current push certificate (stored last; its topic goes into enrollment profiles) and the topics enrolled devices use", &[], None,
-                    ok_json("`{topic, not_after, expired, updated_at, enrollments, other_topics: [{topic, enrollments, has_certificate}]}` (topic null when none is stored)")),
+                    s.ok::<bodies::PushCertStatus>("the current certificate (topic null when none is stored) and the other topics")),
             },
             "/v1/escrowkeyunlock": { "post": escrow_key_unlock_op() },
             "/v1/commands": { "post": op(
                 "Queue a command given as JSON",
                 &[query_param("create", "string", "any value but 0/false: queue for enrollment IDs that do not exist (yet)"),
                   query_param("replace", "string", "as `replace` in the body")],
-                Some(json!({ "required": true, "content": { "application/json": { "schema": {
-                    "type": "object",
-                    "required": ["enrollment_ids", "command"],
-                    "properties": {
-                        "enrollment_ids": { "type": "array", "items": { "type": "string" } },
-                        "command": { "type": "object", "description": "the Command dictionary with RequestType and Apple's key names; data as base64, dates as RFC 3339" },
-                        "command_uuid": { "type": "string" },
-                        "no_push": { "type": "boolean" },
-                        "expires_in": { "type": "integer", "description": "seconds after which it is no longer sent (alias `ttl`)" },
-                        "expires_at": { "type": "string", "description": "RFC 3339 time after which it is no longer sent (not with expires_in)" },
-                        "priority": { "type": "integer", "description": "higher goes first (default 0)" },
-                        "idempotency_key": { "type": "string", "description": "queuing again with the same key gives the same command (also the Idempotency-Key header)" },
-                        "replace": { "type": "boolean", "description": "a destructive command cancels the one already waiting instead of being refused" },
-                    },
-                } } } })),
+                Some(s.body::<crate::admin::CommandRequest>(true, "the command and where to queue it")),
                 json!({
-                    "200": { "description": "the idempotency key was seen: `{command_uuid, request_type, expires_at, replayed: true, replaced, pushes}` of that command, nothing new queued" },
-                    "201": { "description": "`{command_uuid, request_type, expires_at, replayed: false, replaced, pushes}`; replaced: destructive commands this one cancelled" },
+                    "200": { "description": "the idempotency key was seen: that command, nothing new queued",
+                             "content": { "application/json": { "schema": s.of::<bodies::CommandQueued>() } } },
+                    "201": { "description": "queued; replaced: destructive commands this one cancelled",
+                             "content": { "application/json": { "schema": s.of::<bodies::CommandQueued>() } } },
                     "400": { "description": "malformed command (checked against the command's schema by mdm-commands), or a command that cannot run on a target (platform or OS version from its Authenticate)" },
                     "401": { "description": "missing or wrong API key" },
                     "404": { "description": "enrollment IDs that do not exist (named), without ?create=1" },
@@ -328,22 +356,22 @@ fn paths_document() -> Json {
             ) },
             "/v1/commands/{uuid}": {
                 "get": op("A command, its status per enrollment and the reports", std::slice::from_ref(&uuid), None,
-                    with(ok_json("`{command_uuid, request_type, created_at, expires_at, priority, idempotency_key, command, enrollments: [{enrollment_id, status, sent_at, first_sent_at, not_now_count, updated_at, report, response}]}`; response is the typed report (mdm-commands) or `{error}`; status is Queued, NotNow, Stalled, Acknowledged, Error, CommandFormatError, Expired, Cancelled or Undecodable"),
+                    with(s.ok::<bodies::CommandDetail>("the command and its status per enrollment"),
                          "404", "no such command")),
                 "delete": op("Cancel (drop) a command wherever it has not been answered, or only for one enrollment",
                     &[uuid.clone(), query_param("enrollment_id", "string", "only for this enrollment")], None,
-                    with(ok_json("`{cancelled}`"), "404", "no such command (for that enrollment)")),
+                    with(s.ok::<bodies::Cancelled>("cancelled"), "404", "no such command (for that enrollment)")),
             },
             "/v1/commands/{uuid}/resend": {
                 "post": op("Put a command handed to its device and not answered (in flight or stalled) back at the head of the queue, and push",
                     &[uuid, query_param("enrollment_id", "string", "only for this enrollment"),
                       query_param("nopush", "string", "any value but 0/false: do not push")], None,
-                    with(ok_json("`{requeued, pushes: {id: {push_result|push_error}}}`"), "404", "no such command (for that enrollment)")),
+                    with(s.ok::<bodies::Requeued>("put back"), "404", "no such command (for that enrollment)")),
             },
             "/v1/stalled": {
                 "get": op("Commands handed to a device and not answered within --stall-after, oldest first: no longer sent until re-sent or dropped",
                     &[query_param("limit", "integer", "at most this many, 1 to 1000 (default 100)")], None,
-                    ok_json("`{stall_after_seconds, stalled: [{enrollment_id, command_uuid, request_type, first_sent_at, sent_at, stalled_for_seconds}]}`")),
+                    s.ok::<bodies::StalledList>("stalled commands, oldest first")),
             },
             "/v1/enrollments": { "get": op(
                 "List enrollments, in ID order; each with `push_usable` and `push_problem` (why it cannot be pushed now)",
@@ -355,50 +383,42 @@ fn paths_document() -> Json {
                     query_param("limit", "integer", "page size, 1 to 1000 (default 100)"),
                 ],
                 None,
-                ok_json("`{enrollments, next_after}`"),
+                s.ok::<bodies::EnrollmentList>("one page"),
             ) },
             "/v1/enrollments/{id}": { "get": op("One enrollment (as listed: with `push_usable` and `push_problem`, why it cannot be pushed now: not enrolled, no token, token dead after 410 Unregistered until the next TokenUpdate, no certificate for its topic), with its last Authenticate and TokenUpdate, the device facts the applicability check uses (`facts: {platform, os_version, channel, supervised, user_enrollment, shared_ipad, dep}` or null), and its device's bound certificate and binding history (`certificate: {fingerprint, history: [{old_fingerprint, new_fingerprint, reason, token_id, at}]}`)",
-                std::slice::from_ref(&id), None, with(ok_json("the enrollment"), "404", "no such enrollment")) },
+                std::slice::from_ref(&id), None, with(s.ok::<bodies::EnrollmentDetail>("the enrollment"), "404", "no such enrollment")) },
             "/v1/enrollments/{id}/queue": {
                 "get": op("Commands waiting for an enrollment, in queue order (priority, then ready time, then arrival; expired ones left out)", std::slice::from_ref(&id), None,
-                    ok_json("`{enrollment_id, commands: [{command_uuid, request_type, status, state, priority, ready_at, not_now_count, created_at, expires_at, sent_at, first_sent_at}]}`; state is ready, backed_off, in_flight or stalled")),
+                    s.ok::<bodies::Queue>("waiting commands, in queue order")),
                 "delete": op("Cancel everything waiting for an enrollment", std::slice::from_ref(&id), None,
-                    ok_json("`{cancelled}`")),
+                    s.ok::<bodies::Cancelled>("cancelled")),
             },
             "/v1/enrollments/{id}/declarations": {
                 "get": op("An enrollment's declarations (with server tokens), the declarations token and the device's last status",
                     std::slice::from_ref(&id), None,
-                    with(ok_json("`{enrollment_id, declarations_token, declarations, status}`"), "404", "no such enrollment")),
+                    with(s.ok::<bodies::Declarations>("the declarations"), "404", "no such enrollment")),
                 "put": op("Add or replace a declaration (served to DeclarativeManagement check-ins)",
                     std::slice::from_ref(&id),
                     Some(json!({ "required": true, "description": "`{Type, Identifier, Payload}`; ServerToken is computed",
                                  "content": { "application/json": { "schema": { "type": "object" } } } })),
-                    with(ok_json("`{identifier, server_token, declarations_token}`"), "404", "no such enrollment")),
+                    with(s.ok::<bodies::DeclarationStored>("stored"), "404", "no such enrollment")),
             },
             "/v1/enrollments/{id}/declarations/{identifier}": {
                 "get": op("One declaration", &[id.clone(), path_param("identifier", "the declaration's Identifier")], None,
-                    with(ok_json("the declaration"), "404", "no such declaration")),
+                    with(s.ok::<bodies::Declaration>("the declaration"), "404", "no such declaration")),
                 "delete": op("Remove a declaration", &[id.clone(), path_param("identifier", "the declaration's Identifier")], None,
-                    with(ok_json("`{deleted}`"), "404", "no such declaration")),
+                    with(s.ok::<bodies::DeclarationDeleted>("removed"), "404", "no such declaration")),
             },
             "/v1/enrollment-tokens": {
                 "get": op("Enrollment tokens (never their secrets), newest first", &[], None,
-                    ok_json("`{enrollment_tokens: [{id, status (active, expired, revoked, used_up), uses, max_uses, expires_at, device, user, may_reenroll, created_at, revoked_at}]}`")),
+                    s.ok::<bodies::EnrollmentTokens>("the tokens, newest first")),
                 "post": op(
                     "A new enrollment token: who may download an enrollment profile (GET /mdm/enroll?token=...)",
                     &[],
-                    Some(json!({ "required": false, "content": { "application/json": { "schema": {
-                        "type": "object",
-                        "properties": {
-                            "uses": { "type": "integer", "description": "profiles it may hand out, 1 to 100000 (default 1)" },
-                            "expires_in": { "type": "integer", "description": "seconds, up to a year (default seven days)" },
-                            "device": { "type": "string", "description": "only this device (UDID or serial number) may enroll with it" },
-                            "user": { "type": "string", "description": "the user it is meant for (user short name or ID)" },
-                            "may_reenroll": { "type": "string", "description": "an existing device ID a device enrolling with it may take over" },
-                        },
-                    } } } })),
+                    Some(s.body::<crate::admin::TokenRequest>(false, "who may use it, how often and how long (all optional)")),
                     json!({
-                        "201": { "description": "the token, with its secret `token` and the enrollment `url` (shown only now)" },
+                        "201": { "description": "the token, with its secret `token` and the enrollment `url` (shown only now)",
+                                 "content": { "application/json": { "schema": s.of::<bodies::NewEnrollmentToken>() } } },
                         "400": { "description": "malformed request" },
                         "401": { "description": "missing or wrong API key" },
                         "404": { "description": "`may_reenroll` names no enrollment" },
@@ -408,25 +428,24 @@ fn paths_document() -> Json {
             "/v1/enrollment-tokens/{id}": {
                 "delete": op("Revoke an enrollment token: no more profiles, its challenges refused, its certificates can no longer enroll a device",
                     &[path_param("id", "the token's ID")], None,
-                    with(ok_json("`{revoked}`"), "404", "no such token")),
+                    with(s.ok::<bodies::TokenRevoked>("revoked"), "404", "no such token")),
             },
             "/v1/enrollments/{id}/return-to-service": {
                 "get": op("An enrollment's return-to-service settings (the answer to its ReturnToService check-ins)",
                     std::slice::from_ref(&id), None,
-                    with(ok_json("`{enrollment_id, settings}`"), "404", "no such enrollment or no settings")),
+                    with(s.ok::<bodies::ReturnToService>("the settings"), "404", "no such enrollment or no settings")),
                 "put": op("Set the return-to-service settings; without them the server refuses ReturnToService",
                     std::slice::from_ref(&id),
-                    Some(json!({ "required": true, "description": "`{enabled, wifi_profile?, mdm_profile?, send_bootstrap_token?, preserve_data_plan?, should_retry_enrollment?}` (profiles base64)",
-                                 "content": { "application/json": { "schema": { "type": "object" } } } })),
-                    with(ok_json("`{enrollment_id, settings}`"), "404", "no such enrollment")),
+                    Some(s.body::<crate::service::return_to_service::Settings>(true, "the settings (profiles base64)")),
+                    with(s.ok::<bodies::ReturnToService>("the settings"), "404", "no such enrollment")),
                 "delete": op("Remove the return-to-service settings", std::slice::from_ref(&id), None,
-                    with(ok_json("`{deleted}`"), "404", "no such enrollment")),
+                    with(s.ok::<bodies::SettingsDeleted>("removed"), "404", "no such enrollment")),
             },
             "/v1/bad-reports": { "get": op(
                 "Device messages that could not be decoded or matched, newest first",
                 &[query_param("limit", "integer", "1 to 1000 (default 100)")],
                 None,
-                ok_json("`{bad_reports}`"),
+                s.ok::<bodies::BadReports>("newest first"),
             ) },
         },
     })

@@ -5,7 +5,6 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// The media type of a problem details document.
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -16,20 +15,18 @@ const MAX_DETAIL: usize = 16 * 1024;
 /// A problem details response: `type` is `about:blank` (the status says it all), `title`
 /// the status's reason phrase, `detail` what was wrong, `instance` the request path.
 pub fn response(status: StatusCode, detail: Option<&str>, instance: Option<&str>) -> Response {
-    let mut body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-    });
-    if let serde_json::Value::Object(map) = &mut body {
-        if let Some(detail) = detail.map(str::trim).filter(|d| !d.is_empty()) {
-            map.insert("detail".into(), detail.into());
-        }
-        if let Some(instance) = instance {
-            map.insert("instance".into(), instance.into());
-        }
-    }
-    let mut response = (status, body.to_string()).into_response();
+    let body = crate::admin::bodies::ProblemDetails {
+        kind: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail: detail
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        instance: instance.map(str::to_owned),
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -1798,3 +1798,238 @@ async fn nanomdm_cmdr_plists_are_queued_fetched_and_acknowledged() {
     s.stop().await;
     b.finish().await;
 }
+
+/// Whether `value` conforms to `schema` (the subset of JSON Schema 2020-12 the derived
+/// schemas use: `$ref` into the document, `anyOf`/`oneOf`/`allOf`, `type`, `enum`,
+/// `const`, `properties`, `required`, `additionalProperties`, `items`); the first
+/// mismatch, with its JSON path.
+fn conforms(doc: &Json, schema: &Json, value: &Json, at: &str) -> Result<(), String> {
+    let schema = match schema {
+        Json::Bool(true) => return Ok(()),
+        Json::Bool(false) => return Err(format!("{at}: nothing allowed")),
+        s => s,
+    };
+    if let Some(r) = schema["$ref"].as_str() {
+        let target = doc
+            .pointer(r.trim_start_matches('#'))
+            .ok_or_else(|| format!("{at}: dangling $ref {r}"))?;
+        conforms(doc, target, value, at)?;
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = schema[key].as_array() {
+            let errors: Vec<String> = options
+                .iter()
+                .filter_map(|o| conforms(doc, o, value, at).err())
+                .collect();
+            if errors.len() == options.len() {
+                return Err(format!("{at}: no {key} option fits: {errors:?}"));
+            }
+        }
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            conforms(doc, s, value, at)?;
+        }
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} not in {allowed:?}"));
+    }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return Err(format!("{at}: {value} is not {c}"));
+    }
+    let kind = match value {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    };
+    let fits = |t: &Json| t == kind || (t == "number" && kind == "integer");
+    match &schema["type"] {
+        Json::Null => {}
+        Json::Array(types) if types.iter().any(fits) => {}
+        t if fits(t) => {}
+        t => return Err(format!("{at}: {kind} where the schema says {t}")),
+    }
+    if let Json::Object(map) = value {
+        let properties = schema["properties"].as_object();
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !map.contains_key(name) {
+                return Err(format!("{at}: required `{name}` missing"));
+            }
+        }
+        for (key, v) in map {
+            let path = format!("{at}.{key}");
+            match properties.and_then(|p| p.get(key)) {
+                Some(s) => conforms(doc, s, v, &path)?,
+                None => match &schema["additionalProperties"] {
+                    Json::Null if properties.is_none() => {}
+                    Json::Null | Json::Bool(false) => {
+                        return Err(format!("{path}: not in the schema"));
+                    }
+                    other => conforms(doc, other, v, &path)?,
+                },
+            }
+        }
+    }
+    if let (Json::Array(items), Some(item)) = (value, schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            conforms(doc, item, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every JSON answer of the admin API, taken from a server with an enrolled device, a
+/// command answered, a token, a declaration and return-to-service settings, conforms to
+/// the schema the OpenAPI document gives for it (derived from the handlers' own types), and
+/// every success answer of an admin route has a schema.
+#[tokio::test]
+async fn admin_answers_match_the_documented_schemas() {
+    let b = Backend::sqlite().await.unwrap();
+    let s = Running::start(&b.config()).await;
+    let doc = s.admin("GET", "/v1/openapi.json", b"").await.json();
+    let udid = unique("DOC");
+    s.enroll(&udid).await;
+    let uuid = unique("CMD");
+    let r = s
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{udid}"),
+            command_plist(&uuid, "DeviceInformation").as_bytes(),
+        )
+        .await;
+    let mut answers = vec![("put", "/v1/enqueue/{ids}", "200", r)];
+    assert_eq!(sent_uuid(&s.device(&idle(&udid)).await), Some(uuid.clone()));
+    let answer = "<key>QueryResponses</key><dict><key>OSVersion</key><string>18.1</string></dict>";
+    s.device(&report(&udid, "Acknowledged", Some(&uuid), answer))
+        .await;
+    let queued = s
+        .admin_json(
+            "POST",
+            "/v1/commands",
+            &json!({"enrollment_ids": [udid], "command": {"RequestType": "SecurityInfo"}}),
+        )
+        .await;
+    let queued_uuid = queued.json()["command_uuid"].as_str().unwrap().to_owned();
+    answers.push(("post", "/v1/commands", "201", queued));
+    let token = s.admin("POST", "/v1/enrollment-tokens", b"{}").await;
+    let token_id = token.json()["id"].as_str().unwrap().to_owned();
+    answers.push(("post", "/v1/enrollment-tokens", "201", token));
+    let declarations = format!("/v1/enrollments/{udid}/declarations");
+    let test = json!({"Type": "com.apple.configuration.management.test",
+                      "Identifier": "test-1", "Payload": {"Echo": "hello"}});
+    answers.push((
+        "put",
+        "/v1/enrollments/{id}/declarations",
+        "200",
+        s.admin("PUT", &declarations, test.to_string().as_bytes())
+            .await,
+    ));
+    let rts = format!("/v1/enrollments/{udid}/return-to-service");
+    answers.push((
+        "put",
+        "/v1/enrollments/{id}/return-to-service",
+        "200",
+        s.admin("PUT", &rts, br#"{"enabled": true}"#).await,
+    ));
+    for (path, concrete) in [
+        ("/version", "/version".to_owned()),
+        ("/health", "/health".to_owned()),
+        ("/ready", "/ready".to_owned()),
+        ("/v1/stats", "/v1/stats".to_owned()),
+        ("/v1/push/{ids}", format!("/v1/push/{udid},NOBODY")),
+        ("/v1/pushcert", "/v1/pushcert".to_owned()),
+        ("/v1/commands/{uuid}", format!("/v1/commands/{uuid}")),
+        ("/v1/stalled", "/v1/stalled".to_owned()),
+        ("/v1/enrollments", "/v1/enrollments".to_owned()),
+        ("/v1/enrollments/{id}", format!("/v1/enrollments/{udid}")),
+        (
+            "/v1/enrollments/{id}/queue",
+            format!("/v1/enrollments/{udid}/queue"),
+        ),
+        ("/v1/enrollments/{id}/declarations", declarations.clone()),
+        ("/v1/enrollments/{id}/return-to-service", rts.clone()),
+        ("/v1/bad-reports", "/v1/bad-reports".to_owned()),
+        ("/v1/enrollment-tokens", "/v1/enrollment-tokens".to_owned()),
+    ] {
+        answers.push(("get", path, "200", s.admin("GET", &concrete, b"").await));
+    }
+    for (method, path, concrete) in [
+        (
+            "post",
+            "/v1/commands/{uuid}/resend",
+            format!("/v1/commands/{queued_uuid}/resend"),
+        ),
+        (
+            "delete",
+            "/v1/enrollments/{id}/declarations/{identifier}",
+            format!("{declarations}/test-1"),
+        ),
+        ("delete", "/v1/enrollments/{id}/return-to-service", rts),
+        (
+            "delete",
+            "/v1/commands/{uuid}",
+            format!("/v1/commands/{queued_uuid}"),
+        ),
+        (
+            "delete",
+            "/v1/enrollments/{id}/queue",
+            format!("/v1/enrollments/{udid}/queue"),
+        ),
+        (
+            "delete",
+            "/v1/enrollment-tokens/{id}",
+            format!("/v1/enrollment-tokens/{token_id}"),
+        ),
+    ] {
+        let r = s.admin(&method.to_uppercase(), &concrete, b"").await;
+        answers.push((method, path, "200", r));
+    }
+    // An error answer, against ProblemDetails.
+    answers.push((
+        "get",
+        "/v1/enrollments/{id}",
+        "404",
+        s.admin("GET", "/v1/enrollments/NOBODY", b"").await,
+    ));
+    for (method, path, code, r) in &answers {
+        assert_eq!(r.status.to_string(), *code, "{method} {path}: {}", r.text());
+        let response = &doc["paths"][*path][*method]["responses"][*code];
+        let schema = response["content"]
+            .as_object()
+            .and_then(|c| c.values().next())
+            .map(|c| &c["schema"])
+            .unwrap_or_else(|| panic!("{method} {path} {code}: no schema"));
+        assert!(
+            schema["$ref"].is_string(),
+            "{method} {path} {code}: {schema}"
+        );
+        if let Err(e) = conforms(&doc, schema, &r.json(), "$") {
+            panic!("{method} {path} {code}: {e}\n{}", r.text());
+        }
+    }
+    // Every success answer of a JSON admin route has a typed schema.
+    for (method, path) in mdm_server::http::admin_routes().list() {
+        let op = &doc["paths"][*path][method.to_lowercase()];
+        for (code, response) in op["responses"].as_object().unwrap() {
+            if let Some(json) = response["content"].get("application/json")
+                && code.starts_with('2')
+                && !["/v1/openapi.json", "/v1/escrowkeyunlock"].contains(path)
+            {
+                assert!(
+                    json["schema"]["$ref"].is_string(),
+                    "{method} {path} {code}: {json}"
+                );
+            }
+        }
+    }
+    s.stop().await;
+}

@@ -3,6 +3,7 @@
 //! `POST /v1/commands/{uuid}/resend` and `GET /v1/stalled` (the queue contract: see
 //! [`crate::queue`]).
 
+use super::bodies;
 use super::{MAX_IDS, opt_time, plist_json, pushes_json, respond, rfc3339, split_ids};
 use crate::command::RawCommand;
 use crate::service::{EnqueueOptions, EnqueueResult, ServiceError};
@@ -102,15 +103,18 @@ fn idempotency_key(
     }
 }
 
-fn enqueue_json(result: &EnqueueResult, expires_at: Option<storage::Timestamp>) -> Json {
-    json!({
-        "command_uuid": result.command_uuid,
-        "request_type": result.request_type,
-        "expires_at": opt_time(expires_at),
-        "replayed": result.replayed,
-        "replaced": result.replaced,
-        "pushes": pushes_json(&result.pushes),
-    })
+fn enqueue_json(
+    result: &EnqueueResult,
+    expires_at: Option<storage::Timestamp>,
+) -> bodies::CommandQueued {
+    bodies::CommandQueued {
+        command_uuid: result.command_uuid.clone(),
+        request_type: result.request_type.clone(),
+        expires_at: opt_time(expires_at),
+        replayed: result.replayed,
+        replaced: result.replaced.clone(),
+        pushes: pushes_json(&result.pushes),
+    }
 }
 
 /// `PUT /v1/enqueue/{ids}`: queue a raw command plist (NanoMDM).
@@ -137,15 +141,15 @@ pub async fn enqueue(
                 .with_create(truthy(&query.create))
                 .with_replace(truthy(&query.replace));
             let result = state.service.enqueue(&ids, &command, options).await?;
-            Ok(JsonBody(json!({
-                "command_uuid": result.command_uuid,
-                "request_type": result.request_type,
-                "no_push": no_push,
-                "expires_at": opt_time(expires_at),
-                "replayed": result.replayed,
-                "replaced": result.replaced,
-                "status": pushes_json(&result.pushes),
-            }))
+            Ok(JsonBody(bodies::Enqueued {
+                status: pushes_json(&result.pushes),
+                command_uuid: result.command_uuid,
+                request_type: result.request_type,
+                no_push,
+                expires_at: opt_time(expires_at),
+                replayed: result.replayed,
+                replaced: result.replaced,
+            })
             .into_response())
         }
         .await,
@@ -158,19 +162,24 @@ pub async fn push(State(state): State<AppState>, Path(ids): Path<String>) -> Res
         async {
             let ids = split_ids(&ids)?;
             let pushes = state.service.push(&ids).await?;
-            Ok(JsonBody(json!({ "status": pushes_json(&pushes) })).into_response())
+            Ok(JsonBody(bodies::Pushed {
+                status: pushes_json(&pushes),
+            })
+            .into_response())
         }
         .await,
     )
 }
 
 /// Body of `POST /v1/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// Where to queue it.
     enrollment_ids: Vec<String>,
-    /// The `Command` dictionary, with `RequestType`.
+    /// The `Command` dictionary with `RequestType` and Apple's key names; data as base64,
+    /// dates as RFC 3339.
+    #[schemars(with = "serde_json::Map<String, Json>")]
     command: Json,
     /// A `CommandUUID` to use (a new one otherwise).
     #[serde(default)]
@@ -264,39 +273,44 @@ pub async fn command_status(State(state): State<AppState>, Path(uuid): Path<Stri
                 .ok_or_else(|| ServiceError::NotFound(format!("no command `{uuid}`")))?;
             let now = storage::now();
             let policy = state.queue_policy;
-            let targets: Vec<Json> = record
+            let targets: Vec<bodies::CommandTarget> = record
                 .targets
                 .iter()
                 .map(|t| {
-                    let stalled = t.status == storage::STATUS_QUEUED
-                        || t.status == storage::STATUS_NOT_NOW;
+                    let stalled =
+                        t.status == storage::STATUS_QUEUED || t.status == storage::STATUS_NOT_NOW;
                     let stalled = stalled
                         && t.first_sent_at
                             .is_some_and(|f| now.saturating_sub(f) >= policy.stall_after);
-                    json!({
-                        "enrollment_id": t.enrollment_id,
-                        "status": if stalled { crate::queue::STATUS_STALLED } else { t.status.as_str() },
-                        "sent_at": opt_time(t.sent_at),
-                        "first_sent_at": opt_time(t.first_sent_at),
-                        "not_now_count": t.not_now_count,
-                        "updated_at": rfc3339(t.updated_at),
-                        "report": t.report.as_deref().map_or(Json::Null, plist_json),
-                        "response": t.report.as_deref().map_or(Json::Null, |r| {
-                            typed_response_json(&record.request_type, r)
-                        }),
-                    })
+                    bodies::CommandTarget {
+                        enrollment_id: t.enrollment_id.clone(),
+                        status: if stalled {
+                            crate::queue::STATUS_STALLED.to_owned()
+                        } else {
+                            t.status.clone()
+                        },
+                        sent_at: opt_time(t.sent_at),
+                        first_sent_at: opt_time(t.first_sent_at),
+                        not_now_count: t.not_now_count,
+                        updated_at: rfc3339(t.updated_at),
+                        report: t.report.as_deref().map_or(Json::Null, plist_json),
+                        response: t
+                            .report
+                            .as_deref()
+                            .map_or(Json::Null, |r| typed_response_json(&record.request_type, r)),
+                    }
                 })
                 .collect();
-            Ok(JsonBody(json!({
-                "command_uuid": record.uuid,
-                "request_type": record.request_type,
-                "created_at": rfc3339(record.created_at),
-                "expires_at": opt_time(record.expires_at),
-                "priority": record.priority,
-                "idempotency_key": record.idempotency_key,
-                "command": plist_json(&record.body),
-                "enrollments": targets,
-            }))
+            Ok(JsonBody(bodies::CommandDetail {
+                created_at: rfc3339(record.created_at),
+                expires_at: opt_time(record.expires_at),
+                priority: record.priority,
+                command: plist_json(&record.body),
+                command_uuid: record.uuid,
+                request_type: record.request_type,
+                idempotency_key: record.idempotency_key,
+                enrollments: targets,
+            })
             .into_response())
         }
         .await,
@@ -324,7 +338,7 @@ pub async fn cancel_command(
                 Some(id) => state.service.cancel_target(&uuid, id).await?,
                 None => state.service.cancel_command(&uuid).await?,
             };
-            Ok(JsonBody(json!({ "cancelled": n })).into_response())
+            Ok(JsonBody(bodies::Cancelled { cancelled: n }).into_response())
         }
         .await,
     )
@@ -357,10 +371,10 @@ pub async fn resend_command(
                     !truthy(&query.nopush),
                 )
                 .await?;
-            Ok(JsonBody(json!({
-                "requeued": result.requeued,
-                "pushes": pushes_json(&result.pushes),
-            }))
+            Ok(JsonBody(bodies::Requeued {
+                requeued: result.requeued,
+                pushes: pushes_json(&result.pushes),
+            })
             .into_response())
         }
         .await,
@@ -385,23 +399,21 @@ pub async fn stalled(State(state): State<AppState>, Query(query): Query<StalledQ
             let limit = query.limit.unwrap_or(100).clamp(1, super::MAX_PAGE);
             let before = now.saturating_sub(policy.stall_after);
             let list = state.storage.in_flight_since(before, limit).await?;
-            let stalled: Vec<Json> = list
+            let stalled = list
                 .iter()
-                .map(|t| {
-                    json!({
-                        "enrollment_id": t.enrollment_id,
-                        "command_uuid": t.uuid,
-                        "request_type": t.request_type,
-                        "first_sent_at": rfc3339(t.first_sent_at),
-                        "sent_at": opt_time(t.sent_at),
-                        "stalled_for_seconds": now.saturating_sub(t.first_sent_at),
-                    })
+                .map(|t| bodies::StalledCommand {
+                    enrollment_id: t.enrollment_id.clone(),
+                    command_uuid: t.uuid.clone(),
+                    request_type: t.request_type.clone(),
+                    first_sent_at: rfc3339(t.first_sent_at),
+                    sent_at: opt_time(t.sent_at),
+                    stalled_for_seconds: now.saturating_sub(t.first_sent_at),
                 })
                 .collect();
-            Ok(JsonBody(json!({
-                "stall_after_seconds": policy.stall_after,
-                "stalled": stalled,
-            }))
+            Ok(JsonBody(bodies::StalledList {
+                stall_after_seconds: policy.stall_after,
+                stalled,
+            })
             .into_response())
         }
         .await,

@@ -1,13 +1,13 @@
 //! Declarative management: `/v1/enrollments/{id}/declarations`.
 
-use super::{known_enrollment, respond};
+use super::{bodies, known_enrollment, respond};
 use crate::service::ServiceError;
 use crate::state::AppState;
 use axum::Json as JsonBody;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 /// `GET /v1/enrollments/{id}/declarations`: the enrollment's declarations (with their
 /// server tokens), the declarations token and the last status the device reported.
@@ -22,13 +22,16 @@ pub async fn list_declarations(State(state): State<AppState>, Path(id): Path<Str
                 .await?
                 .and_then(|j| serde_json::from_slice::<Json>(&j).ok())
                 .unwrap_or(Json::Null);
-            let declarations: Vec<Json> = set.iter().map(|d| Json::Object(d.to_json())).collect();
-            Ok(JsonBody(json!({
-                "enrollment_id": id,
-                "declarations_token": set.declarations_token(),
-                "declarations": declarations,
-                "status": status,
-            }))
+            let declarations = set
+                .iter()
+                .map(|d| bodies::Declaration(d.to_json()))
+                .collect();
+            Ok(JsonBody(bodies::Declarations {
+                declarations_token: set.declarations_token(),
+                enrollment_id: id,
+                declarations,
+                status,
+            })
             .into_response())
         }
         .await,
@@ -51,11 +54,11 @@ pub async fn put_declaration(
             let server_token = set
                 .get(&declaration.identifier)
                 .map(|d| d.server_token.clone());
-            Ok(JsonBody(json!({
-                "identifier": declaration.identifier,
-                "server_token": server_token,
-                "declarations_token": set.declarations_token(),
-            }))
+            Ok(JsonBody(bodies::DeclarationStored {
+                declarations_token: set.declarations_token(),
+                identifier: declaration.identifier,
+                server_token,
+            })
             .into_response())
         }
         .await,
@@ -73,7 +76,7 @@ pub async fn get_declaration(
             let d = set.get(&identifier).ok_or_else(|| {
                 ServiceError::NotFound(format!("no declaration `{identifier}` for `{id}`"))
             })?;
-            Ok(JsonBody(Json::Object(d.to_json())).into_response())
+            Ok(JsonBody(bodies::Declaration(d.to_json())).into_response())
         }
         .await,
     )
@@ -87,7 +90,10 @@ pub async fn delete_declaration(
     respond(
         async {
             state.service.delete_declaration(&id, &identifier).await?;
-            Ok(JsonBody(json!({ "deleted": identifier })).into_response())
+            Ok(JsonBody(bodies::DeclarationDeleted {
+                deleted: identifier,
+            })
+            .into_response())
         }
         .await,
     )

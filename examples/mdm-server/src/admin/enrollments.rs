@@ -1,5 +1,6 @@
 //! Enrollments: listing, detail, queue, and the bad-report log.
 
+use super::bodies;
 use super::{MAX_PAGE, opt_time, plist_json, respond, rfc3339};
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -9,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 /// Which push topics have a stored certificate, for the enrollments shown.
 async fn topics_with_certs(
@@ -43,7 +44,7 @@ fn push_problem(
     if let Some(at) = e.push_dead_at {
         return Some(format!(
             "push token dead since {} (APNs: 410 Unregistered); waiting for a new TokenUpdate",
-            rfc3339(at).as_str().unwrap_or_default()
+            rfc3339(at).map(|t| t.0).unwrap_or_default()
         ));
     }
     if !topics.get(&push.topic).copied().unwrap_or(false) {
@@ -58,52 +59,32 @@ fn push_problem(
 
 fn enrollment_json(
     e: &EnrollmentRecord,
-    detail: bool,
     topics: &std::collections::BTreeMap<String, bool>,
-) -> Json {
+) -> bodies::Enrollment {
     let problem = push_problem(e, topics);
-    let mut out = json!({
-        "id": e.key.id,
-        "device_id": e.key.device_id,
-        "type": e.key.kind,
-        "udid": e.key.udid,
-        "user_short_name": e.key.user_short_name,
-        "user_long_name": e.key.user_long_name,
-        "enrolled": e.enrolled,
-        "push": e.push.as_ref().map(|p| json!({
-            "token": hex::encode(&p.token),
-            "push_magic": p.push_magic,
-            "topic": p.topic,
-        })),
-        "push_usable": problem.is_none(),
-        "push_problem": problem,
-        "push_dead_at": opt_time(e.push_dead_at),
-        "has_unlock_token": e.unlock_token.is_some(),
-        "has_bootstrap_token": e.bootstrap_token.is_some(),
-        "created_at": rfc3339(e.created_at),
-        "last_seen_at": rfc3339(e.last_seen_at),
-        "enrolled_at": opt_time(e.enrolled_at),
-        "checked_out_at": opt_time(e.checked_out_at),
-    });
-    if detail && let Json::Object(map) = &mut out {
-        map.insert(
-            "authenticate".into(),
-            e.authenticate.as_deref().map_or(Json::Null, plist_json),
-        );
-        let mut token_update = e.token_update.as_deref().map_or(Json::Null, plist_json);
-        if let Json::Object(tu) = &mut token_update {
-            // A secret: never shown.
-            tu.remove("UnlockToken");
-        }
-        map.insert("token_update".into(), token_update);
-        map.insert(
-            "facts".into(),
-            e.facts
-                .as_ref()
-                .map_or(Json::Null, crate::storage::facts::to_value),
-        );
+    bodies::Enrollment {
+        id: e.key.id.clone(),
+        device_id: e.key.device_id.clone(),
+        kind: e.key.kind.clone(),
+        udid: e.key.udid.clone(),
+        user_short_name: e.key.user_short_name.clone(),
+        user_long_name: e.key.user_long_name.clone(),
+        enrolled: e.enrolled,
+        push: e.push.as_ref().map(|p| bodies::PushInfo {
+            token: hex::encode(&p.token),
+            push_magic: p.push_magic.clone(),
+            topic: p.topic.clone(),
+        }),
+        push_usable: problem.is_none(),
+        push_problem: problem,
+        push_dead_at: opt_time(e.push_dead_at),
+        has_unlock_token: e.unlock_token.is_some(),
+        has_bootstrap_token: e.bootstrap_token.is_some(),
+        created_at: rfc3339(e.created_at),
+        last_seen_at: rfc3339(e.last_seen_at),
+        enrolled_at: opt_time(e.enrolled_at),
+        checked_out_at: opt_time(e.checked_out_at),
     }
-    out
 }
 
 /// Query of `GET /v1/enrollments`.
@@ -144,10 +125,10 @@ pub async fn list_enrollments(
                 None
             };
             let topics = topics_with_certs(&state, &page).await?;
-            Ok(JsonBody(json!({
-                "enrollments": page.iter().map(|e| enrollment_json(e, false, &topics)).collect::<Vec<_>>(),
-                "next_after": next,
-            }))
+            Ok(JsonBody(bodies::EnrollmentList {
+                enrollments: page.iter().map(|e| enrollment_json(e, &topics)).collect(),
+                next_after: next,
+            })
             .into_response())
         }
         .await,
@@ -164,30 +145,45 @@ pub async fn enrollment(State(state): State<AppState>, Path(id): Path<String>) -
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(format!("no enrollment `{id}`")))?;
             let topics = topics_with_certs(&state, std::slice::from_ref(&record)).await?;
-            let mut out = enrollment_json(&record, true, &topics);
             let device = record.key.device_id.as_str();
-            let bound = state.storage.cert_binding(device).await?;
-            let history: Vec<Json> = state
+            let fingerprint = state.storage.cert_binding(device).await?;
+            let history = state
                 .storage
                 .binding_history(device)
                 .await?
                 .iter()
-                .map(|h| {
-                    json!({
-                        "old_fingerprint": h.old_fingerprint,
-                        "new_fingerprint": h.new_fingerprint,
-                        "reason": h.reason,
-                        "token_id": h.token_id,
-                        "at": rfc3339(h.at),
-                    })
+                .map(|h| bodies::BindingChange {
+                    old_fingerprint: h.old_fingerprint.clone(),
+                    new_fingerprint: h.new_fingerprint.clone(),
+                    reason: h.reason.clone(),
+                    token_id: h.token_id.clone(),
+                    at: rfc3339(h.at),
                 })
                 .collect();
-            if let Json::Object(map) = &mut out {
-                map.insert(
-                    "certificate".into(),
-                    json!({ "fingerprint": bound, "history": history }),
-                );
+            let mut token_update = record
+                .token_update
+                .as_deref()
+                .map_or(Json::Null, plist_json);
+            if let Json::Object(tu) = &mut token_update {
+                // A secret: never shown.
+                tu.remove("UnlockToken");
             }
+            let out = bodies::EnrollmentDetail {
+                enrollment: enrollment_json(&record, &topics),
+                authenticate: record
+                    .authenticate
+                    .as_deref()
+                    .map_or(Json::Null, plist_json),
+                token_update,
+                facts: record
+                    .facts
+                    .as_ref()
+                    .map_or(Json::Null, crate::storage::facts::to_value),
+                certificate: bodies::BoundCertificate {
+                    fingerprint,
+                    history,
+                },
+            };
             Ok(JsonBody(out).into_response())
         }
         .await,
@@ -202,7 +198,7 @@ pub async fn queue(State(state): State<AppState>, Path(id): Path<String>) -> Res
             let now = storage::now();
             let policy = state.queue_policy;
             let entries = state.storage.queue(&id, now, MAX_PAGE).await?;
-            let commands: Vec<Json> = entries
+            let commands = entries
                 .iter()
                 .map(|q| {
                     let state = match crate::queue::state(q, now, &policy) {
@@ -212,22 +208,26 @@ pub async fn queue(State(state): State<AppState>, Path(id): Path<String>) -> Res
                         crate::queue::State::Stalled => "stalled",
                         _ => "expired",
                     };
-                    json!({
-                        "command_uuid": q.uuid,
-                        "request_type": q.request_type,
-                        "status": crate::queue::shown_status(q, now, &policy),
-                        "state": state,
-                        "priority": q.priority,
-                        "ready_at": rfc3339(q.ready_at),
-                        "not_now_count": q.not_now_count,
-                        "created_at": rfc3339(q.created_at),
-                        "expires_at": opt_time(q.expires_at),
-                        "sent_at": opt_time(q.sent_at),
-                        "first_sent_at": opt_time(q.first_sent_at),
-                    })
+                    bodies::QueuedCommand {
+                        command_uuid: q.uuid.clone(),
+                        request_type: q.request_type.clone(),
+                        status: crate::queue::shown_status(q, now, &policy),
+                        state: state.to_owned(),
+                        priority: q.priority,
+                        ready_at: rfc3339(q.ready_at),
+                        not_now_count: q.not_now_count,
+                        created_at: rfc3339(q.created_at),
+                        expires_at: opt_time(q.expires_at),
+                        sent_at: opt_time(q.sent_at),
+                        first_sent_at: opt_time(q.first_sent_at),
+                    }
                 })
                 .collect();
-            Ok(JsonBody(json!({ "enrollment_id": id, "commands": commands })).into_response())
+            Ok(JsonBody(bodies::Queue {
+                enrollment_id: id,
+                commands,
+            })
+            .into_response())
         }
         .await,
     )
@@ -238,7 +238,7 @@ pub async fn clear_queue(State(state): State<AppState>, Path(id): Path<String>) 
     respond(
         async {
             let n = state.service.clear_queue(&id).await?;
-            Ok(JsonBody(json!({ "cancelled": n })).into_response())
+            Ok(JsonBody(bodies::Cancelled { cancelled: n }).into_response())
         }
         .await,
     )
@@ -261,19 +261,17 @@ pub async fn bad_reports(
         async {
             let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
             let list = state.storage.bad_reports(limit).await?;
-            let items: Vec<Json> = list
+            let bad_reports = list
                 .iter()
-                .map(|b| {
-                    json!({
-                        "enrollment_id": b.enrollment_id,
-                        "command_uuid": b.command_uuid,
-                        "reason": b.reason,
-                        "received_at": rfc3339(b.received_at),
-                        "body_base64": base64::engine::general_purpose::STANDARD.encode(&b.body),
-                    })
+                .map(|b| bodies::BadReport {
+                    enrollment_id: b.enrollment_id.clone(),
+                    command_uuid: b.command_uuid.clone(),
+                    reason: b.reason.clone(),
+                    received_at: rfc3339(b.received_at),
+                    body_base64: base64::engine::general_purpose::STANDARD.encode(&b.body),
                 })
                 .collect();
-            Ok(JsonBody(json!({ "bad_reports": items })).into_response())
+            Ok(JsonBody(bodies::BadReports { bad_reports }).into_response())
         }
         .await,
     )

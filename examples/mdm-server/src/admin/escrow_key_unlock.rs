@@ -15,7 +15,7 @@ pub const MAX_DEVICE_FIELD: usize = 64;
 pub const MAX_TEXT_FIELD: usize = 256;
 
 /// The form of `POST /v1/escrowkeyunlock`, as NanoMDM reads it.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 pub struct UnlockForm {
     /// The device's serial number (required).
     pub serial: Option<String>,

@@ -1,6 +1,6 @@
 //! The APNs push certificate: `PUT|GET /v1/pushcert`.
 
-use super::{opt_time, respond, rfc3339};
+use super::{bodies, opt_time, respond, rfc3339};
 use crate::service::ServiceError;
 use crate::state::AppState;
 use crate::storage::PushCert;
@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 /// The PEM blocks of a text, read by the workspace's one PEM reader (`mdm_pki::pem`).
 pub fn pem_blocks(text: &str) -> Result<Vec<scep_proto::mdm_pki::pem::PemBlock>, String> {
@@ -56,33 +55,33 @@ pub async fn get_push_cert(State(state): State<AppState>) -> Response {
                     continue;
                 }
                 let has_certificate = state.storage.push_cert(topic).await?.is_some();
-                others.push(json!({
-                    "topic": topic,
-                    "enrollments": n,
-                    "has_certificate": has_certificate,
-                }));
+                others.push(bodies::OtherTopic {
+                    topic: topic.clone(),
+                    enrollments: *n,
+                    has_certificate,
+                });
             }
             let now = crate::storage::now();
             let body = match &current {
                 Some(c) => {
                     let not_after = not_after_of(&c.cert_pem);
-                    json!({
-                        "topic": c.topic,
-                        "not_after": opt_time(not_after),
-                        "expired": not_after.is_some_and(|t| t <= now),
-                        "updated_at": rfc3339(c.updated_at),
-                        "enrollments": using(&c.topic),
-                        "other_topics": others,
-                    })
+                    bodies::PushCertStatus {
+                        topic: Some(c.topic.clone()),
+                        not_after: opt_time(not_after),
+                        expired: Some(not_after.is_some_and(|t| t <= now)),
+                        updated_at: rfc3339(c.updated_at),
+                        enrollments: using(&c.topic),
+                        other_topics: others,
+                    }
                 }
-                None => json!({
-                    "topic": null,
-                    "not_after": null,
-                    "expired": null,
-                    "updated_at": null,
-                    "enrollments": 0,
-                    "other_topics": others,
-                }),
+                None => bodies::PushCertStatus {
+                    topic: None,
+                    not_after: None,
+                    expired: None,
+                    updated_at: None,
+                    enrollments: 0,
+                    other_topics: others,
+                },
             };
             Ok(JsonBody(body).into_response())
         }
@@ -148,10 +147,11 @@ async fn push_cert_with(state: AppState, body: Bytes, replace_topic: bool) -> Re
                 .service
                 .store_push_cert(&record, replace_topic)
                 .await?;
-            Ok(
-                JsonBody(json!({ "topic": topic, "not_after": opt_time(not_after) }))
-                    .into_response(),
-            )
+            Ok(JsonBody(bodies::PushCertStored {
+                topic,
+                not_after: opt_time(not_after),
+            })
+            .into_response())
         }
         .await,
     )

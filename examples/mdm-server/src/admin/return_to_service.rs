@@ -1,7 +1,7 @@
 //! `/v1/enrollments/{id}/return-to-service`: an enrollment's return-to-service settings
 //! (served to the device by [`crate::service::return_to_service`]).
 
-use super::known_enrollment;
+use super::{bodies, known_enrollment};
 use crate::service::ServiceError;
 use crate::service::return_to_service::Settings;
 use crate::state::{AppState, error_response};
@@ -9,7 +9,6 @@ use axum::Json as JsonBody;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 fn respond(result: Result<Response, ServiceError>) -> Response {
     result.unwrap_or_else(|e| error_response(&e))
@@ -25,7 +24,11 @@ pub async fn get_settings(State(state): State<AppState>, Path(id): Path<String>)
             })?;
             let settings: Settings = serde_json::from_slice(&json)
                 .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-            Ok(JsonBody(json!({ "enrollment_id": id, "settings": settings })).into_response())
+            Ok(JsonBody(bodies::ReturnToService {
+                enrollment_id: id,
+                settings,
+            })
+            .into_response())
         }
         .await,
     )
@@ -47,7 +50,11 @@ pub async fn put_settings(
                 .service
                 .set_return_to_service(&id, Some(&settings))
                 .await?;
-            Ok(JsonBody(json!({ "enrollment_id": id, "settings": settings })).into_response())
+            Ok(JsonBody(bodies::ReturnToService {
+                enrollment_id: id,
+                settings,
+            })
+            .into_response())
         }
         .await,
     )
@@ -60,7 +67,7 @@ pub async fn delete_settings(State(state): State<AppState>, Path(id): Path<Strin
         async {
             known_enrollment(&state, &id).await?;
             state.service.set_return_to_service(&id, None).await?;
-            Ok(JsonBody(json!({ "deleted": true })).into_response())
+            Ok(JsonBody(bodies::SettingsDeleted { deleted: true }).into_response())
         }
         .await,
     )

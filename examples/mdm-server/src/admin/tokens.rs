@@ -1,6 +1,6 @@
 //! Enrollment tokens: `/v1/enrollment-tokens`.
 
-use super::{MAX_PAGE, opt_time, respond, rfc3339};
+use super::{MAX_PAGE, bodies, opt_time, respond, rfc3339};
 use crate::service::ServiceError;
 use crate::state::AppState;
 use crate::storage::{self, Timestamp};
@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
 
 /// The most uses one enrollment token may have.
 pub const MAX_TOKEN_USES: i64 = 100_000;
@@ -20,7 +19,7 @@ pub const DEFAULT_TOKEN_LIFETIME: u32 = 7 * 86_400;
 pub const MAX_TOKEN_LIFETIME: u32 = 365 * 86_400;
 
 /// Body of `POST /v1/enrollment-tokens`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// How many enrollment profiles it may hand out (default 1).
@@ -40,7 +39,7 @@ pub struct TokenRequest {
     may_reenroll: Option<String>,
 }
 
-fn token_json(t: &storage::EnrollmentToken, now: Timestamp) -> Json {
+fn token_json(t: &storage::EnrollmentToken, now: Timestamp) -> bodies::EnrollmentToken {
     let status = if t.revoked_at.is_some() {
         "revoked"
     } else if t.expires_at <= now {
@@ -50,18 +49,18 @@ fn token_json(t: &storage::EnrollmentToken, now: Timestamp) -> Json {
     } else {
         "active"
     };
-    json!({
-        "id": t.id,
-        "status": status,
-        "uses": t.uses,
-        "max_uses": t.max_uses,
-        "expires_at": rfc3339(t.expires_at),
-        "device": t.device,
-        "user": t.user,
-        "may_reenroll": t.may_reenroll,
-        "created_at": rfc3339(t.created_at),
-        "revoked_at": opt_time(t.revoked_at),
-    })
+    bodies::EnrollmentToken {
+        id: t.id.clone(),
+        status: status.into(),
+        uses: t.uses,
+        max_uses: t.max_uses,
+        expires_at: rfc3339(t.expires_at),
+        device: t.device.clone(),
+        user: t.user.clone(),
+        may_reenroll: t.may_reenroll.clone(),
+        created_at: rfc3339(t.created_at),
+        revoked_at: opt_time(t.revoked_at),
+    }
 }
 
 fn optional_text(value: Option<String>, what: &str) -> Result<Option<String>, ServiceError> {
@@ -111,14 +110,11 @@ pub async fn create_enrollment_token(State(state): State<AppState>, body: Bytes)
             token.user = optional_text(request.user, "user")?;
             token.may_reenroll = may_reenroll;
             state.service.create_enrollment_token(&token).await?;
-            let mut out = token_json(&token, now);
-            if let Json::Object(map) = &mut out {
-                map.insert("token".into(), Json::String(secret.clone()));
-                map.insert(
-                    "url".into(),
-                    Json::String(format!("{}/mdm/enroll?token={secret}", state.public_url)),
-                );
-            }
+            let out = bodies::NewEnrollmentToken {
+                token: token_json(&token, now),
+                url: format!("{}/mdm/enroll?token={secret}", state.public_url),
+                secret,
+            };
             Ok((StatusCode::CREATED, JsonBody(out)).into_response())
         }
         .await,
@@ -131,8 +127,8 @@ pub async fn list_enrollment_tokens(State(state): State<AppState>) -> Response {
         async {
             let now = storage::now();
             let list = state.storage.enrollment_tokens(MAX_PAGE).await?;
-            let tokens: Vec<Json> = list.iter().map(|t| token_json(t, now)).collect();
-            Ok(JsonBody(json!({ "enrollment_tokens": tokens })).into_response())
+            let enrollment_tokens = list.iter().map(|t| token_json(t, now)).collect();
+            Ok(JsonBody(bodies::EnrollmentTokens { enrollment_tokens }).into_response())
         }
         .await,
     )
@@ -147,7 +143,7 @@ pub async fn revoke_enrollment_token(
     respond(
         async {
             state.service.revoke_enrollment_token(&id).await?;
-            Ok(JsonBody(json!({ "revoked": id })).into_response())
+            Ok(JsonBody(bodies::TokenRevoked { revoked: id }).into_response())
         }
         .await,
     )

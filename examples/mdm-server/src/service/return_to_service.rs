@@ -12,7 +12,7 @@ use mdm_checkin::{ReturnToServiceResponse, ReturnToServiceSettings};
 use serde::{Deserialize, Serialize};
 
 /// The per-enrollment settings, as the admin API takes and stores them (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `Enabled`: the device erases itself and re-enrolls.
