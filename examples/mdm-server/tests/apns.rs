@@ -3,6 +3,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use apns_client::ErrorReason;
 use apns_client::mock::{MockApns, MockReply, TestPki};
@@ -13,10 +14,6 @@ use support::{Response, TempDir, request};
 const KEY: &str = "k";
 const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
 const TOKEN_HEX: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
-}
 
 fn token_update(udid: &str, topic: &str) -> String {
     use base64::Engine;

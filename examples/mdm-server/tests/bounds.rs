@@ -5,6 +5,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use scep_proto::issue::{IssueOptions, common_name};
 use scep_proto::{Csr, DigestAlgorithm, RsaKey};
@@ -128,10 +129,6 @@ async fn stalled_upload(
         }
         Err(_) => (Outcome::Held, Some(stream)),
     }
-}
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
 }
 
 /// A device certificate from the CA in `dir` (the test CA the data folder was seeded with),

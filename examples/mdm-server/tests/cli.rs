@@ -3,6 +3,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -86,10 +87,6 @@ impl Child {
             .unwrap();
         assert!(exit.success(), "{exit:?}");
     }
-}
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use base64::Engine;
 use mdm_server::app::{Config, Server};
@@ -154,14 +155,6 @@ impl Running {
             .cloned()
             .unwrap_or(Json::Null)
     }
-}
-
-fn plist(inner: &str) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0"><dict>{inner}</dict></plist>"#
-    )
 }
 
 fn authenticate(udid: &str) -> String {

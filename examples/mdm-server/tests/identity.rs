@@ -6,6 +6,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use base64::Engine;
 use mdm_proto::plist::Value;
@@ -214,10 +215,6 @@ impl Running {
         )
         .await
     }
-}
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
 }
 
 fn authenticate(udid: &str) -> String {

@@ -5,6 +5,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use apns_client::mock::{MockApns, MockReply, TestPki};
 use mdm_server::app::{Config, Server};
@@ -15,10 +16,6 @@ use support::{PgSchema, Response, TempDir, request};
 const KEY: &str = "k";
 const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
 const OTHER: &str = "com.apple.mgmt.External.99999999-8888-7777-6666-555555555555";
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
-}
 
 fn token_hex(udid: &str) -> String {
     use sha2::Digest;

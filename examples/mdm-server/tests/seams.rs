@@ -3,6 +3,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use async_trait::async_trait;
 use mdm_proto::Enrollment;
@@ -64,10 +65,6 @@ impl TokenHandler for Fixed {
     ) -> Result<Vec<u8>, String> {
         Ok(format!("token-for-{}", enrollment.id).into_bytes())
     }
-}
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 #[path = "support/helpers.rs"]
 mod support;
+use support::plist;
 
 use apns_client::mock::{MockApns, TestPki};
 use mdm_server::app::{Config, Server};
@@ -31,10 +32,6 @@ fn config(data: &Path, secrets: Option<&Path>) -> Config {
         c = c.with_secrets_key_file(path);
     }
     c
-}
-
-fn plist(inner: &str) -> String {
-    format!(r#"<?xml version="1.0"?><plist version="1.0"><dict>{inner}</dict></plist>"#)
 }
 
 #[tokio::test]

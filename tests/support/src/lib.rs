@@ -8,6 +8,7 @@
 //! - [`postgres_url`]: the PostgreSQL server the tests use, from `MDM_TEST_POSTGRES_URL`.
 //! - [`TempDir`]: a temporary folder removed on drop.
 //! - [`http`]: the raw HTTP/1.1 test client (blocking; async with feature `tokio`).
+//! - [`plist`]: device message plists laid out as devices send them.
 //! - `postgres::PgSchema` (feature `postgres`): a fresh schema per test on that server.
 //!
 //! ```no_run
@@ -23,6 +24,7 @@
 )]
 
 pub mod http;
+pub mod plist;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod shared;

@@ -60,6 +60,10 @@ impl Drop for TempDir {
 #[allow(unused_imports)]
 pub use mdm_test_support::http::{Response, request};
 
+/// A device message plist around `inner` (mdm-test-support).
+#[allow(unused_imports)]
+pub use mdm_test_support::plist::dict as plist;
+
 /// Creates an enrollment token through the admin API (`POST /v1/enrollment-tokens` with the
 /// JSON `body`) and returns the answer (`token`, `url`, `id`...).
 pub async fn enrollment_token(
