@@ -11,12 +11,13 @@ pub use crate::state::{ApiKey, AppState, Peer, Routes, error_response, is_truste
 pub use enroll::{CHALLENGE_VALIDITY, EnrollQuery};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, put};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// The device-facing routes (no API key: devices prove who they are per message).
 pub fn device_routes() -> Routes {
@@ -60,7 +61,37 @@ pub fn router(state: AppState) -> Router {
             )),
             crate::limits::guard,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Every request in a `request` span (method, route template, and the enrollment and
+/// command the service records once it knows them, so every log line of the request names
+/// them), timed into the latency histogram of [`crate::metrics`].
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The route's template, never the raw path: label values stay few.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        enrollment = tracing::field::Empty,
+        command_uuid = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span).await;
+    state.metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {

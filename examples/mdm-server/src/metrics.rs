@@ -2,8 +2,10 @@
 //!
 //! Counters follow what the service does ([`Metrics`] is a [`ServiceObserver`]): check-ins
 //! by `MessageType`, command reports by status, push outcomes, NotNow back-offs, stalled
-//! commands re-sent, refusals by reason. Gauges are read from storage at each scrape: queue
-//! depth, the age of the oldest waiting command, stalled commands.
+//! commands re-sent, refusals by reason. Request latency is a histogram by route, method and
+//! status class ([`Metrics::observe_request`], called by the HTTP layer). Gauges are read from
+//! storage at each scrape: queue depth, the age of the oldest waiting command, stalled
+//! commands, enrolled devices that cannot be pushed.
 
 use crate::queue::Policy;
 use crate::refusals::Refusals;
@@ -13,6 +15,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// One label.
@@ -36,6 +39,13 @@ pub struct Metrics {
     queue_depth: Gauge,
     oldest_pending_age: Gauge,
     stalled: Gauge,
+    unpushable: Gauge,
+    request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+/// Request latency buckets: 0.5 ms to about 8 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
 impl Default for Metrics {
@@ -104,8 +114,23 @@ impl Metrics {
             "Targets sent and not answered within --stall-after",
             stalled.clone(),
         );
+        let unpushable = Gauge::default();
+        registry.register(
+            "enrollments_unpushable",
+            "Enrolled devices that cannot be pushed now: no token, a token APNs called dead, or no push certificate for their topic",
+            unpushable.clone(),
+        );
+        let request_seconds: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route (the router's template), method and status class",
+            request_seconds.clone(),
+        );
         Metrics {
             registry,
+            unpushable,
+            request_seconds,
             checkins,
             reports,
             pushes,
@@ -140,6 +165,9 @@ impl Metrics {
         );
         self.stalled
             .set(i64::try_from(stats.stalled).unwrap_or(i64::MAX));
+        let unpushable = storage.unpushable_count().await?;
+        self.unpushable
+            .set(i64::try_from(unpushable).unwrap_or(i64::MAX));
         for (reason, n) in refusals.counts() {
             let counter = self.refusals.get_or_create(&label("reason", reason));
             let seen = counter.get();
@@ -151,6 +179,27 @@ impl Metrics {
         encode(&mut out, &self.registry)
             .map_err(|e| StorageError::Config(format!("encoding metrics: {e}")))?;
         Ok(out)
+    }
+}
+
+impl Metrics {
+    /// Records one answered request: its route template (`unmatched` for none), method,
+    /// status and how long it took.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.request_seconds
+            .get_or_create(&vec![
+                ("route".to_owned(), route.to_owned()),
+                ("method".to_owned(), method.to_owned()),
+                ("status".to_owned(), class.to_owned()),
+            ])
+            .observe(seconds);
     }
 }
 

@@ -304,7 +304,7 @@ fn paths_document(s: &mut Schemas) -> Json {
             "/health": { "get": public(op("Liveness: the process answers (no API key needed)", &[], None, s.ok::<bodies::Health>("`status: ok`"))) },
             "/ready": { "get": public(op("Readiness: the storage answers (no API key needed)", &[], None,
                 with(s.ok::<bodies::Health>("`status: ready, storage: ok`"), "503", "storage unreachable"))) },
-            "/metrics": { "get": public(op("Prometheus metrics, OpenMetrics text (no API key needed): mdm_checkins_total{type}, mdm_command_reports_total{status}, mdm_pushes_total{outcome}, mdm_commands_queued_total, mdm_not_now_backoffs_total, mdm_commands_resent_total, mdm_refusals_total{reason}, mdm_queue_depth, mdm_queue_oldest_pending_age_seconds, mdm_queue_stalled", &[], None,
+            "/metrics": { "get": public(op("Prometheus metrics, OpenMetrics text (no API key needed): mdm_checkins_total{type}, mdm_command_reports_total{status}, mdm_pushes_total{outcome}, mdm_commands_queued_total, mdm_not_now_backoffs_total, mdm_commands_resent_total, mdm_refusals_total{reason}, mdm_queue_depth, mdm_queue_oldest_pending_age_seconds, mdm_queue_stalled, mdm_enrollments_unpushable, mdm_http_request_duration_seconds{route,method,status} (histogram)", &[], None,
                 json!({ "200": { "description": "OpenMetrics text", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }))) },
             "/v1/openapi.json": { "get": op("This document", &[], None, ok_json("OpenAPI 3.1")) },
             "/v1/stats": { "get": op("Refusals counted since start, by reason, and the device body budget",

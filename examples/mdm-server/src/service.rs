@@ -1018,6 +1018,7 @@ impl Service for MdmService {
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let enrollment = &enrollment;
         self.verify(request, enrollment, Some(message)).await?;
+        tracing::Span::current().record("enrollment", tracing::field::display(&enrollment.id));
         let now = storage::now();
         tracing::info!(enrollment = %enrollment.id,
             message_type = message.message_type().as_str(), "check-in");
@@ -1176,6 +1177,11 @@ impl Service for MdmService {
             .enrollment()
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         self.verify(request, &enrollment, None).await?;
+        let span = tracing::Span::current();
+        span.record("enrollment", tracing::field::display(&enrollment.id));
+        if let Some(uuid) = &report.command_uuid {
+            span.record("command_uuid", tracing::field::display(uuid));
+        }
         self.known(&enrollment).await?;
         let now = storage::now();
         let id = enrollment.id.as_str();

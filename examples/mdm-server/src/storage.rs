@@ -690,6 +690,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// How many enrolled enrollments use each push topic, in topic order.
     async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>>;
 
+    /// How many enrolled enrollments cannot be pushed now: no token or topic, a token APNs
+    /// called dead, or no push certificate stored for their topic.
+    async fn unpushable_count(&self) -> Result<u64>;
+
     /// Cancels a command for one target if it has not answered; returns how many (0 or 1).
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64>;
 

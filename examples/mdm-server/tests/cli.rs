@@ -30,6 +30,11 @@ struct Child {
 }
 
 async fn start(dir: &std::path::Path) -> Child {
+    start_logging(dir, "warn", Stdio::inherit()).await
+}
+
+/// Starts the server with `MDM_LOG=log`, its log going to `stderr`.
+async fn start_logging(dir: &std::path::Path, log: &str, stderr: Stdio) -> Child {
     let mut child = command()
         .args([
             "--listen",
@@ -40,9 +45,9 @@ async fn start(dir: &std::path::Path) -> Child {
             "--data-dir",
         ])
         .arg(dir)
-        .env("MDM_LOG", "warn")
+        .env("MDM_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -73,8 +78,9 @@ async fn start(dir: &std::path::Path) -> Child {
 }
 
 impl Child {
-    /// Stops the server with SIGTERM (a graceful shutdown) and checks its exit status.
-    async fn stop(mut self) {
+    /// Stops the server with SIGTERM (a graceful shutdown), checks its exit status and
+    /// returns what it logged (when its log was piped).
+    async fn stop(mut self) -> String {
         let pid = self.child.id().unwrap().to_string();
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -86,6 +92,12 @@ impl Child {
             .expect("server did not stop")
             .unwrap();
         assert!(exit.success(), "{exit:?}");
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            stderr.read_to_string(&mut log).await.unwrap();
+        }
+        log
     }
 }
 
@@ -237,4 +249,55 @@ async fn bad_storage_url_fails_to_start() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("storage"));
+}
+
+/// Every log line of a device request carries the request's span: its route, and the
+/// enrollment and command the service learned from the message.
+#[tokio::test]
+async fn log_lines_name_the_route_enrollment_and_command() {
+    let tmp = TempDir::new();
+    let server = start_logging(&tmp.path().join("data"), "info", Stdio::piped()).await;
+    let key = std::fs::read_to_string(tmp.path().join("data/api-key")).unwrap();
+    let auth = format!("Bearer {}", key.trim());
+    let auth = [("Authorization", auth.as_str())];
+    let udid = "CLI-LOG";
+    let checkin = plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{udid}</string>\
+         <key>Topic</key><string>T</string>"
+    ));
+    let r = request(server.addr, "PUT", "/mdm/checkin", &[], checkin.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cmd = plist(
+        "<key>CommandUUID</key><string>CLI-LOG-CMD</string>\
+         <key>Command</key><dict><key>RequestType</key><string>ProfileList</string></dict>",
+    );
+    let path = format!("/v1/enqueue/{udid}?nopush=1");
+    let r = request(server.addr, "PUT", &path, &auth, cmd.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let idle = plist(&format!(
+        "<key>Status</key><string>Idle</string><key>UDID</key><string>{udid}</string>"
+    ));
+    let r = request(server.addr, "PUT", "/mdm", &[], idle.as_bytes()).await;
+    assert!(r.text().contains("CLI-LOG-CMD"), "{}", r.text());
+    let ack = plist(&format!(
+        "<key>Status</key><string>Acknowledged</string><key>UDID</key><string>{udid}</string>\
+         <key>CommandUUID</key><string>CLI-LOG-CMD</string>"
+    ));
+    let r = request(server.addr, "PUT", "/mdm", &[], ack.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let log = server.stop().await;
+    let checkin_line = log
+        .lines()
+        .find(|l| l.contains("check-in"))
+        .unwrap_or_else(|| panic!("no check-in line:\n{log}"));
+    assert!(
+        checkin_line.contains("request{method=PUT route=/mdm/checkin enrollment=CLI-LOG}"),
+        "{checkin_line}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains(
+            "request{method=PUT route=/mdm enrollment=CLI-LOG command_uuid=CLI-LOG-CMD}"
+        )),
+        "{log}"
+    );
 }

@@ -969,6 +969,32 @@ async fn health_ready_and_metrics(b: &Backend) {
             .any(|l| l.starts_with("mdm_refusals_total{reason=")),
         "{after}"
     );
+    // Enrolled, but no push certificate for its topic: it cannot be pushed.
+    assert!(
+        metric(&after, "mdm_enrollments_unpushable") >= 1.0,
+        "{after}"
+    );
+    // Latency by route template (never the raw path), method and status class.
+    let requests = |route: &str, method: &str, status: &str| {
+        metric(
+            &after,
+            &format!(
+                "mdm_http_request_duration_seconds_count{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}}"
+            ),
+        ) - metric(
+            &before,
+            &format!(
+                "mdm_http_request_duration_seconds_count{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}}"
+            ),
+        )
+    };
+    assert_eq!(requests("/mdm", "PUT", "2xx"), 2.0, "{after}");
+    assert_eq!(requests("/mdm/checkin", "PUT", "4xx"), 1.0, "{after}");
+    assert!(
+        requests("/v1/enqueue/{ids}", "PUT", "2xx") >= 2.0,
+        "{after}"
+    );
+    assert!(!after.contains(&udid), "no raw path or ID in a label");
     assert!(after.trim_end().ends_with("# EOF"));
     s.stop().await;
 }

@@ -1224,6 +1224,21 @@ impl Storage for PostgresStorage {
             .collect())
     }
 
+    async fn unpushable_count(&self) -> Result<u64> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*) FROM enrollments e WHERE e.enrolled AND (e.token IS NULL \
+                 OR e.topic IS NULL OR e.push_dead_at IS NOT NULL OR NOT EXISTS \
+                 (SELECT 1 FROM push_certs p WHERE p.topic = e.topic))",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64> {
         self.client()
             .await?

@@ -950,6 +950,20 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn unpushable_count(&self) -> Result<u64> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM enrollments e WHERE e.enrolled = 1 AND (e.token IS NULL \
+                 OR e.topic IS NULL OR e.push_dead_at IS NOT NULL OR NOT EXISTS \
+                 (SELECT 1 FROM push_certs p WHERE p.topic = e.topic))",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64> {
         let (id, uuid) = (id.to_owned(), uuid.to_owned());
         self.with(move |c| {
