@@ -152,6 +152,12 @@ pub struct Config {
     #[arg(long, env = "MDM_RETENTION_DAYS", default_value_t = DEFAULT_RETENTION_DAYS)]
     pub retention_days: u64,
 
+    /// Seconds without a connection after which an enrollment with commands waiting is
+    /// pushed again by the backstop (at most once per that period; a lost push or a device
+    /// that was off does not leave its commands waiting forever). 0 turns it off.
+    #[arg(long, env = "MDM_REPUSH_AFTER", default_value_t = crate::backstop::DEFAULT_REPUSH_AFTER)]
+    pub repush_after: u64,
+
     /// Seconds after which a command handed to a device and not answered is stalled: it is
     /// no longer sent (so it does not block the queue) and is listed by `GET /v1/stalled`
     /// until re-sent (`POST /v1/commands/{uuid}/resend`) or dropped (`DELETE`).
@@ -238,6 +244,7 @@ impl Config {
             min_body_rate: crate::limits::DEFAULT_MIN_BODY_RATE,
             max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
             retention_days: DEFAULT_RETENTION_DAYS,
+            repush_after: crate::backstop::DEFAULT_REPUSH_AFTER,
             stall_after: crate::queue::DEFAULT_STALL_AFTER,
             push_expiration: crate::apns::DEFAULT_PUSH_EXPIRATION,
             not_now_backoff: crate::queue::DEFAULT_NOT_NOW_BACKOFF,
@@ -370,6 +377,13 @@ impl Config {
             .with_not_now_backoff(self.not_now_backoff, self.not_now_backoff_max)
     }
 
+    /// This configuration with the push backstop re-pushing after `seconds` of silence
+    /// (0: off).
+    pub fn with_repush_after(mut self, seconds: u64) -> Self {
+        self.repush_after = seconds;
+        self
+    }
+
     /// This configuration keeping finished commands `days` days (0: forever).
     pub fn with_retention_days(mut self, days: u64) -> Self {
         self.retention_days = days;
@@ -483,7 +497,9 @@ pub struct Server {
     /// Refusal counters (also shown by `GET /v1/stats`).
     pub refusals: Arc<crate::refusals::Refusals>,
     storage: Arc<dyn storage::Storage>,
+    service: Arc<dyn crate::service::Service>,
     retention_days: u64,
+    repush_after: u64,
     /// True when enrollment is open to anyone (`--open-enrollment`).
     pub open_enrollment: bool,
     /// The TLS configuration, when serving HTTPS.
@@ -597,7 +613,8 @@ impl Server {
         ));
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let service = customize(service.with_observer(Arc::clone(&metrics) as _));
-        let mut state = AppState::new(Arc::new(service), Arc::clone(&storage), api_key.clone());
+        let service: Arc<dyn crate::service::Service> = Arc::new(service);
+        let mut state = AppState::new(Arc::clone(&service), Arc::clone(&storage), api_key.clone());
         state.metrics = metrics;
         let mut device_limits = crate::limits::DeviceLimits::new(
             config.max_body,
@@ -673,7 +690,9 @@ impl Server {
                 .with_max_connections(config.max_connections),
             refusals,
             storage,
+            service,
             retention_days: config.retention_days,
+            repush_after: config.repush_after,
             pki,
             no_signature_check: config.no_signature_check,
             data_dir: config.data_dir.clone(),
@@ -767,6 +786,13 @@ impl Server {
                 RETENTION_INTERVAL,
             ))
         });
+        let backstop = (self.repush_after > 0).then(|| {
+            tokio::spawn(crate::backstop::run(
+                Arc::clone(&self.storage),
+                Arc::clone(&self.service),
+                self.repush_after,
+            ))
+        });
         let refusals = Arc::clone(&self.refusals);
         #[cfg(feature = "tls")]
         let served = if let Some(tls) = self.tls {
@@ -807,7 +833,7 @@ impl Server {
             .await;
             Ok(())
         };
-        if let Some(task) = pruning {
+        for task in [pruning, backstop].into_iter().flatten() {
             task.abort();
         }
         served

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod apns;
 pub mod app;
+pub mod backstop;
 pub mod command;
 pub mod device;
 pub mod escrow;

@@ -690,6 +690,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// How many enrolled enrollments use each push topic, in topic order.
     async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>>;
 
+    /// Enrollments to re-push (at most `limit`): enrolled with a live token, a target
+    /// waiting and ready at `now`, not seen since `before` and not re-pushed since `before`.
+    /// Driven by the waiting targets (an index of its own): a run costs what is pending.
+    async fn silent_with_pending(
+        &self,
+        before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+
+    /// Notes that `ids` were re-pushed at `now`.
+    async fn mark_repushed(&self, ids: &[String], now: Timestamp) -> Result<()>;
+
     /// How many enrolled enrollments cannot be pushed now: no token or topic, a token APNs
     /// called dead, or no push certificate stored for their topic.
     async fn unpushable_count(&self) -> Result<u64>;

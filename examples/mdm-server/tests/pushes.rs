@@ -63,6 +63,11 @@ struct Harness {
 
 impl Harness {
     async fn start(storage: Option<&str>) -> Self {
+        Self::start_with(storage, 0).await
+    }
+
+    /// A server whose push backstop re-pushes after `repush_after` seconds (0: off).
+    async fn start_with(storage: Option<&str>, repush_after: u64) -> Self {
         let pki = TestPki::new().unwrap();
         let mock = MockApns::builder(&pki).start().await.unwrap();
         let dir = TempDir::new();
@@ -71,7 +76,8 @@ impl Harness {
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
             .with_api_key(KEY)
             .without_signature_check()
-            .with_apns(mock.url(), Some(ca));
+            .with_apns(mock.url(), Some(ca))
+            .with_repush_after(repush_after);
         if let Some(url) = storage {
             config = config.with_storage(url);
         }
@@ -314,5 +320,82 @@ async fn pushes_never_fail_silently_on_postgres() {
         return;
     };
     pushes_never_fail_silently(Some(&schema.url)).await;
+    schema.drop_schema().await;
+}
+
+/// The backstop re-pushes an enrollment with a command waiting that has been silent for
+/// `--repush-after`; not one with nothing waiting, and no longer once its queue is empty.
+async fn backstop_repushes_silent_enrollments(storage: Option<&str>) {
+    let h = Harness::start_with(storage, 2).await;
+    let r = h
+        .admin(
+            "PUT",
+            "/v1/pushcert",
+            push_cert_pem(&h.pki, TOPIC).as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (waiting, idle) = (unique("WAIT"), unique("IDLE"));
+    for udid in [&waiting, &idle] {
+        assert_eq!(h.checkin(&token_update(udid, TOPIC)).await.status, 200);
+    }
+    // Queued without a push (as if the push were lost).
+    let uuid = unique("C");
+    let r = h
+        .admin(
+            "PUT",
+            &format!("/v1/enqueue/{waiting}?nopush=1"),
+            command(&uuid).as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(h.pushes_to(&waiting).is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while h.pushes_to(&waiting).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backstop never re-pushed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let push = &h.pushes_to(&waiting)[0];
+    assert!(push.expiration.is_some(), "a backstop push expires too");
+    assert!(h.pushes_to(&idle).is_empty(), "nothing waits for it");
+    // The device connects and answers: nothing waits any more, no more pushes.
+    let device =
+        |body: String| async move { request(h.addr, "PUT", "/mdm", &[], body.as_bytes()).await };
+    let r = device(plist(&format!(
+        "<key>Status</key><string>Idle</string><key>UDID</key><string>{waiting}</string>"
+    )))
+    .await;
+    assert!(r.text().contains(&uuid), "{}", r.text());
+    let r = device(plist(&format!(
+        "<key>Status</key><string>Acknowledged</string><key>UDID</key><string>{waiting}</string>\
+         <key>CommandUUID</key><string>{uuid}</string>"
+    )))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answered = h.pushes_to(&waiting).len();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(
+        h.pushes_to(&waiting).len(),
+        answered,
+        "no push once answered"
+    );
+    assert!(h.pushes_to(&idle).is_empty());
+    let _ = h.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backstop_repushes_silent_enrollments_on_sqlite() {
+    backstop_repushes_silent_enrollments(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backstop_repushes_silent_enrollments_on_postgres() {
+    let Some(schema) = PgSchema::create("backstop_repushes_silent", "t").await else {
+        return;
+    };
+    backstop_repushes_silent_enrollments(Some(&schema.url)).await;
     schema.drop_schema().await;
 }

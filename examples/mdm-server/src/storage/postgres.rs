@@ -179,6 +179,12 @@ ALTER TABLE enrollments ADD COLUMN push_dead_at BIGINT;
 -- The order certificates were stored in ("the latest" when two share a second).
 ALTER TABLE push_certs ADD COLUMN stored_seq BIGINT NOT NULL DEFAULT 0;
 "#,
+    // The push backstop: when an enrollment was last re-pushed, and the waiting targets
+    // indexed on their own so a run costs what is pending, not the queue's history.
+    r#"
+ALTER TABLE enrollments ADD COLUMN repushed_at BIGINT;
+CREATE INDEX queue_pending ON queue (enrollment_id) WHERE status IS NULL OR status = 'NotNow';
+"#,
 ];
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
@@ -1222,6 +1228,43 @@ impl Storage for PostgresStorage {
             .iter()
             .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0)))
             .collect())
+    }
+
+    async fn silent_with_pending(
+        &self,
+        before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT DISTINCT q.enrollment_id FROM queue q \
+                 JOIN commands c ON c.uuid = q.command_uuid \
+                 JOIN enrollments e ON e.id = q.enrollment_id \
+                 WHERE (q.status IS NULL OR q.status = 'NotNow') AND q.ready_at <= $2 \
+                 AND (c.expires_at IS NULL OR c.expires_at > $2) \
+                 AND e.enrolled AND e.token IS NOT NULL AND e.push_dead_at IS NULL \
+                 AND e.last_seen_at < $1 AND (e.repushed_at IS NULL OR e.repushed_at < $1) \
+                 ORDER BY q.enrollment_id LIMIT $3",
+                &[&before, &now, &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn mark_repushed(&self, ids: &[String], now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE enrollments SET repushed_at = $2 WHERE id = ANY($1)",
+                &[&ids, &now],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn unpushable_count(&self) -> Result<u64> {

@@ -170,6 +170,12 @@ ALTER TABLE enrollments ADD COLUMN push_dead_at INTEGER;
 -- The order certificates were stored in ("the latest" when two share a second).
 ALTER TABLE push_certs ADD COLUMN stored_seq INTEGER NOT NULL DEFAULT 0;
 "#,
+    // The push backstop: when an enrollment was last re-pushed, and the waiting targets
+    // indexed on their own so a run costs what is pending, not the queue's history.
+    r#"
+ALTER TABLE enrollments ADD COLUMN repushed_at INTEGER;
+CREATE INDEX queue_pending ON queue (enrollment_id) WHERE status IS NULL OR status = 'NotNow';
+"#,
 ];
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
@@ -946,6 +952,44 @@ impl Storage for SqliteStorage {
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)))?;
             rows.map(|r| r.map(|(t, n)| (t, u64::try_from(n).unwrap_or(0))))
                 .collect()
+        })
+        .await
+    }
+
+    async fn silent_with_pending(
+        &self,
+        before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT q.enrollment_id FROM queue q \
+                 JOIN commands c ON c.uuid = q.command_uuid \
+                 JOIN enrollments e ON e.id = q.enrollment_id \
+                 WHERE (q.status IS NULL OR q.status = 'NotNow') AND q.ready_at <= ?2 \
+                 AND (c.expires_at IS NULL OR c.expires_at > ?2) \
+                 AND e.enrolled = 1 AND e.token IS NOT NULL AND e.push_dead_at IS NULL \
+                 AND e.last_seen_at < ?1 AND (e.repushed_at IS NULL OR e.repushed_at < ?1) \
+                 ORDER BY q.enrollment_id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![before, now, limit], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn mark_repushed(&self, ids: &[String], now: Timestamp) -> Result<()> {
+        let ids = ids.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for id in &ids {
+                tx.execute(
+                    "UPDATE enrollments SET repushed_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            tx.commit()
         })
         .await
     }
