@@ -2,6 +2,7 @@
 
 mod body;
 pub mod error;
+pub mod fuzzing;
 pub mod generated;
 mod keyed;
 pub mod lint;
