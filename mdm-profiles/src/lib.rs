@@ -9,6 +9,7 @@ pub mod lint;
 pub mod profile;
 mod rt;
 pub mod schema;
+pub mod skeleton;
 pub mod target;
 
 pub use body::PayloadBody;

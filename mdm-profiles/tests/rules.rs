@@ -403,3 +403,32 @@ fn every_rule_has_a_test_here() {
         assert!(me.contains(&name), "no test for {} {}", r.id, r.name);
     }
 }
+
+/// `skeleton::profile` (`mdmctl profile new`) gives a profile that lints without errors or
+/// warnings for every payload type the schema has (and the platforms it is for).
+#[test]
+fn every_skeleton_lints_clean() {
+    let mut dirty = Vec::new();
+    for spec in mdm_profiles::schema::all() {
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            uuid(n)
+        };
+        let p = mdm_profiles::skeleton::profile(spec.payload_type, "org.example.new", &mut next)
+            .unwrap();
+        let bytes = p.encode().unwrap();
+        let back = Profile::decode(&bytes).unwrap();
+        let report = lint::lint(&back, &[]);
+        let bad: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info && f.rule.id != "P009")
+            .map(|f| format!("{} {} {}", f.rule.id, f.path, f.message))
+            .collect();
+        if !bad.is_empty() {
+            dirty.push(format!("{}: {bad:?}", spec.payload_type));
+        }
+    }
+    assert!(dirty.is_empty(), "{}", dirty.join("\n"));
+}
