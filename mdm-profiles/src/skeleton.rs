@@ -1,7 +1,7 @@
 //! Minimal valid profiles: the keys the schema requires, with its defaults, for any payload
 //! type (`mdmctl profile new`).
 
-use crate::profile::{Payload, Profile};
+use crate::profile::{CONFIGURATION, Payload, Profile};
 use crate::schema::{self, KeySpec, Kind, PayloadSpec};
 use mdm_proto::plist::{Date, Dictionary, Value};
 
@@ -87,9 +87,9 @@ fn referenced_type(key: &str) -> &'static str {
 
 /// A profile holding one minimal payload of `payload_type` (and, when a required key of it
 /// names a certificate or identity payload, a placeholder payload of that kind for it to
-/// name). The profile is `identifier`, the payload `identifier.<last part of the type>`;
-/// the UUIDs come from `new_uuid` (fresh ones: this crate does no I/O and draws no random
-/// numbers). `None` for a payload type the schema does not have.
+/// name). The profile is `identifier`, the payload `identifier.payload`; the UUIDs come
+/// from `new_uuid` (fresh ones: this crate does no I/O and draws no random numbers).
+/// `None` for a payload type the schema does not have.
 ///
 /// ```
 /// use mdm_profiles::{lint, skeleton};
@@ -99,7 +99,7 @@ fn referenced_type(key: &str) -> &'static str {
 ///     format!("0F4A0000-0000-4000-8000-{n:012}")
 /// })
 /// .expect("a payload type of the schema");
-/// assert_eq!(p.payloads[0].identifier(), Some("org.example.wifi.managed"));
+/// assert_eq!(p.payloads[0].identifier(), Some("org.example.wifi.payload"));
 /// assert_eq!(lint(&p, &[]).findings, []);
 /// ```
 pub fn profile(
@@ -108,32 +108,36 @@ pub fn profile(
     new_uuid: &mut dyn FnMut() -> String,
 ) -> Option<Profile> {
     let spec = schema::spec(payload_type)?;
-    let last = payload_type.rsplit('.').next().unwrap_or(payload_type);
-    let mut profile = Profile::new(identifier, new_uuid());
-    profile.keys.insert(
+    let mut top = Dictionary::new();
+    top.insert("PayloadType".into(), Value::String(CONFIGURATION.into()));
+    top.insert("PayloadVersion".into(), Value::Integer(1.into()));
+    top.insert(
+        "PayloadIdentifier".into(),
+        Value::String(identifier.to_owned()),
+    );
+    top.insert("PayloadUUID".into(), Value::String(new_uuid()));
+    top.insert(
         "PayloadDisplayName".into(),
         Value::String(spec.title.to_owned()),
     );
-    let mut main = payload_dict(spec, &format!("{identifier}.{last}"), &new_uuid());
-    let mut companions = Vec::new();
+    let mut main = payload_dict(spec, &format!("{identifier}.payload"), &new_uuid());
+    let mut payloads = Vec::new();
     for (key, value) in main.iter_mut() {
         if let Value::String(s) = value
             && crate::lint::identity::is_reference_key(key)
             && let Some(target) = schema::spec(referenced_type(key))
         {
             let uuid = new_uuid();
-            let n = companions.len() + 1;
-            companions.push(payload_dict(
+            let n = payloads.len() + 1;
+            payloads.push(Value::Dictionary(payload_dict(
                 target,
-                &format!("{identifier}.{last}.certificate{n}"),
+                &format!("{identifier}.certificate{n}"),
                 &uuid,
-            ));
+            )));
             *s = uuid;
         }
     }
-    profile = profile.with_payload(Payload::from_dictionary(main));
-    for c in companions {
-        profile = profile.with_payload(Payload::from_dictionary(c));
-    }
-    Some(profile)
+    payloads.insert(0, Value::Dictionary(main));
+    top.insert("PayloadContent".into(), Value::Array(payloads));
+    Some(Profile::from_dictionary(top))
 }
