@@ -24,6 +24,16 @@ pub enum Error {
         /// What is wrong with the signature.
         reason: String,
     },
+    /// The signature verifies, but its signer is not trusted: no path from the signer's
+    /// certificate (through the certificates the signature carries) to a given anchor.
+    #[error("signed profile: the signer is not trusted: {reason}")]
+    Untrusted {
+        /// Why the path to the anchors failed.
+        reason: String,
+    },
+    /// Signing failed (a key or certificate mdm-pki refuses).
+    #[error("signing the profile: {0}")]
+    Sign(#[source] mdm_pki::Error),
     /// Encoding failed (a value the plist writer refuses).
     #[error("encoding the profile: {0}")]
     Encode(#[source] mdm_proto::Error),

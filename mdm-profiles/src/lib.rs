@@ -2,12 +2,14 @@
 
 mod body;
 pub mod error;
+pub mod fuzzing;
 pub mod generated;
 mod keyed;
 pub mod lint;
 pub mod profile;
 mod rt;
 pub mod schema;
+pub mod skeleton;
 pub mod target;
 
 pub use body::PayloadBody;

@@ -364,6 +364,81 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// Encodes the profile (XML) and signs it: a CMS SignedData (DER) that holds the
+    /// profile, signed with SHA-256 by `cert` and `key`, carrying `cert` and `chain` (the
+    /// intermediates a device needs to reach its trusted root), as `openssl cms -sign
+    /// -nodetach -outform DER` writes it. [`Profile::decode`] reads it back.
+    ///
+    /// ```
+    /// use mdm_pki::issue::{IssueOptions, common_name, self_signed};
+    /// use mdm_pki::{EcKey, cms::cert_der};
+    /// use mdm_profiles::Profile;
+    /// let key = EcKey::generate()?;
+    /// let now = 1_700_000_000;
+    /// let opts = IssueOptions::new(vec![1], now, 86_400);
+    /// let cert = self_signed(&key, &common_name("Profile signer"), false, &opts)?;
+    /// let profile = Profile::new("org.example.p", "0F4A0000-0000-4000-8000-000000000000");
+    /// let signed = profile.sign(&cert, &key, &[])?;
+    /// let back = Profile::decode(&signed)?;
+    /// assert_eq!(back.to_dictionary(), profile.to_dictionary());
+    /// let signature = back.signature.as_ref().expect("signed");
+    /// assert_eq!(signature.signer_der, cert_der(&cert)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Encode`], or [`Error::Sign`] for a certificate or key mdm-pki refuses.
+    pub fn sign(
+        &self,
+        cert: &mdm_pki::Certificate,
+        key: &dyn mdm_pki::PrivateKey,
+        chain: &[&mdm_pki::Certificate],
+    ) -> Result<Vec<u8>> {
+        let content = self.encode()?;
+        let signer = mdm_pki::cms::Signer {
+            cert,
+            key,
+            digest: mdm_pki::DigestAlgorithm::Sha256,
+        };
+        mdm_pki::cms::sign(&mdm_pki::oids::DATA, &content, false, &signer, &[], chain)
+            .map_err(Error::Sign)
+    }
+}
+
+impl Signature {
+    /// Checks that the signer is trusted: a path from its certificate, through the other
+    /// certificates the signature carries, to one of `anchors`, every certificate valid at
+    /// `now` (Unix seconds). Returns the index of the anchor.
+    ///
+    /// # Errors
+    /// [`Error::Untrusted`] naming why the path failed (or a carried certificate that does
+    /// not parse).
+    pub fn verify_trust(&self, anchors: &[mdm_pki::Certificate], now: i64) -> Result<usize> {
+        let untrusted = |e: mdm_pki::Error| Error::Untrusted {
+            reason: e.to_string(),
+        };
+        let leaf = mdm_pki::parse_certificate(&self.signer_der).map_err(untrusted)?;
+        // The path search is bounded (mdm_pki::validate::MAX_CANDIDATES); the carried
+        // certificates that do not parse strictly cannot be on it.
+        let intermediates: Vec<mdm_pki::Certificate> = self
+            .certificates_der
+            .iter()
+            .filter(|d| **d != self.signer_der)
+            .take(mdm_pki::validate::MAX_CANDIDATES)
+            .filter_map(|d| mdm_pki::parse_certificate(d).ok())
+            .collect();
+        mdm_pki::validate::validate_path(
+            &leaf,
+            &intermediates,
+            anchors,
+            &mdm_pki::validate::Validation::at(now),
+        )
+        .map(|p| p.anchor)
+        .map_err(untrusted)
+    }
+}
+
 fn broken(reason: impl Into<String>) -> Error {
     Error::BrokenSignature {
         reason: reason.into(),

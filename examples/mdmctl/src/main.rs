@@ -12,6 +12,7 @@ mod inspect_ddm;
 mod inspect_report;
 mod inspect_scep;
 mod output;
+mod profile_cmd;
 mod push_cmd;
 mod scep_cmd;
 mod schema_cmd;
@@ -50,6 +51,10 @@ enum TopLevel {
     /// Apple's schema trees: what changed between two releases.
     #[command(subcommand)]
     Schema(schema_cmd::SchemaCmd),
+    /// Configuration profiles (.mobileconfig): lint against Apple's schema, inspect,
+    /// create, sign and verify.
+    #[command(subcommand)]
+    Profile(profile_cmd::ProfileCmd),
     /// Old name of `commands new` (kept so that scripts keep working).
     #[command(subcommand, hide = true)]
     Command(command_new::CommandCmd),
@@ -97,6 +102,7 @@ fn main() {
         TopLevel::Inspect(Inspect::Scep(args)) => inspect_scep::run(args),
         TopLevel::Schema(cmd) => schema_cmd::run(cmd),
         TopLevel::Command(cmd) => command_new::run(cmd),
+        TopLevel::Profile(cmd) => profile_cmd::run(cmd),
         TopLevel::Scep(args) => scep_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Push(args) => push_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Dep(args) => dep_cmd::run(args),
