@@ -496,7 +496,21 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8], context: &'static str) -> R
     }
     let trimmed = body.trim_ascii();
     let input: &[u8] = if trimmed.is_empty() { b"null" } else { body };
-    serde_json::from_slice(input).map_err(|source| Error::Decode { context, source })
+    // serde_path_to_error (already in the tree through axum) tracks the path of the value
+    // being decoded, so the error names the field that did not match the schema; serde_json
+    // alone only gives a line and column.
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
+        context,
+        path: e.path().to_string(),
+        source: e.into_inner(),
+    })?;
+    de.end().map_err(|source| Error::Decode {
+        context,
+        path: ".".to_string(),
+        source,
+    })?;
+    Ok(value)
 }
 
 /// Parses the answer of `GET /session` into the session token.
@@ -513,6 +527,7 @@ pub fn parse_session_response(
     if session.auth_session_token.is_empty() {
         return Err(Error::Decode {
             context: "session",
+            path: "auth_session_token".to_string(),
             source: serde::de::Error::custom("auth_session_token is empty"),
         });
     }
