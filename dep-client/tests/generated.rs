@@ -92,3 +92,22 @@ fn schema_mismatch_names_the_field() {
     };
     assert_eq!(path, "more_to_follow");
 }
+
+#[test]
+fn endpoint_table_covers_every_call_once() {
+    use dep_client::endpoint::{self, ENDPOINTS, Endpoint};
+    assert_eq!(ENDPOINTS.len(), 14);
+    let mut seen = std::collections::BTreeSet::new();
+    for e in ENDPOINTS {
+        assert!(seen.insert((e.method, e.path)), "{e:?} twice");
+        assert!(e.path.starts_with('/'), "{e:?}");
+    }
+    // The table's lines and the types' constants are the same facts.
+    assert_eq!(endpoint::SyncDevices::PATH, "/devices/sync");
+    assert_eq!(endpoint::RemoveProfile::METHOD, http::Method::DELETE);
+    assert!(
+        ENDPOINTS
+            .iter()
+            .any(|e| e.method == "GET" && e.name == "get profile")
+    );
+}
