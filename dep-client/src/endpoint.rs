@@ -88,142 +88,115 @@ fn check_devices(devices: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-macro_rules! endpoint {
-    ($(#[$m:meta])* $ty:ident => $resp:ty, $method:ident, $path:literal) => {
+/// What the table says about one endpoint, for logs, docs and mocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointInfo {
+    /// The HTTP method, such as `POST`.
+    pub method: &'static str,
+    /// The path, such as `/server/devices`.
+    pub path: &'static str,
+    /// The name used in errors and logs.
+    pub name: &'static str,
+}
+
+/// The endpoint table: every DEP call as one line of method, path, name, request and response
+/// type (the bodies are the types generated from Apple's schemas or the crate's types over
+/// them), and the check of its arguments. Three shapes:
+/// - `Type: METHOD "path" => Response, "name";` a call without arguments (a unit struct);
+/// - `Type(Request): METHOD "path" => Response, "name", check;` a JSON body;
+/// - `Type{query}: METHOD "path" => Response, "name", check, query;` a struct defined beside
+///   the table, sent as a query string.
+macro_rules! endpoints {
+    ($($(#[$m:meta])* $ty:ident $(($req:ty))? $({$q:ident})?: $method:ident $path:literal => $resp:ty, $name:literal $(, $check:expr $(, $query:expr)?)?;)*) => {
+        $(endpoints!(@one $(#[$m])* $ty $(($req))? $({$q})?: $method $path => $resp, $name $(, $check $(, $query)?)?);)*
+
+        /// Every endpoint of the table, in its order.
+        pub const ENDPOINTS: &[EndpointInfo] = &[
+            $(EndpointInfo { method: stringify!($method), path: $path, name: $name },)*
+        ];
+    };
+    (@one $(#[$m:meta])* $ty:ident: $method:ident $path:literal => $resp:ty, $name:literal) => {
         $(#[$m])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct $ty;
+
         impl Endpoint for $ty {
             type Response = $resp;
             const METHOD: Method = Method::$method;
             const PATH: &'static str = $path;
-            const NAME: &'static str = $path;
+            const NAME: &'static str = $name;
+        }
+    };
+    (@one $(#[$m:meta])* $ty:ident($req:ty): $method:ident $path:literal => $resp:ty, $name:literal, $check:expr) => {
+        $(#[$m])*
+        pub struct $ty(pub $req);
+
+        impl Endpoint for $ty {
+            type Response = $resp;
+            const METHOD: Method = Method::$method;
+            const PATH: &'static str = $path;
+            const NAME: &'static str = $name;
+            fn body(&self) -> Result<Option<Vec<u8>>, Error> {
+                json(&self.0, $name)
+            }
+            fn validate(&self) -> Result<(), Error> {
+                let check: fn(&$req) -> Result<(), Error> = $check;
+                check(&self.0)
+            }
+        }
+    };
+    (@one $(#[$m:meta])* $ty:ident{query}: $method:ident $path:literal => $resp:ty, $name:literal, $check:expr, $query:expr) => {
+        impl Endpoint for $ty {
+            type Response = $resp;
+            const METHOD: Method = Method::$method;
+            const PATH: &'static str = $path;
+            const NAME: &'static str = $name;
+            fn query(&self) -> Result<Option<String>, Error> {
+                let query: fn(&$ty) -> String = $query;
+                Ok(Some(query(self)))
+            }
+            fn validate(&self) -> Result<(), Error> {
+                let check: fn(&$ty) -> Result<(), Error> = $check;
+                check(self)
+            }
         }
     };
 }
 
-/// `GET /account`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GetAccount;
-endpoint!(GetAccount => AccountDetail, GET, "/account");
-
-/// `POST /server/devices`: fetch every device assigned to this server, page by page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FetchDevices(pub DeviceListRequest);
-
-impl Endpoint for FetchDevices {
-    type Response = DeviceListResponse;
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/server/devices";
-    const NAME: &'static str = "fetch devices";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "fetch request")
-    }
-    fn validate(&self) -> Result<(), Error> {
-        check_limit(self.0.limit)
-    }
+fn no_check<T>(_: &T) -> Result<(), Error> {
+    Ok(())
 }
 
-/// `POST /devices/sync`: the changes since a cursor.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncDevices(pub DeviceListRequest);
-
-impl Endpoint for SyncDevices {
-    type Response = DeviceListResponse;
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/devices/sync";
-    const NAME: &'static str = "sync devices";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "sync request")
+fn check_sync(r: &DeviceListRequest) -> Result<(), Error> {
+    if r.cursor.as_deref().unwrap_or_default().is_empty() {
+        return Err(Error::InvalidInput {
+            what: "cursor",
+            reason: "a sync needs the cursor of an earlier fetch".into(),
+        });
     }
-    fn validate(&self) -> Result<(), Error> {
-        if self.0.cursor.as_deref().unwrap_or_default().is_empty() {
-            return Err(Error::InvalidInput {
-                what: "cursor",
-                reason: "a sync needs the cursor of an earlier fetch".into(),
-            });
-        }
-        check_limit(self.0.limit)
-    }
+    check_limit(r.limit)
 }
 
-/// `POST /devices`: details of some devices.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GetDeviceDetails(pub DeviceDetailsRequest);
-
-impl Endpoint for GetDeviceDetails {
-    type Response = DeviceDetailsResponse;
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/devices";
-    const NAME: &'static str = "device details";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "device details request")
+fn check_activation_lock(r: &ActivationLockRequest) -> Result<(), Error> {
+    if r.device.is_empty() {
+        return Err(Error::InvalidInput {
+            what: "device",
+            reason: "empty serial number".into(),
+        });
     }
-    fn validate(&self) -> Result<(), Error> {
-        check_devices(&self.0.devices)
-    }
+    Ok(())
 }
 
-/// `POST /devices/disown`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DisownDevices(pub DisownRequest);
-
-impl Endpoint for DisownDevices {
-    type Response = DisownResponse;
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/devices/disown";
-    const NAME: &'static str = "disown devices";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "disown request")
+fn check_profile(p: &Profile) -> Result<(), Error> {
+    if p.profile_name.is_empty() || p.url.is_empty() {
+        return Err(Error::InvalidInput {
+            what: "profile",
+            reason: "profile_name and url are required".into(),
+        });
     }
-    fn validate(&self) -> Result<(), Error> {
-        check_devices(&self.0.devices)
-    }
-}
-
-/// `POST /device/activationlock`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ActivationLock(pub ActivationLockRequest);
-
-impl Endpoint for ActivationLock {
-    type Response = ActivationLockResponse;
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/device/activationlock";
-    const NAME: &'static str = "activation lock";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "activation lock request")
-    }
-    fn validate(&self) -> Result<(), Error> {
-        if self.0.device.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "device",
-                reason: "empty serial number".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// `POST /profile`: define a profile (and assign it to its `devices`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DefineProfile(pub Profile);
-
-impl Endpoint for DefineProfile {
-    type Response = DefineProfileResponse;
-    const METHOD: Method = Method::POST;
-    const PATH: &'static str = "/profile";
-    const NAME: &'static str = "define profile";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "profile")
-    }
-    fn validate(&self) -> Result<(), Error> {
-        if self.0.profile_name.is_empty() || self.0.url.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "profile",
-                reason: "profile_name and url are required".into(),
-            });
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// `GET /profile?profile_uuid=…`.
@@ -243,93 +216,63 @@ impl GetProfile {
     }
 }
 
-impl Endpoint for GetProfile {
-    type Response = Profile;
-    const METHOD: Method = Method::GET;
-    const PATH: &'static str = "/profile";
-    const NAME: &'static str = "get profile";
-    fn query(&self) -> Result<Option<String>, Error> {
-        Ok(Some(format!(
-            "profile_uuid={}",
-            crate::session::percent_encode(&self.profile_uuid)
-        )))
-    }
-    fn validate(&self) -> Result<(), Error> {
-        if self.profile_uuid.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "profile_uuid",
-                reason: "empty".into(),
-            });
-        }
-        Ok(())
-    }
+endpoints! {
+    /// `GET /account`.
+    GetAccount: GET "/account" => AccountDetail, "/account";
+    /// `POST /server/devices`: fetch every device assigned to this server, page by page.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    FetchDevices(DeviceListRequest): POST "/server/devices" => DeviceListResponse, "fetch devices",
+        |r| check_limit(r.limit);
+    /// `POST /devices/sync`: the changes since a cursor.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    SyncDevices(DeviceListRequest): POST "/devices/sync" => DeviceListResponse, "sync devices",
+        check_sync;
+    /// `POST /devices`: details of some devices.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    GetDeviceDetails(DeviceDetailsRequest): POST "/devices" => DeviceDetailsResponse,
+        "device details", |r| check_devices(&r.devices);
+    /// `POST /devices/disown`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    DisownDevices(DisownRequest): POST "/devices/disown" => DisownResponse, "disown devices",
+        |r| check_devices(&r.devices);
+    /// `POST /device/activationlock`.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    ActivationLock(ActivationLockRequest): POST "/device/activationlock" => ActivationLockResponse,
+        "activation lock", check_activation_lock;
+    /// `POST /profile`: define a profile (and assign it to its `devices`).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    DefineProfile(Profile): POST "/profile" => DefineProfileResponse, "define profile",
+        check_profile;
+    GetProfile{query}: GET "/profile" => Profile, "get profile",
+        |g| if g.profile_uuid.is_empty() {
+            Err(Error::InvalidInput { what: "profile_uuid", reason: "empty".into() })
+        } else {
+            Ok(())
+        },
+        |g| format!("profile_uuid={}", crate::session::percent_encode(&g.profile_uuid));
+    /// `PUT /profile/devices`: assign a profile.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    AssignProfile(AssignProfileRequest): PUT "/profile/devices" => AssignProfileResponse,
+        "assign profile", |r| check_devices(&r.devices);
+    /// `DELETE /profile/devices`: remove the profile of some devices.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    RemoveProfile(RemoveProfileRequest): DELETE "/profile/devices" => RemoveProfileResponse,
+        "remove profile", |r| check_devices(&r.devices);
+    /// `GET /account-driven-enrollment/profile`.
+    GetAccountDrivenEnrollmentProfile: GET "/account-driven-enrollment/profile"
+        => AccountDrivenEnrollmentProfile, "/account-driven-enrollment/profile";
+    /// `PUT /account-driven-enrollment/profile`: set the service discovery URL.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    AssignAccountDrivenEnrollmentProfile(AccountDrivenEnrollmentProfile):
+        PUT "/account-driven-enrollment/profile" => serde_json::Value,
+        "assign account-driven enrollment profile", no_check;
+    /// `DELETE /account-driven-enrollment/profile`.
+    RemoveAccountDrivenEnrollmentProfile: DELETE "/account-driven-enrollment/profile"
+        => serde_json::Value, "/account-driven-enrollment/profile";
+    /// `GET /os-beta-enrollment/tokens`.
+    GetBetaEnrollmentTokens: GET "/os-beta-enrollment/tokens" => BetaEnrollmentTokensResponse,
+        "/os-beta-enrollment/tokens";
 }
-
-/// `PUT /profile/devices`: assign a profile.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AssignProfile(pub AssignProfileRequest);
-
-impl Endpoint for AssignProfile {
-    type Response = AssignProfileResponse;
-    const METHOD: Method = Method::PUT;
-    const PATH: &'static str = "/profile/devices";
-    const NAME: &'static str = "assign profile";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "assign profile request")
-    }
-    fn validate(&self) -> Result<(), Error> {
-        check_devices(&self.0.devices)
-    }
-}
-
-/// `DELETE /profile/devices`: remove the profile of some devices.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RemoveProfile(pub RemoveProfileRequest);
-
-impl Endpoint for RemoveProfile {
-    type Response = RemoveProfileResponse;
-    const METHOD: Method = Method::DELETE;
-    const PATH: &'static str = "/profile/devices";
-    const NAME: &'static str = "remove profile";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "remove profile request")
-    }
-    fn validate(&self) -> Result<(), Error> {
-        check_devices(&self.0.devices)
-    }
-}
-
-/// `GET /account-driven-enrollment/profile`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GetAccountDrivenEnrollmentProfile;
-endpoint!(GetAccountDrivenEnrollmentProfile => AccountDrivenEnrollmentProfile, GET, "/account-driven-enrollment/profile");
-
-/// `PUT /account-driven-enrollment/profile`: set the service discovery URL.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AssignAccountDrivenEnrollmentProfile(pub AccountDrivenEnrollmentProfile);
-
-impl Endpoint for AssignAccountDrivenEnrollmentProfile {
-    type Response = serde_json::Value;
-    const METHOD: Method = Method::PUT;
-    const PATH: &'static str = "/account-driven-enrollment/profile";
-    const NAME: &'static str = "assign account-driven enrollment profile";
-    fn body(&self) -> Result<Option<Vec<u8>>, Error> {
-        json(&self.0, "account-driven enrollment profile")
-    }
-}
-
-/// `DELETE /account-driven-enrollment/profile`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RemoveAccountDrivenEnrollmentProfile;
-endpoint!(RemoveAccountDrivenEnrollmentProfile => serde_json::Value, DELETE, "/account-driven-enrollment/profile");
-
-/// `GET /os-beta-enrollment/tokens`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GetBetaEnrollmentTokens;
-endpoint!(GetBetaEnrollmentTokens => BetaEnrollmentTokensResponse, GET, "/os-beta-enrollment/tokens");
 
 /// Where and how requests are sent: base URL, User-Agent and protocol version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -496,7 +439,21 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8], context: &'static str) -> R
     }
     let trimmed = body.trim_ascii();
     let input: &[u8] = if trimmed.is_empty() { b"null" } else { body };
-    serde_json::from_slice(input).map_err(|source| Error::Decode { context, source })
+    // serde_path_to_error (already in the tree through axum) tracks the path of the value
+    // being decoded, so the error names the field that did not match the schema; serde_json
+    // alone only gives a line and column.
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
+        context,
+        path: e.path().to_string(),
+        source: e.into_inner(),
+    })?;
+    de.end().map_err(|source| Error::Decode {
+        context,
+        path: ".".to_string(),
+        source,
+    })?;
+    Ok(value)
 }
 
 /// Parses the answer of `GET /session` into the session token.
@@ -513,6 +470,7 @@ pub fn parse_session_response(
     if session.auth_session_token.is_empty() {
         return Err(Error::Decode {
             context: "session",
+            path: "auth_session_token".to_string(),
             source: serde::de::Error::custom("auth_session_token is empty"),
         });
     }

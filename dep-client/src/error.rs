@@ -13,10 +13,13 @@ use crate::types::ErrorCode;
 #[non_exhaustive]
 pub enum Error {
     /// A response body is not the JSON this endpoint returns.
-    #[error("cannot decode the {context} response: {source}")]
+    #[error("cannot decode the {context} response at `{path}`: {source}")]
     Decode {
         /// The endpoint or body that was decoded.
         context: &'static str,
+        /// Where in the body the value did not match its schema, such as
+        /// `devices[3].serial_number` (`.` for the body itself).
+        path: String,
         /// The JSON error (it names the line and column).
         source: serde_json::Error,
     },

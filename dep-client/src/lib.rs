@@ -6,6 +6,7 @@ mod open_enum;
 pub mod bypass;
 pub mod endpoint;
 pub mod error;
+pub mod generated;
 pub mod session;
 pub mod sync;
 pub mod token;

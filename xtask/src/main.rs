@@ -1,4 +1,5 @@
-//! Development tasks: the one code generator from Apple's YAML schemas, and the test command.
+//! Development tasks: the one code generator from Apple's YAML schemas and the JSON Schemas of
+//! its web services, and the test command.
 //!
 //! `cargo run -p xtask -- test` runs the workspace's tests and ends with a skip report (see
 //! `test_runner`).
@@ -14,6 +15,7 @@ mod checkin;
 mod codegen;
 mod ddm;
 mod profiles;
+mod services;
 mod test_runner;
 
 use std::collections::BTreeMap;
@@ -111,6 +113,13 @@ fn run(schemas: &[PathBuf], root: &Path, out_root: &Path, check: bool) -> Result
         Output {
             src: "mdm-profiles/src",
             files: profiles::generate(&items)?,
+        },
+        Output {
+            src: "dep-client/src",
+            files: services::generate(
+                &root.join("../shared/apple-device-services"),
+                &[services::DEP],
+            )?,
         },
     ];
     let config = root.join("rustfmt.toml");

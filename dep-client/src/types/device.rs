@@ -168,23 +168,8 @@ pub struct DisownResponse {
     pub extra: Extra,
 }
 
-/// Body of `POST /device/activationlock`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ActivationLockRequest {
-    /// The serial number.
-    pub device: String,
-    /// The bypass code's hash (see [`crate::BypassCode::hash`]); without it the device can
-    /// only be unlocked with the user's Apple Account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub escrow_key: Option<String>,
-    /// A message shown on the locked device.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lost_message: Option<String>,
-    /// Keys this crate does not know (sent as is).
-    #[serde(flatten)]
-    pub extra: Extra,
-}
+/// Body of `POST /device/activationlock`, generated from `ActivationLockRequest.json`.
+pub use crate::generated::dep::ActivationLockRequest;
 
 impl ActivationLockRequest {
     /// Locks `device`, with an optional escrow key.

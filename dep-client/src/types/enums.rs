@@ -2,31 +2,8 @@
 
 use crate::open_enum::open_enum;
 
-open_enum! {
-    /// Whether a profile is assigned to a device (`profile_status`).
-    pub enum ProfileStatus {
-        /// No profile is assigned.
-        Empty = "empty",
-        /// A profile is assigned but the device has not fetched it yet.
-        Assigned = "assigned",
-        /// The device fetched its profile.
-        Pushed = "pushed",
-        /// The profile was removed.
-        Removed = "removed",
-    }
-}
-
-open_enum! {
-    /// What happened to a device in a sync page (`op_type`).
-    pub enum OpType {
-        /// The device was added to this server.
-        Added = "added",
-        /// The device changed (profile, assignment...).
-        Modified = "modified",
-        /// The device left this server.
-        Deleted = "deleted",
-    }
-}
+/// Generated from the DEP schemas (`Device.json`, `AccountDetail.json`).
+pub use crate::generated::dep::{OpType, OrgType, OrgVersion, ProfileStatus};
 
 open_enum! {
     /// Per-device result of a bulk call (`response_status` or the values of a `devices` map).
@@ -43,26 +20,6 @@ open_enum! {
         DeviceNotSupported = "DEVICE_NOT_SUPPORTED",
         /// The device is already locked (Activation Lock).
         DeviceAlreadyLocked = "DEVICE_ALREADY_LOCKED",
-    }
-}
-
-open_enum! {
-    /// The kind of organisation (`org_type`).
-    pub enum OrgType {
-        /// Apple School Manager.
-        Edu = "edu",
-        /// Apple Business Manager.
-        Org = "org",
-    }
-}
-
-open_enum! {
-    /// The organisation's program version (`org_version`).
-    pub enum OrgVersion {
-        /// Device Enrollment Program.
-        V1 = "v1",
-        /// Apple School Manager or Apple Business Manager.
-        V2 = "v2",
     }
 }
 
