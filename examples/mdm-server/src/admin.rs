@@ -16,6 +16,7 @@ pub mod declarations;
 pub mod enrollments;
 pub mod escrow;
 pub mod escrow_key_unlock;
+pub mod events;
 pub mod pushcert;
 pub mod return_to_service;
 pub mod tokens;
@@ -24,6 +25,7 @@ pub use commands::*;
 pub use declarations::*;
 pub use enrollments::*;
 pub use escrow::*;
+pub use events::*;
 pub use pushcert::*;
 pub use tokens::*;
 
@@ -255,6 +257,7 @@ pub fn admin_routes() -> Routes {
                 .delete(return_to_service::delete_settings),
         )
         .add("/v1/bad-reports", &["GET"], get(bad_reports))
+        .add("/v1/events", &["GET"], get(list_events))
         .add(
             "/v1/enrollment-tokens",
             &["GET", "POST"],

@@ -158,6 +158,26 @@ pub struct Config {
     #[arg(long, env = "MDM_REPUSH_AFTER", default_value_t = crate::backstop::DEFAULT_REPUSH_AFTER)]
     pub repush_after: u64,
 
+    /// A webhook endpoint: `URL`, or `URL;topics=mdm.Connect,mdm.CheckOut` for some topics
+    /// only (repeat the flag for more endpoints). Events (MicroMDM/NanoMDM JSON) are written
+    /// to an outbox with the change they report and POSTed at least once, in order, retried
+    /// with back-off, surviving restarts.
+    #[arg(long = "webhook", env = "MDM_WEBHOOK", value_delimiter = ' ')]
+    pub webhooks: Vec<String>,
+
+    /// A file whose contents (trimmed) sign webhook bodies: `X-Hmac-Signature` is
+    /// base64(HMAC-SHA256(key, body)).
+    #[arg(long, env = "MDM_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+
+    /// Seconds one webhook POST may take.
+    #[arg(long, env = "MDM_WEBHOOK_TIMEOUT", default_value_t = 10)]
+    pub webhook_timeout: u64,
+
+    /// Keep the event outbox (`GET /v1/events`) even without webhooks.
+    #[arg(long, env = "MDM_KEEP_EVENTS")]
+    pub keep_events: bool,
+
     /// Seconds after which a command handed to a device and not answered is stalled: it is
     /// no longer sent (so it does not block the queue) and is listed by `GET /v1/stalled`
     /// until re-sent (`POST /v1/commands/{uuid}/resend`) or dropped (`DELETE`).
@@ -245,6 +265,10 @@ impl Config {
             max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
             retention_days: DEFAULT_RETENTION_DAYS,
             repush_after: crate::backstop::DEFAULT_REPUSH_AFTER,
+            webhooks: Vec::new(),
+            webhook_secret_file: None,
+            webhook_timeout: 10,
+            keep_events: false,
             stall_after: crate::queue::DEFAULT_STALL_AFTER,
             push_expiration: crate::apns::DEFAULT_PUSH_EXPIRATION,
             not_now_backoff: crate::queue::DEFAULT_NOT_NOW_BACKOFF,
@@ -384,6 +408,28 @@ impl Config {
         self
     }
 
+    /// This configuration with a webhook endpoint (`--webhook` syntax), signed with the key
+    /// in `secret_file` when given.
+    pub fn with_webhook(mut self, spec: impl Into<String>, secret_file: Option<PathBuf>) -> Self {
+        self.webhooks.push(spec.into());
+        if secret_file.is_some() {
+            self.webhook_secret_file = secret_file;
+        }
+        self
+    }
+
+    /// This configuration with webhook POSTs limited to `seconds`.
+    pub fn with_webhook_timeout(mut self, seconds: u64) -> Self {
+        self.webhook_timeout = seconds;
+        self
+    }
+
+    /// This configuration keeping the event outbox without webhooks.
+    pub fn with_events(mut self) -> Self {
+        self.keep_events = true;
+        self
+    }
+
     /// This configuration keeping finished commands `days` days (0: forever).
     pub fn with_retention_days(mut self, days: u64) -> Self {
         self.retention_days = days;
@@ -500,6 +546,7 @@ pub struct Server {
     service: Arc<dyn crate::service::Service>,
     retention_days: u64,
     repush_after: u64,
+    deliverers: Vec<crate::webhook::Deliverer>,
     /// True when enrollment is open to anyone (`--open-enrollment`).
     pub open_enrollment: bool,
     /// The TLS configuration, when serving HTTPS.
@@ -612,6 +659,50 @@ impl Server {
                 .with_expiration(config.push_expiration),
         ));
         let metrics = Arc::new(crate::metrics::Metrics::new());
+        let endpoints = config
+            .webhooks
+            .iter()
+            .map(|spec| crate::webhook::Endpoint::parse(spec))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError::Config)?;
+        let secret = match &config.webhook_secret_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(io(format!("reading {}", path.display())))?;
+                let key = text.trim().as_bytes().to_vec();
+                if key.is_empty() {
+                    return Err(StartError::Config(format!(
+                        "{}: the webhook secret is empty",
+                        path.display()
+                    )));
+                }
+                Some(Arc::new(key))
+            }
+            None => None,
+        };
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let service = if endpoints.is_empty() && !config.keep_events {
+            service
+        } else {
+            crate::webhook::init_cursors(storage.as_ref(), &endpoints)
+                .await
+                .map_err(StartError::Config)?;
+            service.with_outbox(Arc::clone(&wake))
+        };
+        let deliverers: Vec<crate::webhook::Deliverer> = endpoints
+            .into_iter()
+            .map(|endpoint| crate::webhook::Deliverer {
+                endpoint,
+                storage: Arc::clone(&storage),
+                secret: secret.clone(),
+                wake: Arc::clone(&wake),
+                metrics: Arc::clone(&metrics),
+                timing: crate::webhook::Timing {
+                    timeout: std::time::Duration::from_secs(config.webhook_timeout.max(1)),
+                    ..crate::webhook::Timing::default()
+                },
+            })
+            .collect();
         let service = customize(service.with_observer(Arc::clone(&metrics) as _));
         let service: Arc<dyn crate::service::Service> = Arc::new(service);
         let mut state = AppState::new(Arc::clone(&service), Arc::clone(&storage), api_key.clone());
@@ -693,6 +784,7 @@ impl Server {
             service,
             retention_days: config.retention_days,
             repush_after: config.repush_after,
+            deliverers,
             pki,
             no_signature_check: config.no_signature_check,
             data_dir: config.data_dir.clone(),
@@ -793,6 +885,12 @@ impl Server {
                 self.repush_after,
             ))
         });
+        let webhooks: Vec<_> = self
+            .deliverers
+            .iter()
+            .cloned()
+            .map(|d| tokio::spawn(d.run()))
+            .collect();
         let refusals = Arc::clone(&self.refusals);
         #[cfg(feature = "tls")]
         let served = if let Some(tls) = self.tls {
@@ -833,7 +931,7 @@ impl Server {
             .await;
             Ok(())
         };
-        for task in [pruning, backstop].into_iter().flatten() {
+        for task in [pruning, backstop].into_iter().flatten().chain(webhooks) {
             task.abort();
         }
         served

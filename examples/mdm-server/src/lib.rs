@@ -8,6 +8,7 @@ pub mod backstop;
 pub mod command;
 pub mod device;
 pub mod escrow;
+pub mod events;
 pub mod http;
 pub mod identity;
 pub mod limits;
@@ -26,6 +27,7 @@ pub mod state;
 pub mod storage;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod webhook;
 
 #[doc(hidden)]
 pub mod fuzzing {

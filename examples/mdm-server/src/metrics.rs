@@ -40,6 +40,8 @@ pub struct Metrics {
     oldest_pending_age: Gauge,
     stalled: Gauge,
     unpushable: Gauge,
+    webhook_deliveries: Family<Labels, Counter>,
+    webhook_backlog: Family<Labels, Gauge>,
     request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
@@ -120,6 +122,18 @@ impl Metrics {
             "Enrolled devices that cannot be pushed now: no token, a token APNs called dead, or no push certificate for their topic",
             unpushable.clone(),
         );
+        let webhook_deliveries = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook POSTs by outcome (delivered, failed: retried later)",
+            webhook_deliveries.clone(),
+        );
+        let webhook_backlog = Family::<Labels, Gauge>::default();
+        registry.register(
+            "webhook_backlog",
+            "Events in the outbox not yet past each webhook endpoint's cursor",
+            webhook_backlog.clone(),
+        );
         let request_seconds: Family<Labels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -130,6 +144,8 @@ impl Metrics {
         Metrics {
             registry,
             unpushable,
+            webhook_deliveries,
+            webhook_backlog,
             request_seconds,
             checkins,
             reports,
@@ -183,6 +199,21 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Counts one webhook POST.
+    pub fn webhook_delivery(&self, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.webhook_deliveries
+            .get_or_create(&label("outcome", outcome))
+            .inc();
+    }
+
+    /// Sets how many events wait for the endpoint at `url`.
+    pub fn webhook_backlog(&self, url: &str, events: i64) {
+        self.webhook_backlog
+            .get_or_create(&label("endpoint", url))
+            .set(events);
+    }
+
     /// Records one answered request: its route template (`unmatched` for none), method,
     /// status and how long it took.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {

@@ -441,6 +441,14 @@ fn paths_document(s: &mut Schemas) -> Json {
                 "delete": op("Remove the return-to-service settings", std::slice::from_ref(&id), None,
                     with(s.ok::<bodies::SettingsDeleted>("removed"), "404", "no such enrollment")),
             },
+            "/v1/events": { "get": op(
+                "The event outbox (kept with --webhook or --keep-events), oldest first: to read or replay what webhooks were sent",
+                &[query_param("after", "integer", "events after this sequence number (`next_after` of the last page)"),
+                  query_param("topic", "string", "only this topic"),
+                  query_param("limit", "integer", "1 to 1000 (default 100)")],
+                None,
+                s.ok::<bodies::Events>("events"),
+            ) },
             "/v1/bad-reports": { "get": op(
                 "Device messages that could not be decoded or matched, newest first",
                 &[query_param("limit", "integer", "1 to 1000 (default 100)")],

@@ -540,6 +540,9 @@ pub struct MdmService {
     /// Held from the destructive-command check to the enqueue, so two destructive commands
     /// queued at once through this service cannot both pass the check.
     destructive: Arc<tokio::sync::Mutex<()>>,
+    /// When set, every device message and push failure is written to the event outbox (in
+    /// the same transaction as its change) and this is notified (the webhook deliverers).
+    outbox: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn key_of(enrollment: &Enrollment, identity: &Identity) -> EnrollmentKey {
@@ -577,7 +580,39 @@ impl MdmService {
             observers: Vec::new(),
             policy: queue::Policy::default(),
             destructive: Arc::new(tokio::sync::Mutex::new(())),
+            outbox: None,
         }
+    }
+
+    /// Writes events to the outbox ([`crate::events`]) and notifies `wake` after each write.
+    pub fn with_outbox(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.outbox = Some(wake);
+        self
+    }
+
+    /// The events to store with a change: `make()` when the outbox is on, else none.
+    fn events(&self, make: impl FnOnce() -> crate::events::Event) -> Vec<crate::events::Event> {
+        if self.outbox.is_some() {
+            vec![make()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Tells the deliverers that events were written.
+    fn wake_outbox(&self, events: &[crate::events::Event]) {
+        if let (Some(wake), false) = (&self.outbox, events.is_empty()) {
+            wake.notify_waiters();
+        }
+    }
+
+    /// Stores events that go with no change of their own.
+    async fn append(&self, events: Vec<crate::events::Event>) -> Result<(), ServiceError> {
+        if !events.is_empty() {
+            self.storage.append_events(&events).await?;
+            self.wake_outbox(&events);
+        }
+        Ok(())
     }
 
     /// Uses `policy` for the queue rules (stall limit, `NotNow` back-off).
@@ -710,10 +745,14 @@ impl MdmService {
             .await?;
             return Ok(());
         };
+        let events = self.events(|| {
+            crate::events::connect(enrollment, status.as_str(), Some(uuid), &request.body, now)
+        });
         let outcome = self
             .storage
-            .record_report(id, uuid, status.as_str(), &request.body, now)
+            .record_report_with_events(id, uuid, status.as_str(), &request.body, now, &events)
             .await?;
+        self.wake_outbox(&events);
         tracing::info!(enrollment = id, uuid = %uuid,
             status = status.as_str(), ?outcome, "command report");
         if outcome == ReportOutcome::Recorded {
@@ -1033,9 +1072,23 @@ impl Service for MdmService {
                     .enrollment(&enrollment.id)
                     .await?
                     .and_then(|r| r.facts);
+                let events = self.events(|| {
+                    crate::events::checkin(
+                        crate::events::AUTHENTICATE,
+                        enrollment,
+                        &request.body,
+                        now,
+                    )
+                });
                 self.storage
-                    .authenticate(&key_of(enrollment, &auth.identity), &request.body, now)
+                    .authenticate_with_events(
+                        &key_of(enrollment, &auth.identity),
+                        &request.body,
+                        now,
+                        &events,
+                    )
                     .await?;
+                self.wake_outbox(&events);
                 self.emit(ServiceEvent::Authenticated {
                     enrollment_id: enrollment.id.clone(),
                 });
@@ -1050,16 +1103,26 @@ impl Service for MdmService {
                     update.push_magic.clone(),
                     update.topic.clone(),
                 );
+                let events = self.events(|| {
+                    crate::events::checkin(
+                        crate::events::TOKEN_UPDATE,
+                        enrollment,
+                        &request.body,
+                        now,
+                    )
+                });
                 let enrolled = self
                     .storage
-                    .token_update(
+                    .token_update_with_events(
                         &key_of(enrollment, &update.identity),
                         &push,
                         update.unlock_token.as_ref().map(|t| t.0.as_slice()),
                         &request.body,
                         now,
+                        &events,
                     )
                     .await?;
+                self.wake_outbox(&events);
                 if enrolled {
                     tracing::info!(enrollment = %enrollment.id, "enrolled");
                 }
@@ -1070,25 +1133,53 @@ impl Service for MdmService {
                 Ok(Reply::Empty)
             }
             CheckinMessage::CheckOut(_) => {
-                self.storage.check_out(&enrollment.id, now).await?;
+                let events = self.events(|| {
+                    crate::events::checkin(crate::events::CHECK_OUT, enrollment, &request.body, now)
+                });
+                self.storage
+                    .check_out_with_events(&enrollment.id, now, &events)
+                    .await?;
+                self.wake_outbox(&events);
                 self.emit(ServiceEvent::CheckedOut {
                     enrollment_id: enrollment.id.clone(),
                 });
                 Ok(Reply::Empty)
             }
-            CheckinMessage::UserAuthenticate(_) => Err(ServiceError::Gone(
-                "UserAuthenticate is not supported: users are not authenticated by this server"
-                    .into(),
-            )),
+            CheckinMessage::UserAuthenticate(_) => {
+                let events = self.events(|| {
+                    crate::events::checkin(
+                        crate::events::USER_AUTHENTICATE,
+                        enrollment,
+                        &request.body,
+                        now,
+                    )
+                });
+                self.append(events).await?;
+                Err(ServiceError::Gone(
+                    "UserAuthenticate is not supported: users are not authenticated by this \
+                     server"
+                        .into(),
+                ))
+            }
             CheckinMessage::SetBootstrapToken(set) => {
                 self.known(enrollment).await?;
+                let events = self.events(|| {
+                    crate::events::checkin(
+                        crate::events::SET_BOOTSTRAP_TOKEN,
+                        enrollment,
+                        &request.body,
+                        now,
+                    )
+                });
                 self.storage
-                    .set_bootstrap_token(
+                    .set_bootstrap_token_with_events(
                         &enrollment.device_id,
                         set.bootstrap_token.as_ref().map(|t| t.0.as_slice()),
                         now,
+                        &events,
                     )
                     .await?;
+                self.wake_outbox(&events);
                 self.emit(ServiceEvent::BootstrapTokenSet {
                     device_id: enrollment.device_id.clone(),
                 });
@@ -1096,6 +1187,15 @@ impl Service for MdmService {
             }
             CheckinMessage::GetBootstrapToken(_) => {
                 self.known(enrollment).await?;
+                let events = self.events(|| {
+                    crate::events::checkin(
+                        crate::events::GET_BOOTSTRAP_TOKEN,
+                        enrollment,
+                        &request.body,
+                        now,
+                    )
+                });
+                self.append(events).await?;
                 let record = self.storage.enrollment(&enrollment.device_id).await?;
                 let mut dict = Dictionary::new();
                 if let Some(token) = record.and_then(|r| r.bootstrap_token) {
@@ -1105,6 +1205,10 @@ impl Service for MdmService {
             }
             CheckinMessage::GetToken(get) => {
                 self.known(enrollment).await?;
+                let events = self.events(|| {
+                    crate::events::checkin(crate::events::GET_TOKEN, enrollment, &request.body, now)
+                });
+                self.append(events).await?;
                 let service_type = get.token_service_type.as_str();
                 let handler = self.token_handlers.get(service_type).ok_or_else(|| {
                     ServiceError::BadRequest(format!(
@@ -1121,6 +1225,15 @@ impl Service for MdmService {
             }
             CheckinMessage::DeclarativeManagement(ddm) => {
                 self.known(enrollment).await?;
+                let events = self.events(|| {
+                    crate::events::checkin(
+                        crate::events::DECLARATIVE_MANAGEMENT,
+                        enrollment,
+                        &request.body,
+                        now,
+                    )
+                });
+                self.append(events).await?;
                 let set = ddm::declaration_set(self.storage.as_ref(), &enrollment.id).await?;
                 let mut status: mdm_ddm::EnrollmentStatus =
                     match self.storage.ddm_status(&enrollment.id).await? {
@@ -1139,9 +1252,12 @@ impl Service for MdmService {
                 if status != before {
                     let json = serde_json::to_vec(&status)
                         .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                    let events = self
+                        .events(|| crate::events::ddm_status_changed(&enrollment.id, &json, now));
                     self.storage
-                        .set_ddm_status(&enrollment.id, &json, now)
+                        .set_ddm_status_with_events(&enrollment.id, &json, now, &events)
                         .await?;
+                    self.wake_outbox(&events);
                     self.emit(ServiceEvent::DdmStatusChanged {
                         enrollment_id: enrollment.id.clone(),
                     });
@@ -1185,7 +1301,18 @@ impl Service for MdmService {
         self.known(&enrollment).await?;
         let now = storage::now();
         let id = enrollment.id.as_str();
-        if report.status != CommandStatus::Idle {
+        if report.status == CommandStatus::Idle {
+            let events = self.events(|| {
+                crate::events::connect(
+                    &enrollment,
+                    report.status.as_str(),
+                    report.command_uuid.as_deref(),
+                    &request.body,
+                    now,
+                )
+            });
+            self.append(events).await?;
+        } else {
             self.record(request, report, &enrollment, &report.status, now)
                 .await?;
         }
@@ -1381,6 +1508,17 @@ impl Service for MdmService {
                     self.emit(ServiceEvent::PushTokenDead {
                         enrollment_id: target.enrollment_id.clone(),
                     });
+                }
+                if let (Err(failure), Some(target)) = (&result, targets.get(i)) {
+                    let events = self.events(|| {
+                        crate::events::push_failed(
+                            &target.enrollment_id,
+                            &failure.message,
+                            failure.token_dead,
+                            now,
+                        )
+                    });
+                    self.append(events).await?;
                 }
                 if let Some(target) = targets.get(i) {
                     self.emit(ServiceEvent::PushResult {

@@ -17,6 +17,7 @@
 //! sent next, NotNow back-off, stalled commands, destructive commands, idempotency) are
 //! written once, over these primitives, in [`crate::queue`] and the service.
 
+use crate::events::{Event, StoredEvent};
 use async_trait::async_trait;
 
 pub mod facts;
@@ -569,12 +570,36 @@ pub struct BindingEvent {
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Records an Authenticate: creates or updates the enrollment, marks it not enrolled
-    /// until its next TokenUpdate, and keeps the raw message.
-    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()>;
+    /// until its next TokenUpdate, and keeps the raw message; `events` go to the outbox in
+    /// the same transaction.
+    async fn authenticate_with_events(
+        &self,
+        key: &EnrollmentKey,
+        raw: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()>;
+
+    /// [`Storage::authenticate_with_events`] without events.
+    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()> {
+        self.authenticate_with_events(key, raw, now, &[]).await
+    }
 
     /// Records a TokenUpdate: stores push information (and the unlock token when sent),
     /// creates the enrollment when it is new (user channels start here) and marks it
-    /// enrolled. Returns true when this TokenUpdate enrolled it.
+    /// enrolled; `events` go to the outbox in the same transaction. Returns true when this
+    /// TokenUpdate enrolled it.
+    async fn token_update_with_events(
+        &self,
+        key: &EnrollmentKey,
+        push: &PushInfo,
+        unlock_token: Option<&[u8]>,
+        raw: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<bool>;
+
+    /// [`Storage::token_update_with_events`] without events.
     async fn token_update(
         &self,
         key: &EnrollmentKey,
@@ -582,23 +607,46 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         unlock_token: Option<&[u8]>,
         raw: &[u8],
         now: Timestamp,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        self.token_update_with_events(key, push, unlock_token, raw, now, &[])
+            .await
+    }
 
-    /// Records a CheckOut: the enrollment is no longer enrolled.
-    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()>;
+    /// Records a CheckOut: the enrollment is no longer enrolled; `events` go to the outbox
+    /// in the same transaction.
+    async fn check_out_with_events(&self, id: &str, now: Timestamp, events: &[Event])
+    -> Result<()>;
+
+    /// [`Storage::check_out_with_events`] without events.
+    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()> {
+        self.check_out_with_events(id, now, &[]).await
+    }
 
     /// Notes that an enrollment sent something, and says whether it exists. To spare a
     /// write on every message, `last_seen_at` moves only when it is at least
     /// [`TOUCH_GRANULARITY`] seconds old.
     async fn touch(&self, id: &str, now: Timestamp) -> Result<bool>;
 
-    /// Escrows (or, with `None`, clears) a device's bootstrap token.
+    /// Escrows (or, with `None`, clears) a device's bootstrap token; `events` go to the
+    /// outbox in the same transaction.
+    async fn set_bootstrap_token_with_events(
+        &self,
+        id: &str,
+        token: Option<&[u8]>,
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()>;
+
+    /// [`Storage::set_bootstrap_token_with_events`] without events.
     async fn set_bootstrap_token(
         &self,
         id: &str,
         token: Option<&[u8]>,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.set_bootstrap_token_with_events(id, token, now, &[])
+            .await
+    }
 
     /// One enrollment.
     async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>>;
@@ -643,6 +691,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Records a device's report on a command. A target that already has a final status
     /// is left as it is ([`ReportOutcome::Repeated`]); cancelled targets take the report.
+    async fn record_report_with_events(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &str,
+        report: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<ReportOutcome>;
+
+    /// [`Storage::record_report_with_events`] without events.
     async fn record_report(
         &self,
         id: &str,
@@ -650,7 +709,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         status: &str,
         report: &[u8],
         now: Timestamp,
-    ) -> Result<ReportOutcome>;
+    ) -> Result<ReportOutcome> {
+        self.record_report_with_events(id, uuid, status, report, now, &[])
+            .await
+    }
 
     /// Keeps a report that could not be decoded or matched (only the newest
     /// [`MAX_BAD_REPORTS`] are kept).
@@ -796,7 +858,41 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn ddm_status(&self, id: &str) -> Result<Option<Vec<u8>>>;
 
     /// Stores the declarative-management status of an enrollment (JSON).
-    async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()>;
+    async fn set_ddm_status_with_events(
+        &self,
+        id: &str,
+        json: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()>;
+
+    /// [`Storage::set_ddm_status_with_events`] without events.
+    async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()> {
+        self.set_ddm_status_with_events(id, json, now, &[]).await
+    }
+
+    /// Writes events that report no stored change (a check-in that only reads, a push
+    /// outcome) to the outbox.
+    async fn append_events(&self, events: &[Event]) -> Result<()>;
+
+    /// Events after sequence number `after` (of one topic, when given), oldest first, at
+    /// most `limit`.
+    async fn events_after(
+        &self,
+        after: i64,
+        topic: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// The sequence number of the newest event (0 when there is none).
+    async fn last_event_seq(&self) -> Result<i64>;
+
+    /// Where webhook endpoint `endpoint` is in the outbox: the last event it was given (or
+    /// skipped by its topic filter); `None` for an endpoint never seen.
+    async fn webhook_cursor(&self, endpoint: &str) -> Result<Option<i64>>;
+
+    /// Moves webhook endpoint `endpoint` to `seq`.
+    async fn set_webhook_cursor(&self, endpoint: &str, seq: i64, now: Timestamp) -> Result<()>;
 
     /// The return-to-service settings of an enrollment (JSON), if any.
     async fn return_to_service(&self, id: &str) -> Result<Option<Vec<u8>>>;

@@ -35,6 +35,11 @@ async fn start(dir: &std::path::Path) -> Child {
 
 /// Starts the server with `MDM_LOG=log`, its log going to `stderr`.
 async fn start_logging(dir: &std::path::Path, log: &str, stderr: Stdio) -> Child {
+    start_with(dir, log, stderr, &[]).await
+}
+
+/// Starts the server with `MDM_LOG=log`, its log going to `stderr`, and more arguments.
+async fn start_with(dir: &std::path::Path, log: &str, stderr: Stdio, extra: &[&str]) -> Child {
     let mut child = command()
         .args([
             "--listen",
@@ -45,6 +50,7 @@ async fn start_logging(dir: &std::path::Path, log: &str, stderr: Stdio) -> Child
             "--data-dir",
         ])
         .arg(dir)
+        .args(extra)
         .env("MDM_LOG", log)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -300,4 +306,98 @@ async fn log_lines_name_the_route_enrollment_and_command() {
         )),
         "{log}"
     );
+}
+
+/// Webhook events survive `kill -9`: events written while the receiver is down are
+/// delivered after the server is killed and started again, in order, each with its ID
+/// (a repeat only ever with the same ID), and new ones follow.
+#[tokio::test]
+async fn webhook_events_survive_kill_9() {
+    // A port for the receiver, which is down at first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let tmp = TempDir::new();
+    let dir = tmp.path().join("data");
+    let args = ["--webhook", url.as_str(), "--webhook-timeout", "1"];
+    let server = start_with(&dir, "warn", Stdio::inherit(), &args).await;
+    let udid = "CLI-HOOK";
+    let checkin = |kind: &str, extra: &str| {
+        plist(&format!(
+            "<key>MessageType</key><string>{kind}</string><key>UDID</key><string>{udid}</string>\
+             <key>Topic</key><string>T</string>{extra}"
+        ))
+    };
+    for body in [
+        checkin("Authenticate", ""),
+        checkin(
+            "TokenUpdate",
+            "<key>PushMagic</key><string>M</string><key>Token</key><data>3q2+7w==</data>",
+        ),
+    ] {
+        let r = request(server.addr, "PUT", "/mdm/checkin", &[], body.as_bytes()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // kill -9: no shutdown of any kind.
+    let mut killed = server.child;
+    killed.kill().await.unwrap();
+
+    // The receiver comes up; the server starts again on the same data.
+    let got: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let record = std::sync::Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let record = std::sync::Arc::clone(&record);
+            async move {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or_default());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = start_with(&dir, "warn", Stdio::inherit(), &args).await;
+    let body = checkin("CheckOut", "");
+    let r = request(server.addr, "PUT", "/mdm/checkin", &[], body.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let events = loop {
+        let events = got.lock().unwrap().clone();
+        let mut ids: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["event_id"].as_str())
+            .collect();
+        ids.dedup();
+        if ids.len() >= 3 {
+            break events;
+        }
+        assert!(std::time::Instant::now() < deadline, "{events:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for e in &events {
+        let pair = (
+            e["event_id"].as_str().unwrap().to_owned(),
+            e["topic"].as_str().unwrap().to_owned(),
+        );
+        if seen.last() != Some(&pair) {
+            assert!(!seen.contains(&pair), "a repeat out of order: {events:?}");
+            seen.push(pair);
+        }
+    }
+    let topics: Vec<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        topics,
+        ["mdm.Authenticate", "mdm.TokenUpdate", "mdm.CheckOut"]
+    );
+    server.stop().await;
 }

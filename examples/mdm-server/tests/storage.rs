@@ -957,7 +957,8 @@ async fn sqlite_keeps_old_rows_through_the_queue_migration() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     conn.execute_batch(
-        "DROP INDEX queue_pending; ALTER TABLE enrollments DROP COLUMN repushed_at;
+        "DROP TABLE events; DROP TABLE webhook_cursors;
+         DROP INDEX queue_pending; ALTER TABLE enrollments DROP COLUMN repushed_at;
          DROP INDEX queue_in_flight; DROP INDEX commands_idempotency_key;
          ALTER TABLE queue DROP COLUMN ready_at; ALTER TABLE queue DROP COLUMN first_sent_at;
          ALTER TABLE queue DROP COLUMN not_now_count; ALTER TABLE commands DROP COLUMN priority;
@@ -966,8 +967,9 @@ async fn sqlite_keeps_old_rows_through_the_queue_migration() {
          ALTER TABLE push_certs DROP COLUMN stored_seq;",
     )
     .unwrap();
-    // Back to before the last three migrations (the queue's, the pushes', the backstop's).
-    conn.pragma_update(None, "user_version", version - 3)
+    // Back to before the last four migrations (the queue's, the pushes', the backstop's,
+    // the events').
+    conn.pragma_update(None, "user_version", version - 4)
         .unwrap();
     // Rows as the previous version wrote them: one sent and unanswered, one NotNow, one new.
     for (i, (uuid, status, sent)) in [

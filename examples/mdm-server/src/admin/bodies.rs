@@ -503,6 +503,34 @@ pub struct TokenRevoked {
     pub revoked: String,
 }
 
+/// `GET /v1/events`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Events {
+    /// Oldest first.
+    pub events: Vec<EventRecord>,
+    /// `after` for the next page (null on the last).
+    pub next_after: Option<i64>,
+}
+
+/// One event of the outbox.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EventRecord {
+    /// Its place in the outbox (webhooks deliver in this order).
+    pub seq: i64,
+    /// Its stable ID (receivers de-duplicate by it).
+    pub event_id: String,
+    /// mdm.Authenticate, mdm.TokenUpdate, mdm.CheckOut, mdm.Connect, mdm.UserAuthenticate,
+    /// mdm.SetBootstrapToken, mdm.GetBootstrapToken, mdm.DeclarativeManagement, mdm.GetToken,
+    /// ddm.StatusChanged or push.Failed.
+    pub topic: String,
+    /// The enrollment it is about.
+    pub enrollment_id: Option<String>,
+    /// When it was made.
+    pub created_at: Option<DateTime>,
+    /// The JSON its webhooks receive (MicroMDM/NanoMDM shape).
+    pub event: Json,
+}
+
 /// `GET /v1/pushcert`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PushCertStatus {

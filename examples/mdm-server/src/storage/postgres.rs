@@ -16,6 +16,7 @@ use super::{
     QueueEntry, QueueStats, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage,
     StorageError, TargetStatus, Timestamp,
 };
+use crate::events::{Event, StoredEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use mdm_commands::applicability::DeviceFacts;
@@ -185,7 +186,37 @@ ALTER TABLE push_certs ADD COLUMN stored_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE enrollments ADD COLUMN repushed_at BIGINT;
 CREATE INDEX queue_pending ON queue (enrollment_id) WHERE status IS NULL OR status = 'NotNow';
 "#,
+    // Events: the outbox webhooks are delivered from, and each endpoint's place in it.
+    r#"
+CREATE TABLE events (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    enrollment_id TEXT,
+    created_at BIGINT NOT NULL,
+    body BYTEA NOT NULL
+);
+CREATE TABLE webhook_cursors (
+    endpoint TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
 ];
+
+/// Writes `events` to the outbox inside the caller's transaction.
+async fn insert_events(tx: &deadpool_postgres::Transaction<'_>, events: &[Event]) -> Result<()> {
+    for e in events {
+        tx.execute(
+            "INSERT INTO events (id, topic, enrollment_id, created_at, body) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&e.id, &e.topic, &e.enrollment_id, &e.created_at, &e.body],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
 const ENTRY_COLUMNS: &str = "c.uuid, c.request_type, q.status, c.created_at, c.expires_at, \
@@ -648,7 +679,13 @@ fn to_u64(n: u64) -> u64 {
 
 #[async_trait]
 impl Storage for PostgresStorage {
-    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()> {
+    async fn authenticate_with_events(
+        &self,
+        key: &EnrollmentKey,
+        raw: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         upsert_key(&tx, key, now).await?;
@@ -658,16 +695,18 @@ impl Storage for PostgresStorage {
         )
         .await
         .map_err(backend)?;
+        insert_events(&tx, events).await?;
         tx.commit().await.map_err(backend)
     }
 
-    async fn token_update(
+    async fn token_update_with_events(
         &self,
         key: &EnrollmentKey,
         push: &PushInfo,
         unlock_token: Option<&[u8]>,
         raw: &[u8],
         now: Timestamp,
+        events: &[Event],
     ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
@@ -697,21 +736,28 @@ impl Storage for PostgresStorage {
         )
         .await
         .map_err(backend)?;
+        insert_events(&tx, events).await?;
         tx.commit().await.map_err(backend)?;
         Ok(!was)
     }
 
-    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE enrollments SET enrolled = FALSE, checked_out_at = $2, \
-                 last_seen_at = $2 WHERE id = $1",
-                &[&id, &now],
-            )
-            .await
-            .map(drop)
-            .map_err(backend)
+    async fn check_out_with_events(
+        &self,
+        id: &str,
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "UPDATE enrollments SET enrolled = FALSE, checked_out_at = $2, \
+             last_seen_at = $2 WHERE id = $1",
+            &[&id, &now],
+        )
+        .await
+        .map_err(backend)?;
+        insert_events(&tx, events).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn touch(&self, id: &str, now: Timestamp) -> Result<bool> {
@@ -736,21 +782,23 @@ impl Storage for PostgresStorage {
         Ok(true)
     }
 
-    async fn set_bootstrap_token(
+    async fn set_bootstrap_token_with_events(
         &self,
         id: &str,
         token: Option<&[u8]>,
         now: Timestamp,
+        events: &[Event],
     ) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE enrollments SET bootstrap_token = $2, last_seen_at = $3 WHERE id = $1",
-                &[&id, &token, &now],
-            )
-            .await
-            .map(drop)
-            .map_err(backend)
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "UPDATE enrollments SET bootstrap_token = $2, last_seen_at = $3 WHERE id = $1",
+            &[&id, &token, &now],
+        )
+        .await
+        .map_err(backend)?;
+        insert_events(&tx, events).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn set_facts(&self, id: &str, facts: &DeviceFacts) -> Result<()> {
@@ -974,15 +1022,17 @@ impl Storage for PostgresStorage {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn record_report(
+    async fn record_report_with_events(
         &self,
         id: &str,
         uuid: &str,
         status: &str,
         report: &[u8],
         now: Timestamp,
+        events: &[Event],
     ) -> Result<ReportOutcome> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let client = client.transaction().await.map_err(backend)?;
         let takes_cancelled = status != super::STATUS_NOT_NOW;
         let update = client
             .prepare_cached(
@@ -999,21 +1049,25 @@ impl Storage for PostgresStorage {
             )
             .await
             .map_err(backend)?;
-        if changed > 0 {
-            return Ok(ReportOutcome::Recorded);
-        }
-        let exists = client
-            .query_opt(
-                "SELECT 1 FROM queue WHERE enrollment_id = $1 AND command_uuid = $2",
-                &[&id, &uuid],
-            )
-            .await
-            .map_err(backend)?;
-        Ok(if exists.is_some() {
-            ReportOutcome::Repeated
+        let outcome = if changed > 0 {
+            ReportOutcome::Recorded
         } else {
-            ReportOutcome::UnknownCommand
-        })
+            let exists = client
+                .query_opt(
+                    "SELECT 1 FROM queue WHERE enrollment_id = $1 AND command_uuid = $2",
+                    &[&id, &uuid],
+                )
+                .await
+                .map_err(backend)?;
+            if exists.is_some() {
+                ReportOutcome::Repeated
+            } else {
+                ReportOutcome::UnknownCommand
+            }
+        };
+        insert_events(&client, events).await?;
+        client.commit().await.map_err(backend)?;
+        Ok(outcome)
     }
 
     async fn record_bad_report(&self, r: &BadReport) -> Result<()> {
@@ -1059,6 +1113,14 @@ impl Storage for PostgresStorage {
             .execute("DELETE FROM bad_reports WHERE received_at < $1", &[&before])
             .await
             .map_err(backend)?;
+        // Events past their retention that every webhook endpoint is past too.
+        tx.execute(
+            "DELETE FROM events WHERE created_at < $1 AND seq <= \
+             (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM webhook_cursors)",
+            &[&before],
+        )
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(Pruned {
             commands,
@@ -1265,6 +1327,81 @@ impl Storage for PostgresStorage {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn append_events(&self, events: &[Event]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        insert_events(&tx, events).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        topic: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT seq, id, topic, enrollment_id, created_at, body FROM events \
+                 WHERE seq > $1 AND ($2::TEXT IS NULL OR topic = $2) ORDER BY seq LIMIT $3",
+                &[&after, &topic, &i64::from(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredEvent {
+                seq: r.get(0),
+                event: Event {
+                    id: r.get(1),
+                    topic: r.get(2),
+                    enrollment_id: r.get(3),
+                    created_at: r.get(4),
+                    body: r.get(5),
+                },
+            })
+            .collect())
+    }
+
+    async fn last_event_seq(&self) -> Result<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM events", &[])
+            .await
+            .map_err(backend)?;
+        Ok(row.get(0))
+    }
+
+    async fn webhook_cursor(&self, endpoint: &str) -> Result<Option<i64>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT seq FROM webhook_cursors WHERE endpoint = $1",
+                &[&endpoint],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_webhook_cursor(&self, endpoint: &str, seq: i64, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO webhook_cursors (endpoint, seq, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (endpoint) DO UPDATE SET seq = excluded.seq, \
+                 updated_at = excluded.updated_at",
+                &[&endpoint, &seq, &now],
+            )
+            .await
+            .map(drop)
+            .map_err(backend)
     }
 
     async fn unpushable_count(&self) -> Result<u64> {
@@ -1736,18 +1873,25 @@ impl Storage for PostgresStorage {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO ddm_status (enrollment_id, body, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (enrollment_id) DO UPDATE SET body = excluded.body, \
-                 updated_at = excluded.updated_at",
-                &[&id, &json, &now],
-            )
-            .await
-            .map(drop)
-            .map_err(backend)
+    async fn set_ddm_status_with_events(
+        &self,
+        id: &str,
+        json: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "INSERT INTO ddm_status (enrollment_id, body, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (enrollment_id) DO UPDATE SET body = excluded.body, \
+             updated_at = excluded.updated_at",
+            &[&id, &json, &now],
+        )
+        .await
+        .map_err(backend)?;
+        insert_events(&tx, events).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn return_to_service(&self, id: &str) -> Result<Option<Vec<u8>>> {

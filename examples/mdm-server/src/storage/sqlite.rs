@@ -9,6 +9,7 @@ use super::{
     QueueEntry, QueueStats, QueuedCommand, Rebinding, Refusal, ReportOutcome, Result, Storage,
     StorageError, TargetStatus, Timestamp,
 };
+use crate::events::{Event, StoredEvent};
 use async_trait::async_trait;
 use mdm_commands::applicability::DeviceFacts;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -176,7 +177,35 @@ ALTER TABLE push_certs ADD COLUMN stored_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE enrollments ADD COLUMN repushed_at INTEGER;
 CREATE INDEX queue_pending ON queue (enrollment_id) WHERE status IS NULL OR status = 'NotNow';
 "#,
+    // Events: the outbox webhooks are delivered from, and each endpoint's place in it.
+    r#"
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    enrollment_id TEXT,
+    created_at INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE webhook_cursors (
+    endpoint TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#,
 ];
+
+/// Writes `events` to the outbox inside the caller's transaction.
+fn insert_events(c: &Connection, events: &[Event]) -> rusqlite::Result<()> {
+    for e in events {
+        c.execute(
+            "INSERT INTO events (id, topic, enrollment_id, created_at, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.id, e.topic, e.enrollment_id, e.created_at, e.body],
+        )?;
+    }
+    Ok(())
+}
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
 const ENTRY_COLUMNS: &str = "c.uuid, c.request_type, q.status, c.created_at, c.expires_at, \
@@ -373,8 +402,14 @@ fn upsert_key(
 
 #[async_trait]
 impl Storage for SqliteStorage {
-    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()> {
-        let (key, raw) = (key.clone(), raw.to_vec());
+    async fn authenticate_with_events(
+        &self,
+        key: &EnrollmentKey,
+        raw: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        let (key, raw, events) = (key.clone(), raw.to_vec(), events.to_vec());
         self.with(move |c| {
             let tx = c.transaction()?;
             upsert_key(&tx, &key, now)?;
@@ -382,24 +417,27 @@ impl Storage for SqliteStorage {
                 "UPDATE enrollments SET enrolled = 0, authenticate = ?2 WHERE id = ?1",
                 params![key.id, raw],
             )?;
+            insert_events(&tx, &events)?;
             tx.commit()
         })
         .await
     }
 
-    async fn token_update(
+    async fn token_update_with_events(
         &self,
         key: &EnrollmentKey,
         push: &PushInfo,
         unlock_token: Option<&[u8]>,
         raw: &[u8],
         now: Timestamp,
+        events: &[Event],
     ) -> Result<bool> {
-        let (key, push, unlock, raw) = (
+        let (key, push, unlock, raw, events) = (
             key.clone(),
             push.clone(),
             unlock_token.map(<[u8]>::to_vec),
             raw.to_vec(),
+            events.to_vec(),
         );
         self.with(move |c| {
             let tx = c.transaction()?;
@@ -424,21 +462,29 @@ impl Storage for SqliteStorage {
                     now
                 ],
             )?;
+            insert_events(&tx, &events)?;
             tx.commit()?;
             Ok(!was)
         })
         .await
     }
 
-    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()> {
-        let id = id.to_owned();
+    async fn check_out_with_events(
+        &self,
+        id: &str,
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        let (id, events) = (id.to_owned(), events.to_vec());
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "UPDATE enrollments SET enrolled = 0, checked_out_at = ?2, last_seen_at = ?2 \
                  WHERE id = ?1",
                 params![id, now],
-            )
-            .map(drop)
+            )?;
+            insert_events(&tx, &events)?;
+            tx.commit()
         })
         .await
     }
@@ -467,19 +513,22 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn set_bootstrap_token(
+    async fn set_bootstrap_token_with_events(
         &self,
         id: &str,
         token: Option<&[u8]>,
         now: Timestamp,
+        events: &[Event],
     ) -> Result<()> {
-        let (id, token) = (id.to_owned(), token.map(<[u8]>::to_vec));
+        let (id, token, events) = (id.to_owned(), token.map(<[u8]>::to_vec), events.to_vec());
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "UPDATE enrollments SET bootstrap_token = ?2, last_seen_at = ?3 WHERE id = ?1",
                 params![id, token, now],
-            )
-            .map(drop)
+            )?;
+            insert_events(&tx, &events)?;
+            tx.commit()
         })
         .await
     }
@@ -711,19 +760,21 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn record_report(
+    async fn record_report_with_events(
         &self,
         id: &str,
         uuid: &str,
         status: &str,
         report: &[u8],
         now: Timestamp,
+        events: &[Event],
     ) -> Result<ReportOutcome> {
-        let (id, uuid, status, report) = (
+        let (id, uuid, status, report, events) = (
             id.to_owned(),
             uuid.to_owned(),
             status.to_owned(),
             report.to_vec(),
+            events.to_vec(),
         );
         self.with(move |c| {
             let tx = c.transaction()?;
@@ -750,6 +801,7 @@ impl Storage for SqliteStorage {
                     ReportOutcome::UnknownCommand
                 }
             };
+            insert_events(&tx, &events)?;
             tx.commit()?;
             Ok(outcome)
         })
@@ -792,6 +844,12 @@ impl Storage for SqliteStorage {
             )?;
             let bad_reports =
                 tx.execute("DELETE FROM bad_reports WHERE received_at < ?1", params![before])?;
+            // Events past their retention that every webhook endpoint is past too.
+            tx.execute(
+                "DELETE FROM events WHERE created_at < ?1 AND seq <= \
+                 (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM webhook_cursors)",
+                params![before],
+            )?;
             tx.commit()?;
             Ok(Pruned {
                 commands: commands as u64,
@@ -990,6 +1048,79 @@ impl Storage for SqliteStorage {
                 )?;
             }
             tx.commit()
+        })
+        .await
+    }
+
+    async fn append_events(&self, events: &[Event]) -> Result<()> {
+        let events = events.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            insert_events(&tx, &events)?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        topic: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let topic = topic.map(str::to_owned);
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT seq, id, topic, enrollment_id, created_at, body FROM events \
+                 WHERE seq > ?1 AND (?2 IS NULL OR topic = ?2) ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![after, topic, limit], |r| {
+                Ok(StoredEvent {
+                    seq: r.get(0)?,
+                    event: Event {
+                        id: r.get(1)?,
+                        topic: r.get(2)?,
+                        enrollment_id: r.get(3)?,
+                        created_at: r.get(4)?,
+                        body: r.get(5)?,
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn last_event_seq(&self) -> Result<i64> {
+        self.with(move |c| {
+            c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn webhook_cursor(&self, endpoint: &str) -> Result<Option<i64>> {
+        let endpoint = endpoint.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT seq FROM webhook_cursors WHERE endpoint = ?1",
+                params![endpoint],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn set_webhook_cursor(&self, endpoint: &str, seq: i64, now: Timestamp) -> Result<()> {
+        let endpoint = endpoint.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO webhook_cursors (endpoint, seq, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (endpoint) DO UPDATE SET seq = excluded.seq, \
+                 updated_at = excluded.updated_at",
+                params![endpoint, seq, now],
+            )
+            .map(drop)
         })
         .await
     }
@@ -1433,16 +1564,24 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()> {
-        let (id, json) = (id.to_owned(), json.to_vec());
+    async fn set_ddm_status_with_events(
+        &self,
+        id: &str,
+        json: &[u8],
+        now: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        let (id, json, events) = (id.to_owned(), json.to_vec(), events.to_vec());
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO ddm_status (enrollment_id, body, updated_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (enrollment_id) DO UPDATE SET body = excluded.body, \
                  updated_at = excluded.updated_at",
                 params![id, json, now],
-            )
-            .map(drop)
+            )?;
+            insert_events(&tx, &events)?;
+            tx.commit()
         })
         .await
     }
