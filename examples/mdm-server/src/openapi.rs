@@ -317,8 +317,8 @@ fn paths_document() -> Json {
                 } } } })),
                 json!({
                     "200": { "description": "the idempotency key was seen: `{command_uuid, request_type, expires_at, replayed: true, replaced, pushes}` of that command, nothing new queued" },
-                    "201": { "description": "`{command_uuid, request_type, expires_at, replayed: false, replaced, pushes}`; replaced: destructive commands this one cancelled" },
-                    "400": { "description": "malformed command (checked against the command's schema by mdm-commands), or a command that cannot run on a target (platform or OS version from its Authenticate)" },
+                    "201": { "description": "`{command_uuid, request_type, expires_at, replayed: false, replaced, pushes}`; replaced: destructive commands this one cancelled. For InstallProfile also `profile_findings: [{enrollment_id, target, errors, warnings, findings: [{rule, name, severity, path, message, target}]}]`: the warnings and information the profile lint found (per enrollment with findings)" },
+                    "400": { "description": "malformed command (checked against the command's schema by mdm-commands), a command that cannot run on a target (platform or OS version from its Authenticate), or an InstallProfile whose Payload is not a profile or lints with errors for a target's device (platform, OS version, supervision, User Enrollment as the server knows them; problem member `findings`, as `profile_findings` of the 201). The raw /v1/enqueue is not checked" },
                     "401": { "description": "missing or wrong API key" },
                     "404": { "description": "enrollment IDs that do not exist (named), without ?create=1" },
                     "409": { "description": "CommandUUID already used, an idempotency key used for another RequestType, or a destructive command already waiting for an enrollment (problem member `pending_command: {enrollment_id, command_uuid, request_type}`)" },

@@ -215,6 +215,16 @@ pub async fn create_command(
             let (command, typed) =
                 RawCommand::from_typed_json(&request.command, request.command_uuid)
                     .map_err(ServiceError::BadRequest)?;
+            // A typed InstallProfile: its profile is linted for every target's device.
+            let profile_lint = match &typed {
+                mdm_commands::AnyCommand::InstallProfile(install) => Some(
+                    state
+                        .service
+                        .lint_profile(&request.enrollment_ids, &install.payload.0)
+                        .await?,
+                ),
+                _ => None,
+            };
             let command = command
                 .with_expiry(expires_at)
                 .with_priority(request.priority)
@@ -234,7 +244,14 @@ pub async fn create_command(
             } else {
                 StatusCode::CREATED
             };
-            Ok((status, JsonBody(enqueue_json(&result, expires_at))).into_response())
+            let mut body = enqueue_json(&result, expires_at);
+            if let (Some(lints), Json::Object(map)) = (&profile_lint, &mut body) {
+                map.insert(
+                    "profile_findings".into(),
+                    crate::service::profile_lint::lints_json(lints),
+                );
+            }
+            Ok((status, JsonBody(body)).into_response())
         }
         .await,
     )
