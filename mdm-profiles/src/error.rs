@@ -34,6 +34,17 @@ pub enum Error {
     /// Signing failed (a key or certificate mdm-pki refuses).
     #[error("signing the profile: {0}")]
     Sign(#[source] mdm_pki::Error),
+    /// A payload a builder made does not pass the linter (a value outside the schema's
+    /// allowed values or range, an unknown restriction key).
+    #[error("{payload_type}: {reason}")]
+    Invalid {
+        /// The payload type built.
+        payload_type: &'static str,
+        /// The first error the linter found.
+        reason: String,
+        /// Every error the linter found.
+        findings: Vec<crate::lint::Finding>,
+    },
     /// Encoding failed (a value the plist writer refuses).
     #[error("encoding the profile: {0}")]
     Encode(#[source] mdm_proto::Error),

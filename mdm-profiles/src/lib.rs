@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod body;
+pub mod builders;
 pub mod error;
 pub mod fuzzing;
 pub mod generated;

@@ -344,9 +344,9 @@ fn paths_document(s: &mut Schemas) -> Json {
                 json!({
                     "200": { "description": "the idempotency key was seen: that command, nothing new queued",
                              "content": { "application/json": { "schema": s.of::<bodies::CommandQueued>() } } },
-                    "201": { "description": "queued; replaced: destructive commands this one cancelled",
+                    "201": { "description": "queued; replaced: destructive commands this one cancelled; for InstallProfile also `profile_findings`: the warnings and information the profile lint found, per enrollment with findings",
                              "content": { "application/json": { "schema": s.of::<bodies::CommandQueued>() } } },
-                    "400": { "description": "malformed command (checked against the command's schema by mdm-commands), or a command that cannot run on a target (platform or OS version from its Authenticate)" },
+                    "400": { "description": "malformed command (checked against the command's schema by mdm-commands), a command that cannot run on a target (platform or OS version from its Authenticate), or an InstallProfile whose Payload is not a profile or lints with errors for a target's device (platform, OS version, supervision, User Enrollment as the server knows them; problem member `findings`, as `profile_findings` of the 201). The raw /v1/enqueue is not checked" },
                     "401": { "description": "missing or wrong API key" },
                     "404": { "description": "enrollment IDs that do not exist (named), without ?create=1" },
                     "409": { "description": "CommandUUID already used, an idempotency key used for another RequestType, or a destructive command already waiting for an enrollment (problem member `pending_command: {enrollment_id, command_uuid, request_type}`)" },

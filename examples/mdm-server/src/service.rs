@@ -7,6 +7,7 @@
 
 pub mod ddm;
 pub mod facts;
+pub mod profile_lint;
 pub mod return_to_service;
 
 use crate::command::RawCommand;
@@ -97,6 +98,15 @@ pub enum ServiceError {
         /// How many enrolled enrollments use the current topic.
         enrollments: u64,
     },
+    /// 400: the profile of a typed `InstallProfile` has lint errors for a target
+    /// enrollment's device ([`profile_lint`]); the findings go with the problem details.
+    #[error("{detail}")]
+    ProfileRefused {
+        /// What was wrong (the first error).
+        detail: String,
+        /// Every enrollment's findings ([`profile_lint::lints_json`]).
+        findings: serde_json::Value,
+    },
     /// 410: Apple's answer for a request the server does not support (UserAuthenticate).
     #[error("{0}")]
     Gone(String),
@@ -112,7 +122,7 @@ impl ServiceError {
     /// The HTTP status code of this error.
     pub fn status(&self) -> u16 {
         match self {
-            ServiceError::BadRequest(_) => 400,
+            ServiceError::BadRequest(_) | ServiceError::ProfileRefused { .. } => 400,
             ServiceError::Unauthorized(_) => 401,
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
@@ -266,6 +276,22 @@ pub trait Service: Send + Sync + std::fmt::Debug + 'static {
 
     /// Pushes enrollments.
     async fn push(&self, enrollment_ids: &[String]) -> Result<Vec<PushOutcome>, ServiceError>;
+
+    /// Lints the profile of a typed `InstallProfile` (its `Payload`) for every enrollment
+    /// of `enrollment_ids` (see [`profile_lint::check`]). This default knows nothing of the
+    /// devices: only the checks that need no target run; [`MdmService`] uses the stored
+    /// device facts.
+    ///
+    /// # Errors
+    /// As [`profile_lint::check`].
+    async fn lint_profile(
+        &self,
+        enrollment_ids: &[String],
+        payload: &[u8],
+    ) -> Result<Vec<profile_lint::EnrollmentLint>, ServiceError> {
+        let none: Vec<_> = enrollment_ids.iter().map(|id| (id.clone(), None)).collect();
+        profile_lint::check(payload, &none)
+    }
 
     /// Cancels a command wherever it has not been answered: how many targets were
     /// cancelled (404 when there is no such command).
@@ -1446,6 +1472,25 @@ impl Service for MdmService {
             replayed: false,
             replaced,
         })
+    }
+
+    async fn lint_profile(
+        &self,
+        enrollment_ids: &[String],
+        payload: &[u8],
+    ) -> Result<Vec<profile_lint::EnrollmentLint>, ServiceError> {
+        let mut devices = Vec::with_capacity(enrollment_ids.len());
+        for id in enrollment_ids {
+            let facts = match self.storage.enrollment(id).await? {
+                Some(record) => match record.facts.clone() {
+                    Some(facts) => Some(facts),
+                    None => self.backfill_facts(&record).await?,
+                },
+                None => None,
+            };
+            devices.push((id.clone(), facts));
+        }
+        profile_lint::check(payload, &devices)
     }
 
     async fn push(&self, enrollment_ids: &[String]) -> Result<Vec<PushOutcome>, ServiceError> {

@@ -237,6 +237,13 @@ pub fn error_response(error: &ServiceError) -> Response {
             .extensions_mut()
             .insert(crate::problem::Members(members));
     }
+    if let ServiceError::ProfileRefused { findings, .. } = error {
+        let mut members = serde_json::Map::new();
+        members.insert("findings".into(), findings.clone());
+        response
+            .extensions_mut()
+            .insert(crate::problem::Members(members));
+    }
     if let ServiceError::TopicChange {
         current_topic,
         new_topic,

@@ -124,6 +124,11 @@ pub struct CommandQueued {
     pub replaced: Vec<String>,
     /// Push outcomes.
     pub pushes: Pushes,
+    /// InstallProfile only: the warnings and information the profile lint found, per
+    /// enrollment with findings: `[{enrollment_id, target, errors, warnings, findings:
+    /// [{rule, name, severity, path, message, target}]}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_findings: Option<Json>,
 }
 
 /// `GET /v1/push/{ids}`.

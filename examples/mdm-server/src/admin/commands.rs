@@ -114,6 +114,7 @@ fn enqueue_json(
         replayed: result.replayed,
         replaced: result.replaced.clone(),
         pushes: pushes_json(&result.pushes),
+        profile_findings: None,
     }
 }
 
@@ -224,6 +225,16 @@ pub async fn create_command(
             let (command, typed) =
                 RawCommand::from_typed_json(&request.command, request.command_uuid)
                     .map_err(ServiceError::BadRequest)?;
+            // A typed InstallProfile: its profile is linted for every target's device.
+            let profile_lint = match &typed {
+                mdm_commands::AnyCommand::InstallProfile(install) => Some(
+                    state
+                        .service
+                        .lint_profile(&request.enrollment_ids, &install.payload.0)
+                        .await?,
+                ),
+                _ => None,
+            };
             let command = command
                 .with_expiry(expires_at)
                 .with_priority(request.priority)
@@ -243,7 +254,11 @@ pub async fn create_command(
             } else {
                 StatusCode::CREATED
             };
-            Ok((status, JsonBody(enqueue_json(&result, expires_at))).into_response())
+            let mut body = enqueue_json(&result, expires_at);
+            body.profile_findings = profile_lint
+                .as_ref()
+                .map(|l| crate::service::profile_lint::lints_json(l));
+            Ok((status, JsonBody(body)).into_response())
         }
         .await,
     )

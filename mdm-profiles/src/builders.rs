@@ -1,0 +1,330 @@
+//! Builders for the payloads administrators write most: Wi-Fi, passcode, restrictions,
+//! SCEP, certificates and identities. Each gives the generated type (set any other key on
+//! it directly) and checks what it built against the schema with the linter, so a value
+//! outside the allowed set or range is an [`Error::Invalid`] here, not a failed install on
+//! the device.
+//!
+//! ```
+//! use mdm_profiles::{Profile, builders, lint};
+//! let cert = builders::certificate(vec![0x30, 0x00], "root.cer");
+//! let wifi = builders::Wifi::new("Office").wpa2_personal("correct horse").auto_join(true).build()?;
+//! let passcode = builders::Passcode::new().min_length(8).alphanumeric().max_failed_attempts(10).build()?;
+//! let profile = Profile::new("org.example.base", "0F4A0000-0000-4000-8000-000000000000")
+//!     .with_payload(builders::payload("org.example.base.root", "0F4A0000-0000-4000-8000-000000000001", cert))
+//!     .with_payload(builders::payload("org.example.base.wifi", "0F4A0000-0000-4000-8000-000000000002", wifi))
+//!     .with_payload(builders::payload("org.example.base.passcode", "0F4A0000-0000-4000-8000-000000000003", passcode));
+//! assert_eq!(lint(&profile, &["ios:17.0".parse()?]).findings, []);
+//! assert!(builders::Passcode::new().max_failed_attempts(20).build().is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::body::PayloadBody;
+use crate::error::{Error, Result};
+use crate::generated::applicationaccess::Applicationaccess;
+use crate::generated::mobiledevice_passwordpolicy::MobiledevicePasswordpolicy;
+use crate::generated::security_pkcs1::SecurityPkcs1;
+use crate::generated::security_pkcs12::SecurityPkcs12;
+use crate::generated::security_scep::{PayloadContent as ScepContent, SecurityScep};
+use crate::generated::wifi_managed::{EapClientConfiguration, EncryptionType, WifiManaged};
+use crate::lint::Severity;
+use crate::profile::{Payload, Profile};
+use mdm_proto::fields::{Data, FromValue};
+use mdm_proto::plist::{Dictionary, Value};
+
+/// A payload of `body` with its identifier and UUID (as [`Payload::new`]).
+pub fn payload<T: PayloadBody>(identifier: &str, uuid: &str, body: T) -> Payload {
+    Payload::new(identifier, uuid, body)
+}
+
+/// Lints `body` alone (no target): its errors, if any, are an [`Error::Invalid`].
+fn checked<T: PayloadBody>(body: T) -> Result<T> {
+    let probe = Profile::new("builder.check", "00000000-0000-4000-8000-000000000000").with_payload(
+        Payload::new(
+            "builder.check.payload",
+            "00000000-0000-4000-8000-000000000001",
+            body.clone(),
+        ),
+    );
+    let findings: Vec<_> = crate::lint(&probe, &[])
+        .findings
+        .into_iter()
+        // References to other payloads resolve in the caller's profile, not here.
+        .filter(|f| f.severity == Severity::Error && f.rule.id != "P013")
+        .collect();
+    match findings.first() {
+        None => Ok(body),
+        Some(first) => Err(Error::Invalid {
+            payload_type: T::PAYLOAD_TYPE,
+            reason: format!(
+                "{} {} at `{}`: {}",
+                first.rule.id,
+                first.rule.name,
+                first.path.trim_start_matches("PayloadContent[0]."),
+                first.message
+            ),
+            findings,
+        }),
+    }
+}
+
+/// A Wi-Fi payload (`com.apple.wifi.managed`).
+#[derive(Debug, Clone)]
+pub struct Wifi(WifiManaged);
+
+impl Wifi {
+    /// A network by its SSID, open (no encryption) until told otherwise.
+    pub fn new(ssid: impl Into<String>) -> Self {
+        let mut w = WifiManaged::new();
+        w.ssid_str = Some(ssid.into());
+        w.encryption_type = Some(EncryptionType::None);
+        Wifi(w)
+    }
+
+    /// WPA2 Personal with a pre-shared key.
+    pub fn wpa2_personal(mut self, password: impl Into<String>) -> Self {
+        self.0.encryption_type = Some(EncryptionType::Wpa2);
+        self.0.password = Some(password.into());
+        self
+    }
+
+    /// WPA3 Personal with a pre-shared key.
+    pub fn wpa3_personal(mut self, password: impl Into<String>) -> Self {
+        self.0.encryption_type = Some(EncryptionType::Wpa3);
+        self.0.password = Some(password.into());
+        self
+    }
+
+    /// WPA2 Enterprise with EAP-TLS (EAP type 13), authenticating with the identity of the
+    /// payload `identity_uuid` names (a PKCS#12 or SCEP payload of the same profile).
+    pub fn eap_tls(mut self, identity_uuid: impl Into<String>) -> Self {
+        self.0.encryption_type = Some(EncryptionType::Wpa2);
+        self.0.password = None;
+        self.0.eap_client_configuration = Some(EapClientConfiguration::new(vec![13]));
+        self.0.payload_certificate_uuid = Some(identity_uuid.into());
+        self
+    }
+
+    /// Joins the network automatically (or not).
+    pub fn auto_join(mut self, auto_join: bool) -> Self {
+        self.0.auto_join = Some(auto_join);
+        self
+    }
+
+    /// The network does not broadcast its SSID.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.0.hidden_network = Some(hidden);
+        self
+    }
+
+    /// The payload body, checked against the schema.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`].
+    pub fn build(self) -> Result<WifiManaged> {
+        checked(self.0)
+    }
+}
+
+/// A passcode policy (`com.apple.mobiledevice.passwordpolicy`).
+#[derive(Debug, Clone, Default)]
+pub struct Passcode(MobiledevicePasswordpolicy);
+
+impl Passcode {
+    /// A policy that requires a passcode (`forcePIN`) and nothing else.
+    pub fn new() -> Self {
+        let mut p = MobiledevicePasswordpolicy::new();
+        p.force_pin = Some(true);
+        Passcode(p)
+    }
+
+    /// The fewest characters (schema: 0 to 16).
+    pub fn min_length(mut self, n: i64) -> Self {
+        self.0.min_length = Some(n);
+        self
+    }
+
+    /// Requires letters and digits.
+    pub fn alphanumeric(mut self) -> Self {
+        self.0.require_alphanumeric = Some(true);
+        self
+    }
+
+    /// Refuses simple passcodes (`1234`, `aaaa`).
+    pub fn no_simple(mut self) -> Self {
+        self.0.allow_simple = Some(false);
+        self
+    }
+
+    /// Failed attempts before the device is erased or locked (schema: 2 to 11).
+    pub fn max_failed_attempts(mut self, n: i64) -> Self {
+        self.0.max_failed_attempts = Some(n);
+        self
+    }
+
+    /// Minutes of inactivity before the device locks (schema: 0 to 15 on iOS).
+    pub fn max_inactivity_minutes(mut self, n: i64) -> Self {
+        self.0.max_inactivity = Some(n);
+        self
+    }
+
+    /// Days before the passcode must change (schema: 0 to 730).
+    pub fn max_age_days(mut self, n: i64) -> Self {
+        self.0.max_pin_age_in_days = Some(n);
+        self
+    }
+
+    /// Earlier passcodes that cannot be reused (schema: 1 to 50).
+    pub fn history(mut self, n: i64) -> Self {
+        self.0.pin_history = Some(n);
+        self
+    }
+
+    /// The payload body, checked against the schema (ranges included).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key out of range.
+    pub fn build(self) -> Result<MobiledevicePasswordpolicy> {
+        checked(self.0)
+    }
+}
+
+/// Restrictions (`com.apple.applicationaccess`), by the schema's key names.
+#[derive(Debug, Clone, Default)]
+pub struct Restrictions(Dictionary);
+
+impl Restrictions {
+    /// No restriction set.
+    pub fn new() -> Self {
+        Restrictions(Dictionary::new())
+    }
+
+    /// Sets an `allow…` key (`allowCamera`, `allowAppInstallation`…) to `allowed`.
+    pub fn allow(mut self, key: &str, allowed: bool) -> Self {
+        self.0.insert(key.to_owned(), Value::Boolean(allowed));
+        self
+    }
+
+    /// Sets an `allow…` key to false.
+    pub fn deny(self, key: &str) -> Self {
+        self.allow(key, false)
+    }
+
+    /// Sets any key of the payload (`forceEncryptedBackup`, `ratingApps`…).
+    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.0.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The payload body, checked against the schema: a key it does not have (a typo) or a
+    /// value of the wrong type is an error here, where a device would ignore the key.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`].
+    pub fn build(self) -> Result<Applicationaccess> {
+        let spec = Applicationaccess::spec();
+        let invalid = |reason: String| Error::Invalid {
+            payload_type: Applicationaccess::PAYLOAD_TYPE,
+            reason,
+            findings: Vec::new(),
+        };
+        if let Some(key) = self.0.keys().find(|k| spec.key(k).is_none()) {
+            return Err(invalid(format!(
+                "`{key}` is not a restrictions key{}",
+                crate::lint::keys::suggestion(key, spec.keys.iter().map(|k| k.key))
+            )));
+        }
+        let body = Applicationaccess::from_value(Value::Dictionary(self.0), "")
+            .map_err(|e| invalid(e.to_string()))?;
+        checked(body)
+    }
+}
+
+/// A SCEP payload (`com.apple.security.scep`): the device gets an identity from a SCEP
+/// server (such as scep-proto's).
+#[derive(Debug, Clone)]
+pub struct Scep(ScepContent);
+
+impl Scep {
+    /// Enrollment at `url`, a 2048-bit RSA key for signing and encryption.
+    pub fn new(url: impl Into<String>) -> Self {
+        let mut c = ScepContent::new(url.into());
+        c.keysize = Some(2048);
+        c.key_type = Some("RSA".to_owned());
+        c.key_usage = Some(5);
+        Scep(c)
+    }
+
+    /// The CA's name (`Name`: some servers serve several CAs).
+    pub fn ca_name(mut self, name: impl Into<String>) -> Self {
+        self.0.name = Some(name.into());
+        self
+    }
+
+    /// The subject as `(attribute, value)` pairs in order (`("O", "Example")`,
+    /// `("CN", "device")`), one RDN each.
+    pub fn subject(mut self, parts: &[(&str, &str)]) -> Self {
+        self.0.subject = Some(
+            parts
+                .iter()
+                .map(|(k, v)| vec![vec![(*k).to_owned(), (*v).to_owned()]])
+                .collect(),
+        );
+        self
+    }
+
+    /// The challenge password the server expects.
+    pub fn challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.0.challenge = Some(challenge.into());
+        self
+    }
+
+    /// The key size in bits (schema: 1024, 2048 or 4096).
+    pub fn key_size(mut self, bits: i64) -> Self {
+        self.0.keysize = Some(bits);
+        self
+    }
+
+    /// The key usage: signing (1), encryption (4), or both (5).
+    pub fn key_usage(mut self, signing: bool, encryption: bool) -> Self {
+        self.0.key_usage = Some(i64::from(signing) | (i64::from(encryption) << 2));
+        self
+    }
+
+    /// The CA certificate's fingerprint (SHA-256 or SHA-1 of its DER), which the device
+    /// checks the CA it is given against.
+    pub fn ca_fingerprint(mut self, fingerprint: Vec<u8>) -> Self {
+        self.0.ca_fingerprint = Some(Data(fingerprint));
+        self
+    }
+
+    /// A DNS name in the subjectAltName.
+    pub fn dns_name(mut self, name: impl Into<String>) -> Self {
+        let mut san = self.0.subject_alt_name.take().unwrap_or_default();
+        san.d_ns_name = Some(name.into());
+        self.0.subject_alt_name = Some(san);
+        self
+    }
+
+    /// The payload body, checked against the schema.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (a key size the schema does not allow).
+    pub fn build(self) -> Result<SecurityScep> {
+        checked(SecurityScep::new(self.0))
+    }
+}
+
+/// A certificate payload (`com.apple.security.pkcs1`) of a DER certificate: a root or
+/// intermediate for the device to trust, or one other payloads name by UUID.
+pub fn certificate(der: Vec<u8>, file_name: impl Into<String>) -> SecurityPkcs1 {
+    let mut c = SecurityPkcs1::new(Data(der));
+    c.payload_certificate_file_name = Some(file_name.into());
+    c
+}
+
+/// An identity payload (`com.apple.security.pkcs12`): a PKCS#12 file and its password.
+pub fn identity(pkcs12: Vec<u8>, password: impl Into<String>) -> SecurityPkcs12 {
+    let mut c = SecurityPkcs12::new(Data(pkcs12));
+    c.password = Some(password.into());
+    c
+}
