@@ -54,6 +54,18 @@ pub enum Error {
         /// The start of the body (200 bytes at most), for the log.
         body: String,
     },
+    /// The API refused the call with JSON:API error objects (Apple Business Manager API).
+    #[error("{context}: HTTP {status}{}{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default(), errors.first().map(|e| format!(": {} {}", e.code, e.detail)).unwrap_or_default())]
+    Api {
+        /// What was called.
+        context: &'static str,
+        /// The status code.
+        status: u16,
+        /// The `Retry-After` the service sent (throttling, 429).
+        retry_after: Option<Duration>,
+        /// Apple's error objects (empty when the body had none).
+        errors: Vec<ApiError>,
+    },
     /// The caller passed something that cannot be sent.
     #[error("invalid {what}: {reason}")]
     InvalidInput {
@@ -65,6 +77,38 @@ pub enum Error {
     /// The request could not be sent or the answer not read.
     #[error("transport: {0}")]
     Transport(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One of Apple's JSON:API error objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// Apple's code, such as `NOT_FOUND` or `RATE_LIMIT_EXCEEDED`.
+    pub code: String,
+    /// The HTTP status as a string.
+    pub status: String,
+    /// A short summary.
+    pub title: String,
+    /// The explanation.
+    pub detail: String,
+}
+
+impl Error {
+    /// How long the service asked to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api { retry_after, .. } | Error::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of a refusal.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 /// The largest body accepted from a service (GDMF's catalogue is about 200 KiB).

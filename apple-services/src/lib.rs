@@ -3,11 +3,12 @@
 
 mod open_enum;
 
+pub mod abm;
 pub mod error;
 pub mod gdmf;
 pub mod generated;
 
-pub use error::Error;
+pub use error::{ApiError, Error};
 
 #[doc(hidden)]
 pub use open_enum::PrivOwnedStr;
