@@ -678,3 +678,295 @@ pub fn activity_done(activity: &OrgDeviceActivity) -> bool {
         .and_then(|a| a.status.as_ref())
         .is_some_and(|s| matches!(s, S::Completed | S::Failed | S::Stopped))
 }
+
+/// The async client (feature `client`): token caching and renewal, retries on throttling,
+/// paging, activity polling; over the workspace's HTTP stack (reqwest, rustls).
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client {
+    use std::sync::{Mutex, PoisonError};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+
+    /// The most pages one listing follows (a bound on a service that never ends a listing).
+    pub const MAX_PAGES: usize = 10_000;
+
+    /// An Apple Business (or School) Manager API client for one API account.
+    #[derive(Debug)]
+    pub struct AbmClient {
+        creds: Credentials,
+        program: Program,
+        token_url: String,
+        base_url: String,
+        http: reqwest::Client,
+        cache: Mutex<TokenCache>,
+        max_retries: u32,
+        max_wait: Duration,
+        timeout: Duration,
+    }
+
+    fn transport(e: reqwest::Error) -> Error {
+        Error::Transport(Box::new(e))
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    impl AbmClient {
+        /// A client for Apple's service.
+        pub fn new(creds: Credentials, program: Program) -> Result<Self, Error> {
+            Self::with_urls(creds, program, TOKEN_URL, program.base_url())
+        }
+
+        /// A client for other URLs (a mock, a proxy).
+        pub fn with_urls(
+            creds: Credentials,
+            program: Program,
+            token_url: impl Into<String>,
+            base_url: impl Into<String>,
+        ) -> Result<Self, Error> {
+            Ok(AbmClient {
+                creds,
+                program,
+                token_url: token_url.into(),
+                base_url: base_url.into(),
+                http: reqwest::Client::builder().build().map_err(transport)?,
+                cache: Mutex::new(TokenCache::new(Duration::from_secs(60))),
+                max_retries: 3,
+                max_wait: Duration::from_secs(60),
+                timeout: Duration::from_secs(60),
+            })
+        }
+
+        /// How often a throttled call (429, 503) is retried, and the longest `Retry-After`
+        /// honoured (a longer one is returned as the error). Defaults: 3 and 60 seconds.
+        pub fn with_retries(mut self, max_retries: u32, max_wait: Duration) -> Self {
+            self.max_retries = max_retries;
+            self.max_wait = max_wait;
+            self
+        }
+
+        /// Renews the token this long before it expires (60 seconds by default).
+        pub fn with_token_margin(self, margin: Duration) -> Self {
+            AbmClient {
+                cache: Mutex::new(TokenCache::new(margin)),
+                ..self
+            }
+        }
+
+        async fn exchange(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), Error> {
+            let (parts, body) = request.into_parts();
+            let mut resp = self
+                .http
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(transport)?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(Error::BodyTooLarge {
+                        context: "ABM response",
+                        len: body.len() + chunk.len(),
+                        limit: MAX_BODY,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, headers, body))
+        }
+
+        /// The cached token, or a new one from the token endpoint.
+        pub async fn token(&self) -> Result<String, Error> {
+            let t = now();
+            if let Some(tok) = self
+                .cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(t)
+            {
+                return Ok(tok.token.clone());
+            }
+            let jti = uuid::Uuid::new_v4().to_string();
+            let assertion = self
+                .creds
+                .client_assertion(t, Duration::from_secs(600), &jti)?;
+            let req = token_request(
+                &self.token_url,
+                &self.creds.client_id,
+                &assertion,
+                self.program,
+            )?;
+            let (status, headers, body) = self.exchange(req).await?;
+            let tok = parse_token(status, &headers, &body, t)?;
+            let out = tok.token.clone();
+            self.cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .put(tok);
+            Ok(out)
+        }
+
+        /// Sends one call: renews the token once on 401, waits out throttling (`Retry-After`)
+        /// up to the retry limit.
+        pub async fn call<T: serde::de::DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+            let mut renewed = false;
+            let mut retries = 0;
+            loop {
+                let token = self.token().await?;
+                let req = call.request(&self.base_url, &token)?;
+                let (status, headers, body) = self.exchange(req).await?;
+                match parse_response::<T>(call, status, &headers, &body) {
+                    Err(Error::Api { status: 401, .. }) if !renewed => {
+                        renewed = true;
+                        self.cache
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .invalidate();
+                    }
+                    Err(
+                        e @ Error::Api {
+                            status: 429 | 503, ..
+                        },
+                    ) if retries < self.max_retries => {
+                        let wait = e.retry_after().unwrap_or(Duration::from_secs(1 << retries));
+                        if wait > self.max_wait {
+                            return Err(e);
+                        }
+                        retries += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    other => return other,
+                }
+            }
+        }
+
+        async fn all<T: serde::de::DeserializeOwned>(
+            &self,
+            mut make: impl FnMut(Option<String>) -> Call,
+        ) -> Result<Vec<T>, Error> {
+            let mut out = Vec::new();
+            let mut cursor: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let page: Page<T> = self.call(&make(cursor.clone())).await?;
+                out.extend(page.data);
+                match page
+                    .meta
+                    .and_then(|m| m.paging.next_cursor)
+                    .filter(|c| !c.is_empty())
+                {
+                    // An echoed cursor would loop forever: it ends the listing.
+                    Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                    _ => return Ok(out),
+                }
+            }
+            Err(Error::Invalid {
+                field: "meta.paging.nextCursor".into(),
+                value: cursor.unwrap_or_default(),
+                reason: "the listing did not end within MAX_PAGES pages",
+            })
+        }
+
+        /// Every device of the organisation, page by page (`limit` per page).
+        pub async fn org_devices(&self, limit: Option<u32>) -> Result<Vec<OrgDevice>, Error> {
+            self.all(|cursor| Call::ListOrgDevices { limit, cursor })
+                .await
+        }
+
+        /// One device.
+        pub async fn org_device(&self, id: &str) -> Result<OrgDevice, Error> {
+            let s: Single<OrgDevice> = self.call(&Call::GetOrgDevice(id.into())).await?;
+            Ok(s.data)
+        }
+
+        /// The MDM server a device is assigned to (`None` when unassigned).
+        pub async fn assigned_server(&self, id: &str) -> Result<Option<Linkage>, Error> {
+            let s: Single<Option<Linkage>> = self.call(&Call::AssignedServer(id.into())).await?;
+            Ok(s.data)
+        }
+
+        /// Every MDM server of the organisation.
+        pub async fn mdm_servers(&self) -> Result<Vec<MdmServer>, Error> {
+            self.all(|cursor| Call::ListMdmServers {
+                limit: None,
+                cursor,
+            })
+            .await
+        }
+
+        /// The devices (linkages) of an MDM server.
+        pub async fn mdm_server_devices(&self, server: &str) -> Result<Vec<Linkage>, Error> {
+            self.all(|cursor| Call::MdmServerDevices {
+                server: server.into(),
+                limit: Some(MAX_PAGE_LIMIT),
+                cursor,
+            })
+            .await
+        }
+
+        /// Starts assigning `devices` to `server`.
+        pub async fn assign(
+            &self,
+            server: &str,
+            devices: Vec<String>,
+        ) -> Result<OrgDeviceActivity, Error> {
+            let s: Single<OrgDeviceActivity> = self
+                .call(&Call::CreateActivity {
+                    activity: OrgDeviceActivityType::AssignDevices,
+                    server: Some(server.into()),
+                    devices,
+                })
+                .await?;
+            Ok(s.data)
+        }
+
+        /// Starts unassigning `devices` from their server.
+        pub async fn unassign(&self, devices: Vec<String>) -> Result<OrgDeviceActivity, Error> {
+            let s: Single<OrgDeviceActivity> = self
+                .call(&Call::CreateActivity {
+                    activity: OrgDeviceActivityType::UnassignDevices,
+                    server: None,
+                    devices,
+                })
+                .await?;
+            Ok(s.data)
+        }
+
+        /// One activity's state.
+        pub async fn activity(&self, id: &str) -> Result<OrgDeviceActivity, Error> {
+            let s: Single<OrgDeviceActivity> = self.call(&Call::GetActivity(id.into())).await?;
+            Ok(s.data)
+        }
+
+        /// Polls an activity every `interval` until it is done ([`activity_done`]), at most
+        /// `max_polls` times; the last state either way.
+        pub async fn wait_activity(
+            &self,
+            id: &str,
+            interval: Duration,
+            max_polls: u32,
+        ) -> Result<OrgDeviceActivity, Error> {
+            let mut last = self.activity(id).await?;
+            for _ in 1..max_polls {
+                if activity_done(&last) {
+                    break;
+                }
+                tokio::time::sleep(interval).await;
+                last = self.activity(id).await?;
+            }
+            Ok(last)
+        }
+    }
+}
