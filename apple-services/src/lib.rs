@@ -4,6 +4,7 @@
 mod open_enum;
 
 pub mod abm;
+pub mod anb;
 pub mod error;
 pub mod gdmf;
 pub mod generated;
