@@ -156,3 +156,132 @@ pub fn parse_response<T: serde::de::DeserializeOwned>(
     }
     decode_body(body, context)
 }
+
+/// The async client (feature `client`): the sToken on every call, throttled calls retried
+/// after `Retry-After` (bounded), over the workspace's HTTP stack (reqwest, rustls).
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An Apps and Books client for one location (one sToken).
+    pub struct AnbClient {
+        s_token: String,
+        base_url: String,
+        http: reqwest::Client,
+        max_retries: u32,
+        max_wait: Duration,
+    }
+
+    impl std::fmt::Debug for AnbClient {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("AnbClient")
+                .field("s_token", &"<redacted>")
+                .field("base_url", &self.base_url)
+                .finish_non_exhaustive()
+        }
+    }
+
+    fn transport(e: reqwest::Error) -> Error {
+        Error::Transport(Box::new(e))
+    }
+
+    impl AnbClient {
+        /// A client for `base_url` (normally [`BASE_URL`]) with the location's sToken.
+        pub fn new(s_token: impl Into<String>, base_url: impl Into<String>) -> Result<Self, Error> {
+            Ok(AnbClient {
+                s_token: s_token.into(),
+                base_url: base_url.into(),
+                http: reqwest::Client::builder().build().map_err(transport)?,
+                max_retries: 3,
+                max_wait: Duration::from_secs(60),
+            })
+        }
+
+        /// How often a throttled call (429, 503) is retried, and the longest `Retry-After`
+        /// honoured. Defaults: 3 and 60 seconds.
+        pub fn with_retries(mut self, max_retries: u32, max_wait: Duration) -> Self {
+            self.max_retries = max_retries;
+            self.max_wait = max_wait;
+            self
+        }
+
+        /// Sends one call.
+        pub async fn call<T: serde::de::DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+            let mut retries = 0;
+            loop {
+                let (parts, body) = call.request(&self.base_url, &self.s_token)?.into_parts();
+                let mut resp = self
+                    .http
+                    .request(parts.method, parts.uri.to_string())
+                    .headers(parts.headers)
+                    .body(body)
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .await
+                    .map_err(transport)?;
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let mut bytes = Vec::new();
+                while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                    if bytes.len() + chunk.len() > MAX_BODY {
+                        return Err(Error::BodyTooLarge {
+                            context: call.name(),
+                            len: bytes.len() + chunk.len(),
+                            limit: MAX_BODY,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                match parse_response::<T>(call, status, &headers, &bytes) {
+                    Err(
+                        e @ Error::Api {
+                            status: 429 | 503, ..
+                        },
+                    ) if retries < self.max_retries => {
+                        let wait = e.retry_after().unwrap_or(Duration::from_secs(1 << retries));
+                        if wait > self.max_wait {
+                            return Err(e);
+                        }
+                        retries += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    other => return other,
+                }
+            }
+        }
+
+        /// The service configuration (as sent; the schemas do not describe it yet).
+        pub async fn service_config(&self) -> Result<serde_json::Value, Error> {
+            self.call(&Call::ServiceConfig).await
+        }
+
+        /// One page of assets (as sent).
+        pub async fn assets(&self, page_index: u32) -> Result<serde_json::Value, Error> {
+            self.call(&Call::Assets { page_index }).await
+        }
+
+        /// Assigns assets; the answer names the event to poll.
+        pub async fn associate(
+            &self,
+            request: ManageAssetsRequest,
+        ) -> Result<EventResponse, Error> {
+            self.call(&Call::Associate(request)).await
+        }
+
+        /// Unassigns assets; the answer names the event to poll.
+        pub async fn disassociate(
+            &self,
+            request: ManageAssetsRequest,
+        ) -> Result<EventResponse, Error> {
+            self.call(&Call::Disassociate(request)).await
+        }
+
+        /// The state of an event (as sent: `eventStatus`, failures per asset).
+        pub async fn event_status(&self, event_id: &str) -> Result<serde_json::Value, Error> {
+            self.call(&Call::EventStatus(event_id.into())).await
+        }
+    }
+}

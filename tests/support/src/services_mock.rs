@@ -603,3 +603,155 @@ impl AbmMock {
         })
     }
 }
+
+/// The state of [`AnbMock`].
+#[derive(Debug, Default)]
+struct AnbState {
+    s_token: String,
+    throttle: Vec<u64>,
+    events: Vec<String>,
+    calls: usize,
+}
+
+/// A mock of Apple's Apps and Books API on `127.0.0.1`: the sToken is checked on every call
+/// (401 with `errorNumber` 9622 otherwise), throttling answers 503 with `Retry-After` and
+/// `errorNumber` 9646, associate and disassociate answer with an `eventId`, whose status is
+/// `COMPLETE`.
+#[derive(Debug)]
+pub struct AnbMock {
+    /// The base URL, such as `http://127.0.0.1:41234/mdm/v2`.
+    pub base_url: String,
+    state: Arc<Mutex<AnbState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AnbMock {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn anb_error(status: StatusCode, number: u32, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"errorNumber": number, "errorMessage": message})),
+    )
+        .into_response()
+}
+
+fn anb_gate(s: &mut AnbState, headers: &axum::http::HeaderMap) -> Option<Response> {
+    s.calls += 1;
+    if !s.throttle.is_empty() {
+        let secs = s.throttle.remove(0);
+        let mut r = anb_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            9646,
+            "Too many recent calls to manage licenses.",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Some(r);
+    }
+    let ok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        == Some(s.s_token.as_str());
+    (!ok).then(|| {
+        anb_error(
+            StatusCode::UNAUTHORIZED,
+            9622,
+            "Invalid authentication token.",
+        )
+    })
+}
+
+async fn anb_any(
+    State(state): State<Arc<Mutex<AnbState>>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(r) = anb_gate(&mut s, &headers) {
+        return r;
+    }
+    let path = uri.path().trim_start_matches("/mdm/v2");
+    match (method.as_str(), path) {
+        ("GET", "/service/config") => axum::Json(serde_json::json!({
+            "limits": {"maxAssets": 25, "maxSerialNumbers": 25},
+            "urls": {"assets": "/mdm/v2/assets"}
+        }))
+        .into_response(),
+        ("GET", "/assets") => axum::Json(serde_json::json!({
+            "assets": [{"adamId": "361309726", "pricingParam": "STDQ", "availableCount": 10}],
+            "currentPageIndex": 0, "size": 1, "totalPages": 1
+        }))
+        .into_response(),
+        ("POST", "/assets/associate" | "/assets/disassociate") => {
+            let id = format!("event-{}", s.events.len() + 1);
+            s.events.push(id.clone());
+            axum::Json(serde_json::json!({
+                "eventId": id, "tokenExpirationDate": "2027-01-01T00:00:00+0000", "uId": "2049025000431439"
+            }))
+            .into_response()
+        }
+        ("GET", "/status") => {
+            let id = uri
+                .query()
+                .and_then(|q| q.strip_prefix("eventId="))
+                .unwrap_or_default();
+            if s.events.iter().any(|e| e == id) {
+                axum::Json(serde_json::json!({"eventStatus": "COMPLETE", "eventType": "ASSOCIATE"}))
+                    .into_response()
+            } else {
+                anb_error(StatusCode::BAD_REQUEST, 9603, "The event is not known.")
+            }
+        }
+        _ => anb_error(StatusCode::NOT_FOUND, 9600, "Not found."),
+    }
+}
+
+impl AnbMock {
+    /// A location whose content token is `s_token`.
+    pub async fn start(s_token: &str) -> AnbMock {
+        let state = Arc::new(Mutex::new(AnbState {
+            s_token: s_token.to_string(),
+            ..AnbState::default()
+        }));
+        let app = axum::Router::new()
+            .fallback(anb_any)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap_or_else(|e| panic!("Apps and Books mock: cannot bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("Apps and Books mock: no address: {e}"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        AnbMock {
+            base_url: format!("http://{addr}/mdm/v2"),
+            state,
+            task,
+        }
+    }
+
+    /// The next call is throttled (503) with `Retry-After: secs`; calls add up.
+    pub fn throttle_next(&self, secs: u64) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .throttle
+            .push(secs);
+    }
+
+    /// How many calls reached the mock.
+    pub fn calls(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .calls
+    }
+}
