@@ -8,7 +8,8 @@
 //! `device-management` trees (newest first; by default `../shared/apple-device-management-27`
 //! then `../shared/apple-device-management` next to the repository root) into one model
 //! ([`xtask::model`]), takes the union of the releases, and writes the `generated/` modules
-//! of mdm-commands, mdm-ddm, mdm-checkin and mdm-profiles. With `--check` it regenerates in memory and
+//! of mdm-commands, mdm-ddm, mdm-checkin and mdm-profiles, and from the JSON Schemas of
+//! ../shared/apple-device-services the `generated/` modules of dep-client and apple-services. With `--check` it regenerates in memory and
 //! fails when a committed file differs, is missing or is stale.
 
 mod checkin;
@@ -119,6 +120,13 @@ fn run(schemas: &[PathBuf], root: &Path, out_root: &Path, check: bool) -> Result
             files: services::generate(
                 &root.join("../shared/apple-device-services"),
                 &[services::DEP],
+            )?,
+        },
+        Output {
+            src: "apple-services/src",
+            files: services::generate(
+                &root.join("../shared/apple-device-services"),
+                &[services::GDMF, services::ABM, services::ANB],
             )?,
         },
     ];

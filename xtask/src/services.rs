@@ -58,6 +58,30 @@ pub const DEP: Service = Service {
     ],
 };
 
+/// GDMF (Apple's software-update catalogue), generated into apple-services.
+pub const GDMF: Service = Service {
+    dir: "other/schemas",
+    module: "gdmf",
+    doc: "GDMF, Apple's public catalogue of OS releases (`gdmf.apple.com/v2/pmv`), from `other/schemas`.",
+    renames: &[],
+};
+
+/// The Apple Business Manager API, generated into apple-services.
+pub const ABM: Service = Service {
+    dir: "abm/schemas",
+    module: "abm",
+    doc: "The Apple Business Manager API's bodies (JSON:API documents), from `abm/schemas`.",
+    renames: &[],
+};
+
+/// The App and Book Management (Apps and Books, VPP) API, generated into apple-services.
+pub const ANB: Service = Service {
+    dir: "anb/schemas",
+    module: "anb",
+    doc: "The App and Book Management (Apps and Books) API's bodies, from `anb/schemas`.",
+    renames: &[],
+};
+
 /// Generates `generated.rs` and `generated/{module}.rs` for the services of one crate.
 pub fn generate(root: &Path, services: &[Service]) -> Result<BTreeMap<String, String>, String> {
     let mut files = BTreeMap::new();
@@ -225,7 +249,10 @@ fn snake(s: &str) -> String {
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'n');
     }
-    if KEYWORDS.contains(&out.as_str()) {
+    if ["self", "super", "crate"].contains(&out.as_str()) {
+        // Not allowed as raw identifiers.
+        out.push('_');
+    } else if KEYWORDS.contains(&out.as_str()) {
         out = format!("r#{out}");
     }
     out
@@ -450,9 +477,15 @@ fn generate_service(dir: &Path, service: &Service) -> Result<String, String> {
             }
         }
     }
+    let uses_enums = ctx.defs.values().any(|d| matches!(d, Def::Enum { .. }));
     let mut out = format!(
-        "{HEADER}\n//! {}\n//!\n//! Every struct keeps the keys its schema does not name in `extra`; every string enum is open.\n\n{FILE_ALLOWS}\nuse serde::{{Deserialize, Serialize}};\n\nuse crate::open_enum::open_enum;\n",
-        service.doc
+        "{HEADER}\n//! {}\n//!\n//! Every struct keeps the keys its schema does not name in `extra`; every string enum is open.\n\n{FILE_ALLOWS}\nuse serde::{{Deserialize, Serialize}};\n{}",
+        service.doc,
+        if uses_enums {
+            "\nuse crate::open_enum::open_enum;\n"
+        } else {
+            ""
+        },
     );
     for name in &ctx.order {
         let Some(def) = ctx.defs.get(name) else {

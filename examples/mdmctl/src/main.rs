@@ -6,6 +6,7 @@
 mod api_cmd;
 mod command_new;
 mod dep_cmd;
+mod gdmf_cmd;
 mod inspect_checkin;
 mod inspect_command;
 mod inspect_ddm;
@@ -65,6 +66,9 @@ enum TopLevel {
     Push(push_cmd::Args),
     /// Apple's device enrollment (DEP/ABM) API.
     Dep(dep_cmd::Args),
+    /// Apple's OS release catalogue (GDMF): the latest release a device may be given.
+    #[command(subcommand)]
+    Gdmf(gdmf_cmd::Cmd),
     /// The MDM server's admin API: enrollments, commands, queues, pushes.
     #[command(flatten)]
     Api(api_cmd::ApiCmd),
@@ -106,6 +110,7 @@ fn main() {
         TopLevel::Scep(args) => scep_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Push(args) => push_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Dep(args) => dep_cmd::run(args),
+        TopLevel::Gdmf(cmd) => gdmf_cmd::run(cmd),
         TopLevel::Api(cmd) => api_cmd::run(api, cmd),
     };
     if let Err(err) = result {

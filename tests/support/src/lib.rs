@@ -10,6 +10,8 @@
 //! - [`http`]: the raw HTTP/1.1 test client (blocking; async with feature `tokio`).
 //! - [`plist`]: device message plists laid out as devices send them.
 //! - `postgres::PgSchema` (feature `postgres`): a fresh schema per test on that server.
+//! - `services_mock` (feature `services-mock`): mocks of Apple's web services (GDMF) over
+//!   real HTTP.
 //!
 //! ```no_run
 //! let Some(corpus) = mdm_test_support::shared::corpus("checkin") else { return };
@@ -27,6 +29,8 @@ pub mod http;
 pub mod plist;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "services-mock")]
+pub mod services_mock;
 pub mod shared;
 mod skip;
 mod temp;
