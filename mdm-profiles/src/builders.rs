@@ -1,5 +1,5 @@
 //! Builders for the payloads administrators write most: Wi-Fi, passcode, restrictions,
-//! SCEP, certificates and identities. Each gives the generated type (set any other key on
+//! SCEP, ACME, certificates and identities, IKEv2 VPN, login window. Each gives the generated type (set any other key on
 //! it directly) and checks what it built against the schema with the linter, so a value
 //! outside the allowed set or range is an [`Error::Invalid`] here, not a failed install on
 //! the device.
@@ -21,10 +21,15 @@
 use crate::body::PayloadBody;
 use crate::error::{Error, Result};
 use crate::generated::applicationaccess::Applicationaccess;
+use crate::generated::loginwindow::Loginwindow;
 use crate::generated::mobiledevice_passwordpolicy::MobiledevicePasswordpolicy;
+use crate::generated::security_acme::{KeyType, SecurityAcme, SubjectAltName};
 use crate::generated::security_pkcs1::SecurityPkcs1;
 use crate::generated::security_pkcs12::SecurityPkcs12;
 use crate::generated::security_scep::{PayloadContent as ScepContent, SecurityScep};
+use crate::generated::vpn_managed::{
+    CertificateType, IkEv2, IkEv2AuthenticationMethod, VpnManaged, VpnType,
+};
 use crate::generated::wifi_managed::{EapClientConfiguration, EncryptionType, WifiManaged};
 use crate::lint::Severity;
 use crate::profile::{Payload, Profile};
@@ -327,4 +332,278 @@ pub fn identity(pkcs12: Vec<u8>, password: impl Into<String>) -> SecurityPkcs12 
     let mut c = SecurityPkcs12::new(Data(pkcs12));
     c.password = Some(password.into());
     c
+}
+
+/// An IKEv2 VPN payload (`com.apple.vpn.managed`, `VPNType` `IKEv2`).
+///
+/// ```
+/// use mdm_profiles::builders::Ikev2Vpn;
+/// let vpn = Ikev2Vpn::new("Office VPN", "vpn.example.com", "vpn.example.com", "client@example.com")
+///     .shared_secret("s3cret")
+///     .build()?;
+/// assert_eq!(vpn.ik_ev2.as_ref().map(|i| i.remote_address.as_str()), Some("vpn.example.com"));
+/// # Ok::<(), mdm_profiles::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Ikev2Vpn(VpnManaged);
+
+impl Ikev2Vpn {
+    /// A connection named `name` to `remote_address`, with the identifiers both ends use;
+    /// no authentication until told ([`Ikev2Vpn::shared_secret`], [`Ikev2Vpn::certificate`]).
+    pub fn new(
+        name: impl Into<String>,
+        remote_address: impl Into<String>,
+        remote_identifier: impl Into<String>,
+        local_identifier: impl Into<String>,
+    ) -> Self {
+        let mut vpn = VpnManaged::new(VpnType::IkEv2, name.into());
+        vpn.ik_ev2 = Some(IkEv2::new(
+            remote_address.into(),
+            local_identifier.into(),
+            remote_identifier.into(),
+            IkEv2AuthenticationMethod::None,
+        ));
+        Ikev2Vpn(vpn)
+    }
+
+    fn ike(&mut self) -> &mut IkEv2 {
+        self.0.ik_ev2.get_or_insert_with(|| {
+            IkEv2::new(
+                String::new(),
+                String::new(),
+                String::new(),
+                IkEv2AuthenticationMethod::None,
+            )
+        })
+    }
+
+    /// Authenticates with a pre-shared key.
+    pub fn shared_secret(mut self, secret: impl Into<String>) -> Self {
+        let ike = self.ike();
+        ike.authentication_method = IkEv2AuthenticationMethod::SharedSecret;
+        ike.shared_secret = Some(secret.into());
+        self
+    }
+
+    /// Authenticates with the identity in the payload whose `PayloadUUID` is
+    /// `identity_uuid` (a PKCS#12, SCEP or ACME payload of the same profile).
+    pub fn certificate(mut self, identity_uuid: impl Into<String>, kind: CertificateType) -> Self {
+        let ike = self.ike();
+        ike.authentication_method = IkEv2AuthenticationMethod::Certificate;
+        ike.payload_certificate_uuid = Some(identity_uuid.into());
+        ike.certificate_type = Some(kind);
+        self
+    }
+
+    /// Adds EAP user authentication (`ExtendedAuthEnabled`, `AuthName`, `AuthPassword`).
+    pub fn eap(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        let ike = self.ike();
+        ike.extended_auth_enabled = Some(1);
+        ike.auth_name = Some(user.into());
+        ike.auth_password = Some(password.into());
+        self
+    }
+
+    /// Connects on demand (`OnDemandEnabled`), with no rules: set `ik_ev2.on_demand_rules`
+    /// on the built value for them.
+    pub fn on_demand(mut self, enabled: bool) -> Self {
+        self.ike().on_demand_enabled = Some(i64::from(enabled));
+        self
+    }
+
+    /// The payload, checked against the schema.
+    pub fn build(self) -> Result<VpnManaged> {
+        checked(self.0)
+    }
+}
+
+/// An ACME payload (`com.apple.security.acme`): a certificate from an ACME server, with a
+/// hardware-bound P-384 key unless told otherwise.
+///
+/// ```
+/// use mdm_profiles::builders::Acme;
+/// let acme = Acme::new("https://acme.example.com/directory", "client-7")
+///     .subject(&[("CN", "device-7")])
+///     .dns_name("device-7.example.com")
+///     .attest(true)
+///     .build()?;
+/// assert!(acme.hardware_bound);
+/// # Ok::<(), mdm_profiles::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Acme(SecurityAcme);
+
+impl Acme {
+    /// A request to the server at `directory_url`, identified by `client_identifier` (the
+    /// server's one-time order identifier).
+    pub fn new(directory_url: impl Into<String>, client_identifier: impl Into<String>) -> Self {
+        Acme(SecurityAcme::new(
+            directory_url.into(),
+            client_identifier.into(),
+            384,
+            KeyType::EcsecPrimeRandom,
+            true,
+            Vec::new(),
+        ))
+    }
+
+    /// Starts from an existing payload (to check it with [`Acme::build`]).
+    pub fn from_payload(payload: SecurityAcme) -> Self {
+        Acme(payload)
+    }
+
+    /// The subject, as `(attribute, value)` pairs such as `("CN", "device-7")`.
+    pub fn subject(mut self, parts: &[(&str, &str)]) -> Self {
+        self.0.subject = parts
+            .iter()
+            .map(|(k, v)| vec![vec![(*k).to_owned(), (*v).to_owned()]])
+            .collect();
+        self
+    }
+
+    /// A software RSA key of `bits` instead (not hardware-bound: RSA keys cannot be).
+    pub fn rsa(mut self, bits: i64) -> Self {
+        self.0.key_type = KeyType::Rsa;
+        self.0.key_size = bits;
+        self.0.hardware_bound = false;
+        self
+    }
+
+    /// A hardware-bound P-256 key instead of P-384.
+    pub fn p256(mut self) -> Self {
+        self.0.key_type = KeyType::EcsecPrimeRandom;
+        self.0.key_size = 256;
+        self
+    }
+
+    /// A DNS name in the subject alternative name.
+    pub fn dns_name(mut self, name: impl Into<String>) -> Self {
+        self.0
+            .subject_alt_name
+            .get_or_insert_with(SubjectAltName::new)
+            .d_ns_name = Some(name.into());
+        self
+    }
+
+    /// Whether the device attests the key and itself to the server (`Attest`).
+    pub fn attest(mut self, attest: bool) -> Self {
+        self.0.attest = Some(attest);
+        self
+    }
+
+    /// Extended key usages by OID (e.g. `1.3.6.1.5.5.7.3.2`, client authentication).
+    pub fn extended_key_usage(mut self, oids: &[&str]) -> Self {
+        self.0.extended_key_usage = Some(oids.iter().map(|o| (*o).to_owned()).collect());
+        self
+    }
+
+    /// The payload, checked against the schema, and its key against the rules Apple gives
+    /// in prose: RSA keys are 1024 to 4096 bits in steps of 8 and never hardware-bound; EC
+    /// keys are 192, 256, 384 or 521 bits, and only 256 or 384 when hardware-bound.
+    pub fn build(self) -> Result<SecurityAcme> {
+        let a = &self.0;
+        let size = a.key_size;
+        let wrong = if a.key_type == KeyType::Rsa {
+            if a.hardware_bound {
+                Some("an RSA key cannot be hardware-bound".to_owned())
+            } else if !(1024..=4096).contains(&size) || size % 8 != 0 {
+                Some(format!(
+                    "an RSA KeySize must be a multiple of 8 from 1024 to 4096, not {size}"
+                ))
+            } else {
+                None
+            }
+        } else if a.key_type == KeyType::EcsecPrimeRandom {
+            let allowed: &[i64] = if a.hardware_bound {
+                &[256, 384]
+            } else {
+                &[192, 256, 384, 521]
+            };
+            (!allowed.contains(&size)).then(|| {
+                format!(
+                    "an ECSECPrimeRandom KeySize must be one of {allowed:?}{}, not {size}",
+                    if a.hardware_bound {
+                        " when hardware-bound"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        } else {
+            None
+        };
+        if let Some(reason) = wrong {
+            return Err(Error::Invalid {
+                payload_type: <SecurityAcme as PayloadBody>::PAYLOAD_TYPE,
+                reason,
+                findings: Vec::new(),
+            });
+        }
+        checked(self.0)
+    }
+}
+
+/// A login window payload (`com.apple.loginwindow`, macOS).
+///
+/// ```
+/// use mdm_profiles::builders::LoginWindow;
+/// let lw = LoginWindow::new()
+///     .name_and_password_fields()
+///     .banner("Property of Example Corp")
+///     .hide_admin_users(true)
+///     .build()?;
+/// assert_eq!(lw.showfullname, Some(true));
+/// # Ok::<(), mdm_profiles::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LoginWindow(Loginwindow);
+
+impl LoginWindow {
+    /// No settings yet.
+    pub fn new() -> Self {
+        LoginWindow(Loginwindow::new())
+    }
+
+    /// Shows name and password fields instead of a list of users (`SHOWFULLNAME`).
+    pub fn name_and_password_fields(mut self) -> Self {
+        self.0.showfullname = Some(true);
+        self
+    }
+
+    /// Text shown in the login window (`LoginwindowText`).
+    pub fn banner(mut self, text: impl Into<String>) -> Self {
+        self.0.loginwindow_text = Some(text.into());
+        self
+    }
+
+    /// Hides administrators from the list of users (`HideAdminUsers`).
+    pub fn hide_admin_users(mut self, hide: bool) -> Self {
+        self.0.hide_admin_users = Some(hide);
+        self
+    }
+
+    /// Hides local users (`HideLocalUsers`).
+    pub fn hide_local_users(mut self, hide: bool) -> Self {
+        self.0.hide_local_users = Some(hide);
+        self
+    }
+
+    /// Disables the Shut Down, Restart and Sleep buttons.
+    pub fn no_power_buttons(mut self) -> Self {
+        self.0.shut_down_disabled = Some(true);
+        self.0.restart_disabled = Some(true);
+        self.0.sleep_disabled = Some(true);
+        self
+    }
+
+    /// Disables `>console` log-in (`DisableConsoleAccess`).
+    pub fn no_console_access(mut self) -> Self {
+        self.0.disable_console_access = Some(true);
+        self
+    }
+
+    /// The payload, checked against the schema.
+    pub fn build(self) -> Result<Loginwindow> {
+        checked(self.0)
+    }
 }

@@ -115,3 +115,145 @@ fn builders_refuse_what_the_schema_does_not_allow() {
     // A dangling identity reference is the profile's business, not the builder's.
     assert!(Wifi::new("Corp").eap_tls(uuid(99)).build().is_ok());
 }
+
+fn macos() -> Vec<Target> {
+    vec![Target::new("macos", Some("14.0")).unwrap().supervised(true)]
+}
+
+#[test]
+fn vpn_acme_and_login_window_builders_lint_clean_where_they_apply() {
+    use mdm_profiles::builders::{Acme, Ikev2Vpn, LoginWindow};
+    use mdm_profiles::generated::vpn_managed::CertificateType;
+    let acme = Acme::new("https://acme.example.com/directory", "order-1")
+        .subject(&[("O", "Example"), ("CN", "device-1")])
+        .dns_name("device-1.example.com")
+        .attest(true)
+        .extended_key_usage(&["1.3.6.1.5.5.7.3.2"])
+        .build()
+        .unwrap();
+    let by_cert = Ikev2Vpn::new("Office", "vpn.example.com", "vpn.example.com", "device-1")
+        .certificate(uuid(10), CertificateType::Ecdsa384)
+        .on_demand(true)
+        .build()
+        .unwrap();
+    let by_secret = Ikev2Vpn::new("Lab", "lab.example.com", "lab.example.com", "lab-client")
+        .shared_secret("s3cret")
+        .eap("alice", "pw")
+        .build()
+        .unwrap();
+    let profile = Profile::new("org.example.vpn", uuid(20))
+        .with_payload(builders::payload("org.example.vpn.acme", &uuid(10), acme))
+        .with_payload(builders::payload(
+            "org.example.vpn.office",
+            &uuid(11),
+            by_cert,
+        ))
+        .with_payload(builders::payload(
+            "org.example.vpn.lab",
+            &uuid(12),
+            by_secret,
+        ));
+    for targets in [ios(), macos()] {
+        let report = lint(&profile, &targets);
+        assert_eq!(report.findings, [], "{targets:?}");
+    }
+    let login = LoginWindow::new()
+        .name_and_password_fields()
+        .banner("Property of Example Corp")
+        .hide_admin_users(true)
+        .hide_local_users(false)
+        .no_power_buttons()
+        .no_console_access()
+        .build()
+        .unwrap();
+    let profile = Profile::new("org.example.login", uuid(30)).with_payload(builders::payload(
+        "org.example.login.lw",
+        &uuid(31),
+        login,
+    ));
+    assert_eq!(lint(&profile, &macos()).findings, []);
+    // The login window is a macOS payload: the linter says so for an iPhone.
+    assert!(
+        lint(&profile, &ios())
+            .findings
+            .iter()
+            .any(|f| f.severity >= mdm_profiles::Severity::Warning),
+        "an iOS target is told the login window does not apply"
+    );
+}
+
+#[test]
+fn acme_and_vpn_builders_refuse_what_the_schema_does_not_allow() {
+    use mdm_profiles::builders::{Acme, Ikev2Vpn};
+    // ACME keys are 256 or 384 bits (P-256, P-384) or RSA up to 4096.
+    let e = Acme::new("https://acme.example.com/directory", "order-2")
+        .subject(&[("CN", "x")])
+        .rsa(1000)
+        .build();
+    assert!(e.is_err(), "{e:?}");
+    let acme = |a: Acme| a.subject(&[("CN", "x")]).build();
+    let new = || Acme::new("https://acme.example.com/directory", "order-2");
+    assert!(acme(new().rsa(2048)).is_ok());
+    assert!(acme(new().p256()).is_ok());
+    let hardware_rsa = new().rsa(2048);
+    let mut raw = acme(hardware_rsa).unwrap();
+    raw.hardware_bound = true;
+    let Err(e) = acme(Acme::from_payload(raw)) else {
+        panic!("a hardware-bound RSA key was accepted");
+    };
+    assert!(reason(e).contains("cannot be hardware-bound"));
+    // A certificate-authenticated IKEv2 without the identity it names resolves only in a
+    // profile: the builder lets it through (P013 is the profile's), the profile lint does not.
+    let vpn = Ikev2Vpn::new("Office", "vpn.example.com", "vpn.example.com", "d")
+        .certificate(
+            uuid(99),
+            mdm_profiles::generated::vpn_managed::CertificateType::Rsa,
+        )
+        .build()
+        .unwrap();
+    let profile = Profile::new("org.example.dangling", uuid(40)).with_payload(builders::payload(
+        "org.example.dangling.vpn",
+        &uuid(41),
+        vpn,
+    ));
+    let report = lint(&profile, &ios());
+    assert!(
+        report.findings.iter().any(|f| f.rule.id == "P013"),
+        "{:?}",
+        report.ids()
+    );
+}
+
+/// A Platform SSO profile as identity providers publish it (`Type` `Redirect`, a vendor's
+/// extension, `URLs`, no `Realm`): what the linter says of it for macOS 14.
+#[test]
+fn a_platform_sso_redirect_profile_lints() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>PayloadType</key><string>Configuration</string><key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>org.example.psso</string>
+<key>PayloadUUID</key><string>B0110000-0000-4000-8000-000000000050</string>
+<key>PayloadContent</key><array><dict>
+<key>PayloadType</key><string>com.apple.extensiblesso</string><key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>org.example.psso.sso</string>
+<key>PayloadUUID</key><string>B0110000-0000-4000-8000-000000000051</string>
+<key>ExtensionIdentifier</key><string>com.microsoft.CompanyPortalMac.ssoextension</string>
+<key>TeamIdentifier</key><string>UBF8T346G9</string>
+<key>Type</key><string>Redirect</string>
+<key>URLs</key><array><string>https://login.microsoftonline.com</string></array>
+<key>PlatformSSO</key><dict>
+<key>AuthenticationMethod</key><string>UserSecureEnclaveKey</string>
+<key>UseSharedDeviceKeys</key><true/>
+</dict>
+</dict></array>
+</dict></plist>"#;
+    let profile = Profile::decode(xml.as_bytes()).unwrap();
+    let report = lint(&profile, &macos());
+    let errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= mdm_profiles::Severity::Warning)
+        .map(|f| format!("{} {} {}", f.rule.id, f.path, f.message))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+}

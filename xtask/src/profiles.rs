@@ -60,6 +60,33 @@ fn mark_removed(key: &mut Key, item_os: &[OsFacts], release: &str) {
     }
 }
 
+/// A key two files of one PayloadType both describe takes what either allows: the union of
+/// their allowed values (none: any value, when one file sets no list), required only when
+/// both require it. A variant file (one extension's keys) must not narrow the general one.
+fn widen(base: &mut Key, other: &Key) {
+    if base.rangelist.is_empty() || other.rangelist.is_empty() {
+        base.rangelist.clear();
+        base.rangelist_all_strings = false;
+    } else {
+        for v in &other.rangelist {
+            if !base.rangelist.contains(v) {
+                base.rangelist.push(v.clone());
+            }
+        }
+        base.rangelist_all_strings &= other.rangelist_all_strings;
+    }
+    if base.required() && !other.required() {
+        base.presence = other.presence.clone();
+    }
+    // Subkeys: the union (a general `ANY` dictionary keeps the variant's typed keys too).
+    for sub in &other.subkeys {
+        match base.subkeys.iter_mut().find(|b| b.key == sub.key) {
+            Some(b) => widen(b, sub),
+            None => base.subkeys.push(sub.clone()),
+        }
+    }
+}
+
 fn groups(items: &[Item]) -> Vec<Group> {
     let mut by_type: BTreeMap<String, Vec<&Item>> = BTreeMap::new();
     for i in items.iter().filter(|i| i.folder == "mdm/profiles") {
@@ -67,14 +94,22 @@ fn groups(items: &[Item]) -> Vec<Group> {
     }
     let mut out = Vec::new();
     for (_, mut files) in by_type {
-        // The files the newest release has first, then by path.
+        // The files the newest release has first, the general file before its variants
+        // (`com.apple.extensiblesso.yaml` before `com.apple.extensiblesso(kerberos).yaml`),
+        // then by path.
         files.sort_by(|a, b| {
-            (a.removed_in.is_some(), &a.path).cmp(&(b.removed_in.is_some(), &b.path))
+            let variant = |i: &Item| i.file.contains('(');
+            (a.removed_in.is_some(), variant(a), &a.path).cmp(&(
+                b.removed_in.is_some(),
+                variant(b),
+                &b.path,
+            ))
         });
         let mut item = files[0].clone();
         for other in &files[1..] {
             for k in &other.payload {
-                if item.payload.iter().any(|p| p.key == k.key) {
+                if let Some(base) = item.payload.iter_mut().find(|p| p.key == k.key) {
+                    widen(base, k);
                     continue;
                 }
                 let mut k = k.clone();
