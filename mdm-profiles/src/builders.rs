@@ -1,5 +1,5 @@
 //! Builders for the payloads administrators write most: Wi-Fi, passcode, restrictions,
-//! SCEP, ACME, certificates and identities, IKEv2 VPN, login window. Each gives the generated type (set any other key on
+//! SCEP, ACME, certificates and identities, IKEv2 VPN, login window, Platform SSO. Each gives the generated type (set any other key on
 //! it directly) and checks what it built against the schema with the linter, so a value
 //! outside the allowed set or range is an [`Error::Invalid`] here, not a failed install on
 //! the device.
@@ -21,6 +21,10 @@
 use crate::body::PayloadBody;
 use crate::error::{Error, Result};
 use crate::generated::applicationaccess::Applicationaccess;
+use crate::generated::extensiblesso::{
+    Extensiblesso, PlatformSso as PlatformSsoSettings, PlatformSsoAuthenticationMethod,
+    Type as SsoType,
+};
 use crate::generated::loginwindow::Loginwindow;
 use crate::generated::mobiledevice_passwordpolicy::MobiledevicePasswordpolicy;
 use crate::generated::security_acme::{KeyType, SecurityAcme, SubjectAltName};
@@ -604,6 +608,82 @@ impl LoginWindow {
 
     /// The payload, checked against the schema.
     pub fn build(self) -> Result<Loginwindow> {
+        checked(self.0)
+    }
+}
+
+/// A Platform SSO payload (`com.apple.extensiblesso`, `Type` `Redirect`, macOS 13 and
+/// later): an identity provider's SSO extension signs users in to the Mac.
+///
+/// ```
+/// use mdm_profiles::builders::PlatformSso;
+/// let sso = PlatformSso::new("com.example.idp.ssoextension", "ABCDE12345", &["https://login.example.com"])
+///     .secure_enclave_key()
+///     .shared_device_keys(true)
+///     .build()?;
+/// assert_eq!(sso.team_identifier.as_deref(), Some("ABCDE12345"));
+/// # Ok::<(), mdm_profiles::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PlatformSso(Extensiblesso);
+
+impl PlatformSso {
+    /// The identity provider's extension (bundle ID and team ID) and the URLs it serves;
+    /// password authentication until told otherwise.
+    pub fn new(
+        extension_identifier: impl Into<String>,
+        team_identifier: impl Into<String>,
+        urls: &[&str],
+    ) -> Self {
+        let mut sso = Extensiblesso::new(extension_identifier.into(), SsoType::Redirect);
+        sso.team_identifier = Some(team_identifier.into());
+        sso.ur_ls = Some(urls.iter().map(|u| (*u).to_owned()).collect());
+        let mut settings = PlatformSsoSettings::new();
+        settings.authentication_method = Some(PlatformSsoAuthenticationMethod::Password);
+        sso.platform_sso = Some(settings);
+        PlatformSso(sso)
+    }
+
+    fn settings(&mut self) -> &mut PlatformSsoSettings {
+        self.0
+            .platform_sso
+            .get_or_insert_with(PlatformSsoSettings::new)
+    }
+
+    /// Signs in with a Secure Enclave key instead of the password (`UserSecureEnclaveKey`).
+    pub fn secure_enclave_key(mut self) -> Self {
+        self.settings().authentication_method =
+            Some(PlatformSsoAuthenticationMethod::UserSecureEnclaveKey);
+        self
+    }
+
+    /// Signs in with a smart card (`SmartCard`).
+    pub fn smart_card(mut self) -> Self {
+        self.settings().authentication_method = Some(PlatformSsoAuthenticationMethod::SmartCard);
+        self
+    }
+
+    /// Uses keys shared by the device's users (`UseSharedDeviceKeys`).
+    pub fn shared_device_keys(mut self, on: bool) -> Self {
+        self.settings().use_shared_device_keys = Some(on);
+        self
+    }
+
+    /// The account name shown in the login window and Settings (`AccountDisplayName`).
+    pub fn account_display_name(mut self, name: impl Into<String>) -> Self {
+        self.settings().account_display_name = Some(name.into());
+        self
+    }
+
+    /// Creates local accounts for identity-provider users at the login window
+    /// (`EnableCreateUserAtLogin`).
+    pub fn create_users_at_login(mut self, on: bool) -> Self {
+        self.settings().enable_create_user_at_login = Some(on);
+        self
+    }
+
+    /// The payload, checked against the schema.
+    pub fn build(self) -> Result<Extensiblesso> {
         checked(self.0)
     }
 }

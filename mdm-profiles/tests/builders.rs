@@ -257,3 +257,31 @@ fn a_platform_sso_redirect_profile_lints() {
         .collect();
     assert_eq!(errors, Vec::<String>::new());
 }
+
+#[test]
+fn the_platform_sso_builder_lints_clean_on_macos() {
+    use mdm_profiles::builders::PlatformSso;
+    let sso = PlatformSso::new(
+        "com.example.idp.ssoextension",
+        "ABCDE12345",
+        &["https://login.example.com"],
+    )
+    .secure_enclave_key()
+    .shared_device_keys(true)
+    .account_display_name("Example")
+    .create_users_at_login(true)
+    .build()
+    .unwrap();
+    let profile = Profile::new("org.example.psso2", uuid(60)).with_payload(builders::payload(
+        "org.example.psso2.sso",
+        &uuid(61),
+        sso,
+    ));
+    let serious: Vec<_> = lint(&profile, &macos())
+        .findings
+        .into_iter()
+        .filter(|f| f.severity >= mdm_profiles::Severity::Warning)
+        .map(|f| format!("{} {} {}", f.rule.id, f.path, f.message))
+        .collect();
+    assert_eq!(serious, Vec::<String>::new());
+}
