@@ -232,6 +232,8 @@ struct Behavior {
     drop_after: Option<u64>,
     received: Vec<ReceivedPush>,
     record: bool,
+    /// Every push answered 200 goes to each of these (a device that wakes on it).
+    subscribers: Vec<tokio::sync::mpsc::UnboundedSender<ReceivedPush>>,
 }
 
 #[derive(Default)]
@@ -456,6 +458,14 @@ impl MockApns {
         }
     }
 
+    /// Every push answered 200 from now on, as the device it names would receive it: what a
+    /// simulator reads to wake its devices. Unbounded; dropping the receiver unsubscribes.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<ReceivedPush> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.shared.behavior().subscribers.push(tx);
+        rx
+    }
+
     /// The pushes that passed the header checks so far (when recording).
     pub fn received(&self) -> Vec<ReceivedPush> {
         self.shared.behavior().received.clone()
@@ -623,6 +633,9 @@ fn decide(
                 .pop_front()
                 .or_else(|| b.by_token.get(&push.token).cloned())
                 .unwrap_or_else(MockReply::ok);
+            if reply.status == 200 && !b.subscribers.is_empty() {
+                b.subscribers.retain(|s| s.send(push.clone()).is_ok());
+            }
             if b.record && b.received.len() < MAX_RECORDED {
                 b.received.push(push);
             }

@@ -5,7 +5,9 @@
 #
 # Build first: CARGO_TARGET_DIR=/work/target-sim cargo build --release -p mdm-server -p device-sim
 # Environment: TARGET (the target dir, default /work/target-sim), PORT (19101), CONCURRENCY (64),
-# PG (postgres://postgres@127.0.0.1:5432/test; each run uses a fresh schema, dropped after).
+# PG (postgres://postgres@127.0.0.1:5432/test; each run uses a fresh schema, dropped after),
+# PUSH=1: devices wake on pushes from a mock APNs inside device-sim (port PORT+1); a round
+# trip is then enqueue -> push -> connect -> acknowledged report.
 set -eu
 BACKEND=${1:?sqlite or postgres}
 ROUNDS=${2:-1}
@@ -21,14 +23,32 @@ if [ "$BACKEND" = postgres ]; then
   psql -q "$PG" -c "CREATE SCHEMA $SCHEMA"
   STORAGE="--storage $PG?options=-csearch_path%3D$SCHEMA"
 fi
-# shellcheck disable=SC2086
-"$B/mdm-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --api-key bench-key \
-  --log warn --no-signature-check $STORAGE > "$WORK/server.log" 2>&1 &
-SERVER=$!
-sleep 2
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-"$B/device-sim" --server "http://127.0.0.1:$PORT" --api-key bench-key \
-  --devices "$DEVICES" --concurrency "${CONCURRENCY:-64}" --rounds "$ROUNDS"
+SIM_ARGS="--server http://127.0.0.1:$PORT --api-key bench-key --devices $DEVICES --concurrency ${CONCURRENCY:-64} --rounds $ROUNDS"
+if [ "${PUSH:-0}" = 1 ]; then
+  APNS="127.0.0.1:$((PORT + 1))"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  # The simulator starts the mock APNs, writes its CA, then waits for the server.
+  # shellcheck disable=SC2086
+  "$B/device-sim" $SIM_ARGS --apns-mock "$APNS" --apns-mock-ca "$WORK/apns-ca.pem" > "$WORK/sim.json" &
+  SIM=$!
+  while [ ! -s "$WORK/apns-ca.pem" ]; do sleep 0.1; done
+  # shellcheck disable=SC2086
+  "$B/mdm-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --api-key bench-key \
+    --log warn --no-signature-check --apns-url "https://$APNS" --apns-ca "$WORK/apns-ca.pem" \
+    $STORAGE > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  wait "$SIM" || true
+  cat "$WORK/sim.json"
+else
+  # shellcheck disable=SC2086
+  "$B/mdm-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --api-key bench-key \
+    --log warn --no-signature-check $STORAGE > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  sleep 2
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  # shellcheck disable=SC2086
+  "$B/device-sim" $SIM_ARGS
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null || true

@@ -3,6 +3,7 @@
 pub mod answer;
 pub mod enroll;
 pub mod http;
+pub mod wake;
 
 pub use ::http::Method;
 
@@ -21,6 +22,9 @@ pub enum Error {
     /// The simulator was configured wrongly.
     #[error("configuration: {0}")]
     Config(String),
+    /// No push came for the device within the time it waited ([`wake::PushWaker::wait`]).
+    #[error("no push arrived within {0:?}")]
+    NoPush(std::time::Duration),
     /// The network failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),

@@ -6,15 +6,19 @@
 //! DeviceInformation command for each device through the server's NanoMDM-compatible API
 //! (`PUT /v1/enqueue/<id>?nopush=1`) and the device connects: Idle, the command,
 //! Acknowledged. A round trip is that connection, timed from the Idle to the server's empty
-//! answer after the acknowledgement. The report (JSON on stdout) gives each phase's rate and
-//! latency percentiles.
+//! answer after the acknowledgement. With `--apns-mock`, devices wake on the pushes the server
+//! sends through a mock APNs in this process instead: commands are queued with a push, and a
+//! round trip is timed from the enqueue to the acknowledged report. The report (JSON on
+//! stdout) gives each phase's rate and latency percentiles.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apns_client::mock::{MockApns, TestPki};
 use base64::Engine;
 use clap::Parser;
 use device_sim::http::{Client, Trust};
+use device_sim::wake::{PushRouter, PushWaker};
 use device_sim::{Behaviour, Device, DeviceInfo, Endpoints, EnrollOptions, Method};
 
 /// Simulated Apple devices against an MDM server.
@@ -79,6 +83,20 @@ struct Args {
     /// First device number (to run several simulators side by side).
     #[arg(long, default_value_t = 0)]
     first: u64,
+    /// Run a mock APNs on this address in the simulator's process and wake the devices on
+    /// the pushes the server sends through it (start the server with `--apns-url
+    /// https://ADDR --apns-ca FILE`). Commands are then queued without `nopush`, and a round
+    /// trip is timed from the enqueue to the acknowledged report: enqueue, push, connect,
+    /// report. The simulator uploads the mock's push certificate for `--topic` to the server.
+    #[arg(long)]
+    apns_mock: Option<std::net::SocketAddr>,
+    /// With `--apns-mock`: where to write the mock's CA certificate (PEM), for the server's
+    /// `--apns-ca`. The simulator then waits for the server's `/health` before it starts.
+    #[arg(long)]
+    apns_mock_ca: Option<std::path::PathBuf>,
+    /// With `--apns-mock`: how long a device waits for its push before it gives up.
+    #[arg(long, default_value_t = 30)]
+    push_wait_seconds: u64,
 }
 
 fn command_plist(uuid: &str) -> Vec<u8> {
@@ -130,7 +148,11 @@ struct CommandRun {
     stats: device_sim::SessionStats,
 }
 
-async fn command_rounds(args: &Args, device: &mut Device) -> Result<CommandRun, String> {
+async fn command_rounds(
+    args: &Args,
+    device: &mut Device,
+    waker: Option<&PushWaker>,
+) -> Result<CommandRun, String> {
     let auth = args.api_key.as_ref().map(|key| {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{key}"));
         ("authorization", format!("Basic {basic}"))
@@ -138,15 +160,19 @@ async fn command_rounds(args: &Args, device: &mut Device) -> Result<CommandRun, 
     let headers: Vec<_> = auth.iter().cloned().collect();
     let mut run = CommandRun::default();
     device.timings.clear();
+    let push_wait = Duration::from_secs(args.push_wait_seconds);
     for _ in 0..args.rounds {
         let uuid = uuid::Uuid::new_v4().to_string();
-        let url = format!("/v1/enqueue/{}?nopush=1", device.info.udid);
-        let started = Instant::now();
+        let url = match waker {
+            Some(_) => format!("/v1/enqueue/{}", device.info.udid),
+            None => format!("/v1/enqueue/{}?nopush=1", device.info.udid),
+        };
+        let enqueued = Instant::now();
         let answer = device
             .request(Method::PUT, &url, &headers, command_plist(&uuid))
             .await
             .map_err(|e| format!("enqueue: {e}"))?;
-        run.enqueues.push(started.elapsed());
+        run.enqueues.push(enqueued.elapsed());
         if !(200..300).contains(&answer.status) {
             return Err(format!(
                 "enqueue: HTTP {}: {}",
@@ -154,19 +180,108 @@ async fn command_rounds(args: &Args, device: &mut Device) -> Result<CommandRun, 
                 String::from_utf8_lossy(&answer.body)
             ));
         }
-        let started = Instant::now();
-        let stats = device
-            .connect()
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let started = match waker {
+            Some(_) => enqueued,
+            None => Instant::now(),
+        };
+        // Connect when woken, until the command is answered (a push kept from earlier may
+        // wake the device before this one's command is there).
+        loop {
+            if let Some(waker) = waker {
+                waker
+                    .wait(push_wait)
+                    .await
+                    .map_err(|e| format!("push: {e}"))?;
+            }
+            let stats = device
+                .connect()
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            run.stats.commands += stats.commands;
+            run.stats.acknowledged += stats.acknowledged;
+            run.stats.not_now += stats.not_now;
+            run.stats.errors += stats.errors;
+            if waker.is_none() || stats.commands > 0 {
+                break;
+            }
+        }
         run.round_trips.push(started.elapsed());
-        run.stats.commands += stats.commands;
-        run.stats.acknowledged += stats.acknowledged;
-        run.stats.not_now += stats.not_now;
-        run.stats.errors += stats.errors;
     }
     run.requests = std::mem::take(&mut device.timings);
     Ok(run)
+}
+
+/// Starts the mock APNs of `--apns-mock`, writes its CA for the server, waits until the
+/// server answers, and uploads the mock's push certificate for `--topic`.
+async fn start_apns_mock(
+    args: &Args,
+    addr: std::net::SocketAddr,
+    http: &Client,
+) -> Result<(MockApns, PushRouter), String> {
+    let pki = TestPki::new().map_err(|e| format!("mock APNs: {e}"))?;
+    let mock = MockApns::builder(&pki)
+        .bind(addr)
+        .start()
+        .await
+        .map_err(|e| format!("mock APNs on {addr}: {e}"))?;
+    let router = PushRouter::from_mock(&mock);
+    if let Some(path) = &args.apns_mock_ca {
+        std::fs::write(path, pem("CERTIFICATE", pki.ca_der()))
+            .map_err(|e| format!("--apns-mock-ca {}: {e}", path.display()))?;
+    }
+    let base = args.server.trim_end_matches('/');
+    let mut connection = device_sim::http::Connection::with_client(base, http.clone())
+        .map_err(|e| format!("server: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match connection
+            .send(Method::GET, &format!("{base}/health"), &[], Vec::new())
+            .await
+        {
+            Ok(a) if a.status == 200 => break,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => return Err(format!("the server at {base} did not come up: {other:?}")),
+        }
+    }
+    let (chain, key) = pki
+        .client_parts(&args.topic)
+        .map_err(|e| format!("mock APNs: {e}"))?;
+    let mut body = String::new();
+    for cert in &chain {
+        body.push_str(&pem("CERTIFICATE", cert));
+    }
+    body.push_str(&pem("PRIVATE KEY", key.der()));
+    let key = args.api_key.as_deref().unwrap_or_default();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{key}"));
+    let headers = [("authorization", format!("Basic {basic}"))];
+    let answer = connection
+        .send(
+            Method::PUT,
+            &format!("{base}/v1/pushcert"),
+            &headers,
+            body.into_bytes(),
+        )
+        .await
+        .map_err(|e| format!("push certificate: {e}"))?;
+    if !(200..300).contains(&answer.status) {
+        return Err(format!(
+            "push certificate: HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        ));
+    }
+    Ok((mock, router))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -307,6 +422,19 @@ async fn main() {
     }
     let options = Arc::new(options);
 
+    // The mock APNs, before any device enrolls (the server needs its push certificate).
+    let mut apns = None;
+    if let Some(addr) = args.apns_mock {
+        match start_apns_mock(&args, addr, &http).await {
+            Ok(started) => apns = Some(started),
+            Err(e) => {
+                eprintln!("device-sim: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let router = apns.as_ref().map(|(_, router)| router.clone());
+
     // Phase 1: enrollment.
     let started = Instant::now();
     let numbers: Vec<u64> = (args.first..args.first + args.devices).collect();
@@ -340,8 +468,11 @@ async fn main() {
         let args = Arc::clone(&args);
         run_all(devices, args.concurrency, move |mut device| {
             let args = Arc::clone(&args);
+            let waker = router
+                .as_ref()
+                .map(|r| r.register(&device.push_token_hex()));
             async move {
-                let run = command_rounds(&args, &mut device).await;
+                let run = command_rounds(&args, &mut device, waker.as_ref()).await;
                 (device, run)
             }
         })
@@ -408,6 +539,7 @@ async fn main() {
             "latency": latency(enroll_times),
         },
         "commands": {
+            "woken_by_push": apns.is_some(),
             "round_trips": completed,
             "seconds": command_elapsed.as_secs_f64(),
             "round_trips_per_second": rate(completed, command_elapsed),

@@ -47,13 +47,7 @@ fn respond(result: ApiResult) -> Response {
 }
 
 fn rfc3339(ts: Timestamp) -> Option<bodies::DateTime> {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .map(bodies::DateTime)
+    crate::storage::rfc3339(ts).map(bodies::DateTime)
 }
 
 fn opt_time(ts: Option<Timestamp>) -> Option<bodies::DateTime> {

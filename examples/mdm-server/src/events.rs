@@ -141,16 +141,6 @@ fn ids(enrollment: &Enrollment) -> (Option<String>, Option<String>) {
     }
 }
 
-fn rfc3339(ts: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 fn make(
     topic: &str,
     enrollment_id: Option<&str>,
@@ -161,7 +151,7 @@ fn make(
     let mut envelope = Envelope {
         topic,
         event_id: &id,
-        created_at: rfc3339(now),
+        created_at: crate::storage::rfc3339(now).unwrap_or_default(),
         acknowledge_event: None,
         checkin_event: None,
         push_event: None,

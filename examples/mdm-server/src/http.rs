@@ -75,7 +75,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
         %method,
@@ -86,7 +86,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span).await;
     state.metrics.observe_request(
-        &route,
+        route,
         &method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),

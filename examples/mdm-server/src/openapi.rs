@@ -38,16 +38,10 @@ impl Schemas {
 
     /// The 200 answer of type `T`, with the errors every admin request may meet.
     fn ok<T: JsonSchema>(&mut self, description: &str) -> Json {
-        self.answer::<T>("200", description)
-    }
-
-    /// An answer `code` of type `T`, with the errors every admin request may meet.
-    fn answer<T: JsonSchema>(&mut self, code: &str, description: &str) -> Json {
         let mut responses = ok_json("");
         if let Json::Object(map) = &mut responses {
-            map.remove("200");
             map.insert(
-                code.into(),
+                "200".into(),
                 json!({ "description": description,
                         "content": { "application/json": { "schema": self.of::<T>() } } }),
             );

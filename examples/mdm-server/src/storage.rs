@@ -11,15 +11,27 @@
 //! target has a status: pending (`None`), `NotNow`, or the final status the device reported
 //! (`Acknowledged`, `Error`, `CommandFormatError`, anything else a device sends) or
 //! [`STATUS_CANCELLED`] / [`STATUS_UNDECODABLE`]. Storage keeps the queue in order
-//! ([`Storage::queue`]: priority, then the time a target is ready, then arrival) and offers
-//! the primitives the queue rules need ([`Storage::take`], [`Storage::defer`],
-//! [`Storage::requeue`], [`Storage::in_flight_since`]...); the rules themselves (what is
+//! ([`QueueStore::queue`]: priority, then the time a target is ready, then arrival) and offers
+//! the primitives the queue rules need ([`QueueStore::take`], [`QueueStore::defer`],
+//! [`QueueStore::requeue`], [`QueueStore::in_flight_since`]...); the rules themselves (what is
 //! sent next, NotNow back-off, stalled commands, destructive commands, idempotency) are
 //! written once, over these primitives, in [`crate::queue`] and the service.
 
 use crate::events::{Event, StoredEvent};
 use async_trait::async_trait;
 
+#[cfg(feature = "storage-conformance")]
+pub mod conformance;
+mod enrollments;
+pub use enrollments::EnrollmentStore;
+mod queue;
+pub use queue::QueueStore;
+mod pushes;
+pub use pushes::PushStore;
+mod ddm;
+pub use ddm::DdmStore;
+mod events;
+pub use events::EventStore;
 pub mod facts;
 pub mod postgres;
 pub mod sqlite;
@@ -28,7 +40,7 @@ pub mod sqlite;
 pub const STATUS_CANCELLED: &str = "Cancelled";
 /// The status recorded for a target whose report could not be decoded.
 pub const STATUS_UNDECODABLE: &str = "Undecodable";
-/// The precision of `last_seen_at`, in seconds (see [`Storage::touch`]).
+/// The precision of `last_seen_at`, in seconds (see [`EnrollmentStore::touch`]).
 pub const TOUCH_GRANULARITY: Timestamp = 60;
 /// How many bad reports storage keeps; older ones are dropped as new ones arrive.
 pub const MAX_BAD_REPORTS: i64 = 10_000;
@@ -177,7 +189,7 @@ pub struct EnrollmentRecord {
     pub push_dead_at: Option<Timestamp>,
 }
 
-/// Filters and paging for [`Storage::list_enrollments`].
+/// Filters and paging for [`EnrollmentStore::list_enrollments`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EnrollmentFilter {
@@ -238,7 +250,7 @@ pub struct QueuedCommand {
     pub body: Vec<u8>,
 }
 
-/// What [`Storage::record_report`] did with a report.
+/// What [`QueueStore::record_report`] did with a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReportOutcome {
@@ -321,7 +333,7 @@ pub struct QueueEntry {
 }
 
 /// A target handed to its device and not answered since a given time
-/// ([`Storage::in_flight_since`]).
+/// ([`QueueStore::in_flight_since`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InFlight {
@@ -337,7 +349,7 @@ pub struct InFlight {
     pub sent_at: Option<Timestamp>,
 }
 
-/// The whole queue at a glance ([`Storage::queue_stats`]), for metrics.
+/// The whole queue at a glance ([`QueueStore::queue_stats`]), for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStats {
@@ -501,7 +513,7 @@ impl Refusal {
     }
 }
 
-/// A change of the certificate bound to a device channel, for [`Storage::rebind_cert`].
+/// A change of the certificate bound to a device channel, for [`EnrollmentStore::rebind_cert`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rebinding {
@@ -536,7 +548,7 @@ impl Rebinding {
     }
 }
 
-/// What [`Storage::rebind_cert`] did.
+/// What [`EnrollmentStore::rebind_cert`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BindOutcome {
@@ -564,349 +576,27 @@ pub struct BindingEvent {
     pub at: Timestamp,
 }
 
-/// Every piece of server state.
+/// Every piece of server state: the role traits together, so one backend value serves the
+/// whole server (`Arc<dyn Storage>`). A backend implements each role; this follows.
 ///
-/// All methods take the time (`now`) from the caller, so tests control the clock.
-#[async_trait]
-pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
-    /// Records an Authenticate: creates or updates the enrollment, marks it not enrolled
-    /// until its next TokenUpdate, and keeps the raw message; `events` go to the outbox in
-    /// the same transaction.
-    async fn authenticate_with_events(
-        &self,
-        key: &EnrollmentKey,
-        raw: &[u8],
-        now: Timestamp,
-        events: &[Event],
-    ) -> Result<()>;
-
-    /// [`Storage::authenticate_with_events`] without events.
-    async fn authenticate(&self, key: &EnrollmentKey, raw: &[u8], now: Timestamp) -> Result<()> {
-        self.authenticate_with_events(key, raw, now, &[]).await
-    }
-
-    /// Records a TokenUpdate: stores push information (and the unlock token when sent),
-    /// creates the enrollment when it is new (user channels start here) and marks it
-    /// enrolled; `events` go to the outbox in the same transaction. Returns true when this
-    /// TokenUpdate enrolled it.
-    async fn token_update_with_events(
-        &self,
-        key: &EnrollmentKey,
-        push: &PushInfo,
-        unlock_token: Option<&[u8]>,
-        raw: &[u8],
-        now: Timestamp,
-        events: &[Event],
-    ) -> Result<bool>;
-
-    /// [`Storage::token_update_with_events`] without events.
-    async fn token_update(
-        &self,
-        key: &EnrollmentKey,
-        push: &PushInfo,
-        unlock_token: Option<&[u8]>,
-        raw: &[u8],
-        now: Timestamp,
-    ) -> Result<bool> {
-        self.token_update_with_events(key, push, unlock_token, raw, now, &[])
-            .await
-    }
-
-    /// Records a CheckOut: the enrollment is no longer enrolled; `events` go to the outbox
-    /// in the same transaction.
-    async fn check_out_with_events(&self, id: &str, now: Timestamp, events: &[Event])
-    -> Result<()>;
-
-    /// [`Storage::check_out_with_events`] without events.
-    async fn check_out(&self, id: &str, now: Timestamp) -> Result<()> {
-        self.check_out_with_events(id, now, &[]).await
-    }
-
-    /// Notes that an enrollment sent something, and says whether it exists. To spare a
-    /// write on every message, `last_seen_at` moves only when it is at least
-    /// [`TOUCH_GRANULARITY`] seconds old.
-    async fn touch(&self, id: &str, now: Timestamp) -> Result<bool>;
-
-    /// Escrows (or, with `None`, clears) a device's bootstrap token; `events` go to the
-    /// outbox in the same transaction.
-    async fn set_bootstrap_token_with_events(
-        &self,
-        id: &str,
-        token: Option<&[u8]>,
-        now: Timestamp,
-        events: &[Event],
-    ) -> Result<()>;
-
-    /// [`Storage::set_bootstrap_token_with_events`] without events.
-    async fn set_bootstrap_token(
-        &self,
-        id: &str,
-        token: Option<&[u8]>,
-        now: Timestamp,
-    ) -> Result<()> {
-        self.set_bootstrap_token_with_events(id, token, now, &[])
-            .await
-    }
-
-    /// One enrollment.
-    async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>>;
-
-    /// Stores the device facts of an enrollment (see [`crate::service::facts`]).
-    async fn set_facts(
-        &self,
-        id: &str,
-        facts: &mdm_commands::applicability::DeviceFacts,
-    ) -> Result<()>;
-
-    /// Enrollments matching a filter, in ID order.
-    async fn list_enrollments(&self, filter: &EnrollmentFilter) -> Result<Vec<EnrollmentRecord>>;
-
-    /// Stores a command and queues it for every enrollment in `targets` (duplicates ignored).
-    async fn enqueue(&self, command: &NewCommand, targets: &[String], now: Timestamp)
-    -> Result<()>;
-
-    /// Hands a waiting target to its device: records `sent_at` (and `first_sent_at` when not
-    /// already in flight) and returns the command, or `None` when the target is no longer
-    /// waiting (answered, cancelled) or the command has expired.
-    async fn take(&self, id: &str, uuid: &str, now: Timestamp) -> Result<Option<QueuedCommand>>;
-
-    /// Moves a target answered `NotNow` back in the queue: ready again at `ready_at`, no
-    /// longer in flight, its `NotNow` count one higher. Returns false when it is not waiting.
-    async fn defer(&self, id: &str, uuid: &str, ready_at: Timestamp) -> Result<bool>;
-
-    /// One target of a command, as [`Storage::queue`] shows it, while it waits (queued or
-    /// `NotNow`, expired or not); `None` otherwise.
-    async fn waiting_target(&self, id: &str, uuid: &str) -> Result<Option<QueueEntry>>;
-
-    /// Puts in-flight targets of a command (all, or only `id`'s) back at the head of their
-    /// queues: not in flight, ready at `now`. Returns how many.
-    async fn requeue(&self, uuid: &str, id: Option<&str>, now: Timestamp) -> Result<u64>;
-
-    /// Targets in flight since `before` or earlier (first handed to the device then, not
-    /// answered since, command not expired), oldest first, at most `limit`.
-    async fn in_flight_since(&self, before: Timestamp, limit: u32) -> Result<Vec<InFlight>>;
-
-    /// The UUID of the command queued with an idempotency key, if any.
-    async fn command_for_key(&self, key: &str) -> Result<Option<String>>;
-
-    /// Records a device's report on a command. A target that already has a final status
-    /// is left as it is ([`ReportOutcome::Repeated`]); cancelled targets take the report.
-    async fn record_report_with_events(
-        &self,
-        id: &str,
-        uuid: &str,
-        status: &str,
-        report: &[u8],
-        now: Timestamp,
-        events: &[Event],
-    ) -> Result<ReportOutcome>;
-
-    /// [`Storage::record_report_with_events`] without events.
-    async fn record_report(
-        &self,
-        id: &str,
-        uuid: &str,
-        status: &str,
-        report: &[u8],
-        now: Timestamp,
-    ) -> Result<ReportOutcome> {
-        self.record_report_with_events(id, uuid, status, report, now, &[])
-            .await
-    }
-
-    /// Keeps a report that could not be decoded or matched (only the newest
-    /// [`MAX_BAD_REPORTS`] are kept).
-    async fn record_bad_report(&self, report: &BadReport) -> Result<()>;
-
-    /// The most recent bad reports, newest first.
-    async fn bad_reports(&self, limit: u32) -> Result<Vec<BadReport>>;
-
-    /// Deletes what finished before `before`: commands (with their targets and reports)
-    /// whose every target has a final status last changed before it, commands that expired
-    /// before it, and bad reports received before it. A command with a queued or `NotNow`
-    /// target that has not expired is never deleted.
-    async fn prune(&self, before: Timestamp) -> Result<Pruned>;
-
-    /// A command and the status of each target.
-    async fn command(&self, uuid: &str, now: Timestamp) -> Result<Option<CommandRecord>>;
-
-    /// The commands still waiting for an enrollment (queued or `NotNow`; expired ones left
-    /// out), in queue order: higher priority first, then earlier `ready_at`, then arrival;
-    /// at most `limit`.
-    async fn queue(&self, id: &str, now: Timestamp, limit: u32) -> Result<Vec<QueueEntry>>;
-
-    /// Cancels everything waiting for an enrollment; returns how many targets.
-    async fn clear_queue(&self, id: &str, now: Timestamp) -> Result<u64>;
-
-    /// Cancels a command for every target that has not answered; returns how many.
-    async fn cancel_command(&self, uuid: &str, now: Timestamp) -> Result<u64>;
-
-    /// Counts the waiting targets of every enrollment at `now`; those first sent at
-    /// `stalled_before` or earlier count as stalled. One pass over the waiting targets.
-    async fn queue_stats(&self, now: Timestamp, stalled_before: Timestamp) -> Result<QueueStats>;
-
-    /// Marks an enrollment's push token dead (APNs `410 Unregistered`) at `at`; its next
-    /// TokenUpdate clears it.
-    async fn set_push_dead(&self, id: &str, at: Timestamp) -> Result<()>;
-
-    /// How many enrolled enrollments use each push topic, in topic order.
-    async fn enrolled_topics(&self) -> Result<Vec<(String, u64)>>;
-
-    /// Enrollments to re-push (at most `limit`): enrolled with a live token, a target
-    /// waiting and ready at `now`, not seen since `before` and not re-pushed since `before`.
-    /// Driven by the waiting targets (an index of its own): a run costs what is pending.
-    async fn silent_with_pending(
-        &self,
-        before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<String>>;
-
-    /// Notes that `ids` were re-pushed at `now`.
-    async fn mark_repushed(&self, ids: &[String], now: Timestamp) -> Result<()>;
-
-    /// How many enrolled enrollments cannot be pushed now: no token or topic, a token APNs
-    /// called dead, or no push certificate stored for their topic.
-    async fn unpushable_count(&self) -> Result<u64>;
-
-    /// Cancels a command for one target if it has not answered; returns how many (0 or 1).
-    async fn cancel_target(&self, id: &str, uuid: &str, now: Timestamp) -> Result<u64>;
-
-    /// Stores the APNs certificate for its topic (replacing an older one).
-    async fn store_push_cert(&self, cert: &PushCert, now: Timestamp) -> Result<()>;
-
-    /// The APNs certificate of a topic.
-    async fn push_cert(&self, topic: &str) -> Result<Option<PushCert>>;
-
-    /// The APNs certificate stored last, if any.
-    async fn latest_push_cert(&self) -> Result<Option<PushCert>>;
-
-    /// The SHA-256 fingerprint (hex) of the identity certificate bound to a device channel.
-    async fn cert_binding(&self, device_id: &str) -> Result<Option<String>>;
-
-    /// The device channel a certificate (SHA-256 fingerprint, hex) is bound to, if any.
-    async fn cert_owner(&self, fingerprint: &str) -> Result<Option<String>>;
-
-    /// Binds an identity certificate to a device channel, atomically: only when the
-    /// certificate is bound to no other channel and the channel's binding is still
-    /// `previous`. Every binding made is kept in the channel's history.
-    async fn rebind_cert(&self, change: &Rebinding, now: Timestamp) -> Result<BindOutcome>;
-
-    /// True when a certificate has ever been bound to a device channel (it is in some
-    /// binding history), even if it has been replaced since.
-    async fn cert_was_bound(&self, fingerprint: &str) -> Result<bool>;
-
-    /// The binding history of a device channel, oldest first (at most the newest 100).
-    async fn binding_history(&self, device_id: &str) -> Result<Vec<BindingEvent>>;
-
-    /// Stores a new enrollment token.
-    async fn create_enrollment_token(&self, token: &EnrollmentToken) -> Result<()>;
-
-    /// The enrollment tokens, newest first (at most `limit`).
-    async fn enrollment_tokens(&self, limit: u32) -> Result<Vec<EnrollmentToken>>;
-
-    /// Revokes a token (and so its unused challenges); says whether it existed.
-    async fn revoke_enrollment_token(&self, id: &str, now: Timestamp) -> Result<bool>;
-
-    /// Takes one use of the token whose secret hashes to `secret_hash` and stores a
-    /// one-time SCEP challenge (SHA-256 `challenge_hash`) for it, valid until
-    /// `challenge_expires_at`, atomically. Refused when the token is unknown, expired,
-    /// revoked or used up (nothing is stored then).
-    async fn take_enrollment_token(
-        &self,
-        secret_hash: &str,
-        challenge_hash: &str,
-        challenge_expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<std::result::Result<EnrollmentToken, Refusal>>;
-
-    /// Consumes a one-time SCEP challenge for the certificate `fingerprint` being issued,
-    /// and remembers which token the certificate came from, atomically; returns the token.
-    /// Refused when the challenge is unknown, already used, expired or its token revoked.
-    async fn consume_challenge(
-        &self,
-        challenge_hash: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> Result<std::result::Result<EnrollmentToken, Refusal>>;
-
-    /// The enrollment token a certificate was issued for, when it was issued for one.
-    async fn issued_token(&self, fingerprint: &str) -> Result<Option<EnrollmentToken>>;
-
-    /// Records that the certificate `new` was issued as a renewal signed by `old`.
-    async fn record_renewal(&self, old: &str, new: &str, now: Timestamp) -> Result<()>;
-
-    /// The certificate that `new` renewed, when it was issued as a renewal.
-    async fn renewed_from(&self, new: &str) -> Result<Option<String>>;
-
-    /// Stores (or replaces) a declaration of an enrollment: its JSON as given.
-    async fn put_declaration(
-        &self,
-        id: &str,
-        identifier: &str,
-        json: &[u8],
-        now: Timestamp,
-    ) -> Result<()>;
-
-    /// The declarations of an enrollment, as `(identifier, JSON)`, in identifier order.
-    async fn declarations(&self, id: &str) -> Result<Vec<(String, Vec<u8>)>>;
-
-    /// Removes a declaration; says whether it existed.
-    async fn delete_declaration(&self, id: &str, identifier: &str) -> Result<bool>;
-
-    /// The last declarative-management status of an enrollment (JSON).
-    async fn ddm_status(&self, id: &str) -> Result<Option<Vec<u8>>>;
-
-    /// Stores the declarative-management status of an enrollment (JSON).
-    async fn set_ddm_status_with_events(
-        &self,
-        id: &str,
-        json: &[u8],
-        now: Timestamp,
-        events: &[Event],
-    ) -> Result<()>;
-
-    /// [`Storage::set_ddm_status_with_events`] without events.
-    async fn set_ddm_status(&self, id: &str, json: &[u8], now: Timestamp) -> Result<()> {
-        self.set_ddm_status_with_events(id, json, now, &[]).await
-    }
-
-    /// Writes events that report no stored change (a check-in that only reads, a push
-    /// outcome) to the outbox.
-    async fn append_events(&self, events: &[Event]) -> Result<()>;
-
-    /// Events after sequence number `after` (of one topic, when given), oldest first, at
-    /// most `limit`.
-    async fn events_after(
-        &self,
-        after: i64,
-        topic: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>>;
-
-    /// The sequence number of the newest event (0 when there is none).
-    async fn last_event_seq(&self) -> Result<i64>;
-
-    /// Where webhook endpoint `endpoint` is in the outbox: the last event it was given (or
-    /// skipped by its topic filter); `None` for an endpoint never seen.
-    async fn webhook_cursor(&self, endpoint: &str) -> Result<Option<i64>>;
-
-    /// Moves webhook endpoint `endpoint` to `seq`.
-    async fn set_webhook_cursor(&self, endpoint: &str, seq: i64, now: Timestamp) -> Result<()>;
-
-    /// The return-to-service settings of an enrollment (JSON), if any.
-    async fn return_to_service(&self, id: &str) -> Result<Option<Vec<u8>>>;
-
-    /// Stores (or with `None` removes) the return-to-service settings of an enrollment.
-    async fn set_return_to_service(
-        &self,
-        id: &str,
-        json: Option<&[u8]>,
-        now: Timestamp,
-    ) -> Result<()>;
+/// All methods take the time (`now`) from the caller, so tests control the clock. Bring the
+/// role traits into scope with `use mdm_server::storage::prelude::*`.
+pub trait Storage:
+    EnrollmentStore + QueueStore + PushStore + DdmStore + EventStore + std::fmt::Debug + 'static
+{
 }
 
-/// What [`Storage::prune`] deleted.
+impl<T> Storage for T where
+    T: EnrollmentStore + QueueStore + PushStore + DdmStore + EventStore + std::fmt::Debug + 'static
+{
+}
+
+/// The storage traits, for `use ...::storage::prelude::*`.
+pub mod prelude {
+    pub use super::{DdmStore, EnrollmentStore, EventStore, PushStore, QueueStore, Storage};
+}
+
+/// What [`QueueStore::prune`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Pruned {
@@ -922,6 +612,13 @@ pub fn now() -> Timestamp {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A [`Timestamp`] as RFC 3339 (`2026-12-06T18:47:13Z`); `None` past the year 9999.
+pub fn rfc3339(ts: Timestamp) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(ts).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// How [`open_with`] connects.

@@ -227,10 +227,12 @@ impl Deliverer {
             }
         };
         let key = self.endpoint.key();
+        // Read once: this task is the only writer of its cursor, so it is kept in memory.
+        let mut cursor = None;
         loop {
             // Registered before reading, so a write after the read still wakes this loop.
             let woken = self.wake.notified();
-            match self.step(&client, &key).await {
+            match self.step(&client, &key, &mut cursor).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(endpoint = %self.endpoint.url, error = %e,
@@ -241,33 +243,66 @@ impl Deliverer {
     }
 
     /// Delivers one batch after the cursor; says whether there was anything.
-    async fn step(&self, client: &mdm_http_client::Client, key: &str) -> Result<bool, String> {
+    ///
+    /// The cursor is written after every delivered event (so a restart repeats at most the
+    /// one in flight) and once at the end for the events the filter skipped.
+    async fn step(
+        &self,
+        client: &mdm_http_client::Client,
+        key: &str,
+        cursor: &mut Option<i64>,
+    ) -> Result<bool, String> {
         let err = |e: crate::storage::StorageError| e.to_string();
-        let cursor = self
-            .storage
-            .webhook_cursor(key)
-            .await
-            .map_err(err)?
-            .unwrap_or(0);
+        let from = match *cursor {
+            Some(c) => c,
+            None => {
+                let c = self
+                    .storage
+                    .webhook_cursor(key)
+                    .await
+                    .map_err(err)?
+                    .unwrap_or(0);
+                *cursor = Some(c);
+                c
+            }
+        };
         let batch = self
             .storage
-            .events_after(cursor, None, BATCH)
+            .events_after(from, None, BATCH)
             .await
             .map_err(err)?;
-        let newest = self.storage.last_event_seq().await.map_err(err)?;
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            self.metrics.webhook_backlog(&self.endpoint.url, 0);
+            return Ok(false);
+        };
+        // A short batch ends at the newest event; only a full one needs to ask.
+        let newest = if batch.len() < BATCH as usize {
+            last
+        } else {
+            self.storage.last_event_seq().await.map_err(err)?.max(last)
+        };
         self.metrics
-            .webhook_backlog(&self.endpoint.url, newest.saturating_sub(cursor));
+            .webhook_backlog(&self.endpoint.url, newest.saturating_sub(from));
+        let mut stored = from;
         for e in &batch {
             if self.endpoint.wants(&e.event.topic) {
                 self.deliver(client, e).await;
+                self.storage
+                    .set_webhook_cursor(key, e.seq, crate::storage::now())
+                    .await
+                    .map_err(err)?;
+                stored = e.seq;
             }
-            self.storage
-                .set_webhook_cursor(key, e.seq, crate::storage::now())
-                .await
-                .map_err(err)?;
+            *cursor = Some(e.seq);
             self.metrics
                 .webhook_backlog(&self.endpoint.url, newest.saturating_sub(e.seq));
         }
-        Ok(!batch.is_empty())
+        if stored != last {
+            self.storage
+                .set_webhook_cursor(key, last, crate::storage::now())
+                .await
+                .map_err(err)?;
+        }
+        Ok(true)
     }
 }

@@ -4,6 +4,9 @@
 #[path = "support/helpers.rs"]
 mod support;
 use support::plist;
+#[path = "support/receiver.rs"]
+mod receiver;
+use receiver::Receiver;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -346,32 +349,17 @@ async fn webhook_events_survive_kill_9() {
     killed.kill().await.unwrap();
 
     // The receiver comes up; the server starts again on the same data.
-    let got: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
-    let record = std::sync::Arc::clone(&got);
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let record = std::sync::Arc::clone(&record);
-            async move {
-                record
-                    .lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap_or_default());
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (receiver, _) = Receiver::start_on(listener, &[]);
     let server = start_with(&dir, "warn", Stdio::inherit(), &args).await;
     let body = checkin("CheckOut", "");
     let r = request(server.addr, "PUT", "/mdm/checkin", &[], body.as_bytes()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let events = loop {
-        let events = got.lock().unwrap().clone();
+        let events: Vec<serde_json::Value> = receiver.all().into_iter().map(|g| g.event).collect();
         let mut ids: Vec<&str> = events
             .iter()
             .filter_map(|e| e["event_id"].as_str())

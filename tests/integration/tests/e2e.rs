@@ -8,13 +8,17 @@
 //!   the admin API, the signed profile it unlocks (with a one-time SCEP challenge), a SCEP
 //!   identity from its CA, every check-in and report signed with Mdm-Signature; unsigned
 //!   requests for an enrolled device are refused.
+//! - Pushes: devices wake only on the pushes the server sends through the mock APNs, then
+//!   connect and answer (enqueue, push, connect, report).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use apns_client::mock::{MockApns, TestPki};
 use base64::Engine;
 use device_sim::http::{Answer, Connection};
+use device_sim::wake::PushRouter;
 use device_sim::{Device, DeviceInfo, Endpoints, EnrollOptions, Method};
 use mdm_server::app::{Config, Server};
 use serde_json::Value as Json;
@@ -46,6 +50,15 @@ impl Running {
     }
 
     async fn start_with_check(storage: Option<&str>, check: bool) -> Self {
+        Self::start_with(storage, check, None).await
+    }
+
+    /// With `apns`: pushes go to that URL (a mock APNs), trusting the CA PEM file.
+    async fn start_with(
+        storage: Option<&str>,
+        check: bool,
+        apns: Option<(String, std::path::PathBuf)>,
+    ) -> Self {
         let dir = TempDir::new("e2e");
         // A one-second NotNow back-off (the shortest), so the NotNow round trip is quick.
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf())
@@ -53,6 +66,9 @@ impl Running {
             .with_queue_timing(mdm_server::queue::DEFAULT_STALL_AFTER, 1, 1);
         if !check {
             config = config.without_signature_check();
+        }
+        if let Some((url, ca)) = apns {
+            config = config.with_apns(url, Some(ca));
         }
         if let Some(url) = storage {
             config = config.with_storage(url);
@@ -124,6 +140,17 @@ impl Running {
 
     /// Queues a raw command plist for one device (no push: the device connects itself).
     async fn enqueue(&self, udid: &str, request_type: &str, extra: &str) -> String {
+        self.enqueue_with(udid, request_type, extra, false).await
+    }
+
+    /// Queues a raw command plist for one device, pushing it when `push`.
+    async fn enqueue_with(
+        &self,
+        udid: &str,
+        request_type: &str,
+        extra: &str,
+        push: bool,
+    ) -> String {
         let uuid = uuid::Uuid::new_v4().to_string().to_uppercase();
         let plist = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
@@ -133,7 +160,11 @@ impl Running {
         let answer = self
             .admin(
                 Method::PUT,
-                &format!("/v1/enqueue/{udid}?nopush=1"),
+                &if push {
+                    format!("/v1/enqueue/{udid}")
+                } else {
+                    format!("/v1/enqueue/{udid}?nopush=1")
+                },
                 plist.as_bytes(),
             )
             .await;
@@ -284,6 +315,109 @@ async fn unsigned_devices_on_postgres() {
         return;
     };
     many_devices(Running::start_unsigned(Some(&schema.url)).await, 2000).await;
+    schema.drop_schema().await;
+}
+
+/// Enqueue, push, connect, report: devices wake on the pushes the server sends through the
+/// mock APNs (as on a real device, nothing else makes them connect), answer the command,
+/// and the server records it; a command queued with `nopush` wakes nobody.
+async fn devices_wake_on_pushes(storage: Option<&str>, first: u64) {
+    let pki = TestPki::new().unwrap();
+    let mock = MockApns::builder(&pki).start().await.unwrap();
+    let router = PushRouter::from_mock(&mock);
+    let ca_dir = TempDir::new("e2e-apns");
+    let ca = ca_dir.path().join("apns-ca.pem");
+    std::fs::write(&ca, pem("CERTIFICATE", pki.ca_der())).unwrap();
+    let server = Running::start_with(storage, false, Some((mock.url(), ca))).await;
+    let (chain, key) = pki.client_parts(TOPIC).unwrap();
+    let cert = format!(
+        "{}{}",
+        pem("CERTIFICATE", &chain[0]),
+        pem("PRIVATE KEY", key.der())
+    );
+    let answer = server
+        .admin(Method::PUT, "/v1/pushcert", cert.as_bytes())
+        .await;
+    assert!(
+        (200..300).contains(&answer.status),
+        "push certificate: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let server = Arc::new(server);
+    let mut tasks = Vec::new();
+    for n in first..first + DEVICES {
+        let server = Arc::clone(&server);
+        let router = router.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut device =
+                Device::new(DeviceInfo::iphone(n), Endpoints::on(&server.base(), TOPIC)).unwrap();
+            device.enroll().await.unwrap();
+            let waker = router.register(&device.push_token_hex());
+            let udid = device.info.udid.clone();
+            for _ in 0..2 {
+                let uuid = server
+                    .enqueue_with(&udid, "DeviceInformation", QUERIES, true)
+                    .await;
+                waker
+                    .wait(std::time::Duration::from_secs(20))
+                    .await
+                    .unwrap();
+                let stats = device.connect().await.unwrap();
+                assert_eq!(stats.acknowledged, 1, "{udid}: {stats:?}");
+                assert_eq!(
+                    server.status_of(&uuid, &udid).await["status"],
+                    "Acknowledged"
+                );
+            }
+            // nopush: no push comes, so the device does not wake.
+            let quiet = server.enqueue(&udid, "DeviceInformation", QUERIES).await;
+            let err = waker
+                .wait(std::time::Duration::from_millis(700))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, device_sim::Error::NoPush(_)), "{err}");
+            assert_eq!(server.status_of(&quiet, &udid).await["status"], "Queued");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(router.unknown_pushes(), 0);
+    let pushed: Vec<_> = mock.received();
+    assert!(pushed.len() >= 2 * DEVICES as usize, "{pushed:?}");
+    assert!(
+        pushed
+            .iter()
+            .all(|p| p.topic == TOPIC && p.expiration.is_some())
+    );
+}
+
+const QUERIES: &str = "<key>Queries</key><array><string>OSVersion</string></array>";
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_wake_on_pushes_on_sqlite() {
+    devices_wake_on_pushes(None, 5000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_wake_on_pushes_on_postgres() {
+    let Some(schema) = PgSchema::create("devices_wake_on_pushes_on_postgres", "e2e").await else {
+        return;
+    };
+    devices_wake_on_pushes(Some(&schema.url), 6000).await;
     schema.drop_schema().await;
 }
 
