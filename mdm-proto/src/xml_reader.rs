@@ -54,24 +54,40 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Read {
     };
     match reader.document() {
         Ok(value) => Read::Value(value),
-        Err(Stop::Limit(err)) => Read::Limit(err),
+        Err(Stop::TooManyObjects) => Read::Limit(Error::TooManyObjects {
+            limit: limits.max_objects,
+        }),
+        Err(Stop::TooDeep { at }) => Read::Limit(Error::TooDeep {
+            limit: limits.max_depth,
+            location: format!("byte {at}"),
+        }),
         Err(Stop::Fallback) => Read::Fallback,
     }
 }
 
-/// Why reading stopped early.
+/// Why reading stopped early (small and `Copy`, so early exits cost nothing).
+#[derive(Debug, Clone, Copy)]
 enum Stop {
-    Limit(Error),
+    /// More elements than `max_objects`.
+    TooManyObjects,
+    /// A container opened at byte `at` nests deeper than `max_depth`.
+    TooDeep { at: usize },
+    /// Outside the subset read here.
     Fallback,
 }
 
 type Step<T> = Result<T, Stop>;
 
-/// A container being filled.
+/// An open container: where its children start in the shared stacks.
 enum Frame {
-    Array(Vec<Value>),
+    Array {
+        start: usize,
+    },
     /// A dictionary and, once its `<key>` has been read, the key waiting for its value.
-    Dict(Dictionary, Option<String>),
+    Dict {
+        start: usize,
+        key: Option<String>,
+    },
 }
 
 /// The elements of the plist vocabulary, by tag name.
@@ -91,6 +107,26 @@ enum Tag {
 }
 
 impl Tag {
+    /// The element whose name starts `name` (the bytes after `<`), and the name's length.
+    /// What follows the name is the caller's to check.
+    fn at(name: &[u8]) -> Option<(Tag, usize)> {
+        Some(match name.first()? {
+            b'k' if name.starts_with(b"key") => (Tag::Key, 3),
+            b's' if name.starts_with(b"string") => (Tag::String, 6),
+            b'i' if name.starts_with(b"integer") => (Tag::Integer, 7),
+            b'r' if name.starts_with(b"real") => (Tag::Real, 4),
+            b't' if name.starts_with(b"true") => (Tag::True, 4),
+            b'f' if name.starts_with(b"false") => (Tag::False, 5),
+            b'a' if name.starts_with(b"array") => (Tag::Array, 5),
+            b'p' if name.starts_with(b"plist") => (Tag::Plist, 5),
+            b'd' if name.starts_with(b"dict") => (Tag::Dict, 4),
+            b'd' if name.starts_with(b"data") => (Tag::Data, 4),
+            b'd' if name.starts_with(b"date") => (Tag::Date, 4),
+            _ => return None,
+        })
+    }
+
+    #[cfg(test)]
     fn from_name(name: &[u8]) -> Option<Tag> {
         Some(match name {
             b"plist" => Tag::Plist,
@@ -106,6 +142,24 @@ impl Tag {
             b"false" => Tag::False,
             _ => return None,
         })
+    }
+
+    /// True when `rest` starts with this element's closing tag (a literal per tag, so the
+    /// comparison is a few integer compares rather than a `memcmp` call).
+    fn closes(self, rest: &[u8]) -> bool {
+        match self {
+            Tag::Plist => rest.starts_with(b"</plist>"),
+            Tag::Dict => rest.starts_with(b"</dict>"),
+            Tag::Array => rest.starts_with(b"</array>"),
+            Tag::Key => rest.starts_with(b"</key>"),
+            Tag::String => rest.starts_with(b"</string>"),
+            Tag::Data => rest.starts_with(b"</data>"),
+            Tag::Date => rest.starts_with(b"</date>"),
+            Tag::Integer => rest.starts_with(b"</integer>"),
+            Tag::Real => rest.starts_with(b"</real>"),
+            Tag::True => rest.starts_with(b"</true>"),
+            Tag::False => rest.starts_with(b"</false>"),
+        }
     }
 
     fn close(self) -> &'static [u8] {
@@ -196,9 +250,12 @@ impl<'a> Reader<'a> {
     /// Skips white space and comments.
     fn skip_misc(&mut self) -> Step<()> {
         loop {
-            while self.bytes.get(self.pos).is_some_and(|b| is_xml_space(*b)) {
-                self.pos += 1;
+            let bytes = self.bytes;
+            let mut pos = self.pos;
+            while pos < bytes.len() && is_xml_space(bytes[pos]) {
+                pos += 1;
             }
+            self.pos = pos;
             if !self.rest().starts_with(b"<!--") {
                 return Ok(());
             }
@@ -244,12 +301,7 @@ impl<'a> Reader<'a> {
         if rest.first() != Some(&b'<') {
             return Err(Stop::Fallback);
         }
-        let name_len = rest
-            .iter()
-            .skip(1)
-            .position(|b| !b.is_ascii_lowercase())
-            .unwrap_or(rest.len() - 1);
-        let tag = Tag::from_name(&rest[1..1 + name_len]).ok_or(Stop::Fallback)?;
+        let (tag, name_len) = Tag::at(&rest[1..]).ok_or(Stop::Fallback)?;
         let mut end = 1 + name_len;
         if tag == Tag::Plist {
             if !plist_allowed {
@@ -272,9 +324,7 @@ impl<'a> Reader<'a> {
         };
         self.elements += 1;
         if self.elements > self.limits.max_objects {
-            return Err(Stop::Limit(Error::TooManyObjects {
-                limit: self.limits.max_objects,
-            }));
+            return Err(Stop::TooManyObjects);
         }
         self.pos += end;
         Ok((tag, empty))
@@ -282,17 +332,26 @@ impl<'a> Reader<'a> {
 
     /// Reads one value whose start tag (at byte `start`) has just been read, with
     /// everything nested in it, without recursion.
+    ///
+    /// The children of every open container wait in two shared stacks (`items` for
+    /// arrays, `entries` for dictionaries) and move into a container of exactly the right
+    /// size when it closes, instead of each container growing its own buffer.
     fn value(&mut self, tag: Tag, empty: bool, start: usize) -> Step<Value> {
-        let mut stack: Vec<Frame> = Vec::new();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut items: Vec<Value> = Vec::new();
+        let mut entries: Vec<(String, Value)> = Vec::new();
         let mut next = Some((tag, empty, start));
         loop {
             let value = match next.take() {
                 Some((tag, empty, start)) => match self.leaf_or_open(tag, empty, start)? {
                     Some(value) => value,
                     None => {
-                        stack.push(match tag {
-                            Tag::Dict => Frame::Dict(Dictionary::new(), None),
-                            _ => Frame::Array(Vec::new()),
+                        frames.push(match tag {
+                            Tag::Dict => Frame::Dict {
+                                start: entries.len(),
+                                key: None,
+                            },
+                            _ => Frame::Array { start: items.len() },
                         });
                         self.skip_misc()?;
                         next = self.next_child()?;
@@ -301,31 +360,39 @@ impl<'a> Reader<'a> {
                 },
                 // The closing tag of the innermost container.
                 None => {
-                    let value = match stack.pop() {
-                        Some(Frame::Array(items)) => {
+                    let value = match frames.pop() {
+                        Some(Frame::Array { start }) => {
                             self.expect(Tag::Array.close())?;
-                            Value::Array(items)
+                            Value::Array(items.drain(start..).collect())
                         }
-                        Some(Frame::Dict(dict, None)) => {
+                        Some(Frame::Dict { start, key: None }) => {
                             self.expect(Tag::Dict.close())?;
-                            Value::Dictionary(dict)
+                            // Collected in order, as the plist crate inserts them: a repeated
+                            // key keeps its first place and takes its last value.
+                            Value::Dictionary(entries.drain(start..).collect::<Dictionary>())
                         }
-                        Some(Frame::Dict(_, Some(_))) | None => return Err(Stop::Fallback),
+                        Some(Frame::Dict { key: Some(_), .. }) | None => {
+                            return Err(Stop::Fallback);
+                        }
                     };
                     self.depth -= 1;
                     value
                 }
             };
-            match stack.last_mut() {
+            match frames.last_mut() {
                 None => return Ok(value),
-                Some(Frame::Array(items)) => items.push(value),
-                Some(Frame::Dict(_, key @ None)) => match value {
+                Some(Frame::Array { .. }) => items.push(value),
+                Some(Frame::Dict {
+                    key: key @ None, ..
+                }) => match value {
                     Value::String(s) => *key = Some(s),
                     _ => return Err(Stop::Fallback),
                 },
-                Some(Frame::Dict(dict, key @ Some(_))) => {
+                Some(Frame::Dict {
+                    key: key @ Some(_), ..
+                }) => {
                     if let Some(key) = key.take() {
-                        dict.insert(key, value);
+                        entries.push((key, value));
                     }
                 }
             }
@@ -355,10 +422,7 @@ impl<'a> Reader<'a> {
             Tag::Dict | Tag::Array => {
                 self.depth += 1;
                 if self.depth > self.limits.max_depth {
-                    return Err(Stop::Limit(Error::TooDeep {
-                        limit: self.limits.max_depth,
-                        location: format!("byte {start}"),
-                    }));
+                    return Err(Stop::TooDeep { at: start });
                 }
                 return Ok(None);
             }
@@ -390,46 +454,138 @@ impl<'a> Reader<'a> {
             return Ok(std::borrow::Cow::Borrowed(""));
         }
         let rest = self.rest();
-        let len = memchr::memchr(b'<', rest).ok_or(Stop::Fallback)?;
-        let close = tag.close();
-        if !rest[len..].starts_with(close) {
+        // Most values are short: look at the first bytes one by one before calling memchr.
+        let short = rest.len().min(16);
+        let mut i = 0;
+        while i < short && rest[i] != b'<' && rest[i] != b'&' {
+            i += 1;
+        }
+        if i == short {
+            i = memchr::memchr2(b'<', b'&', rest).ok_or(Stop::Fallback)?;
+        }
+        let (len, amp) = (i, rest[i] == b'&');
+        let (len, amp) = if amp {
+            (memchr::memchr(b'<', rest).ok_or(Stop::Fallback)?, true)
+        } else {
+            (len, false)
+        };
+        if !tag.closes(&rest[len..]) {
             return Err(Stop::Fallback);
         }
         let raw = self
             .text
             .get(self.pos..self.pos + len)
             .ok_or(Stop::Fallback)?;
-        self.pos += len + close.len();
-        if memchr::memchr(b'&', raw.as_bytes()).is_none() {
-            return Ok(std::borrow::Cow::Borrowed(raw));
+        self.pos += len + tag.close().len();
+        if amp {
+            unescape(raw).map(std::borrow::Cow::Owned)
+        } else {
+            Ok(std::borrow::Cow::Borrowed(raw))
         }
-        unescape(raw).map(std::borrow::Cow::Owned)
     }
 
-    /// Decodes base64 as the plist crate does (standard alphabet, canonical padding), with
-    /// ASCII white space anywhere taken out first.
+    /// Decodes base64 as the plist crate does (standard alphabet, canonical padding, no
+    /// stray bits), with ASCII white space anywhere taken out first.
     fn base64(&mut self, text: &[u8]) -> Step<Vec<u8>> {
-        let input = if text.iter().any(u8::is_ascii_whitespace) {
-            self.scratch.clear();
-            let mut rest = text;
-            while !rest.is_empty() {
-                let run = rest
-                    .iter()
-                    .position(u8::is_ascii_whitespace)
-                    .unwrap_or(rest.len());
-                self.scratch.extend_from_slice(&rest[..run]);
-                let space = rest[run..]
-                    .iter()
-                    .position(|b| !b.is_ascii_whitespace())
-                    .unwrap_or(rest.len() - run);
-                rest = &rest[run + space..];
-            }
-            self.scratch.as_slice()
-        } else {
-            text
-        };
-        STANDARD.decode(input).map_err(|_| Stop::Fallback)
+        if let Some(data) = base64_canonical(text) {
+            return Ok(data);
+        }
+        // Not canonical: let the base64 crate, as the plist crate calls it, decide.
+        self.scratch.clear();
+        self.scratch
+            .extend(text.iter().filter(|b| !b.is_ascii_whitespace()));
+        STANDARD.decode(&self.scratch).map_err(|_| Stop::Fallback)
     }
+}
+
+/// Symbol values of the standard base64 alphabet; the markers below for the rest.
+static B64: [u8; 256] = {
+    let mut table = [B64_INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table[b' ' as usize] = B64_SPACE;
+    table[b'\t' as usize] = B64_SPACE;
+    table[b'\n' as usize] = B64_SPACE;
+    table[0x0C] = B64_SPACE;
+    table[b'\r' as usize] = B64_SPACE;
+    table[b'=' as usize] = B64_PAD;
+    table
+};
+const B64_INVALID: u8 = 0xFF;
+const B64_SPACE: u8 = 0xFE;
+const B64_PAD: u8 = 0xFD;
+
+/// Decodes base64 in the one form the plist crate's decoder accepts (standard alphabet,
+/// `=` padding exactly where needed, unused bits zero), skipping ASCII white space, in
+/// one pass without a copy; `None` for anything else (the caller then asks the base64
+/// crate, which refuses it or, for forms this misses, decides).
+fn base64_canonical(text: &[u8]) -> Option<Vec<u8>> {
+    // Room for every symbol's bits; written by index, cut to length at the end.
+    let mut out = vec![0u8; text.len() / 4 * 3 + 3];
+    let mut written = 0;
+    let mut acc: u32 = 0;
+    let mut symbols = 0u32;
+    let mut i = 0;
+    while i < text.len() {
+        // Whole quanta of four symbols, the common case, at once.
+        if symbols == 0
+            && let (Some(&[a, b, c, d]), Some(dst)) =
+                (text.get(i..i + 4), out.get_mut(written..written + 3))
+        {
+            let (a, b, c, d) = (
+                B64[a as usize],
+                B64[b as usize],
+                B64[c as usize],
+                B64[d as usize],
+            );
+            if (a | b | c | d) < 64 {
+                let v = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
+                dst.copy_from_slice(&v.to_be_bytes()[1..]);
+                written += 3;
+                i += 4;
+                continue;
+            }
+        }
+        match B64[text[i] as usize] {
+            B64_SPACE => {}
+            B64_PAD => break,
+            B64_INVALID => return None,
+            v => {
+                acc = acc << 6 | u32::from(v);
+                symbols += 1;
+                if symbols == 4 {
+                    out.get_mut(written..written + 3)?
+                        .copy_from_slice(&acc.to_be_bytes()[1..]);
+                    written += 3;
+                    acc = 0;
+                    symbols = 0;
+                }
+            }
+        }
+        i += 1;
+    }
+    out.truncate(written);
+    let mut pads = 0;
+    for &b in &text[i..] {
+        match B64[b as usize] {
+            B64_PAD => pads += 1,
+            B64_SPACE => {}
+            _ => return None,
+        }
+    }
+    match (symbols, pads) {
+        (0, 0) => {}
+        // Two symbols: 12 bits, one byte and four bits that must be zero.
+        (2, 2) if acc & 0xF == 0 => out.push((acc >> 4) as u8),
+        // Three symbols: 18 bits, two bytes and two bits that must be zero.
+        (3, 1) if acc & 0x3 == 0 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => return None,
+    }
+    Some(out)
 }
 
 /// Skips the attributes of a start tag from `from` to the `>` or `/>` that ends it, with
@@ -551,6 +707,20 @@ mod tests {
         assert_eq!(dict["d"], Value::Data(vec![0, 1, 2, 3]));
         assert_eq!(dict["a"], Value::Array(vec![]));
         assert_eq!(dict["x"], Value::Dictionary(Dictionary::new()));
+    }
+
+    #[test]
+    fn tag_names_are_recognised_exactly() {
+        for name in [
+            "plist", "dict", "array", "key", "string", "data", "date", "integer", "real", "true",
+            "false",
+        ] {
+            let tag = Tag::from_name(name.as_bytes()).unwrap();
+            assert!(Tag::at(format!("{name}>").as_bytes()) == Some((tag, name.len())));
+            assert!(tag.closes(tag.close()));
+            assert_eq!(tag.close(), format!("</{name}>").as_bytes());
+        }
+        assert!(Tag::at(b"uid>").is_none() && Tag::at(b"dat>").is_none() && Tag::at(b"").is_none());
     }
 
     #[test]

@@ -272,3 +272,26 @@ proptest! {
         xml_reader_agrees(&changed);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn any_data_text_reads_the_same_both_ways(text in "[A-Da-d0-3+/=\\-_!\t\n\r\u{b}\u{c} ]{0,24}") {
+        xml_reader_agrees(format!("<plist><data>{text}</data></plist>").as_bytes());
+    }
+
+    #[test]
+    fn encoded_data_with_white_space_anywhere_reads_the_same(data in proptest::collection::vec(any::<u8>(), 0..64), cuts in proptest::collection::vec((any::<prop::sample::Index>(), "[ \t\n\r\u{c}]{1,3}"), 0..6)) {
+        use base64::Engine as _;
+        let mut text = base64::engine::general_purpose::STANDARD.encode(&data);
+        for (at, space) in cuts {
+            let at = at.index(text.len() + 1);
+            text.insert_str(at, &space);
+        }
+        let body = format!("<plist><data>{text}</data></plist>");
+        xml_reader_agrees(body.as_bytes());
+        prop_assert!(read_in_one_pass(body.as_bytes(), &Limits::MDM));
+        prop_assert_eq!(parse_value(body.as_bytes(), &Limits::MDM).unwrap(), Value::Data(data));
+    }
+}
