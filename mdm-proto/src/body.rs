@@ -2,14 +2,16 @@
 //!
 //! Every byte a device or a peer sends goes through [`parse_value`] or [`parse_dictionary`]
 //! before anything else reads it. The size, the nesting depth and the number of objects are
-//! checked *before* the plist parser builds a value, because the parser recurses once per
+//! checked *before* anything unbounded happens, because the plist parser recurses once per
 //! nesting level (thousands of levels abort the process) and expands shared binary
-//! references (a few hundred bytes can stand for billions of objects).
+//! references (a few hundred bytes can stand for billions of objects). XML bodies are read
+//! in one pass that checks the limits as it goes (`xml_reader`); the few it does not read
+//! itself go through the pre-scan and the plist crate's reader, as before.
 //!
 //! XML and binary (`bplist00`) bodies are accepted; the OpenStep text format is not.
 
 use crate::error::{Error, Result};
-use crate::{binary_check, xml_check};
+use crate::{binary_check, xml_check, xml_reader};
 use plist::{Dictionary, Value};
 
 /// Limits applied to an untrusted body before it is decoded.
@@ -101,17 +103,26 @@ pub fn parse_value(bytes: &[u8], limits: &Limits) -> Result<Value> {
             binary_check::check(bytes, limits)?;
             Value::from_reader(std::io::Cursor::new(bytes)).map_err(Error::Plist)
         }
-        Format::Xml => {
-            xml_check::check(bytes, limits)?;
-            match Value::from_reader_xml(bytes) {
-                Ok(value) => Ok(value),
-                Err(strict) => match strip_excess_padding(bytes) {
-                    Some(repaired) => Value::from_reader_xml(repaired.as_slice())
-                        .map_err(|_| describe_xml_error(bytes, strict)),
-                    None => Err(describe_xml_error(bytes, strict)),
-                },
-            }
-        }
+        Format::Xml => match xml_reader::read(bytes, limits) {
+            xml_reader::Read::Value(value) => Ok(value),
+            xml_reader::Read::Limit(err) => Err(err),
+            xml_reader::Read::Fallback => parse_xml_reference(bytes, limits),
+        },
+    }
+}
+
+/// The reference path for XML bodies: the pre-scan for the limits, then the plist crate's
+/// reader (and its errors, in words). The one-pass reader hands every body it does not read
+/// itself to this path, so both always agree.
+pub(crate) fn parse_xml_reference(bytes: &[u8], limits: &Limits) -> Result<Value> {
+    xml_check::check(bytes, limits)?;
+    match Value::from_reader_xml(bytes) {
+        Ok(value) => Ok(value),
+        Err(strict) => match strip_excess_padding(bytes) {
+            Some(repaired) => Value::from_reader_xml(repaired.as_slice())
+                .map_err(|_| describe_xml_error(bytes, strict)),
+            None => Err(describe_xml_error(bytes, strict)),
+        },
     }
 }
 

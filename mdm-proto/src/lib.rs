@@ -15,6 +15,7 @@ pub mod schema;
 pub mod signature;
 pub mod string_enum;
 mod xml_check;
+mod xml_reader;
 
 pub use body::{Format, Limits, parse_dictionary, parse_value, to_binary, to_xml};
 pub use enrollment::{Channel, Enrollment, EnrollmentType, Identity, SHARED_IPAD_USER_ID};
@@ -36,6 +37,71 @@ pub mod fuzzing {
     pub fn front_door(data: &[u8]) {
         if let Ok(value) = crate::parse_value(data, &crate::Limits::MDM) {
             let _ = crate::to_xml(&value);
+        }
+    }
+
+    /// The front door as it was before the one-pass XML reader: for XML bodies the pre-scan,
+    /// then the plist crate's reader (binary bodies as [`crate::parse_value`]).
+    pub fn parse_value_reference(
+        data: &[u8],
+        limits: &crate::Limits,
+    ) -> crate::Result<plist::Value> {
+        if data.len() <= limits.max_bytes
+            && matches!(crate::body::sniff_format(data), Ok(crate::Format::Xml))
+        {
+            return crate::body::parse_xml_reference(data, limits);
+        }
+        crate::parse_value(data, limits)
+    }
+
+    /// Reads an XML body with the one-pass reader and with the reference path (pre-scan,
+    /// then the plist crate) and panics if they disagree: different values, one accepting
+    /// what the other refuses, or different errors.
+    pub fn xml_reader_agrees(data: &[u8]) {
+        let limits = crate::Limits::MDM;
+        if data.len() > limits.max_bytes
+            || !matches!(crate::body::sniff_format(data), Ok(crate::Format::Xml))
+        {
+            return;
+        }
+        let fast = crate::parse_value(data, &limits);
+        let reference = crate::body::parse_xml_reference(data, &limits);
+        assert_eq!(
+            fast.is_ok(),
+            reference.is_ok(),
+            "one reader accepts, the other refuses: {fast:?} vs {reference:?}"
+        );
+        match (&fast, &reference) {
+            (Ok(a), Ok(b)) => assert!(same_value(a, b), "values differ: {a:?} vs {b:?}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "errors differ"),
+            _ => {}
+        }
+    }
+
+    /// True when the one-pass XML reader reads `data` itself (a value or a limit error),
+    /// false when it hands it to the reference path.
+    pub fn read_in_one_pass(data: &[u8], limits: &crate::Limits) -> bool {
+        !matches!(
+            crate::xml_reader::read(data, limits),
+            crate::xml_reader::Read::Fallback
+        )
+    }
+
+    /// Value equality in which a NaN real equals a NaN real.
+    pub fn same_value(a: &plist::Value, b: &plist::Value) -> bool {
+        use plist::Value;
+        match (a, b) {
+            (Value::Real(x), Value::Real(y)) => x == y || (x.is_nan() && y.is_nan()),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+            }
+            (Value::Dictionary(x), Value::Dictionary(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y.iter())
+                        .all(|((kx, vx), (ky, vy))| kx == ky && same_value(vx, vy))
+            }
+            _ => a == b,
         }
     }
 
