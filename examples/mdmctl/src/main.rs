@@ -3,6 +3,7 @@
 //! Output contract of every `inspect` subcommand: on success, exit 0 and one JSON object on
 //! stdout; on bad input, exit 1, nothing on stdout and one line on stderr starting `error:`.
 
+mod abm_cmd;
 mod api_cmd;
 mod command_new;
 mod dep_cmd;
@@ -17,6 +18,7 @@ mod profile_cmd;
 mod push_cmd;
 mod scep_cmd;
 mod schema_cmd;
+mod vpp_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -66,6 +68,10 @@ enum TopLevel {
     Push(push_cmd::Args),
     /// Apple's device enrollment (DEP/ABM) API.
     Dep(dep_cmd::Args),
+    /// Apple Business (or School) Manager's API: devices, MDM servers, assign, unassign.
+    Abm(abm_cmd::Args),
+    /// Apple's Apps and Books (VPP) API: assets, assignments, events.
+    Vpp(vpp_cmd::Args),
     /// Apple's OS release catalogue (GDMF): the latest release a device may be given.
     #[command(subcommand)]
     Gdmf(gdmf_cmd::Cmd),
@@ -111,6 +117,8 @@ fn main() {
         TopLevel::Push(args) => push_cmd::run(args, cli.ca_file.as_deref()),
         TopLevel::Dep(args) => dep_cmd::run(args),
         TopLevel::Gdmf(cmd) => gdmf_cmd::run(cmd),
+        TopLevel::Abm(args) => abm_cmd::run(args),
+        TopLevel::Vpp(args) => vpp_cmd::run(args),
         TopLevel::Api(cmd) => api_cmd::run(api, cmd),
     };
     if let Err(err) = result {
