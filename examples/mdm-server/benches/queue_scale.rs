@@ -20,8 +20,6 @@ use mdm_test_support::http::request;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const NOW: i64 = 1_800_000_000;
-
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -60,7 +58,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Enqueues `count` commands, round-robin over the enrollments, from `first`; rows/s.
-async fn fill(s: &Arc<dyn Storage>, enrollments: usize, first: usize, count: usize) -> f64 {
+async fn fill(
+    s: &Arc<dyn Storage>,
+    enrollments: usize,
+    first: usize,
+    count: usize,
+    now: i64,
+) -> f64 {
     if count == 0 {
         return 0.0;
     }
@@ -74,7 +78,7 @@ async fn fill(s: &Arc<dyn Storage>, enrollments: usize, first: usize, count: usi
             while i < first + count {
                 let uuid = format!("fill-{i:08}");
                 let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
-                s.enqueue(&c, &[udid(i % enrollments)], NOW).await.unwrap();
+                s.enqueue(&c, &[udid(i % enrollments)], now).await.unwrap();
                 i += workers;
             }
         }));
@@ -87,6 +91,8 @@ async fn fill(s: &Arc<dyn Storage>, enrollments: usize, first: usize, count: usi
 
 #[tokio::main]
 async fn main() {
+    // The server reads the clock: rows are written a minute in the past, so they are ready.
+    let now = storage::now() - 60;
     let target = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
@@ -112,9 +118,9 @@ async fn main() {
         let id = udid(n);
         let mut key = EnrollmentKey::new(&id, &id, "Device");
         key.udid = Some(id.clone());
-        s.authenticate(&key, b"a", NOW).await.unwrap();
+        s.authenticate(&key, b"a", now).await.unwrap();
         let push = PushInfo::new(vec![n as u8; 32], "magic", "com.apple.mgmt.qs");
-        s.token_update(&key, &push, None, b"t", NOW).await.unwrap();
+        s.token_update(&key, &push, None, b"t", now).await.unwrap();
     }
     eprintln!(
         "{enrollments} enrollments in {:.1} s",
@@ -138,7 +144,7 @@ async fn main() {
     let mut queued = 0usize;
     let mut fresh = 0usize;
     for point in points {
-        let rate = fill(&s, enrollments, queued, point.saturating_sub(queued)).await;
+        let rate = fill(&s, enrollments, queued, point.saturating_sub(queued), now).await;
         queued = queued.max(point);
         let mut idle = Vec::with_capacity(samples);
         let mut ack = Vec::with_capacity(samples);
@@ -150,10 +156,10 @@ async fn main() {
                 fresh += 1;
                 let uuid = format!("fresh-{fresh:08}");
                 let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
-                s.enqueue(&c, std::slice::from_ref(&id), NOW).await.unwrap();
+                s.enqueue(&c, std::slice::from_ref(&id), now).await.unwrap();
             }
             let t = Instant::now();
-            let r = request(addr, "PUT", "/mdm/connect", &[], &report(&id, "Idle", None)).await;
+            let r = request(addr, "PUT", "/mdm", &[], &report(&id, "Idle", None)).await;
             idle.push(t.elapsed());
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
             let body = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM)
@@ -167,7 +173,7 @@ async fn main() {
             let r = request(
                 addr,
                 "PUT",
-                "/mdm/connect",
+                "/mdm",
                 &[],
                 &report(&id, "Acknowledged", Some(&uuid)),
             )

@@ -72,12 +72,7 @@ async fn abm_devices_servers_assign_unassign_activity() {
     // Throttled once: the client waits Retry-After and the command still succeeds.
     mock.throttle_next(1);
     let (ok, v, err) = run(abm(&[
-        "assign",
-        "--server",
-        "SRV1",
-        "--wait",
-        SERIALS[0],
-        SERIALS[1],
+        "assign", "--server", "SRV1", "--wait", SERIALS[0], SERIALS[1],
     ]))
     .await;
     assert!(ok, "{err}");
