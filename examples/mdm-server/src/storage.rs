@@ -20,6 +20,7 @@
 use crate::events::{Event, StoredEvent};
 use async_trait::async_trait;
 
+pub mod dep;
 pub mod facts;
 pub mod postgres;
 pub mod sqlite;
@@ -568,7 +569,7 @@ pub struct BindingEvent {
 ///
 /// All methods take the time (`now`) from the caller, so tests control the clock.
 #[async_trait]
-pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+pub trait Storage: dep::DepStore + Send + Sync + std::fmt::Debug + 'static {
     /// Records an Authenticate: creates or updates the enrollment, marks it not enrolled
     /// until its next TokenUpdate, and keeps the raw message; `events` go to the outbox in
     /// the same transaction.
