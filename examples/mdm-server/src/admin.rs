@@ -13,6 +13,7 @@ use crate::storage::Timestamp;
 pub mod bodies;
 pub mod commands;
 pub mod declarations;
+pub mod dep;
 pub mod enrollments;
 pub mod escrow;
 pub mod escrow_key_unlock;
@@ -261,5 +262,22 @@ pub fn admin_routes() -> Routes {
             "/v1/enrollment-tokens/{id}",
             &["DELETE"],
             axum::routing::delete(revoke_enrollment_token),
+        )
+        .add(
+            "/v1/dep/{name}/certificate",
+            &["GET"],
+            get(dep::get_dep_certificate),
+        )
+        .add("/v1/dep/{name}/token", &["PUT"], put(dep::put_dep_token))
+        .add(
+            "/v1/dep/{name}/profile",
+            &["PUT", "DELETE"],
+            put(dep::put_dep_profile).delete(dep::delete_dep_profile),
+        )
+        .add("/v1/dep/{name}/sync", &["POST"], post(dep::sync_dep))
+        .add(
+            "/v1/dep/{name}/devices",
+            &["GET"],
+            get(dep::list_dep_devices),
         )
 }

@@ -228,6 +228,31 @@ pub struct Config {
     /// other address that carries the header is refused (403). Default: loopback only.
     #[arg(long, env = "MDM_TRUSTED_PROXY", value_delimiter = ',', num_args = 1..)]
     pub trusted_proxy: Vec<ipnet::IpNet>,
+
+    // DEP and Automated Device Enrollment (issue 16).
+    /// The DEP service's base URL (default: Apple's). Another URL (a mock, a proxy) sends
+    /// the DEP sync there.
+    #[arg(long, env = "MDM_DEP_URL")]
+    pub dep_url: Option<String>,
+
+    /// Seconds between DEP sync rounds of every organisation with a server token (0: no
+    /// background sync; `POST /v1/dep/{name}/sync` still runs a round).
+    #[arg(long, env = "MDM_DEP_SYNC_INTERVAL", default_value_t = crate::service::dep::DEFAULT_SYNC_INTERVAL)]
+    pub dep_sync_interval: u64,
+
+    /// Devices asked for per DEP sync page (1 to 1000).
+    #[arg(long, env = "MDM_DEP_PAGE_LIMIT", default_value_t = dep_client::MAX_PAGE_LIMIT)]
+    pub dep_page_limit: u32,
+
+    /// The most pages one DEP sync round takes; the next round continues from the stored
+    /// cursor.
+    #[arg(long, env = "MDM_DEP_MAX_PAGES", default_value_t = 10_000)]
+    pub dep_max_pages: usize,
+
+    /// PEM file of the CA certificates a device's MachineInfo signature must chain to
+    /// (Apple's device CA) at `POST /mdm/ade/enroll`. Without it every device is refused.
+    #[arg(long, env = "MDM_ADE_DEVICE_CA")]
+    pub ade_device_ca: Option<PathBuf>,
 }
 
 /// Default of `--retention-days`.
@@ -278,7 +303,35 @@ impl Config {
             log: "info".into(),
             open_enrollment: false,
             trusted_proxy: Vec::new(),
+            dep_url: None,
+            dep_sync_interval: crate::service::dep::DEFAULT_SYNC_INTERVAL,
+            dep_page_limit: dep_client::MAX_PAGE_LIMIT,
+            dep_max_pages: 10_000,
+            ade_device_ca: None,
         }
+    }
+
+    /// This configuration syncing DEP with the service at `url`, every `interval` seconds
+    /// (0: only on request), `page_limit` devices a page, at most `max_pages` pages a round.
+    pub fn with_dep(
+        mut self,
+        url: impl Into<String>,
+        interval: u64,
+        page_limit: u32,
+        max_pages: usize,
+    ) -> Self {
+        self.dep_url = Some(url.into());
+        self.dep_sync_interval = interval;
+        self.dep_page_limit = page_limit;
+        self.dep_max_pages = max_pages;
+        self
+    }
+
+    /// This configuration accepting ADE MachineInfo signed by devices of the CAs in the PEM
+    /// file `path`.
+    pub fn with_ade_device_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ade_device_ca = Some(path.into());
+        self
     }
 
     /// This configuration with enrollment open to anyone (`--open-enrollment`).
@@ -516,6 +569,51 @@ fn load_secrets_key(config: &Config) -> Result<Option<SecretsKey>, StartError> {
     Ok(key)
 }
 
+/// The DEP side from the flags: the service URL, the sync's pace, the ADE device CA.
+fn load_dep(
+    config: &Config,
+    storage: &Arc<dyn storage::Storage>,
+    service: &Arc<dyn crate::service::Service>,
+    secrets: Option<Arc<SecretsKey>>,
+) -> Result<crate::service::dep::Dep, StartError> {
+    if !(1..=dep_client::MAX_PAGE_LIMIT).contains(&config.dep_page_limit) {
+        return Err(StartError::Config(format!(
+            "--dep-page-limit must be 1 to {}",
+            dep_client::MAX_PAGE_LIMIT
+        )));
+    }
+    let device_ca = match &config.ade_device_ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
+            let certs = mdm_pki::pem::certificates(&pem, 16).map_err(|e| {
+                StartError::Config(format!("--ade-device-ca {}: {e}", path.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(StartError::Config(format!(
+                    "--ade-device-ca {}: no certificate",
+                    path.display()
+                )));
+            }
+            certs
+        }
+        None => Vec::new(),
+    };
+    let dep_config = crate::service::dep::DepConfig {
+        base_url: config.dep_url.clone(),
+        interval: config.dep_sync_interval,
+        page_limit: config.dep_page_limit,
+        max_pages: config.dep_max_pages.max(1),
+        device_ca,
+    };
+    crate::service::dep::Dep::new(
+        Arc::clone(storage),
+        Arc::clone(service),
+        secrets,
+        dep_config,
+    )
+    .map_err(|e| StartError::Config(format!("--ade-device-ca: {e}")))
+}
+
 /// A server ready to run: bound, storage open, routes built.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -542,6 +640,7 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Refusal counters (also shown by `GET /v1/stats`).
     pub refusals: Arc<crate::refusals::Refusals>,
+    dep: Arc<crate::service::dep::Dep>,
     storage: Arc<dyn storage::Storage>,
     service: Arc<dyn crate::service::Service>,
     retention_days: u64,
@@ -705,7 +804,9 @@ impl Server {
             .collect();
         let service = customize(service.with_observer(Arc::clone(&metrics) as _));
         let service: Arc<dyn crate::service::Service> = Arc::new(service);
+        let dep = Arc::new(load_dep(config, &storage, &service, secrets.clone())?);
         let mut state = AppState::new(Arc::clone(&service), Arc::clone(&storage), api_key.clone());
+        state.dep = Some(Arc::clone(&dep));
         state.metrics = metrics;
         let mut device_limits = crate::limits::DeviceLimits::new(
             config.max_body,
@@ -780,6 +881,7 @@ impl Server {
                 )
                 .with_max_connections(config.max_connections),
             refusals,
+            dep,
             storage,
             service,
             retention_days: config.retention_days,
@@ -891,6 +993,12 @@ impl Server {
             .cloned()
             .map(|d| tokio::spawn(d.run()))
             .collect();
+        let (dep_stop, dep_stopped) = tokio::sync::oneshot::channel::<()>();
+        let dep_sync = (self.dep.config().interval > 0).then(|| {
+            tokio::spawn(Arc::clone(&self.dep).run(async move {
+                let _ = dep_stopped.await;
+            }))
+        });
         let refusals = Arc::clone(&self.refusals);
         #[cfg(feature = "tls")]
         let served = if let Some(tls) = self.tls {
@@ -931,7 +1039,12 @@ impl Server {
             .await;
             Ok(())
         };
-        for task in [pruning, backstop].into_iter().flatten().chain(webhooks) {
+        let _ = dep_stop.send(());
+        for task in [pruning, backstop, dep_sync]
+            .into_iter()
+            .flatten()
+            .chain(webhooks)
+        {
             task.abort();
         }
         served

@@ -3,6 +3,7 @@
 //! for read-only admin queries, the storage) and encode the answer; they decide nothing
 //! themselves.
 
+pub mod ade;
 pub mod device;
 pub mod enroll;
 
@@ -25,6 +26,12 @@ pub fn device_routes() -> Routes {
         .add("/mdm/checkin", &["PUT"], put(device::checkin))
         .add("/mdm", &["PUT"], put(device::server_url))
         .add("/mdm/enroll", &["GET"], get(enroll::enroll))
+        .add(
+            crate::service::dep::ADE_PATH,
+            &["POST"],
+            axum::routing::post(ade::enroll)
+                .layer(DefaultBodyLimit::max(crate::service::dep::MAX_MACHINE_INFO)),
+        )
         .add(
             "/scep",
             &["GET", "POST"],

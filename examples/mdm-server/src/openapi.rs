@@ -233,11 +233,90 @@ fn escrow_key_unlock_op() -> Json {
     )
 }
 
+/// The DEP routes (issue 16): organisations' certificate, token, profile, sync, devices,
+/// and the device-facing ADE endpoint.
+fn dep_paths(s: &mut Schemas) -> Json {
+    let name = path_param(
+        "name",
+        "the DEP organisation's name (1 to 64 of A-Z a-z 0-9 . _ -)",
+    );
+    let no_org = "no such organisation (GET its certificate first)";
+    json!({
+        "/v1/dep/{name}/certificate": { "get": op(
+            "The PEM certificate to upload to Apple Business Manager for this organisation's MDM server; \
+             the organisation and its RSA key pair (sealed with --secrets-key-file when set) are made on the first call",
+            std::slice::from_ref(&name), None,
+            json!({ "200": { "description": "the certificate",
+                             "content": { "application/x-pem-file": { "schema": { "type": "string" } } } },
+                    "400": { "description": "malformed name" },
+                    "401": { "description": "missing or wrong API key" } })) },
+        "/v1/dep/{name}/token": { "put": op(
+            "Store the server token: the token file Apple gives (smime.p7m, encrypted to the certificate above; \
+             an already decrypted one is accepted), opened with the organisation's key",
+            std::slice::from_ref(&name),
+            Some(json!({ "required": true, "description": "the token file as downloaded",
+                         "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } })),
+            with(s.ok::<bodies::DepTokenStored>("stored (the consumer key and expiry; never the secrets)"), "404", no_org)) },
+        "/v1/dep/{name}/profile": {
+            "put": op("Set the DEP profile (JSON, as Apple's POST /profile takes it; `url` defaults to this server's \
+                       /mdm/ade/enroll) that each sync round defines with Apple and assigns to devices that lack it",
+                std::slice::from_ref(&name),
+                Some(json!({ "required": true, "content": { "application/json": { "schema": { "type": "object" } } } })),
+                with(s.ok::<bodies::DepProfileStored>("stored"), "404", no_org)),
+            "delete": op("Stop assigning a profile", std::slice::from_ref(&name), None,
+                with(s.ok::<bodies::DepProfileStored>("removed"), "404", no_org)),
+        },
+        "/v1/dep/{name}/sync": { "post": op(
+            "Run one sync round now (as the background task does every --dep-sync-interval): fetch, then sync \
+             from the stored cursor; each page's devices and the next cursor stored in one transaction; an echoed \
+             cursor ends the round; then the profile assignment",
+            std::slice::from_ref(&name), None,
+            with(with(with(s.ok::<bodies::DepSyncReport>("what the round did"), "404", no_org),
+                "409", "no server token yet"), "502", "Apple's service failed or refused")) },
+        "/v1/dep/{name}/devices": { "get": op(
+            "The organisation's devices as the sync stored them (enrolled or not), in serial order",
+            &[name.clone(),
+              query_param("after", "string", "page after this serial number (`next_after` of the last page)"),
+              query_param("limit", "integer", "page size, 1 to 1000 (default 100)"),
+              query_param("all", "boolean", "also devices removed from the organisation")],
+            None,
+            with(s.ok::<bodies::DepDevices>("one page"), "404", no_org)) },
+        crate::service::dep::ADE_PATH: { "post": {
+            "summary": "Automated Device Enrollment (the DEP profile's `url`): the device's CMS-signed MachineInfo \
+                        plist (UDID, SERIAL, PRODUCT, VERSION, IMEI, MEID, LANGUAGE); the signature must verify and chain \
+                        to --ade-device-ca, the serial be a synced DEP device. Answered with the enrollment profile \
+                        (as /mdm/enroll, CMS-signed) carrying a one-time SCEP challenge from a single-use enrollment \
+                        token bound to the device's UDID",
+            "security": [],
+            "requestBody": { "required": true, "content": {
+                "application/pkcs7-signature": { "schema": { "type": "string", "format": "binary" } } } },
+            "responses": {
+                "200": { "description": "the enrollment profile; Cache-Control: no-store",
+                    "content": { "application/x-apple-aspen-config": { "schema": { "type": "string", "format": "binary" } } } },
+                "400": { "description": "not a CMS SignedData carrying a MachineInfo plist with UDID and SERIAL (Apple's error body, as 403)" },
+                "403": { "description": "Apple's MDM error body `{code: com.apple.unrecognized.device, description, message}`: \
+                         bad signature, a certificate not chaining to --ade-device-ca, an unknown serial number, or no CA configured",
+                    "content": { "application/json": { "schema": { "type": "object",
+                        "required": ["code"],
+                        "properties": { "code": { "type": "string" }, "description": { "type": "string" },
+                                        "message": { "type": "string" } } } } } },
+                "413": { "description": "body too large (64 KiB)" },
+                "501": { "description": "no CA configured" },
+            },
+        } },
+    })
+}
+
 /// The OpenAPI document.
 pub fn document() -> Json {
     let mut schemas = Schemas::new();
     schemas.of::<bodies::ProblemDetails>();
     let mut doc = paths_document(&mut schemas);
+    if let (Some(Json::Object(paths)), Json::Object(dep)) =
+        (doc.get_mut("paths"), dep_paths(&mut schemas))
+    {
+        paths.extend(dep);
+    }
     if let Some(Json::Object(components)) = doc.get_mut("components") {
         components.insert("schemas".into(), schemas.into_components());
     }

@@ -6,6 +6,7 @@
 //! [`Service`] around another one without touching either layer.
 
 pub mod ddm;
+pub mod dep;
 pub mod facts;
 pub mod profile_lint;
 pub mod return_to_service;

@@ -48,6 +48,9 @@ pub struct AppState {
     pub queue_policy: crate::queue::Policy,
     /// The metrics `GET /metrics` shows (the service reports to them as an observer).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// DEP organisations, sync and the ADE endpoint (`/v1/dep/...` and `/mdm/ade/enroll`
+    /// answer 501 without).
+    pub dep: Option<Arc<crate::service::dep::Dep>>,
 }
 
 /// Loopback addresses (`127.0.0.0/8`, `::1/128`): the default `--trusted-proxy`.
@@ -99,6 +102,7 @@ impl AppState {
             escrow: None,
             queue_policy: crate::queue::Policy::default(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            dep: None,
         }
     }
 }

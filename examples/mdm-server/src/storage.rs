@@ -32,6 +32,8 @@ mod ddm;
 pub use ddm::DdmStore;
 mod events;
 pub use events::EventStore;
+pub mod dep;
+pub use dep::DepStore;
 pub mod facts;
 pub mod postgres;
 pub mod sqlite;
@@ -582,18 +584,34 @@ pub struct BindingEvent {
 /// All methods take the time (`now`) from the caller, so tests control the clock. Bring the
 /// role traits into scope with `use mdm_server::storage::prelude::*`.
 pub trait Storage:
-    EnrollmentStore + QueueStore + PushStore + DdmStore + EventStore + std::fmt::Debug + 'static
+    EnrollmentStore
+    + QueueStore
+    + PushStore
+    + DdmStore
+    + EventStore
+    + DepStore
+    + std::fmt::Debug
+    + 'static
 {
 }
 
 impl<T> Storage for T where
-    T: EnrollmentStore + QueueStore + PushStore + DdmStore + EventStore + std::fmt::Debug + 'static
+    T: EnrollmentStore
+        + QueueStore
+        + PushStore
+        + DdmStore
+        + EventStore
+        + DepStore
+        + std::fmt::Debug
+        + 'static
 {
 }
 
 /// The storage traits, for `use ...::storage::prelude::*`.
 pub mod prelude {
-    pub use super::{DdmStore, EnrollmentStore, EventStore, PushStore, QueueStore, Storage};
+    pub use super::{
+        DdmStore, DepStore, EnrollmentStore, EventStore, PushStore, QueueStore, Storage,
+    };
 }
 
 /// What [`QueueStore::prune`] deleted.

@@ -572,3 +572,74 @@ pub struct PushCertStored {
     /// When it expires.
     pub not_after: Option<DateTime>,
 }
+
+/// `PUT /v1/dep/{name}/token`: the server token stored (never its secrets).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DepTokenStored {
+    /// The organisation.
+    pub name: String,
+    /// The token's OAuth consumer key (`CK_...`).
+    pub consumer_key: String,
+    /// When Apple says the token expires (as in the token).
+    pub access_token_expiry: Option<String>,
+}
+
+/// `PUT /v1/dep/{name}/profile`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DepProfileStored {
+    /// The organisation.
+    pub name: String,
+    /// The profile as stored (`url` filled in), null when removed.
+    pub profile: Option<Json>,
+    /// Defined with Apple and assigned to new devices at the next sync round.
+    pub pending: bool,
+}
+
+/// `POST /v1/dep/{name}/sync`: what the round did.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DepSyncReport {
+    /// The organisation.
+    pub name: String,
+    /// Pages stored.
+    pub pages: usize,
+    /// Device entries in those pages.
+    pub devices: usize,
+    /// Times a refused cursor started the full fetch again.
+    pub refetches: usize,
+    /// The round ended on a cursor Apple echoed.
+    pub echoed_cursor: bool,
+    /// Devices new (or back) in the organisation.
+    pub added: usize,
+    /// Devices that left it.
+    pub removed: usize,
+    /// Devices the organisation's profile was assigned to.
+    pub profiles_assigned: usize,
+}
+
+/// One device of `GET /v1/dep/{name}/devices`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DepDevice {
+    /// Its serial number.
+    pub serial_number: String,
+    /// Still assigned to the organisation (false once Apple said it was removed).
+    pub present: bool,
+    /// The profile UUID this server assigned to it.
+    pub assigned_profile: Option<String>,
+    /// When it was first seen.
+    pub first_seen_at: Option<DateTime>,
+    /// When it last changed.
+    pub updated_at: Option<DateTime>,
+    /// The device as Apple last sent it (`model`, `os`, `profile_status`, `op_type`...).
+    pub device: Json,
+}
+
+/// `GET /v1/dep/{name}/devices`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DepDevices {
+    /// The organisation.
+    pub name: String,
+    /// One page, in serial order.
+    pub devices: Vec<DepDevice>,
+    /// The `after` of the next page (null on the last page).
+    pub next_after: Option<String>,
+}

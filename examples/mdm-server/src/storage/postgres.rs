@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 
+mod dep;
+
 /// The schema, one entry per version.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -207,7 +209,8 @@ CREATE TABLE webhook_cursors (
     seq BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-"#,
+"#, // DEP organisations and their devices (issue 16).
+    dep::MIGRATION,
 ];
 
 /// Writes `events` to the outbox inside the caller's transaction.

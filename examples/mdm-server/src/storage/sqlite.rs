@@ -21,6 +21,8 @@ use mdm_commands::applicability::DeviceFacts;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
 
+mod dep;
+
 /// The schema, one entry per version; a database at version N has run the first N.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -198,7 +200,8 @@ CREATE TABLE webhook_cursors (
     seq INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
-"#,
+"#, // DEP organisations and their devices (issue 16).
+    dep::MIGRATION,
 ];
 
 /// Writes `events` to the outbox inside the caller's transaction.
