@@ -39,8 +39,11 @@ pub const DEFAULT_STALL_AFTER: Timestamp = 24 * 3600;
 pub const DEFAULT_NOT_NOW_BACKOFF: Timestamp = 60;
 /// Default of [`Policy::not_now_backoff_max`]: one hour.
 pub const DEFAULT_NOT_NOW_BACKOFF_MAX: Timestamp = 3600;
-/// How many waiting targets of one enrollment are looked at to pick the next command.
+/// How many waiting targets of one enrollment are looked at to pick the next command when
+/// none of the first [`HEAD`] can be sent.
 pub const LOOKAHEAD: u32 = 1_000;
+/// How many waiting targets are read first to pick the next command.
+pub const HEAD: u32 = 8;
 
 /// The tunable parts of the queue rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,8 +169,28 @@ pub async fn next(
     now: Timestamp,
     policy: &Policy,
 ) -> storage::Result<Option<QueuedCommand>> {
+    // The head first: a device with a long queue costs a few rows per request, not its
+    // whole queue. Only when nothing in a full head can be sent is the lookahead read.
+    let head = storage.queue(id, now, HEAD).await?;
+    if let Some(command) = take_first(storage, id, &head, now, policy).await? {
+        return Ok(Some(command));
+    }
+    if head.len() < HEAD as usize {
+        return Ok(None);
+    }
     let entries = storage.queue(id, now, LOOKAHEAD).await?;
-    let mut rest = entries.as_slice();
+    take_first(storage, id, &entries, now, policy).await
+}
+
+/// Hands over the first of `entries` [`pick`] chooses that is still waiting.
+async fn take_first(
+    storage: &dyn Storage,
+    id: &str,
+    entries: &[QueueEntry],
+    now: Timestamp,
+    policy: &Policy,
+) -> storage::Result<Option<QueuedCommand>> {
+    let mut rest = entries;
     while let Some(entry) = pick(rest, now, policy) {
         if let Some(command) = storage.take(id, &entry.uuid, now).await? {
             return Ok(Some(command));

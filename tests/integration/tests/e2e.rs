@@ -60,10 +60,11 @@ impl Running {
         apns: Option<(String, std::path::PathBuf)>,
     ) -> Self {
         let dir = TempDir::new("e2e");
-        // A one-second NotNow back-off (the shortest), so the NotNow round trip is quick.
+        // A three-second NotNow back-off: short, yet longer than two connections take on a
+        // loaded machine (a one-second one made the "not inside its back-off" check flaky).
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf())
             .with_api_key(API_KEY)
-            .with_queue_timing(mdm_server::queue::DEFAULT_STALL_AFTER, 1, 1);
+            .with_queue_timing(mdm_server::queue::DEFAULT_STALL_AFTER, 3, 3);
         if !check {
             config = config.without_signature_check();
         }
@@ -246,7 +247,7 @@ async fn device_life(server: Arc<Running>, mut device: Device, enrolled_already:
     // The queue contract: not sent again before its back-off is over, then sent.
     let stats = device.connect().await.unwrap();
     assert_eq!(stats.commands, 0, "sent again inside its NotNow back-off");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let stats = device.connect().await.unwrap();
     assert_eq!((stats.commands, stats.acknowledged), (1, 1));
     assert_eq!(
