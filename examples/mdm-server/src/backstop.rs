@@ -1,7 +1,7 @@
 //! The push backstop: a periodic task that re-pushes enrollments with commands waiting that
 //! have not connected for `--repush-after` seconds (a push lost on the way, a device that
 //! was off), at most once per that period each. A run asks storage for the silent
-//! enrollments with pending work ([`PushStore::silent_with_pending`], driven by an index of the
+//! enrollments with pending work ([`crate::storage::PushStore::silent_with_pending`], driven by an index of the
 //! waiting targets: it costs what is pending, not a table scan) and pushes them through the
 //! service, so dead tokens and push outcomes are handled as for any push.
 

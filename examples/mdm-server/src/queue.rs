@@ -2,9 +2,9 @@
 //! "The queue contract"): which waiting command goes to a device next, the `NotNow`
 //! back-off, stalled commands, destructive commands and how a target's status is shown.
 //!
-//! Storage keeps each enrollment's waiting targets in queue order ([`QueueStore::queue`]:
+//! Storage keeps each enrollment's waiting targets in queue order ([`crate::storage::QueueStore::queue`]:
 //! higher priority first, then the time a target is ready, then arrival) and records what
-//! happened to each ([`QueueStore::take`], [`QueueStore::defer`], [`QueueStore::requeue`]); the
+//! happened to each ([`crate::storage::QueueStore::take`], [`crate::storage::QueueStore::defer`], [`crate::storage::QueueStore::requeue`]); the
 //! decisions are here, so both backends follow the same rules.
 
 use crate::storage::{self, QueueEntry, QueuedCommand, Storage, Timestamp};
@@ -160,7 +160,7 @@ pub fn pick<'a>(
     })
 }
 
-/// Picks the next command of an enrollment and hands it over ([`QueueStore::take`]). A
+/// Picks the next command of an enrollment and hands it over ([`crate::storage::QueueStore::take`]). A
 /// target that stopped waiting between the two (answered, cancelled elsewhere) is passed
 /// over for the next one.
 pub async fn next(

@@ -1,5 +1,5 @@
 //! Retention: a periodic task that deletes what is finished and old
-//! ([`QueueStore::prune`]): commands whose every target has a
+//! ([`crate::storage::QueueStore::prune`]): commands whose every target has a
 //! final status, commands that expired, and bad reports, after `--retention-days`. Queued
 //! (and `NotNow`) targets are never deleted.
 
