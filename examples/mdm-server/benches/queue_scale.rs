@@ -10,8 +10,13 @@
 //!     'postgres://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dqs'
 //! ```
 //!
+//! At each size it also measures the enqueue rate *at* that size (`QS_RATE_ROWS` single-target
+//! commands, 4 tasks), a bulk enqueue (one command to every enrollment), and the bytes one
+//! queued row costs (the queue table and its indexes). Before the sizes, it compares the
+//! lookup of a device with no answered commands against one with `QS_ANSWERED` answered.
+//!
 //! Environment: `QS_ENROLLMENTS` (10000), `QS_POINTS` (`0,100000,1000000`), `QS_SAMPLES`
-//! (500 connections per size).
+//! (500 connections per size), `QS_RATE_ROWS` (5000), `QS_ANSWERED` (1000).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mdm_server::app::{Config, Server};
@@ -89,6 +94,145 @@ async fn fill(
     count as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The bytes the queue costs per row: (queue table and its indexes, the same plus the
+/// interned target ids), divided by the rows in the queue.
+async fn bytes_per_row(url: &str) -> (f64, f64) {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let size = |tables: &str| -> f64 {
+            c.query_row(
+                &format!(
+                    "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN \
+                     (SELECT name FROM sqlite_schema WHERE tbl_name IN ({tables}))"
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap() as f64
+        };
+        let rows: i64 = c
+            .query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))
+            .unwrap();
+        let rows = rows.max(1) as f64;
+        (
+            size("'queue'") / rows,
+            size("'queue', 'queue_targets'") / rows,
+        )
+    } else {
+        let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let size = |table: &'static str| {
+            let c = &c;
+            async move {
+                let exists: bool = c
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+                    .await
+                    .unwrap()
+                    .get(0);
+                if !exists {
+                    return 0.0;
+                }
+                let q = format!("SELECT pg_total_relation_size('{table}')");
+                c.query_one(q.as_str(), &[]).await.unwrap().get::<_, i64>(0) as f64
+            }
+        };
+        let rows: i64 = c
+            .query_one("SELECT COUNT(*) FROM queue", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let rows = rows.max(1) as f64;
+        let queue = size("queue").await;
+        (queue / rows, (queue + size("queue_targets").await) / rows)
+    }
+}
+
+/// One command to every enrollment; rows/s.
+async fn bulk(s: &Arc<dyn Storage>, enrollments: usize, n: usize, now: i64) -> f64 {
+    let targets: Vec<String> = (0..enrollments).map(udid).collect();
+    let uuid = format!("bulk-{n:04}");
+    let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
+    let started = Instant::now();
+    s.enqueue(&c, &targets, now).await.unwrap();
+    enrollments as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One connection: `Idle` → the next command (timed), then `Acknowledged` (timed).
+async fn connect(addr: std::net::SocketAddr, id: &str, point: usize) -> (Duration, Duration) {
+    let t = Instant::now();
+    let r = request(addr, "PUT", "/mdm", &[], &report(id, "Idle", None)).await;
+    let idle = t.elapsed();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM)
+        .unwrap_or_else(|e| panic!("{id}: no command at {point}: {e}"));
+    let uuid = body
+        .get("CommandUUID")
+        .and_then(|v| v.as_string())
+        .unwrap()
+        .to_owned();
+    let t = Instant::now();
+    let r = request(
+        addr,
+        "PUT",
+        "/mdm",
+        &[],
+        &report(id, "Acknowledged", Some(&uuid)),
+    )
+    .await;
+    let ack = t.elapsed();
+    assert_eq!(r.status, 200);
+    (idle, ack)
+}
+
+/// Idle → command of a device with no answered commands and of one with `answered`, each
+/// with one command waiting per connection.
+async fn answered_rows(
+    s: &Arc<dyn Storage>,
+    addr: std::net::SocketAddr,
+    answered: usize,
+    samples: usize,
+    now: i64,
+) {
+    let (fresh, old) = (udid(0), udid(1));
+    for i in 0..answered {
+        let uuid = format!("answered-{i:08}");
+        let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
+        s.enqueue(&c, std::slice::from_ref(&old), now)
+            .await
+            .unwrap();
+        s.take(&old, &uuid, now).await.unwrap();
+        s.record_report(&old, &uuid, "Acknowledged", b"ok", now)
+            .await
+            .unwrap();
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for k in 0..samples {
+        for (id, out) in [(&fresh, &mut a), (&old, &mut b)] {
+            let uuid = format!("one-{k:06}-{id}");
+            let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
+            s.enqueue(&c, std::slice::from_ref(id), now).await.unwrap();
+            out.push(connect(addr, id, 0).await.0);
+        }
+    }
+    a.sort();
+    b.sort();
+    println!("| answered commands of the device | Idle → command p50 | p99 |");
+    println!("|---|---|---|");
+    println!(
+        "| 0 | {:.2} ms | {:.2} ms |",
+        percentile(&a, 50.0),
+        percentile(&a, 99.0)
+    );
+    println!(
+        "| {answered} | {:.2} ms | {:.2} ms |",
+        percentile(&b, 50.0),
+        percentile(&b, 99.0)
+    );
+    println!();
+}
+
 #[tokio::main]
 async fn main() {
     // The server reads the clock: rows are written a minute in the past, so they are ready.
@@ -99,6 +243,8 @@ async fn main() {
         .unwrap_or_else(|| "sqlite".into());
     let enrollments: usize = env("QS_ENROLLMENTS", "10000").parse().unwrap();
     let samples: usize = env("QS_SAMPLES", "500").parse().unwrap();
+    let rate_rows: usize = env("QS_RATE_ROWS", "5000").parse().unwrap();
+    let answered: usize = env("QS_ANSWERED", "1000").parse().unwrap();
     let points: Vec<usize> = env("QS_POINTS", "0,100000,1000000")
         .split(',')
         .map(|p| p.trim().parse().unwrap())
@@ -137,59 +283,34 @@ async fn main() {
         let _ = stopped.await;
     }));
 
+    answered_rows(&s, addr, answered, samples.min(300), now).await;
+    // The answered-rows phase leaves its rows answered: the sizes below count waiting rows.
     println!(
-        "| store | queued rows | enqueue rows/s (filling to here) | Idle → command p50 | p99 | Acknowledged → next p50 | p99 |"
+        "| store | queued rows | enqueue rows/s at this size | bulk enqueue rows/s | queue bytes/row (with target ids) | Idle → command p50 | p99 | Acknowledged → next p50 | p99 |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut queued = 0usize;
-    let mut fresh = 0usize;
-    for point in points {
-        let rate = fill(&s, enrollments, queued, point.saturating_sub(queued), now).await;
-        queued = queued.max(point);
+    // Every size has a bulk command for every enrollment, so each device has one waiting.
+    for (n, point) in points.into_iter().enumerate() {
+        // Fill to just below the size, then time `rate_rows` more and one bulk command.
+        let below = point.saturating_sub(rate_rows + enrollments).max(queued);
+        fill(&s, enrollments, queued, below - queued, now).await;
+        let rate = fill(&s, enrollments, below, rate_rows, now).await;
+        let bulk_rate = bulk(&s, enrollments, n, now).await;
+        queued = below + rate_rows + enrollments;
+        let (bytes, with_targets) = bytes_per_row(&url).await;
         let mut idle = Vec::with_capacity(samples);
         let mut ack = Vec::with_capacity(samples);
         for k in 0..samples {
-            // Spread over the enrollments; with an empty queue, one command first.
-            let n = (k * 7919 + point) % enrollments;
-            let id = udid(n);
-            if point == 0 {
-                fresh += 1;
-                let uuid = format!("fresh-{fresh:08}");
-                let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
-                s.enqueue(&c, std::slice::from_ref(&id), now).await.unwrap();
-            }
-            let t = Instant::now();
-            let r = request(addr, "PUT", "/mdm", &[], &report(&id, "Idle", None)).await;
-            idle.push(t.elapsed());
-            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-            let body = mdm_proto::parse_dictionary(&r.body, &mdm_proto::Limits::MDM)
-                .unwrap_or_else(|e| panic!("{id}: no command at {point}: {e}"));
-            let uuid = body
-                .get("CommandUUID")
-                .and_then(|v| v.as_string())
-                .unwrap()
-                .to_owned();
-            let t = Instant::now();
-            let r = request(
-                addr,
-                "PUT",
-                "/mdm",
-                &[],
-                &report(&id, "Acknowledged", Some(&uuid)),
-            )
-            .await;
-            ack.push(t.elapsed());
-            assert_eq!(r.status, 200);
+            let id = udid((k * 7919 + point) % enrollments);
+            let (i, a) = connect(addr, &id, point).await;
+            idle.push(i);
+            ack.push(a);
         }
         idle.sort();
         ack.sort();
-        let rate = if rate > 0.0 {
-            format!("{rate:.0}")
-        } else {
-            "–".into()
-        };
         println!(
-            "| {label} | {point} | {rate} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {label} | {queued} | {rate:.0} | {bulk_rate:.0} | {bytes:.0} ({with_targets:.0}) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
             percentile(&idle, 50.0),
             percentile(&idle, 99.0),
             percentile(&ack, 50.0),

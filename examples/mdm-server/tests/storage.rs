@@ -161,10 +161,12 @@ async fn postgres_over_tls_verifies_the_server_and_names_failures() {
     assert!(e.contains("sometimes"), "{e}");
 }
 
-/// The queue contract's migration is additive: a database written before it (simulated by
-/// taking its columns back out) keeps every command, in its order, after the upgrade.
+/// The queue's migrations keep what older versions wrote: a database of version 6 (before
+/// the queue contract's columns, the pushes', the backstop's, the events' and the compact
+/// queue's migrations; simulated by putting back the first version's queue tables) keeps
+/// every command, its targets and its order after the upgrade.
 #[tokio::test]
-async fn sqlite_keeps_old_rows_through_the_queue_migration() {
+async fn sqlite_keeps_old_rows_through_the_queue_migrations() {
     let dir = TempDir::new();
     let path = dir.path().join("old.sqlite");
     let url = format!("sqlite:{}", path.display());
@@ -175,18 +177,23 @@ async fn sqlite_keeps_old_rows_through_the_queue_migration() {
         .unwrap();
     conn.execute_batch(
         "DROP TABLE events; DROP TABLE webhook_cursors;
-         DROP INDEX queue_pending; ALTER TABLE enrollments DROP COLUMN repushed_at;
-         DROP INDEX queue_in_flight; DROP INDEX commands_idempotency_key;
-         ALTER TABLE queue DROP COLUMN ready_at; ALTER TABLE queue DROP COLUMN first_sent_at;
-         ALTER TABLE queue DROP COLUMN not_now_count; ALTER TABLE commands DROP COLUMN priority;
-         ALTER TABLE commands DROP COLUMN idempotency_key;
+         DROP TABLE queue; DROP TABLE commands; DROP TABLE queue_targets;
+         CREATE TABLE commands (uuid TEXT PRIMARY KEY, request_type TEXT NOT NULL,
+             body BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER);
+         CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             enrollment_id TEXT NOT NULL,
+             command_uuid TEXT NOT NULL REFERENCES commands (uuid) ON DELETE CASCADE,
+             status TEXT, report BLOB, sent_at INTEGER, updated_at INTEGER NOT NULL,
+             UNIQUE (enrollment_id, command_uuid));
+         CREATE INDEX queue_command ON queue (command_uuid);
+         ALTER TABLE enrollments DROP COLUMN repushed_at;
          ALTER TABLE enrollments DROP COLUMN push_dead_at;
          ALTER TABLE push_certs DROP COLUMN stored_seq;",
     )
     .unwrap();
     // Back to version 6, before the queue's, the pushes', the backstop's and the events'
-    // migrations (7 to 10); those after them (DEP's, `IF NOT EXISTS`) simply run again.
-    assert!(version >= 10, "{version}");
+    // migrations (7 to 10); DEP's (`IF NOT EXISTS`) runs again, then the compact queue's.
+    assert!(version >= 12, "{version}");
     conn.pragma_update(None, "user_version", 6).unwrap();
     // Rows as the previous version wrote them: one sent and unanswered, one NotNow, one new.
     for (i, (uuid, status, sent)) in [
@@ -208,8 +215,27 @@ async fn sqlite_keeps_old_rows_through_the_queue_migration() {
         )
         .unwrap();
     }
+    // A second target of the newest command.
+    conn.execute(
+        "INSERT INTO queue (enrollment_id, command_uuid, updated_at) VALUES ('E', 'OLD-NEW', ?1)",
+        rusqlite::params![NOW],
+    )
+    .unwrap();
     drop(conn);
     let s = storage::open(&url).await.unwrap();
+    let targets: Vec<_> = s
+        .command("OLD-NEW", NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .targets
+        .into_iter()
+        .map(|t| (t.enrollment_id, t.status))
+        .collect();
+    assert_eq!(
+        targets,
+        [("D".into(), "Queued".into()), ("E".into(), "Queued".into())]
+    );
     let q = s.queue("D", NOW, 100).await.unwrap();
     let got: Vec<_> = q
         .iter()

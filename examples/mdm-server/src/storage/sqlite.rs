@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 
 mod dep;
 
+/// The page cache of the connection, in KiB.
+const CACHE_KIB: i64 = 64 * 1024;
+
 /// The schema, one entry per version; a database at version N has run the first N.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -202,6 +205,65 @@ CREATE TABLE webhook_cursors (
 );
 "#, // DEP organisations and their devices (issue 16).
     dep::MIGRATION,
+    // Compact queue (issue 18, item 3): a queued row names its enrollment and command by
+    // integer (the enrollment IDs interned in `queue_targets`, the command by `commands.seq`)
+    // instead of two text columns repeated in two indexes, so a row costs a third of what it
+    // did; the waiting rows are indexed in queue order (priority copied into the row), so the
+    // next-command lookup reads only the head of the device's queue and never its answered
+    // rows. Rebuilds both tables, keeping every row and its order. `target` has no foreign
+    // key: it is always read from `queue_targets` by the statement that writes it, and
+    // interned IDs are never deleted.
+    r#"
+CREATE TABLE queue_targets (
+    ref INTEGER PRIMARY KEY,
+    enrollment_id TEXT NOT NULL UNIQUE
+);
+INSERT INTO queue_targets (enrollment_id)
+    SELECT DISTINCT enrollment_id FROM queue ORDER BY enrollment_id;
+CREATE TABLE commands_compact (
+    seq INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    request_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    priority INTEGER NOT NULL DEFAULT 0,
+    idempotency_key TEXT
+);
+INSERT INTO commands_compact (uuid, request_type, body, created_at, expires_at, priority,
+        idempotency_key)
+    SELECT uuid, request_type, body, created_at, expires_at, priority, idempotency_key
+    FROM commands ORDER BY created_at, rowid;
+CREATE TABLE queue_compact (
+    seq INTEGER PRIMARY KEY,
+    target INTEGER NOT NULL,
+    command INTEGER NOT NULL REFERENCES commands_compact (seq) ON DELETE CASCADE,
+    priority INTEGER NOT NULL DEFAULT 0,
+    status TEXT,
+    report BLOB,
+    sent_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    ready_at INTEGER NOT NULL DEFAULT 0,
+    first_sent_at INTEGER,
+    not_now_count INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO queue_compact (seq, target, command, priority, status, report, sent_at, updated_at,
+        ready_at, first_sent_at, not_now_count)
+    SELECT q.seq, t.ref, c.seq, c.priority, q.status, q.report, q.sent_at, q.updated_at,
+        q.ready_at, q.first_sent_at, q.not_now_count
+    FROM queue q JOIN queue_targets t ON t.enrollment_id = q.enrollment_id
+    JOIN commands_compact c ON c.uuid = q.command_uuid ORDER BY q.seq;
+DROP TABLE queue;
+DROP TABLE commands;
+ALTER TABLE commands_compact RENAME TO commands;
+ALTER TABLE queue_compact RENAME TO queue;
+CREATE UNIQUE INDEX commands_idempotency_key ON commands (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX queue_command_target ON queue (command, target);
+CREATE INDEX queue_waiting ON queue (target, priority DESC, ready_at, seq)
+    WHERE status IS NULL OR status = 'NotNow';
+CREATE INDEX queue_in_flight ON queue (first_sent_at) WHERE first_sent_at IS NOT NULL;
+"#,
 ];
 
 /// Writes `events` to the outbox inside the caller's transaction.
@@ -218,7 +280,7 @@ fn insert_events(c: &Connection, events: &[Event]) -> rusqlite::Result<()> {
 
 /// The columns of a [`QueueEntry`], over `queue q JOIN commands c`.
 const ENTRY_COLUMNS: &str = "c.uuid, c.request_type, q.status, c.created_at, c.expires_at, \
-     q.sent_at, c.priority, q.ready_at, q.first_sent_at, q.not_now_count";
+     q.sent_at, q.priority, q.ready_at, q.first_sent_at, q.not_now_count";
 
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueEntry> {
     Ok(QueueEntry {
@@ -300,6 +362,11 @@ impl SqliteStorage {
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(backend)?;
             conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(backend)?;
+            // Up to 64 MiB of pages cached (SQLite's default is 2 MiB): at a million queued
+            // rows the command-UUID index alone is larger than that, and every enqueue
+            // touches one of its pages at random.
+            conn.pragma_update(None, "cache_size", -CACHE_KIB)
                 .map_err(backend)?;
             migrate(&mut conn)?;
             Ok(conn)

@@ -15,10 +15,10 @@ impl QueueStore for PostgresStorage {
         let tx = client.transaction().await.map_err(backend)?;
         // No conflict target: both the UUID and the idempotency key are unique.
         let inserted = tx
-            .execute(
+            .query_opt(
                 "INSERT INTO commands (uuid, request_type, body, created_at, expires_at, \
                  priority, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT DO NOTHING",
+                 ON CONFLICT DO NOTHING RETURNING seq",
                 &[
                     &command.uuid,
                     &command.request_type,
@@ -31,7 +31,7 @@ impl QueueStore for PostgresStorage {
             )
             .await
             .map_err(backend)?;
-        if inserted == 0 {
+        let Some(inserted) = inserted else {
             if let Some(key) = &command.idempotency_key {
                 let taken = tx
                     .query_opt("SELECT 1 FROM commands WHERE idempotency_key = $1", &[key])
@@ -42,15 +42,32 @@ impl QueueStore for PostgresStorage {
                 }
             }
             return Err(StorageError::DuplicateCommand(command.uuid.clone()));
-        }
-        tx.execute(
-            "INSERT INTO queue (enrollment_id, command_uuid, updated_at, ready_at) \
-             SELECT t.id, $2, $3, $3 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n) \
-             ORDER BY t.n ON CONFLICT DO NOTHING",
-            &[&targets, &command.uuid, &now],
-        )
-        .await
-        .map_err(backend)?;
+        };
+        let seq: i64 = inserted.get(0);
+        // Only the IDs not interned yet are inserted (an insert that conflicts would still
+        // use up a value of the identity), in one order so concurrent enqueues never deadlock.
+        let intern = tx
+            .prepare_cached(
+                "INSERT INTO queue_targets (enrollment_id) \
+                 SELECT DISTINCT t.id FROM unnest($1::text[]) AS t(id) \
+                 WHERE NOT EXISTS (SELECT 1 FROM queue_targets q WHERE q.enrollment_id = t.id) \
+                 ORDER BY t.id ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(&intern, &[&targets]).await.map_err(backend)?;
+        let add = tx
+            .prepare_cached(
+                "INSERT INTO queue (target, command, priority, updated_at, ready_at) \
+                 SELECT qt.ref, $2, $3, $4, $4 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n) \
+                 JOIN queue_targets qt ON qt.enrollment_id = t.id \
+                 ORDER BY t.n ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(&add, &[&targets, &seq, &command.priority, &now])
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
@@ -60,12 +77,12 @@ impl QueueStore for PostgresStorage {
             .prepare_cached(
                 "WITH upd AS (UPDATE queue SET sent_at = $3, \
                  first_sent_at = COALESCE(first_sent_at, $3) \
-                 WHERE enrollment_id = $1 AND command_uuid = $2 \
-                 AND (status IS NULL OR status = 'NotNow') \
-                 AND EXISTS (SELECT 1 FROM commands c WHERE c.uuid = $2 \
-                 AND (c.expires_at IS NULL OR c.expires_at > $3)) RETURNING command_uuid) \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = $2 \
+                 AND (expires_at IS NULL OR expires_at > $3)) \
+                 AND (status IS NULL OR status = 'NotNow') RETURNING command) \
                  SELECT c.uuid, c.request_type, c.body FROM commands c JOIN upd \
-                 ON upd.command_uuid = c.uuid",
+                 ON upd.command = c.seq",
             )
             .await
             .map_err(backend)?;
@@ -86,7 +103,8 @@ impl QueueStore for PostgresStorage {
             .execute(
                 "UPDATE queue SET ready_at = $3, first_sent_at = NULL, \
                  not_now_count = not_now_count + 1 \
-                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = $2) \
                  AND (status IS NULL OR status = 'NotNow')",
                 &[&id, &uuid, &ready_at],
             )
@@ -101,8 +119,9 @@ impl QueueStore for PostgresStorage {
             .await?
             .query_opt(
                 &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
-                     WHERE q.enrollment_id = $1 AND q.command_uuid = $2 \
+                    "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.seq = q.command \
+                     WHERE c.uuid = $2 \
+                     AND q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
                      AND (q.status IS NULL OR q.status = 'NotNow')"
                 ),
                 &[&id, &uuid],
@@ -117,7 +136,9 @@ impl QueueStore for PostgresStorage {
             .await?
             .execute(
                 "UPDATE queue SET first_sent_at = NULL, ready_at = $3, updated_at = $3 \
-                 WHERE command_uuid = $1 AND ($2::text IS NULL OR enrollment_id = $2) \
+                 WHERE command = (SELECT seq FROM commands WHERE uuid = $1) \
+                 AND ($2::text IS NULL \
+                 OR target = (SELECT ref FROM queue_targets WHERE enrollment_id = $2)) \
                  AND first_sent_at IS NOT NULL AND (status IS NULL OR status = 'NotNow')",
                 &[&uuid, &id, &now],
             )
@@ -131,8 +152,9 @@ impl QueueStore for PostgresStorage {
             .client()
             .await?
             .query(
-                "SELECT q.enrollment_id, c.uuid, c.request_type, q.first_sent_at, q.sent_at \
-                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                "SELECT t.enrollment_id, c.uuid, c.request_type, q.first_sent_at, q.sent_at \
+                 FROM queue q JOIN commands c ON c.seq = q.command \
+                 JOIN queue_targets t ON t.ref = q.target \
                  WHERE q.first_sent_at IS NOT NULL AND q.first_sent_at <= $1 \
                  AND (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > $1) \
@@ -181,7 +203,8 @@ impl QueueStore for PostgresStorage {
         let update = tx
             .prepare_cached(
                 "UPDATE queue SET status = $3, report = $4, updated_at = $5 \
-                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = $2) \
                  AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND $6))",
             )
             .await
@@ -198,7 +221,9 @@ impl QueueStore for PostgresStorage {
         } else {
             let exists = tx
                 .query_opt(
-                    "SELECT 1 FROM queue WHERE enrollment_id = $1 AND command_uuid = $2",
+                    "SELECT 1 FROM queue \
+                     WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                     AND command = (SELECT seq FROM commands WHERE uuid = $2)",
                     &[&id, &uuid],
                 )
                 .await
@@ -247,7 +272,7 @@ impl QueueStore for PostgresStorage {
         let commands = tx
             .execute(
                 "DELETE FROM commands WHERE created_at < $1 AND ((expires_at IS NOT NULL AND expires_at < $1) \
-                 OR NOT EXISTS (SELECT 1 FROM queue q WHERE q.command_uuid = commands.uuid \
+                 OR NOT EXISTS (SELECT 1 FROM queue q WHERE q.command = commands.seq \
                  AND (q.status IS NULL OR q.status = 'NotNow' OR q.updated_at >= $1)))",
                 &[&before],
             )
@@ -311,9 +336,11 @@ impl QueueStore for PostgresStorage {
         let expires_at: Option<i64> = r.get(4);
         let targets = client
             .query(
-                "SELECT enrollment_id, status, report, sent_at, updated_at, first_sent_at, \
-                 not_now_count FROM queue \
-                 WHERE command_uuid = $1 ORDER BY enrollment_id COLLATE \"C\"",
+                "SELECT t.enrollment_id, q.status, q.report, q.sent_at, q.updated_at, \
+                 q.first_sent_at, q.not_now_count FROM queue q \
+                 JOIN queue_targets t ON t.ref = q.target \
+                 WHERE q.command = (SELECT seq FROM commands WHERE uuid = $1) \
+                 ORDER BY t.enrollment_id COLLATE \"C\"",
                 &[&uuid],
             )
             .await
@@ -345,10 +372,11 @@ impl QueueStore for PostgresStorage {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
-                 WHERE q.enrollment_id = $1 AND (q.status IS NULL OR q.status = 'NotNow') \
+                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.seq = q.command \
+                 WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                 AND (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > $2) \
-                 ORDER BY c.priority DESC, q.ready_at, q.seq LIMIT $3"
+                 ORDER BY q.priority DESC, q.ready_at, q.seq LIMIT $3"
             ))
             .await
             .map_err(backend)?;
@@ -364,7 +392,8 @@ impl QueueStore for PostgresStorage {
             .await?
             .execute(
                 "UPDATE queue SET status = 'Cancelled', updated_at = $2 \
-                 WHERE enrollment_id = $1 AND (status IS NULL OR status = 'NotNow')",
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                 AND (status IS NULL OR status = 'NotNow')",
                 &[&id, &now],
             )
             .await
@@ -377,7 +406,8 @@ impl QueueStore for PostgresStorage {
             .await?
             .execute(
                 "UPDATE queue SET status = 'Cancelled', updated_at = $2 \
-                 WHERE command_uuid = $1 AND (status IS NULL OR status = 'NotNow')",
+                 WHERE command = (SELECT seq FROM commands WHERE uuid = $1) \
+                 AND (status IS NULL OR status = 'NotNow')",
                 &[&uuid, &now],
             )
             .await
@@ -393,7 +423,7 @@ impl QueueStore for PostgresStorage {
                 "SELECT COUNT(*), MIN(c.created_at), \
                  COALESCE(SUM(CASE WHEN q.first_sent_at IS NOT NULL AND q.first_sent_at <= $2 \
                  THEN 1 ELSE 0 END), 0)::BIGINT \
-                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 FROM queue q JOIN commands c ON c.seq = q.command \
                  WHERE (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > $1)",
                 &[&now, &stalled_before],
@@ -412,7 +442,8 @@ impl QueueStore for PostgresStorage {
             .await?
             .execute(
                 "UPDATE queue SET status = 'Cancelled', updated_at = $3 \
-                 WHERE enrollment_id = $1 AND command_uuid = $2 \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = $2) \
                  AND (status IS NULL OR status = 'NotNow')",
                 &[&id, &uuid, &now],
             )

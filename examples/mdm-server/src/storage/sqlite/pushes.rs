@@ -38,14 +38,15 @@ impl PushStore for SqliteStorage {
     ) -> Result<Vec<String>> {
         self.with(move |c| {
             let mut stmt = c.prepare(
-                "SELECT DISTINCT q.enrollment_id FROM queue q \
-                 JOIN commands c ON c.uuid = q.command_uuid \
-                 JOIN enrollments e ON e.id = q.enrollment_id \
+                "SELECT DISTINCT t.enrollment_id FROM queue q \
+                 JOIN queue_targets t ON t.ref = q.target \
+                 JOIN commands c ON c.seq = q.command \
+                 JOIN enrollments e ON e.id = t.enrollment_id \
                  WHERE (q.status IS NULL OR q.status = 'NotNow') AND q.ready_at <= ?2 \
                  AND (c.expires_at IS NULL OR c.expires_at > ?2) \
                  AND e.enrolled = 1 AND e.token IS NOT NULL AND e.push_dead_at IS NULL \
                  AND e.last_seen_at < ?1 AND (e.repushed_at IS NULL OR e.repushed_at < ?1) \
-                 ORDER BY q.enrollment_id LIMIT ?3",
+                 ORDER BY t.enrollment_id LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![before, now, limit], |r| r.get(0))?;
             rows.collect()

@@ -44,13 +44,19 @@ impl QueueStore for SqliteStorage {
             if inserted == 0 {
                 return Ok(Err(StorageError::DuplicateCommand(uuid)));
             }
+            let seq = tx.last_insert_rowid();
             {
-                let mut stmt = tx.prepare(
-                    "INSERT INTO queue (enrollment_id, command_uuid, updated_at, ready_at) \
-                         VALUES (?1, ?2, ?3, ?3) ON CONFLICT DO NOTHING",
+                let mut intern = tx.prepare_cached(
+                    "INSERT INTO queue_targets (enrollment_id) VALUES (?1) ON CONFLICT DO NOTHING",
+                )?;
+                let mut add = tx.prepare_cached(
+                    "INSERT INTO queue (target, command, priority, updated_at, ready_at) \
+                     SELECT ref, ?2, ?3, ?4, ?4 FROM queue_targets WHERE enrollment_id = ?1 \
+                     ON CONFLICT DO NOTHING",
                 )?;
                 for t in &targets {
-                    stmt.execute(params![t, command.uuid, now])?;
+                    intern.execute(params![t])?;
+                    add.execute(params![t, seq, command.priority, now])?;
                 }
             }
             tx.commit()?;
@@ -63,29 +69,27 @@ impl QueueStore for SqliteStorage {
         let (id, uuid) = (id.to_owned(), uuid.to_owned());
         self.with(move |c| {
             let tx = c.transaction()?;
-            let changed = tx.execute(
-                "UPDATE queue SET sent_at = ?3, first_sent_at = COALESCE(first_sent_at, ?3) \
-                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
-                 AND (status IS NULL OR status = 'NotNow') \
-                 AND EXISTS (SELECT 1 FROM commands c WHERE c.uuid = ?2 \
-                 AND (c.expires_at IS NULL OR c.expires_at > ?3))",
-                params![id, uuid, now],
-            )?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE queue SET sent_at = ?3, first_sent_at = COALESCE(first_sent_at, ?3) \
+                     WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                     AND command = (SELECT seq FROM commands WHERE uuid = ?2 \
+                     AND (expires_at IS NULL OR expires_at > ?3)) \
+                     AND (status IS NULL OR status = 'NotNow')",
+                )?
+                .execute(params![id, uuid, now])?;
             let found = if changed == 0 {
                 None
             } else {
-                tx.query_row(
-                    "SELECT uuid, request_type, body FROM commands WHERE uuid = ?1",
-                    params![uuid],
-                    |r| {
+                tx.prepare_cached("SELECT uuid, request_type, body FROM commands WHERE uuid = ?1")?
+                    .query_row(params![uuid], |r| {
                         Ok(QueuedCommand {
                             uuid: r.get(0)?,
                             request_type: r.get(1)?,
                             body: r.get(2)?,
                         })
-                    },
-                )
-                .optional()?
+                    })
+                    .optional()?
             };
             tx.commit()?;
             Ok(found)
@@ -99,7 +103,8 @@ impl QueueStore for SqliteStorage {
             c.execute(
                 "UPDATE queue SET ready_at = ?3, first_sent_at = NULL, \
                  not_now_count = not_now_count + 1 \
-                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = ?2) \
                  AND (status IS NULL OR status = 'NotNow')",
                 params![id, uuid, ready_at],
             )
@@ -113,8 +118,9 @@ impl QueueStore for SqliteStorage {
         self.with(move |c| {
             c.query_row(
                 &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
-                     WHERE q.enrollment_id = ?1 AND q.command_uuid = ?2 \
+                    "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.seq = q.command \
+                     WHERE c.uuid = ?2 \
+                     AND q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
                      AND (q.status IS NULL OR q.status = 'NotNow')"
                 ),
                 params![id, uuid],
@@ -130,7 +136,8 @@ impl QueueStore for SqliteStorage {
         self.with(move |c| {
             c.execute(
                 "UPDATE queue SET first_sent_at = NULL, ready_at = ?3, updated_at = ?3 \
-                 WHERE command_uuid = ?1 AND (?2 IS NULL OR enrollment_id = ?2) \
+                 WHERE command = (SELECT seq FROM commands WHERE uuid = ?1) \
+                 AND (?2 IS NULL OR target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?2)) \
                  AND first_sent_at IS NOT NULL AND (status IS NULL OR status = 'NotNow')",
                 params![uuid, id, now],
             )
@@ -142,8 +149,9 @@ impl QueueStore for SqliteStorage {
     async fn in_flight_since(&self, before: Timestamp, limit: u32) -> Result<Vec<InFlight>> {
         self.with(move |c| {
             let mut stmt = c.prepare(
-                "SELECT q.enrollment_id, c.uuid, c.request_type, q.first_sent_at, q.sent_at \
-                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                "SELECT t.enrollment_id, c.uuid, c.request_type, q.first_sent_at, q.sent_at \
+                 FROM queue q JOIN commands c ON c.seq = q.command \
+                 JOIN queue_targets t ON t.ref = q.target \
                  WHERE q.first_sent_at IS NOT NULL AND q.first_sent_at <= ?1 \
                  AND (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > ?1) \
@@ -195,18 +203,22 @@ impl QueueStore for SqliteStorage {
         self.with(move |c| {
             let tx = c.transaction()?;
             let takes_cancelled = status != crate::storage::STATUS_NOT_NOW;
-            let changed = tx.execute(
-                "UPDATE queue SET status = ?3, report = ?4, updated_at = ?5 \
-                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
-                 AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND ?6))",
-                params![id, uuid, status, report, now, takes_cancelled],
-            )?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE queue SET status = ?3, report = ?4, updated_at = ?5 \
+                     WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                     AND command = (SELECT seq FROM commands WHERE uuid = ?2) \
+                     AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND ?6))",
+                )?
+                .execute(params![id, uuid, status, report, now, takes_cancelled])?;
             let outcome = if changed > 0 {
                 ReportOutcome::Recorded
             } else {
                 let exists = tx
                     .query_row(
-                        "SELECT 1 FROM queue WHERE enrollment_id = ?1 AND command_uuid = ?2",
+                        "SELECT 1 FROM queue \
+                         WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                         AND command = (SELECT seq FROM commands WHERE uuid = ?2)",
                         params![id, uuid],
                         |_| Ok(()),
                     )
@@ -254,7 +266,7 @@ impl QueueStore for SqliteStorage {
             let tx = c.transaction()?;
             let commands = tx.execute(
                 "DELETE FROM commands WHERE created_at < ?1 AND ((expires_at IS NOT NULL AND expires_at < ?1) \
-                 OR NOT EXISTS (SELECT 1 FROM queue q WHERE q.command_uuid = commands.uuid \
+                 OR NOT EXISTS (SELECT 1 FROM queue q WHERE q.command = commands.seq \
                  AND (q.status IS NULL OR q.status = 'NotNow' OR q.updated_at >= ?1)))",
                 params![before],
             )?;
@@ -321,8 +333,11 @@ impl QueueStore for SqliteStorage {
                 return Ok(None);
             };
             let mut stmt = c.prepare(
-                "SELECT enrollment_id, status, report, sent_at, updated_at, first_sent_at, \
-                 not_now_count FROM queue WHERE command_uuid = ?1 ORDER BY enrollment_id",
+                "SELECT t.enrollment_id, q.status, q.report, q.sent_at, q.updated_at, \
+                 q.first_sent_at, q.not_now_count FROM queue q \
+                 JOIN queue_targets t ON t.ref = q.target \
+                 WHERE q.command = (SELECT seq FROM commands WHERE uuid = ?1) \
+                 ORDER BY t.enrollment_id",
             )?;
             let expires_at = record.expires_at;
             let rows = stmt.query_map(params![uuid], |r| {
@@ -346,10 +361,11 @@ impl QueueStore for SqliteStorage {
         let id = id.to_owned();
         self.with(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
-                 WHERE q.enrollment_id = ?1 AND (q.status IS NULL OR q.status = 'NotNow') \
+                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.seq = q.command \
+                 WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                 AND (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > ?2) \
-                 ORDER BY c.priority DESC, q.ready_at, q.seq LIMIT ?3"
+                 ORDER BY q.priority DESC, q.ready_at, q.seq LIMIT ?3"
             ))?;
             let rows = stmt.query_map(params![id, now, limit], entry_from_row)?;
             rows.collect()
@@ -362,7 +378,8 @@ impl QueueStore for SqliteStorage {
         self.with(move |c| {
             c.execute(
                 "UPDATE queue SET status = 'Cancelled', updated_at = ?2 \
-                 WHERE enrollment_id = ?1 AND (status IS NULL OR status = 'NotNow')",
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                 AND (status IS NULL OR status = 'NotNow')",
                 params![id, now],
             )
             .map(|n| n as u64)
@@ -375,7 +392,8 @@ impl QueueStore for SqliteStorage {
         self.with(move |c| {
             c.execute(
                 "UPDATE queue SET status = 'Cancelled', updated_at = ?2 \
-                 WHERE command_uuid = ?1 AND (status IS NULL OR status = 'NotNow')",
+                 WHERE command = (SELECT seq FROM commands WHERE uuid = ?1) \
+                 AND (status IS NULL OR status = 'NotNow')",
                 params![uuid, now],
             )
             .map(|n| n as u64)
@@ -389,7 +407,7 @@ impl QueueStore for SqliteStorage {
                 "SELECT COUNT(*), MIN(c.created_at), \
                  COALESCE(SUM(CASE WHEN q.first_sent_at IS NOT NULL AND q.first_sent_at <= ?2 \
                  THEN 1 ELSE 0 END), 0) \
-                 FROM queue q JOIN commands c ON c.uuid = q.command_uuid \
+                 FROM queue q JOIN commands c ON c.seq = q.command \
                  WHERE (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > ?1)",
                 params![now, stalled_before],
@@ -410,7 +428,8 @@ impl QueueStore for SqliteStorage {
         self.with(move |c| {
             c.execute(
                 "UPDATE queue SET status = 'Cancelled', updated_at = ?3 \
-                 WHERE enrollment_id = ?1 AND command_uuid = ?2 \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = ?2) \
                  AND (status IS NULL OR status = 'NotNow')",
                 params![id, uuid, now],
             )
