@@ -265,3 +265,142 @@ async fn sqlite_keeps_old_rows_through_the_queue_migrations() {
     }
     assert_eq!(order, ["OLD-SENT", "OLD-NOTNOW", "OLD-NEW", "NEW"]);
 }
+
+/// The compact queue's migration on PostgreSQL keeps what the previous version wrote: a
+/// database of version 11 (simulated by putting back that version's queue table) keeps every
+/// command, its targets, its order, its in-flight and `NotNow` state after the upgrade, and
+/// new commands go after the old ones.
+#[tokio::test]
+async fn postgres_keeps_old_rows_through_the_compact_queue_migration() {
+    let Some(schema) = PgSchema::create("postgres_keeps_old_rows", "t").await else {
+        return;
+    };
+    drop(storage::open(&schema.url).await.unwrap());
+    let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let version: i64 = client
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(version >= 12, "{version}");
+    client
+        .batch_execute(
+            "DROP TABLE queue; DROP TABLE queue_targets; ALTER TABLE commands DROP COLUMN seq;
+             CREATE TABLE queue (
+                 seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                 enrollment_id TEXT NOT NULL,
+                 command_uuid TEXT NOT NULL REFERENCES commands (uuid) ON DELETE CASCADE,
+                 status TEXT, report BYTEA, sent_at BIGINT, updated_at BIGINT NOT NULL,
+                 ready_at BIGINT NOT NULL DEFAULT 0, first_sent_at BIGINT,
+                 not_now_count INTEGER NOT NULL DEFAULT 0,
+                 UNIQUE (enrollment_id, command_uuid));
+             CREATE INDEX queue_command ON queue (command_uuid);
+             CREATE INDEX queue_pending ON queue (enrollment_id)
+                 WHERE status IS NULL OR status = 'NotNow';",
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "DELETE FROM schema_migrations WHERE version = $1",
+            &[&version],
+        )
+        .await
+        .unwrap();
+    // As version 11 wrote them: one in flight, one NotNow and backed off, one new with two
+    // targets, one of priority 5.
+    for (i, (uuid, status, first_sent, ready, priority)) in [
+        ("OLD-SENT", None, Some(NOW), 0_i64, 0_i32),
+        ("OLD-NOTNOW", Some("NotNow"), None, NOW + 5, 0),
+        ("OLD-NEW", None, None, 0, 0),
+        ("OLD-URGENT", None, None, 0, 5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = format!("<plist>{uuid}</plist>").into_bytes();
+        client
+            .execute(
+                "INSERT INTO commands (uuid, request_type, body, created_at, priority) \
+                 VALUES ($1, 'ProfileList', $2, $3, $4)",
+                &[&uuid, &body, &(NOW + i as i64), &priority],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO queue (enrollment_id, command_uuid, status, sent_at, updated_at, \
+                 ready_at, first_sent_at, not_now_count) VALUES ('D', $1, $2, $3, $4, $5, $3, $6)",
+                &[
+                    &uuid,
+                    &status,
+                    &first_sent,
+                    &NOW,
+                    &ready,
+                    &i32::from(status.is_some()),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .execute(
+            "INSERT INTO queue (enrollment_id, command_uuid, updated_at) VALUES ('E', 'OLD-NEW', $1)",
+            &[&NOW],
+        )
+        .await
+        .unwrap();
+    let s = storage::open(&schema.url).await.unwrap();
+    let q = s.queue("D", NOW, 100).await.unwrap();
+    let got: Vec<_> = q
+        .iter()
+        .map(|e| {
+            (
+                e.uuid.as_str(),
+                e.status.as_str(),
+                e.priority,
+                e.ready_at,
+                e.first_sent_at,
+                e.not_now_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("OLD-URGENT", "Queued", 5, 0, None, 0),
+            ("OLD-SENT", "Queued", 0, 0, Some(NOW), 0),
+            ("OLD-NEW", "Queued", 0, 0, None, 0),
+            ("OLD-NOTNOW", "NotNow", 0, NOW + 5, None, 1),
+        ]
+    );
+    let targets: Vec<_> = s
+        .command("OLD-NEW", NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .targets
+        .into_iter()
+        .map(|t| t.enrollment_id)
+        .collect();
+    assert_eq!(targets, ["D", "E"]);
+    s.enqueue(&cmd("NEW"), &["D".into()], NOW + 10)
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    while let Some(u) = next_at(&*s, "D", true, NOW + 20).await {
+        s.record_report("D", &u, "Acknowledged", b"ok", NOW + 20)
+            .await
+            .unwrap();
+        order.push(u);
+    }
+    assert_eq!(
+        order,
+        ["OLD-URGENT", "OLD-SENT", "OLD-NEW", "OLD-NOTNOW", "NEW"]
+    );
+    assert_eq!(next(&*s, "E", true).await.as_deref(), Some("OLD-NEW"));
+    schema.drop_schema().await;
+}
