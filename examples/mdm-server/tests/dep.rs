@@ -15,11 +15,10 @@ use dep_client::mock::{MockDep, OrgId};
 use mdm_pki::issue::{self, IssueOptions};
 use mdm_pki::{Certificate, Csr, DigestAlgorithm, EcKey, PrivateKey};
 use mdm_proto::plist::Value;
-use mdm_server::app::{Config, Server};
+use mdm_server::app::Config;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use support::{PgSchema, Response, TempDir, request};
+use support::{PgSchema, Response, Running, TempDir, request};
 
 const KEY: &str = "test-api-key";
 const ORG: &str = "acme";
@@ -64,43 +63,7 @@ impl Backend {
     }
 }
 
-/// A server running in this process.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 impl Running {
-    async fn start(config: &Config) -> Self {
-        let server = Server::start(config).await.unwrap();
-        let addr = server.local_addr;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .serve(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        Running {
-            addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server did not stop")
-            .unwrap();
-    }
-
     async fn admin(&self, method: &str, path: &str, body: &[u8]) -> Response {
         let auth = format!("Bearer {KEY}");
         request(self.addr, method, path, &[("Authorization", &auth)], body).await

@@ -6,11 +6,10 @@ mod support;
 use support::plist;
 
 use base64::Engine;
-use mdm_server::app::{Config, Server};
+use mdm_server::app::Config;
 use serde_json::{Value as Json, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use support::{PgSchema, Response, TempDir, request};
+use support::{PgSchema, Response, Running, TempDir, request};
 
 const KEY: &str = "test-api-key";
 const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
@@ -58,43 +57,7 @@ impl Backend {
     }
 }
 
-/// A server running in this process.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 impl Running {
-    async fn start(config: &Config) -> Self {
-        let server = Server::start(config).await.unwrap();
-        let addr = server.local_addr;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .serve(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        Running {
-            addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server did not stop")
-            .unwrap();
-    }
-
     async fn device(&self, body: &str) -> Response {
         request(self.addr, "PUT", "/mdm", &[], body.as_bytes()).await
     }

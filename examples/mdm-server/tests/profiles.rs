@@ -8,53 +8,22 @@
 mod support;
 
 use base64::Engine;
-use mdm_server::app::{Config, Server};
+use mdm_server::app::Config;
 use serde_json::{Value as Json, json};
-use std::net::SocketAddr;
-use support::{Response, TempDir, request};
+use support::{Response, Running, TempDir, request};
 
 const KEY: &str = "test-api-key";
 const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
 
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+/// The server of these tests: an API key, no signature check.
+async fn start(dir: &TempDir) -> Running {
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
+        .with_api_key(KEY)
+        .without_signature_check();
+    Running::start(&config).await
 }
 
 impl Running {
-    async fn start(dir: &TempDir) -> Self {
-        let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
-            .with_api_key(KEY)
-            .without_signature_check();
-        let server = Server::start(&config).await.unwrap();
-        let addr = server.local_addr;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .serve(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        Running {
-            addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("server did not stop")
-            .unwrap();
-    }
-
     async fn checkin(&self, body: &str) -> Response {
         request(self.addr, "PUT", "/mdm/checkin", &[], body.as_bytes()).await
     }
@@ -148,7 +117,7 @@ fn unique(prefix: &str) -> String {
 #[tokio::test]
 async fn install_profile_is_linted_for_each_device() {
     let dir = TempDir::new();
-    let s = Running::start(&dir).await;
+    let s = start(&dir).await;
     let iphone = unique("IPHONE");
     let mac = unique("MAC");
     s.enroll(&iphone, "iPhone15,2", "17.0").await;
@@ -241,7 +210,7 @@ async fn install_profile_is_linted_for_each_device() {
 #[tokio::test]
 async fn supervision_comes_from_what_the_device_said() {
     let dir = TempDir::new();
-    let s = Running::start(&dir).await;
+    let s = start(&dir).await;
     let id = unique("SUP");
     s.enroll(&id, "iPhone15,2", "17.0").await;
     // Single App Mode needs supervision. Not known yet: the benefit of the doubt.

@@ -86,3 +86,44 @@ pub async fn enrollment_token(
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
 }
+
+/// A server running in this process, on a port of its own.
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts a server with `config` and serves until [`Running::stop`].
+    pub async fn start(config: &mdm_server::app::Config) -> Self {
+        let server = mdm_server::app::Server::start(config).await.unwrap();
+        let addr = server.local_addr;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .serve(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Running {
+            addr,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// Stops it gracefully and waits (at most 10 s) until it has.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("server did not stop")
+            .unwrap();
+    }
+}
