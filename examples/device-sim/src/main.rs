@@ -273,15 +273,9 @@ async fn start_apns_mock(
     Ok((mock, router))
 }
 
+/// One PEM block (the workspace's encoder, through scep-proto).
 fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    scep_proto::mdm_pki::pem::encode(label, der)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

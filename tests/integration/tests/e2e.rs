@@ -396,16 +396,7 @@ async fn devices_wake_on_pushes(storage: Option<&str>, first: u64) {
 const QUERIES: &str = "<key>Queries</key><array><string>OSVersion</string></array>";
 
 fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
+    mdm_pki::pem::encode(label, der)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
