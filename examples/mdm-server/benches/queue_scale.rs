@@ -11,12 +11,14 @@
 //! ```
 //!
 //! At each size it also measures the enqueue rate *at* that size (`QS_RATE_ROWS` single-target
-//! commands, 4 tasks), a bulk enqueue (one command to every enrollment), and the bytes one
+//! commands, `QS_TASKS` tasks; rows/s and CPU time per row of this process and PostgreSQL's,
+//! which a loaded machine disturbs less), a bulk enqueue (one command to every enrollment), and the bytes one
 //! queued row costs (the queue table and its indexes). Before the sizes, it compares the
 //! lookup of a device with no answered commands against one with `QS_ANSWERED` answered.
 //!
 //! Environment: `QS_ENROLLMENTS` (10000), `QS_POINTS` (`0,100000,1000000`), `QS_SAMPLES`
-//! (500 connections per size), `QS_RATE_ROWS` (5000), `QS_ANSWERED` (1000).
+//! (500 connections per size), `QS_RATE_ROWS` (20000), `QS_ANSWERED` (1000), `QS_TASKS` (4
+//! enqueuing tasks).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mdm_server::app::{Config, Server};
@@ -62,6 +64,32 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
+/// CPU time (user + system) of this process and of every PostgreSQL process on the
+/// machine, from /proc (Linux; zero elsewhere): the storage's work whichever store it is.
+fn cpu_time() -> Duration {
+    fn ticks(stat: &str) -> u64 {
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, after)| after.split_whitespace().collect())
+            .unwrap_or_default();
+        // Fields after the command: state(0) ... utime(11) stime(12).
+        let get = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        get(11) + get(12)
+    }
+    let mut total = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| ticks(&s))
+        .unwrap_or(0);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.starts_with("postgres") {
+            total += std::fs::read_to_string(entry.path().join("stat"))
+                .map(|s| ticks(&s))
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_millis(total * 10)
+}
+
 /// Enqueues `count` commands, round-robin over the enrollments, from `first`; rows/s.
 async fn fill(
     s: &Arc<dyn Storage>,
@@ -74,14 +102,15 @@ async fn fill(
         return 0.0;
     }
     let started = Instant::now();
-    let workers = 4;
+    let workers: usize = env("QS_TASKS", "4").parse().unwrap();
     let mut tasks = Vec::new();
     for w in 0..workers {
         let s = Arc::clone(s);
         tasks.push(tokio::spawn(async move {
             let mut i = first + w;
             while i < first + count {
-                let uuid = format!("fill-{i:08}");
+                // Random, as real command UUIDs are (sequential ones would only append).
+                let uuid = uuid::Uuid::new_v4().to_string().to_uppercase();
                 let c = NewCommand::new(&uuid, "DeviceInformation", command(&uuid));
                 s.enqueue(&c, &[udid(i % enrollments)], now).await.unwrap();
                 i += workers;
@@ -243,7 +272,7 @@ async fn main() {
         .unwrap_or_else(|| "sqlite".into());
     let enrollments: usize = env("QS_ENROLLMENTS", "10000").parse().unwrap();
     let samples: usize = env("QS_SAMPLES", "500").parse().unwrap();
-    let rate_rows: usize = env("QS_RATE_ROWS", "5000").parse().unwrap();
+    let rate_rows: usize = env("QS_RATE_ROWS", "20000").parse().unwrap();
     let answered: usize = env("QS_ANSWERED", "1000").parse().unwrap();
     let points: Vec<usize> = env("QS_POINTS", "0,100000,1000000")
         .split(',')
@@ -286,16 +315,18 @@ async fn main() {
     answered_rows(&s, addr, answered, samples.min(300), now).await;
     // The answered-rows phase leaves its rows answered: the sizes below count waiting rows.
     println!(
-        "| store | queued rows | enqueue rows/s at this size | bulk enqueue rows/s | queue bytes/row (with target ids) | Idle → command p50 | p99 | Acknowledged → next p50 | p99 |"
+        "| store | queued rows | enqueue rows/s at this size | CPU µs/row | bulk enqueue rows/s | queue bytes/row (with target ids) | Idle → command p50 | p99 | Acknowledged → next p50 | p99 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut queued = 0usize;
     // Every size has a bulk command for every enrollment, so each device has one waiting.
     for (n, point) in points.into_iter().enumerate() {
         // Fill to just below the size, then time `rate_rows` more and one bulk command.
         let below = point.saturating_sub(rate_rows + enrollments).max(queued);
         fill(&s, enrollments, queued, below - queued, now).await;
+        let cpu = cpu_time();
         let rate = fill(&s, enrollments, below, rate_rows, now).await;
+        let cpu_us = (cpu_time() - cpu).as_secs_f64() * 1e6 / rate_rows as f64;
         let bulk_rate = bulk(&s, enrollments, n, now).await;
         queued = below + rate_rows + enrollments;
         let (bytes, with_targets) = bytes_per_row(&url).await;
@@ -310,7 +341,7 @@ async fn main() {
         idle.sort();
         ack.sort();
         println!(
-            "| {label} | {queued} | {rate:.0} | {bulk_rate:.0} | {bytes:.0} ({with_targets:.0}) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {label} | {queued} | {rate:.0} | {cpu_us:.0} | {bulk_rate:.0} | {bytes:.0} ({with_targets:.0}) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
             percentile(&idle, 50.0),
             percentile(&idle, 99.0),
             percentile(&ack, 50.0),
