@@ -516,12 +516,15 @@ impl ApnsClient {
     /// [`ApnsClient::push`]. Each connection keeps at most `max_in_flight` of them in flight.
     pub async fn push_batch(&self, pushes: Vec<MdmPush>) -> Vec<PushResult> {
         let total = pushes.len();
-        let batch_start = Instant::now();
         let mut ids = Vec::with_capacity(total);
         let mut routes: Vec<Result<(&str, &Pool), Error>> = Vec::with_capacity(total);
         let mut firsts: Vec<Option<(Instant, Answer)>> = (0..total).map(|_| None).collect();
-        // Per connection slot of each pool: the requests for it.
-        let mut jobs: Vec<(&Pool, usize, Vec<(usize, http::Request<()>, Bytes)>)> = Vec::new();
+        // Requests go out in chunks, each to the pool's next connection, with a bounded
+        // number of chunks unanswered: memory stays proportional to what is in flight.
+        let mut open: Vec<(&Pool, Vec<(usize, http::Request<()>, Bytes)>)> = Vec::new();
+        let mut handles: Vec<(&Pool, usize, Handle)> = Vec::new();
+        let mut waiting: VecDeque<Waiting> = VecDeque::new();
+        let max_waiting = (2 * self.inner.max_in_flight).div_ceil(CHUNK).max(2);
         for (i, push) in pushes.iter().enumerate() {
             let apns_id = push.apns_id.unwrap_or_else(|| self.inner.ids.next());
             ids.push(apns_id);
@@ -534,67 +537,40 @@ impl ApnsClient {
                     }
                     Ok(request) => {
                         let (parts, body) = request.into_parts();
-                        let slot = pool.next.fetch_add(1, Ordering::Relaxed) % pool.slots.len();
-                        let job = match jobs
-                            .iter_mut()
-                            .find(|(p, s, _)| std::ptr::eq(*p, *pool) && *s == slot)
-                        {
-                            Some(job) => job,
+                        let item = (i, http::Request::from_parts(parts, ()), Bytes::from(body));
+                        let k = match open.iter().position(|(p, _)| std::ptr::eq(*p, *pool)) {
+                            Some(k) => k,
                             None => {
-                                jobs.push((pool, slot, Vec::new()));
-                                let last = jobs.len() - 1;
-                                &mut jobs[last]
+                                open.push((pool, Vec::with_capacity(CHUNK)));
+                                open.len() - 1
                             }
                         };
-                        job.2
-                            .push((i, http::Request::from_parts(parts, ()), Bytes::from(body)));
+                        open[k].1.push(item);
+                        if open[k].1.len() >= CHUNK {
+                            let items =
+                                std::mem::replace(&mut open[k].1, Vec::with_capacity(CHUNK));
+                            let sent = self.dispatch(pool, &mut handles, items).await;
+                            waiting.push_back(sent);
+                            while waiting.len() > max_waiting {
+                                if let Some(w) = waiting.pop_front() {
+                                    w.collect(&mut firsts).await;
+                                }
+                            }
+                        }
                     }
                 }
             }
             routes.push(route);
         }
-        // Hand each connection its requests, then collect the answers.
-        let mut waiting = Vec::with_capacity(jobs.len());
-        for (pool, slot, items) in jobs {
-            let indexes: Vec<usize> = items.iter().map(|(i, _, _)| *i).collect();
-            let sent = match self.handle(pool, slot).await {
-                Err(e) => Err(e),
-                Ok(handle) => {
-                    let (tx, rx) = oneshot::channel();
-                    match handle.jobs.send(Job::Batch { items, reply: tx }) {
-                        Ok(()) => Ok(rx),
-                        Err(_) => Err(Error::Transport("the connection closed".into())),
-                    }
-                }
-            };
-            waiting.push((indexes, sent));
-        }
-        for (indexes, sent) in waiting {
-            let answers = match sent {
-                Ok(rx) => rx.await.ok(),
-                Err(e) => {
-                    let tls = matches!(e, Error::Tls(_));
-                    let text = e.to_string();
-                    for i in &indexes {
-                        firsts[*i] = Some((batch_start, Err(Sent::Failed(copy_error(tls, &text)))));
-                    }
-                    continue;
-                }
-            };
-            match answers {
-                Some(answers) => {
-                    for a in answers {
-                        if let Some(slot) = firsts.get_mut(a.index) {
-                            *slot = Some((a.started, a.answer));
-                        }
-                    }
-                }
-                None => {
-                    for i in &indexes {
-                        firsts[*i] = Some((batch_start, Err(Sent::Failed(connection_lost()))));
-                    }
-                }
+        for (pool, items) in open {
+            if !items.is_empty() {
+                let sent = self.dispatch(pool, &mut handles, items).await;
+                waiting.push_back(sent);
             }
+        }
+        drop(handles);
+        for w in waiting {
+            w.collect(&mut firsts).await;
         }
         // Settle what the first answers settle; retry the rest, concurrently.
         let mut outcomes: Vec<Option<(u32, Instant, Result<PushResponse, Error>)>> =
@@ -654,6 +630,48 @@ impl ApnsClient {
             });
         }
         results
+    }
+
+    /// Sends one chunk of first attempts to the pool's next connection (opened or replaced
+    /// as needed; connections are remembered in `handles` for the batch).
+    async fn dispatch<'a>(
+        &self,
+        pool: &'a Pool,
+        handles: &mut Vec<(&'a Pool, usize, Handle)>,
+        items: Vec<(usize, http::Request<()>, Bytes)>,
+    ) -> Waiting {
+        let started = Instant::now();
+        let indexes: Vec<usize> = items.iter().map(|(i, _, _)| *i).collect();
+        let slot = pool.next.fetch_add(1, Ordering::Relaxed) % pool.slots.len();
+        let known = handles
+            .iter()
+            .position(|(p, s, h)| std::ptr::eq(*p, pool) && *s == slot && h.usable());
+        let handle = match known {
+            Some(k) => Ok(handles[k].2.clone()),
+            None => match self.handle(pool, slot).await {
+                Ok(h) => {
+                    handles.retain(|(p, s, _)| !(std::ptr::eq(*p, pool) && *s == slot));
+                    handles.push((pool, slot, h.clone()));
+                    Ok(h)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let answers = match handle {
+            Err(e) => Err(e),
+            Ok(handle) => {
+                let (tx, rx) = oneshot::channel();
+                match handle.jobs.send(Job::Batch { items, reply: tx }) {
+                    Ok(()) => Ok(rx),
+                    Err(_) => Err(Error::Transport("the connection closed".into())),
+                }
+            }
+        };
+        Waiting {
+            indexes,
+            started,
+            answers,
+        }
     }
 
     /// Classifies the answer to attempt number `attempt`.
@@ -826,6 +844,44 @@ impl ApnsClient {
         };
         tokio::spawn(task.run());
         Ok(Handle { jobs: tx, closed })
+    }
+}
+
+/// First attempts per message to a connection task.
+const CHUNK: usize = 256;
+
+/// A chunk of first attempts handed to a connection task.
+struct Waiting {
+    indexes: Vec<usize>,
+    started: Instant,
+    answers: Result<oneshot::Receiver<Vec<BatchAnswer>>, Error>,
+}
+
+impl Waiting {
+    /// Waits for the chunk's answers and files them by index.
+    async fn collect(self, firsts: &mut [Option<(Instant, Answer)>]) {
+        let failed = match self.answers {
+            Ok(rx) => match rx.await {
+                Ok(answers) => {
+                    for a in answers {
+                        if let Some(slot) = firsts.get_mut(a.index) {
+                            *slot = Some((a.started, a.answer));
+                        }
+                    }
+                    return;
+                }
+                Err(_) => (false, connection_lost().to_string()),
+            },
+            Err(e) => (matches!(e, Error::Tls(_)), e.to_string()),
+        };
+        for i in self.indexes {
+            if let Some(slot) = firsts.get_mut(i) {
+                *slot = Some((
+                    self.started,
+                    Err(Sent::Failed(copy_error(failed.0, &failed.1))),
+                ));
+            }
+        }
     }
 }
 
