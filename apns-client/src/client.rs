@@ -283,14 +283,20 @@ enum Reply {
 
 /// Work sent to a connection task.
 enum Job {
-    One(Item),
+    One(Box<Item>),
     /// Many requests; all answers come back together, each with its index and the time its
     /// stream was opened.
     Batch {
-        items: Vec<(usize, http::Request<()>, Bytes)>,
+        items: Vec<BatchItem>,
         reply: oneshot::Sender<Vec<BatchAnswer>>,
     },
 }
+
+/// A first attempt in a batch: the push's index, the request head and the body.
+type BatchItem = (usize, http::Request<()>, Bytes);
+
+/// Attempts made, when the first was sent, and the outcome.
+type Settled = (u32, Instant, Result<PushResponse, Error>);
 
 struct BatchAnswer {
     index: usize,
@@ -521,7 +527,7 @@ impl ApnsClient {
         let mut firsts: Vec<Option<(Instant, Answer)>> = (0..total).map(|_| None).collect();
         // Requests go out in chunks, each to the pool's next connection, with a bounded
         // number of chunks unanswered: memory stays proportional to what is in flight.
-        let mut open: Vec<(&Pool, Vec<(usize, http::Request<()>, Bytes)>)> = Vec::new();
+        let mut open: Vec<(&Pool, Vec<BatchItem>)> = Vec::new();
         let mut handles: Vec<(&Pool, usize, Handle)> = Vec::new();
         let mut waiting: VecDeque<Waiting> = VecDeque::new();
         let max_waiting = (2 * self.inner.max_in_flight).div_ceil(CHUNK).max(2);
@@ -573,8 +579,7 @@ impl ApnsClient {
             w.collect(&mut firsts).await;
         }
         // Settle what the first answers settle; retry the rest, concurrently.
-        let mut outcomes: Vec<Option<(u32, Instant, Result<PushResponse, Error>)>> =
-            (0..total).map(|_| None).collect();
+        let mut outcomes: Vec<Option<Settled>> = (0..total).map(|_| None).collect();
         let mut retries = FuturesUnordered::new();
         for (i, first) in firsts.into_iter().enumerate() {
             let Some((started, answer)) = first else {
@@ -638,7 +643,7 @@ impl ApnsClient {
         &self,
         pool: &'a Pool,
         handles: &mut Vec<(&'a Pool, usize, Handle)>,
-        items: Vec<(usize, http::Request<()>, Bytes)>,
+        items: Vec<BatchItem>,
     ) -> Waiting {
         let started = Instant::now();
         let indexes: Vec<usize> = items.iter().map(|(i, _, _)| *i).collect();
@@ -783,7 +788,7 @@ impl ApnsClient {
             deadline: Some(deadline),
             reply: Reply::One(tx),
         };
-        if handle.jobs.send(Job::One(item)).is_err() {
+        if handle.jobs.send(Job::One(Box::new(item))).is_err() {
             // The connection task ended before it took the request: nothing was sent.
             return Err(Sent::Refused);
         }
@@ -1012,7 +1017,7 @@ impl Connection {
                 }
                 while !jobs_done {
                     match jobs.poll_recv(cx) {
-                        Poll::Ready(Some(Job::One(item))) => queue.push_back(item),
+                        Poll::Ready(Some(Job::One(item))) => queue.push_back(*item),
                         Poll::Ready(Some(Job::Batch { items, reply })) => {
                             if items.is_empty() {
                                 let _ = reply.send(Vec::new());
