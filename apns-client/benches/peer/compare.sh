@@ -5,7 +5,8 @@
 #   apns-client/benches/peer/compare.sh MODULE_DIR [PUSHES] [REPS]
 #
 # PEER_IN_FLIGHT (default 100, the package's own stream limit) caps the peer's concurrent pushes;
-# mdmctl uses the client's default (1000).
+# mdmctl uses the client's default (1000). BEFORE=path/to/an/older/mdmctl adds that build to
+# each repetition (before/after figures in the same run).
 #
 # MODULE_DIR holds node_modules/apns2 (see README.md). Build first:
 #   cargo build --release -p mdmctl && cargo build --release -p apns-client --features mock --example mock_server
@@ -34,22 +35,29 @@ echo "mock $url (pid $mock_pid), $PUSHES pushes per run; $(uptime)"
 cpu_ms() { awk -F, '$3 ~ /task-clock/ { print $1 }' "$1"; }
 mock_ticks() { awk '{ sub(/.*\) /, ""); split($0, f, " "); print f[12] + f[13] }' "/proc/$mock_pid/stat"; }
 
-for rep in $(seq "$REPS"); do
+run_ours() { # LABEL BINARY
+  local m0 m1
   m0=$(mock_ticks)
   perf stat -x, -e task-clock -o "$work/ours.perf" -- \
-    "$MDMCTL" --ca-file "$work/ca.pem" push --cert "$work/push.pem" --key "$work/push.key" \
+    "$2" --ca-file "$work/ca.pem" push --cert "$work/push.pem" --key "$work/push.key" \
     --url "$url" --file "$work/tokens" >"$work/ours.out"
+  m1=$(mock_ticks)
+  printf 'rep %s %s: %s\n  process CPU %.1f us/push, mock %.1f us/push\n' "$rep" "$1" \
+    "$(tail -1 "$work/ours.out")" \
+    "$(echo "$(cpu_ms "$work/ours.perf") * 1000 / $PUSHES" | bc -l)" \
+    "$(echo "($m1 - $m0) * 10000 / $PUSHES" | bc -l)"
+}
+
+for rep in $(seq "$REPS"); do
+  if [ -n "${BEFORE:-}" ]; then run_ours before "$BEFORE"; fi
+  run_ours ours "$MDMCTL"
   m1=$(mock_ticks)
   perf stat -x, -e task-clock -o "$work/peer.perf" -- \
     node "$HERE/apns2_driver.mjs" "$MODULE_DIR" "$url" "$work/ca.pem" "$work/push.pem" \
     "$work/push.key" "$TOPIC" "$work/tokens" "$PEER_IN_FLIGHT" >"$work/peer.out"
   m2=$(mock_ticks)
-  ours=$(tail -1 "$work/ours.out")
-  peer=$(tail -1 "$work/peer.out")
-  printf 'rep %s ours: %s\n  process CPU %.1f us/push, mock %.1f us/push\n' "$rep" "$ours" \
-    "$(echo "$(cpu_ms "$work/ours.perf") * 1000 / $PUSHES" | bc -l)" \
-    "$(echo "($m1 - $m0) * 10000 / $PUSHES" | bc -l)"
-  printf 'rep %s peer: %s\n  process CPU %.1f us/push, mock %.1f us/push\n' "$rep" "$peer" \
+  printf 'rep %s peer: %s\n  process CPU %.1f us/push, mock %.1f us/push\n' "$rep" \
+    "$(tail -1 "$work/peer.out")" \
     "$(echo "$(cpu_ms "$work/peer.perf") * 1000 / $PUSHES" | bc -l)" \
     "$(echo "($m2 - $m1) * 10000 / $PUSHES" | bc -l)"
 done
