@@ -1191,3 +1191,22 @@ fn jitter(d: Duration, id: ApnsId) -> Duration {
     let frac = u32::from(b[15]) + (u32::from(b[14]) << 8);
     d + d.mul_f64(f64::from(frac) / f64::from(u16::MAX) / 4.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_made_ids_are_distinct_v4_uuids() {
+        let ids = IdSource::new();
+        let other = IdSource::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20_000 {
+            let id = ids.next();
+            assert_eq!(id.0.get_version_num(), 4);
+            assert_eq!(id.0.get_variant(), uuid::Variant::RFC4122);
+            assert!(seen.insert(id.0), "duplicate {id}");
+            assert!(seen.insert(other.next().0), "two clients made the same id");
+        }
+    }
+}

@@ -521,6 +521,11 @@ mod tests {
             req.headers()["apns-id"],
             "2F0E3B4E-1111-2222-3333-444455556666"
         );
+        // Never indexed by HPACK: one-off values would churn the header table.
+        assert!(req.headers()["apns-id"].is_sensitive());
+        assert!(!req.headers()["apns-topic"].is_sensitive());
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.headers().len(), 4);
         assert!(req.headers().get("apns-expiration").is_none());
         let custom = Endpoint::custom("https://127.0.0.1:8443").unwrap();
         let req = push.to_request(&custom, None).unwrap();
