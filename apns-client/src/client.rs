@@ -516,21 +516,63 @@ impl ApnsClient {
 
     /// Sends many pushes and returns one result per push, in the order given.
     ///
-    /// First attempts go to the connection tasks in one message per connection and come
-    /// back in one message: no task, channel or timer per push on the way. Pushes whose
-    /// first answer asks for a retry then go through the same retry logic as
-    /// [`ApnsClient::push`]. Each connection keeps at most `max_in_flight` of them in flight.
+    /// First attempts go to the connection tasks in chunks of up to 256, one message each
+    /// way per chunk: no task, channel or timer per push on the way. Pushes whose first
+    /// answer asks for a retry go through the same retry logic as [`ApnsClient::push`],
+    /// concurrently with the rest of the batch. Each connection keeps at most
+    /// `max_in_flight` pushes in flight.
     pub async fn push_batch(&self, pushes: Vec<MdmPush>) -> Vec<PushResult> {
         let total = pushes.len();
         let mut ids = Vec::with_capacity(total);
         let mut routes: Vec<Result<(&str, &Pool), Error>> = Vec::with_capacity(total);
-        let mut firsts: Vec<Option<(Instant, Answer)>> = (0..total).map(|_| None).collect();
+        let mut outcomes: Vec<Option<Settled>> = (0..total).map(|_| None).collect();
         // Requests go out in chunks, each to the pool's next connection, with a bounded
         // number of chunks unanswered: memory stays proportional to what is in flight.
         let mut open: Vec<(&Pool, Vec<BatchItem>)> = Vec::new();
         let mut handles: Vec<(&Pool, usize, Handle)> = Vec::new();
         let mut waiting: VecDeque<Waiting> = VecDeque::new();
-        let max_waiting = (2 * self.inner.max_in_flight).div_ceil(CHUNK).max(2);
+        let connections = self.inner.pools.values().map(|p| p.slots.len()).max();
+        let max_waiting = (2 * self.inner.max_in_flight * connections.unwrap_or(1))
+            .div_ceil(CHUNK)
+            .max(2);
+        let pushes_ref = &pushes;
+        let retry = |i: usize, apns_id: ApnsId, started: Instant, next: Next| async move {
+            let r = match pushes_ref.get(i).map(|p| (p, self.route(p))) {
+                Some((push, Ok((_, pool)))) => {
+                    self.with_retries(pool, push, apns_id, started, Some(next))
+                        .await
+                }
+                Some((_, Err(e))) => (1, Err(e)),
+                None => (0, Err(connection_lost())),
+            };
+            (i, started, r)
+        };
+        let mut retries = FuturesUnordered::new();
+        // Waits for a chunk's answers while the retries so far make progress, then settles
+        // what the answers settle and starts retries for the rest.
+        macro_rules! settle {
+            ($w:expr) => {{
+                let fut = $w.answers();
+                tokio::pin!(fut);
+                let answers = loop {
+                    tokio::select! {
+                        biased;
+                        a = &mut fut => break a,
+                        Some((i, started, (attempts, result))) = retries.next(),
+                            if !retries.is_empty() =>
+                        {
+                            outcomes[i] = Some((attempts, started, result));
+                        }
+                    }
+                };
+                for (i, started, answer) in answers {
+                    match self.next_step(answer, 1) {
+                        Next::Done(result) => outcomes[i] = Some((1, started, result)),
+                        next => retries.push(retry(i, ids[i], started, next)),
+                    }
+                }
+            }};
+        }
         for (i, push) in pushes.iter().enumerate() {
             let apns_id = push.apns_id.unwrap_or_else(|| self.inner.ids.next());
             ids.push(apns_id);
@@ -559,7 +601,7 @@ impl ApnsClient {
                             waiting.push_back(sent);
                             while waiting.len() > max_waiting {
                                 if let Some(w) = waiting.pop_front() {
-                                    w.collect(&mut firsts).await;
+                                    settle!(w);
                                 }
                             }
                         }
@@ -568,37 +610,15 @@ impl ApnsClient {
             }
             routes.push(route);
         }
-        for (pool, items) in open {
+        for (pool, items) in std::mem::take(&mut open) {
             if !items.is_empty() {
                 let sent = self.dispatch(pool, &mut handles, items).await;
                 waiting.push_back(sent);
             }
         }
         drop(handles);
-        for w in waiting {
-            w.collect(&mut firsts).await;
-        }
-        // Settle what the first answers settle; retry the rest, concurrently.
-        let mut outcomes: Vec<Option<Settled>> = (0..total).map(|_| None).collect();
-        let mut retries = FuturesUnordered::new();
-        for (i, first) in firsts.into_iter().enumerate() {
-            let Some((started, answer)) = first else {
-                continue;
-            };
-            let Ok((_, pool)) = &routes[i] else { continue };
-            match self.next_step(answer, 1) {
-                Next::Done(result) => outcomes[i] = Some((1, started, result)),
-                next => {
-                    let push = &pushes[i];
-                    let apns_id = ids[i];
-                    retries.push(async move {
-                        let r = self
-                            .with_retries(pool, push, apns_id, started, Some(next))
-                            .await;
-                        (i, started, r)
-                    });
-                }
-            }
+        while let Some(w) = waiting.pop_front() {
+            settle!(w);
         }
         while let Some((i, started, (attempts, result))) = retries.next().await {
             outcomes[i] = Some((attempts, started, result));
@@ -863,30 +883,28 @@ struct Waiting {
 }
 
 impl Waiting {
-    /// Waits for the chunk's answers and files them by index.
-    async fn collect(self, firsts: &mut [Option<(Instant, Answer)>]) {
+    /// Waits for the chunk's answers: (index, when its stream was opened, answer).
+    async fn answers(self) -> Vec<(usize, Instant, Answer)> {
         let failed = match self.answers {
             Ok(rx) => match rx.await {
                 Ok(answers) => {
-                    for a in answers {
-                        if let Some(slot) = firsts.get_mut(a.index) {
-                            *slot = Some((a.started, a.answer));
-                        }
-                    }
-                    return;
+                    return answers
+                        .into_iter()
+                        .map(|a| (a.index, a.started, a.answer))
+                        .collect();
                 }
                 Err(_) => (false, connection_lost().to_string()),
             },
             Err(e) => (matches!(e, Error::Tls(_)), e.to_string()),
         };
-        for i in self.indexes {
-            if let Some(slot) = firsts.get_mut(i) {
-                *slot = Some((
-                    self.started,
-                    Err(Sent::Failed(copy_error(failed.0, &failed.1))),
-                ));
-            }
-        }
+        let started = self.started;
+        self.indexes
+            .into_iter()
+            .map(|i| {
+                let answer = Err(Sent::Failed(copy_error(failed.0, &failed.1)));
+                (i, started, answer)
+            })
+            .collect()
     }
 }
 

@@ -321,3 +321,20 @@ async fn several_certificates_one_per_topic() {
         "one connection per certificate"
     );
 }
+
+#[tokio::test]
+async fn batch_retries_429_and_keeps_order() {
+    let pki = TestPki::new().unwrap();
+    let mock = MockApns::builder(&pki).start().await.unwrap();
+    let client = builder(&pki, &mock).max_attempts(3).build().unwrap();
+    mock.reply_next(5, MockReply::error(ErrorReason::TooManyRequests));
+    // Several chunks, so that retries run while later chunks are still out.
+    let results = client.push_batch((0..1000).map(push).collect()).await;
+    assert_eq!(results.len(), 1000);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.token, token(i));
+        assert_eq!(r.disposition(), Disposition::Delivered, "{:?}", r.outcome);
+    }
+    assert_eq!(results.iter().filter(|r| r.attempts == 2).count(), 5);
+    assert_eq!(mock.stats().requests, 1005);
+}
