@@ -1,8 +1,11 @@
-//! Pushes per second over one HTTP/2 connection to the mock on loopback.
+//! Pushes per second over one HTTP/2 connection to the mock on loopback, and the CPU each
+//! push costs the client.
 //!
-//! The client and the mock run on separate single-thread tokio runtimes on the same machine.
-//! After the measurement the mock's own CPU time (read from /proc for its thread, Linux only)
-//! is printed per push, so the client's share can be told apart.
+//! The mock runs on its own one-thread tokio runtime; the client on tokio's default runtime
+//! (`Runtime::new()`: one worker per core), as a server would run it. After the measurement
+//! the CPU time of the client (every thread of the process except the mock's and
+//! criterion's main thread: /proc/self/task/*/schedstat, Linux only) and of the mock are
+//! printed per push, with the pushes per second.
 //!
 //! Run: `cargo bench -p apns-client --features client,mock --bench push_throughput`
 
@@ -20,25 +23,26 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const TOPIC: &str = "com.apple.mgmt.External.11111111-2222-3333-4444-555555555555";
 const BATCH: usize = 5000;
 const MOCK_THREAD: &str = "mock-apns";
-const CLIENT_THREAD: &str = "apns-client";
 
-/// CPU time (user + system) of the threads named `name`, from /proc.
-fn thread_cpu(name: &str) -> Option<Duration> {
-    let mut ticks = 0u64;
-    let mut found = false;
+/// CPU time of this process's threads, split into (the mock's, everyone else's but the
+/// main thread's), from each thread's schedstat (nanoseconds on CPU).
+fn cpu_split() -> Option<(Duration, Duration)> {
+    let me = std::process::id().to_string();
+    let (mut mock, mut client) = (0u64, 0u64);
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
+        if entry.file_name().to_str() == Some(me.as_str()) {
+            continue; // criterion's thread: it only waits for the batch
         }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-        let after = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // Fields after the command: state(0) ... utime(11) stime(12).
-        ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        found = true;
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("schedstat")).ok()?;
+        let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+        if comm.trim() == MOCK_THREAD {
+            mock += ns;
+        } else {
+            client += ns;
+        }
     }
-    found.then(|| Duration::from_millis(ticks * 10))
+    Some((Duration::from_nanos(mock), Duration::from_nanos(client)))
 }
 
 fn bench(c: &mut Criterion) {
@@ -48,12 +52,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(CLIENT_THREAD)
-        .enable_all()
-        .build()
-        .unwrap();
+    // tokio's default runtime, as `#[tokio::main]` builds it.
+    let client_rt = tokio::runtime::Runtime::new().unwrap();
     let pki = TestPki::new().unwrap();
     let mock = mock_rt
         .block_on(async { MockApns::builder(&pki).record(false).start().await })
@@ -80,8 +80,7 @@ fn bench(c: &mut Criterion) {
 
     let total = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(AtomicU64::new(0));
-    let cpu_before = thread_cpu(MOCK_THREAD);
-    let client_cpu_before = thread_cpu(CLIENT_THREAD);
+    let cpu_before = cpu_split();
     let mut group = c.benchmark_group("apns_push");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
@@ -117,37 +116,28 @@ fn bench(c: &mut Criterion) {
         "apns_push: {pushes_done} pushes in {wall:?} over {} connection(s): {rate:.0} pushes/s",
         mock.stats().connections
     );
-    report_cpu(
-        "mock's own cost",
-        cpu_before,
-        thread_cpu(MOCK_THREAD),
-        pushes_done,
-        wall,
-    );
-    report_cpu(
-        "client runtime thread",
-        client_cpu_before,
-        thread_cpu(CLIENT_THREAD),
-        pushes_done,
-        wall,
-    );
-}
-
-fn report_cpu(
-    who: &str,
-    before: Option<Duration>,
-    after: Option<Duration>,
-    pushes: u64,
-    wall: Duration,
-) {
-    if let (Some(before), Some(after)) = (before, after) {
-        let cpu = after.saturating_sub(before);
-        let per_push = cpu.as_secs_f64() * 1e6 / pushes as f64;
-        println!(
-            "{who}: {cpu:?} CPU = {per_push:.1} us per push ({:.0}% of one core while measuring)",
-            100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+    if let (Some((mock0, client0)), Some((mock1, client1))) = (cpu_before, cpu_split()) {
+        report_cpu(
+            "client (default runtime)",
+            client1.saturating_sub(client0),
+            pushes_done,
+            wall,
+        );
+        report_cpu(
+            "mock (one thread)",
+            mock1.saturating_sub(mock0),
+            pushes_done,
+            wall,
         );
     }
+}
+
+fn report_cpu(who: &str, cpu: Duration, pushes: u64, wall: Duration) {
+    let per_push = cpu.as_secs_f64() * 1e6 / pushes as f64;
+    println!(
+        "{who}: {cpu:?} CPU = {per_push:.1} us per push ({:.0}% of one core while measuring)",
+        100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+    );
 }
 
 criterion_group!(benches, bench);

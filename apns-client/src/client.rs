@@ -1,25 +1,31 @@
-//! The async HTTP/2 client (feature `client`): hyper 1 over tokio-rustls with the push
+//! The async HTTP/2 client (feature `client`): h2 over tokio-rustls with the push
 //! certificate as the TLS client certificate.
 //!
 //! One [`ApnsClient`] holds a small pool of HTTP/2 connections per push certificate (topic).
-//! Each connection carries as many pushes at once as the server's
-//! `SETTINGS_MAX_CONCURRENT_STREAMS` allows; hyper queues the rest. A connection that
-//! received GOAWAY or dropped is replaced on the next push. Answers that mean "retry later"
+//! Each connection is driven by one task that opens the streams, reads the answers and
+//! hands them back; a batch goes to it in one message and its answers come back in one, so
+//! a push costs no task, timer or cross-thread wake-up of its own. Each connection carries
+//! up to `max_in_flight` pushes at once; h2 holds back those beyond the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS`. A connection that received GOAWAY or dropped is
+//! replaced on the next push. Answers that mean "retry later"
 //! (429, 5xx) and transport failures are retried with exponential backoff until the push's
 //! attempts or deadline run out. Every push gets its own [`PushResult`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::request::RequestTemplate;
 use crate::{
     ApnsId, DeviceToken, Disposition, Endpoint, Error, MAX_RESPONSE_BODY, MdmPush, PushIdentity,
     PushResponse, parse_response,
@@ -44,6 +50,25 @@ pub struct PushResult {
 }
 
 impl PushResult {
+    /// A result built by hand (for tests of code that consumes results).
+    pub fn new(
+        token: DeviceToken,
+        topic: Option<String>,
+        apns_id: ApnsId,
+        attempts: u32,
+        elapsed: Duration,
+        outcome: Result<PushResponse, Error>,
+    ) -> Self {
+        PushResult {
+            token,
+            topic,
+            apns_id,
+            attempts,
+            elapsed,
+            outcome,
+        }
+    }
+
     /// What the outcome means.
     pub fn disposition(&self) -> Disposition {
         match &self.outcome {
@@ -121,7 +146,8 @@ impl ApnsClientBuilder {
         self
     }
 
-    /// Most pushes [`ApnsClient::push_batch`] keeps in flight (default 1000).
+    /// Most pushes one connection keeps in flight (default 1000); the rest wait their turn
+    /// in its task.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
         self
@@ -179,9 +205,9 @@ impl ApnsClientBuilder {
                 identity.topic().to_owned(),
                 Pool {
                     tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+                    template: RequestTemplate::new(&self.endpoint, identity.topic())?,
                     slots,
                     next: AtomicUsize::new(0),
-                    generation: std::sync::atomic::AtomicU64::new(0),
                 },
             );
         }
@@ -204,6 +230,7 @@ impl ApnsClientBuilder {
                 push_timeout: self.push_timeout,
                 connect_timeout: self.connect_timeout,
                 max_in_flight: self.max_in_flight,
+                ids: IdSource::new(),
             }),
         })
     }
@@ -235,13 +262,67 @@ fn load_system_roots(roots: &mut rustls::RootCertStore) {
     }
 }
 
-type Sender = SendRequest<Full<Bytes>>;
+type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// What one stream's exchange produced, for the connection task to hand back.
+type Answer = Result<PushResponse, Sent>;
+
+/// A request for a connection task: the head, the body and where the answer goes.
+struct Item {
+    request: http::Request<()>,
+    body: Bytes,
+    /// `None`: the deadline starts when the stream is opened (batches).
+    deadline: Option<tokio::time::Instant>,
+    reply: Reply,
+}
+
+enum Reply {
+    One(oneshot::Sender<Answer>),
+    Batch { sink: usize, index: usize },
+}
+
+/// Work sent to a connection task.
+enum Job {
+    One(Box<Item>),
+    /// Many requests; all answers come back together, each with its index and the time its
+    /// stream was opened.
+    Batch {
+        items: Vec<BatchItem>,
+        reply: oneshot::Sender<Vec<BatchAnswer>>,
+    },
+}
+
+/// A first attempt in a batch: the push's index, the request head and the body.
+type BatchItem = (usize, http::Request<()>, Bytes);
+
+/// Attempts made, when the first was sent, and the outcome.
+type Settled = (u32, Instant, Result<PushResponse, Error>);
+
+struct BatchAnswer {
+    index: usize,
+    started: Instant,
+    answer: Answer,
+}
+
+/// A handle on one connection task.
+#[derive(Clone)]
+struct Handle {
+    jobs: mpsc::UnboundedSender<Job>,
+    /// Set by the task once the connection takes no new streams (GOAWAY, failure, end).
+    closed: Arc<AtomicBool>,
+}
+
+impl Handle {
+    fn usable(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && !self.jobs.is_closed()
+    }
+}
 
 struct Pool {
     tls: tokio_rustls::TlsConnector,
-    slots: Vec<Mutex<Option<(u64, Sender)>>>,
+    template: RequestTemplate,
+    slots: Vec<Mutex<Option<Handle>>>,
     next: AtomicUsize,
-    generation: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -255,6 +336,45 @@ struct Inner {
     push_timeout: Duration,
     connect_timeout: Duration,
     max_in_flight: usize,
+    ids: IdSource,
+}
+
+/// `apns-id`s for pushes that name none: unique per client, distinct across clients,
+/// without a system call each (the ids are not secrets).
+struct IdSource {
+    key: u64,
+    salt: u64,
+    counter: AtomicU64,
+}
+
+impl IdSource {
+    fn new() -> Self {
+        let seed = uuid::Uuid::new_v4().as_u64_pair();
+        IdSource {
+            key: seed.0,
+            salt: seed.1,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> ApnsId {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        // `mix` is a bijection: the low half is distinct for every n (up to the 6 bits that
+        // the UUID version and variant overwrite).
+        let lo = mix(n ^ self.key);
+        let hi = mix(lo ^ self.salt);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&hi.to_be_bytes());
+        bytes[8..].copy_from_slice(&lo.to_be_bytes());
+        ApnsId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+}
+
+/// SplitMix64's finalizer.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// An APNs HTTP/2 client. Cheap to clone; clones share connections.
@@ -272,6 +392,15 @@ impl std::fmt::Debug for ApnsClient {
     }
 }
 
+/// Whether an I/O error is a TLS failure: tokio-rustls reports every TLS failure (alerts
+/// included) as InvalidData, and h2 keeps only the kind and message of I/O errors.
+fn io_is_tls(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::InvalidData
+        || io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
 /// Walks an error's sources: a rustls error anywhere means a TLS failure.
 fn classify_transport(e: Box<dyn std::error::Error + Send + Sync>) -> Error {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
@@ -281,13 +410,14 @@ fn classify_transport(e: Box<dyn std::error::Error + Send + Sync>) -> Error {
             is_tls = true;
             break;
         }
-        // tokio-rustls reports every TLS failure (alerts included) as InvalidData; h2 keeps
-        // only the kind and message of I/O errors, so the rustls type may be gone.
         if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && (io.kind() == std::io::ErrorKind::InvalidData
-                || io
-                    .get_ref()
-                    .is_some_and(|inner| inner.is::<rustls::Error>()))
+            && io_is_tls(io)
+        {
+            is_tls = true;
+            break;
+        }
+        if let Some(io) = err.downcast_ref::<h2::Error>().and_then(h2::Error::get_io)
+            && io_is_tls(io)
         {
             is_tls = true;
             break;
@@ -299,6 +429,17 @@ fn classify_transport(e: Box<dyn std::error::Error + Send + Sync>) -> Error {
     } else {
         Error::Transport(e)
     }
+}
+
+/// What to do after one attempt.
+enum Next {
+    Done(Result<PushResponse, Error>),
+    /// The server never saw the push: send again without counting an attempt.
+    Refused,
+    /// Worth another attempt (after a backoff unless `at_once`).
+    Retry {
+        at_once: bool,
+    },
 }
 
 impl ApnsClient {
@@ -325,193 +466,376 @@ impl ApnsClient {
         self.inner.pools.keys().map(String::as_str)
     }
 
+    /// The topic and pool for a push.
+    fn route(&self, push: &MdmPush) -> Result<(&str, &Pool), Error> {
+        let topic = match push
+            .topic
+            .as_deref()
+            .or(self.inner.default_topic.as_deref())
+        {
+            Some(t) => t,
+            None => {
+                return Err(Error::input(
+                    "topic",
+                    "the push names no topic and the client holds several certificates",
+                ));
+            }
+        };
+        match self.inner.pools.get_key_value(topic) {
+            Some((t, pool)) => Ok((t.as_str(), pool)),
+            None => Err(Error::UnknownTopic(topic.to_owned())),
+        }
+    }
+
     /// Sends one push, with retries, within the push deadline.
     pub async fn push(&self, push: &MdmPush) -> PushResult {
         let start = Instant::now();
-        let apns_id = push.apns_id.unwrap_or_else(ApnsId::random);
-        let topic = push
-            .topic
-            .clone()
-            .or_else(|| self.inner.default_topic.clone());
-        let attempts = AtomicU32::new(0);
-        let outcome = match &topic {
-            None => Err(Error::input(
-                "topic",
-                "the push names no topic and the client holds several certificates",
-            )),
-            Some(t) => match self.inner.pools.get(t) {
-                None => Err(Error::UnknownTopic(t.clone())),
-                Some(pool) => {
-                    let fut = self.push_with_retries(pool, push, t, apns_id, &attempts);
-                    match tokio::time::timeout(self.inner.push_timeout, fut).await {
-                        Ok(r) => r,
-                        Err(_) => Err(Error::Deadline(self.inner.push_timeout)),
-                    }
-                }
-            },
+        let apns_id = push.apns_id.unwrap_or_else(|| self.inner.ids.next());
+        let (topic, attempts, outcome) = match self.route(push) {
+            Err(e) => (
+                push.topic
+                    .clone()
+                    .or_else(|| self.inner.default_topic.clone()),
+                0,
+                Err(e),
+            ),
+            Ok((topic, pool)) => {
+                let (attempts, outcome) = self.with_retries(pool, push, apns_id, start, None).await;
+                (Some(topic.to_owned()), attempts, outcome)
+            }
         };
         PushResult {
             token: push.token.clone(),
             topic,
             apns_id,
-            attempts: attempts.load(Ordering::Relaxed),
+            attempts,
             elapsed: start.elapsed(),
             outcome,
         }
     }
 
-    /// Sends many pushes concurrently (at most `max_in_flight` at once) and returns one
-    /// result per push, in the order given.
+    /// Sends many pushes and returns one result per push, in the order given.
+    ///
+    /// First attempts go to the connection tasks in chunks of up to 256, one message each
+    /// way per chunk: no task, channel or timer per push on the way. Pushes whose first
+    /// answer asks for a retry go through the same retry logic as [`ApnsClient::push`],
+    /// concurrently with the rest of the batch. Each connection keeps at most
+    /// `max_in_flight` pushes in flight.
     pub async fn push_batch(&self, pushes: Vec<MdmPush>) -> Vec<PushResult> {
         let total = pushes.len();
-        let mut results: Vec<Option<PushResult>> = (0..total).map(|_| None).collect();
-        let mut set = tokio::task::JoinSet::new();
-        let mut iter = pushes.into_iter().enumerate();
-        let mut tokens: Vec<Option<DeviceToken>> = vec![None; total];
-        loop {
-            while set.len() < self.inner.max_in_flight {
-                let Some((i, push)) = iter.next() else { break };
-                tokens[i] = Some(push.token.clone());
-                let client = self.clone();
-                set.spawn(async move { (i, client.push(&push).await) });
+        let mut ids = Vec::with_capacity(total);
+        let mut routes: Vec<Result<(&str, &Pool), Error>> = Vec::with_capacity(total);
+        let mut outcomes: Vec<Option<Settled>> = (0..total).map(|_| None).collect();
+        // Requests go out in chunks, each to the pool's next connection, with a bounded
+        // number of chunks unanswered: memory stays proportional to what is in flight.
+        let mut open: Vec<(&Pool, Vec<BatchItem>)> = Vec::new();
+        let mut handles: Vec<(&Pool, usize, Handle)> = Vec::new();
+        let mut waiting: VecDeque<Waiting> = VecDeque::new();
+        let connections = self.inner.pools.values().map(|p| p.slots.len()).max();
+        let max_waiting = (2 * self.inner.max_in_flight * connections.unwrap_or(1))
+            .div_ceil(CHUNK)
+            .max(2);
+        let pushes_ref = &pushes;
+        let retry = |i: usize, apns_id: ApnsId, started: Instant, next: Next| async move {
+            let r = match pushes_ref.get(i).map(|p| (p, self.route(p))) {
+                Some((push, Ok((_, pool)))) => {
+                    self.with_retries(pool, push, apns_id, started, Some(next))
+                        .await
+                }
+                Some((_, Err(e))) => (1, Err(e)),
+                None => (0, Err(connection_lost())),
+            };
+            (i, started, r)
+        };
+        let mut retries = FuturesUnordered::new();
+        // Waits for a chunk's answers while the retries so far make progress, then settles
+        // what the answers settle and starts retries for the rest.
+        macro_rules! settle {
+            ($w:expr) => {{
+                let fut = $w.answers();
+                tokio::pin!(fut);
+                let answers = loop {
+                    tokio::select! {
+                        biased;
+                        a = &mut fut => break a,
+                        Some((i, started, (attempts, result))) = retries.next(),
+                            if !retries.is_empty() =>
+                        {
+                            outcomes[i] = Some((attempts, started, result));
+                        }
+                    }
+                };
+                for (i, started, answer) in answers {
+                    match self.next_step(answer, 1) {
+                        Next::Done(result) => outcomes[i] = Some((1, started, result)),
+                        next => retries.push(retry(i, ids[i], started, next)),
+                    }
+                }
+            }};
+        }
+        for (i, push) in pushes.iter().enumerate() {
+            let apns_id = push.apns_id.unwrap_or_else(|| self.inner.ids.next());
+            ids.push(apns_id);
+            let route = self.route(push);
+            if let Ok((_, pool)) = &route {
+                match pool.template.request(push, Some(apns_id)) {
+                    Err(e) => {
+                        routes.push(Err(e));
+                        continue;
+                    }
+                    Ok(request) => {
+                        let (parts, body) = request.into_parts();
+                        let item = (i, http::Request::from_parts(parts, ()), Bytes::from(body));
+                        let k = match open.iter().position(|(p, _)| std::ptr::eq(*p, *pool)) {
+                            Some(k) => k,
+                            None => {
+                                open.push((pool, Vec::with_capacity(CHUNK)));
+                                open.len() - 1
+                            }
+                        };
+                        open[k].1.push(item);
+                        if open[k].1.len() >= CHUNK {
+                            let items =
+                                std::mem::replace(&mut open[k].1, Vec::with_capacity(CHUNK));
+                            let sent = self.dispatch(pool, &mut handles, items).await;
+                            waiting.push_back(sent);
+                            while waiting.len() > max_waiting {
+                                if let Some(w) = waiting.pop_front() {
+                                    settle!(w);
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            match set.join_next().await {
-                None => break,
-                Some(Ok((i, r))) => results[i] = Some(r),
-                Some(Err(_)) => {}
+            routes.push(route);
+        }
+        for (pool, items) in std::mem::take(&mut open) {
+            if !items.is_empty() {
+                let sent = self.dispatch(pool, &mut handles, items).await;
+                waiting.push_back(sent);
             }
         }
+        drop(handles);
+        while let Some(w) = waiting.pop_front() {
+            settle!(w);
+        }
+        while let Some((i, started, (attempts, result))) = retries.next().await {
+            outcomes[i] = Some((attempts, started, result));
+        }
+        drop(retries);
+        let mut results = Vec::with_capacity(total);
+        for (((push, apns_id), route), outcome) in
+            pushes.into_iter().zip(ids).zip(routes).zip(outcomes)
+        {
+            let (topic, attempts, elapsed, outcome) = match (route, outcome) {
+                (Err(e), _) => (
+                    push.topic.or_else(|| self.inner.default_topic.clone()),
+                    0,
+                    Duration::ZERO,
+                    Err(e),
+                ),
+                (Ok((topic, _)), Some((attempts, started, result))) => {
+                    (Some(topic.to_owned()), attempts, started.elapsed(), result)
+                }
+                (Ok((topic, _)), None) => (
+                    Some(topic.to_owned()),
+                    0,
+                    Duration::ZERO,
+                    Err(connection_lost()),
+                ),
+            };
+            results.push(PushResult {
+                token: push.token,
+                topic,
+                apns_id,
+                attempts,
+                elapsed,
+                outcome,
+            });
+        }
         results
-            .into_iter()
-            .zip(tokens)
-            .filter_map(|(r, token)| match r {
-                Some(r) => Some(r),
-                None => token.map(|token| PushResult {
-                    token,
-                    topic: None,
-                    apns_id: ApnsId::random(),
-                    attempts: 0,
-                    elapsed: Duration::ZERO,
-                    outcome: Err(Error::Transport("push task failed".into())),
-                }),
-            })
-            .collect()
     }
 
-    async fn push_with_retries(
+    /// Sends one chunk of first attempts to the pool's next connection (opened or replaced
+    /// as needed; connections are remembered in `handles` for the batch).
+    async fn dispatch<'a>(
+        &self,
+        pool: &'a Pool,
+        handles: &mut Vec<(&'a Pool, usize, Handle)>,
+        items: Vec<BatchItem>,
+    ) -> Waiting {
+        let started = Instant::now();
+        let indexes: Vec<usize> = items.iter().map(|(i, _, _)| *i).collect();
+        let slot = pool.next.fetch_add(1, Ordering::Relaxed) % pool.slots.len();
+        let known = handles
+            .iter()
+            .position(|(p, s, h)| std::ptr::eq(*p, pool) && *s == slot && h.usable());
+        let handle = match known {
+            Some(k) => Ok(handles[k].2.clone()),
+            None => match self.handle(pool, slot).await {
+                Ok(h) => {
+                    handles.retain(|(p, s, _)| !(std::ptr::eq(*p, pool) && *s == slot));
+                    handles.push((pool, slot, h.clone()));
+                    Ok(h)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let answers = match handle {
+            Err(e) => Err(e),
+            Ok(handle) => {
+                let (tx, rx) = oneshot::channel();
+                match handle.jobs.send(Job::Batch { items, reply: tx }) {
+                    Ok(()) => Ok(rx),
+                    Err(_) => Err(Error::Transport("the connection closed".into())),
+                }
+            }
+        };
+        Waiting {
+            indexes,
+            started,
+            answers,
+        }
+    }
+
+    /// Classifies the answer to attempt number `attempt`.
+    fn next_step(&self, answer: Answer, attempt: u32) -> Next {
+        let result = match answer {
+            Ok(r) => Ok(r),
+            Err(Sent::Refused) => return Next::Refused,
+            Err(Sent::Failed(e)) => Err(e),
+        };
+        let retry = match &result {
+            Ok(r) => r.disposition() == Disposition::RetryLater,
+            Err(e) => {
+                e.disposition() == Disposition::RetryLater && !matches!(e, Error::Deadline(_))
+            }
+        };
+        if !retry || attempt >= self.inner.max_attempts {
+            return Next::Done(result);
+        }
+        // A dropped connection is replaced at once; APNs' "later" answers wait.
+        let at_once = attempt == 1 && matches!(result, Err(Error::Transport(_)));
+        Next::Retry { at_once }
+    }
+
+    /// Sends `push` until it is settled or its attempts or deadline (from `start`) run out;
+    /// `first` is what the first attempt already gave, if it was made elsewhere. Returns
+    /// the attempts made and the outcome.
+    async fn with_retries(
         &self,
         pool: &Pool,
         push: &MdmPush,
-        topic: &str,
         apns_id: ApnsId,
+        start: Instant,
+        first: Option<Next>,
+    ) -> (u32, Result<PushResponse, Error>) {
+        let attempts = AtomicU32::new(u32::from(first.is_some()));
+        let deadline = tokio::time::Instant::from_std(start + self.inner.push_timeout);
+        let fut = self.attempt_loop(pool, push, apns_id, first, &attempts, deadline);
+        let outcome = match tokio::time::timeout_at(deadline, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Deadline(self.inner.push_timeout)),
+        };
+        (attempts.load(Ordering::Relaxed), outcome)
+    }
+
+    async fn attempt_loop(
+        &self,
+        pool: &Pool,
+        push: &MdmPush,
+        apns_id: ApnsId,
+        mut pending: Option<Next>,
         attempts: &AtomicU32,
+        deadline: tokio::time::Instant,
     ) -> Result<PushResponse, Error> {
-        let request = push
-            .clone()
-            .with_apns_id(apns_id)
-            .to_request(&self.inner.endpoint, Some(topic))?;
-        let (parts, body) = request.into_parts();
+        let (parts, body) = pool.template.request(push, Some(apns_id))?.into_parts();
         let body = Bytes::from(body);
         let mut delay = self.inner.backoff_base;
         let mut refused = 0u32;
-        let mut attempt = 0u32;
-        while attempt < self.inner.max_attempts {
-            attempt += 1;
-            attempts.store(attempt, Ordering::Relaxed);
-            let req = http::Request::from_parts(parts.clone(), Full::new(body.clone()));
-            let result = match self.send_once(pool, req).await {
-                Ok(r) => Ok(r),
-                // The server refused the stream before processing it (stream limit not yet
-                // known, or GOAWAY): it never saw the push, so this attempt does not count.
-                Err(Sent::Refused) if refused < MAX_REFUSED => {
-                    refused += 1;
-                    attempt -= 1;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    continue;
+        let mut attempt = attempts.load(Ordering::Relaxed);
+        loop {
+            let next = match pending.take() {
+                Some(next) => next,
+                None => {
+                    attempt += 1;
+                    attempts.store(attempt, Ordering::Relaxed);
+                    let request = http::Request::from_parts(parts.clone(), ());
+                    let answer = self.send_once(pool, request, body.clone(), deadline).await;
+                    self.next_step(answer, attempt)
                 }
-                Err(Sent::Refused) => Err(Error::Transport(
-                    "the server refused the stream too many times".into(),
-                )),
-                Err(Sent::Failed(e)) => Err(e),
             };
-            let retry = match &result {
-                Ok(r) => r.disposition() == Disposition::RetryLater,
-                Err(e) => e.disposition() == Disposition::RetryLater,
-            };
-            if !retry || attempt == self.inner.max_attempts {
-                return result;
-            }
-            // A dropped connection is replaced at once; APNs' "later" answers wait.
-            let transport_first = attempt == 1 && matches!(result, Err(Error::Transport(_)));
-            if !transport_first {
-                tokio::time::sleep(jitter(delay, apns_id)).await;
-                delay = (delay * 2).min(self.inner.backoff_max);
+            match next {
+                Next::Done(result) => return result,
+                Next::Refused if refused < MAX_REFUSED => {
+                    // The server refused the stream before processing it (stream limit not
+                    // yet known, or GOAWAY): it never saw the push, so this does not count.
+                    refused += 1;
+                    attempt = attempt.saturating_sub(1);
+                    attempts.store(attempt, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Next::Refused => {
+                    return Err(Error::Transport(
+                        "the server refused the stream too many times".into(),
+                    ));
+                }
+                Next::Retry { at_once, .. } => {
+                    if !at_once {
+                        tokio::time::sleep(jitter(delay, apns_id)).await;
+                        delay = (delay * 2).min(self.inner.backoff_max);
+                    }
+                }
             }
         }
-        Err(Error::input("client", "max_attempts is zero"))
     }
 
+    /// One attempt through one of the pool's connections.
     async fn send_once(
         &self,
         pool: &Pool,
-        req: http::Request<Full<Bytes>>,
-    ) -> Result<PushResponse, Sent> {
-        let (slot, generation, mut sender) = self.sender(pool).await.map_err(Sent::Failed)?;
-        let response = match sender.send_request(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(error = ?e, "APNs request failed");
-                if is_refused(&e) {
-                    return Err(Sent::Refused);
-                }
-                // Forget this connection so that the retry opens a fresh one.
-                let mut guard = pool.slots[slot].lock().await;
-                if guard.as_ref().is_some_and(|(g, _)| *g == generation) {
-                    *guard = None;
-                }
-                return Err(Sent::Failed(classify_transport(Box::new(e))));
-            }
+        request: http::Request<()>,
+        body: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
+        let slot = pool.next.fetch_add(1, Ordering::Relaxed) % pool.slots.len();
+        let handle = self.handle(pool, slot).await.map_err(Sent::Failed)?;
+        let (tx, rx) = oneshot::channel();
+        let item = Item {
+            request,
+            body,
+            deadline: Some(deadline),
+            reply: Reply::One(tx),
         };
-        let (parts, body) = response.into_parts();
-        let status = parts.status.as_u16();
-        let bytes = Limited::new(body, MAX_RESPONSE_BODY)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    Error::InvalidResponse {
-                        status,
-                        what: format!("body (status {status})"),
-                        reason: format!("more than {MAX_RESPONSE_BODY} bytes"),
-                    }
-                } else {
-                    classify_transport(e)
-                }
-            })
-            .map_err(Sent::Failed)?
-            .to_bytes();
-        parse_response(parts.status, &parts.headers, &bytes).map_err(Sent::Failed)
+        if handle.jobs.send(Job::One(Box::new(item))).is_err() {
+            // The connection task ended before it took the request: nothing was sent.
+            return Err(Sent::Refused);
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(Sent::Failed(connection_lost())))
     }
 
-    async fn sender(&self, pool: &Pool) -> Result<(usize, u64, Sender), Error> {
-        let n = pool.slots.len();
-        let i = pool.next.fetch_add(1, Ordering::Relaxed) % n;
-        let mut slot = pool.slots[i].lock().await;
-        if let Some((g, s)) = slot.as_ref()
-            && !s.is_closed()
+    /// The connection of `slot`, opened if it is missing or closed.
+    async fn handle(&self, pool: &Pool, slot: usize) -> Result<Handle, Error> {
+        let Some(cell) = pool.slots.get(slot) else {
+            return Err(Error::input("client", "no connection slot"));
+        };
+        let mut cell = cell.lock().await;
+        if let Some(h) = cell.as_ref()
+            && h.usable()
         {
-            return Ok((i, *g, s.clone()));
+            return Ok(h.clone());
         }
-        *slot = None;
-        let s = tokio::time::timeout(self.inner.connect_timeout, self.connect(pool))
+        *cell = None;
+        let h = tokio::time::timeout(self.inner.connect_timeout, self.connect(pool))
             .await
             .map_err(|_| Error::Transport("connect timed out".into()))??;
-        let g = pool.generation.fetch_add(1, Ordering::Relaxed);
-        *slot = Some((g, s.clone()));
-        Ok((i, g, s))
+        *cell = Some(h.clone());
+        Ok(h)
     }
 
-    async fn connect(&self, pool: &Pool) -> Result<Sender, Error> {
+    async fn connect(&self, pool: &Pool) -> Result<Handle, Error> {
         let endpoint = &self.inner.endpoint;
         let tcp = tokio::net::TcpStream::connect((endpoint.host(), endpoint.port()))
             .await
@@ -527,21 +851,347 @@ impl ApnsClient {
                 "the server did not agree to HTTP/2 (ALPN h2)".into(),
             ));
         }
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Duration::from_secs(60))
-            .keep_alive_while_idle(true)
-            .initial_stream_window_size(1 << 20)
+        let (send, conn) = h2::client::Builder::new()
+            .initial_window_size(1 << 20)
             .initial_connection_window_size(1 << 24)
-            .handshake(TokioIo::new(tls))
+            .handshake::<_, Bytes>(tls)
             .await
             .map_err(|e| classify_transport(Box::new(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "APNs connection closed");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let task = Connection {
+            conn,
+            send,
+            jobs: rx,
+            closed: closed.clone(),
+            max_in_flight: self.inner.max_in_flight,
+            push_timeout: self.inner.push_timeout,
+        };
+        tokio::spawn(task.run());
+        Ok(Handle { jobs: tx, closed })
+    }
+}
+
+/// First attempts per message to a connection task.
+const CHUNK: usize = 256;
+
+/// A chunk of first attempts handed to a connection task.
+struct Waiting {
+    indexes: Vec<usize>,
+    started: Instant,
+    answers: Result<oneshot::Receiver<Vec<BatchAnswer>>, Error>,
+}
+
+impl Waiting {
+    /// Waits for the chunk's answers: (index, when its stream was opened, answer).
+    async fn answers(self) -> Vec<(usize, Instant, Answer)> {
+        let failed = match self.answers {
+            Ok(rx) => match rx.await {
+                Ok(answers) => {
+                    return answers
+                        .into_iter()
+                        .map(|a| (a.index, a.started, a.answer))
+                        .collect();
+                }
+                Err(_) => (false, connection_lost().to_string()),
+            },
+            Err(e) => (matches!(e, Error::Tls(_)), e.to_string()),
+        };
+        let started = self.started;
+        self.indexes
+            .into_iter()
+            .map(|i| {
+                let answer = Err(Sent::Failed(copy_error(failed.0, &failed.1)));
+                (i, started, answer)
+            })
+            .collect()
+    }
+}
+
+fn connection_lost() -> Error {
+    Error::Transport("the connection closed before the answer".into())
+}
+
+/// A fresh error of the same kind and text (errors are not `Clone`).
+fn copy_error(tls: bool, text: &str) -> Error {
+    let source: Box<dyn std::error::Error + Send + Sync> = text.to_owned().into();
+    if tls {
+        Error::Tls(source)
+    } else {
+        Error::Transport(source)
+    }
+}
+
+/// How often an idle or busy connection is PINGed; a PING unanswered until the next one
+/// ends the connection.
+const KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// One HTTP/2 connection, driven by one task: it takes requests from its channel, opens
+/// their streams, reads the answers and hands them back. Every stream's future and the
+/// connection's I/O are polled by this task, so a push costs no task and no cross-thread
+/// wake-up of its own.
+struct Connection {
+    conn: h2::client::Connection<Tls, Bytes>,
+    send: h2::client::SendRequest<Bytes>,
+    jobs: mpsc::UnboundedReceiver<Job>,
+    closed: Arc<AtomicBool>,
+    max_in_flight: usize,
+    push_timeout: Duration,
+}
+
+struct Sink {
+    answers: Vec<BatchAnswer>,
+    remaining: usize,
+    reply: Option<oneshot::Sender<Vec<BatchAnswer>>>,
+}
+
+#[derive(Default)]
+struct Sinks {
+    slots: Vec<Option<Sink>>,
+    free: Vec<usize>,
+}
+
+impl Sinks {
+    fn open(&mut self, sink: Sink) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(sink);
+                i
             }
-        });
-        Ok(sender)
+            None => {
+                self.slots.push(Some(sink));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn deliver(&mut self, reply: Reply, started: Instant, answer: Answer) {
+        match reply {
+            Reply::One(tx) => {
+                let _ = tx.send(answer);
+            }
+            Reply::Batch { sink, index } => {
+                let Some(Some(s)) = self.slots.get_mut(sink) else {
+                    return;
+                };
+                s.answers.push(BatchAnswer {
+                    index,
+                    started,
+                    answer,
+                });
+                s.remaining = s.remaining.saturating_sub(1);
+                if s.remaining == 0 {
+                    if let Some(tx) = s.reply.take() {
+                        let _ = tx.send(std::mem::take(&mut s.answers));
+                    }
+                    self.slots[sink] = None;
+                    self.free.push(sink);
+                }
+            }
+        }
+    }
+}
+
+/// Why the connection ended, kept to answer the requests that were still waiting.
+struct Ended {
+    tls: bool,
+    text: String,
+}
+
+impl Connection {
+    async fn run(self) {
+        let Connection {
+            mut conn,
+            mut send,
+            mut jobs,
+            closed,
+            max_in_flight,
+            push_timeout,
+        } = self;
+        let mut queue: VecDeque<Item> = VecDeque::new();
+        let mut streams = FuturesUnordered::new();
+        let mut sinks = Sinks::default();
+        let mut conn_done = false;
+        let mut ended: Option<Ended> = None;
+        let mut jobs_done = false;
+        let mut ping = conn.ping_pong();
+        let mut ping_out = false;
+        let mut ping_timer = Box::pin(tokio::time::sleep(KEEPALIVE));
+        std::future::poll_fn(|cx| {
+            loop {
+                let mut progress = false;
+                if !conn_done && let Poll::Ready(r) = Pin::new(&mut conn).poll(cx) {
+                    conn_done = true;
+                    closed.store(true, Ordering::Relaxed);
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "APNs connection failed");
+                        let tls = e.get_io().is_some_and(io_is_tls);
+                        ended = Some(Ended {
+                            tls,
+                            text: e.to_string(),
+                        });
+                    }
+                    progress = true;
+                }
+                while !jobs_done {
+                    match jobs.poll_recv(cx) {
+                        Poll::Ready(Some(Job::One(item))) => queue.push_back(*item),
+                        Poll::Ready(Some(Job::Batch { items, reply })) => {
+                            if items.is_empty() {
+                                let _ = reply.send(Vec::new());
+                                continue;
+                            }
+                            let sink = sinks.open(Sink {
+                                answers: Vec::with_capacity(items.len()),
+                                remaining: items.len(),
+                                reply: Some(reply),
+                            });
+                            queue.extend(items.into_iter().map(|(index, request, body)| Item {
+                                request,
+                                body,
+                                deadline: None,
+                                reply: Reply::Batch { sink, index },
+                            }));
+                        }
+                        Poll::Ready(None) => jobs_done = true,
+                        Poll::Pending => break,
+                    }
+                    progress = true;
+                }
+                // Open streams while there is room.
+                while streams.len() < max_in_flight && !queue.is_empty() {
+                    if conn_done || closed.load(Ordering::Relaxed) {
+                        // Never sent: the caller may try another connection.
+                        while let Some(item) = queue.pop_front() {
+                            let answer = match &ended {
+                                Some(e) => Err(Sent::Failed(copy_error(e.tls, &e.text))),
+                                None => Err(Sent::Refused),
+                            };
+                            sinks.deliver(item.reply, Instant::now(), answer);
+                        }
+                        break;
+                    }
+                    match send.poll_ready(cx) {
+                        Poll::Pending => break,
+                        Poll::Ready(Err(e)) => {
+                            tracing::debug!(error = %e, "APNs connection takes no new streams");
+                            closed.store(true, Ordering::Relaxed);
+                            progress = true;
+                            continue;
+                        }
+                        Poll::Ready(Ok(())) => {}
+                    }
+                    let Some(item) = queue.pop_front() else { break };
+                    progress = true;
+                    let started = Instant::now();
+                    match send.send_request(item.request, false) {
+                        Ok((response, mut stream)) => {
+                            // A failure here shows in the response future.
+                            let _ = stream.send_data(item.body, true);
+                            let deadline = item.deadline.unwrap_or_else(|| {
+                                tokio::time::Instant::from_std(started + push_timeout)
+                            });
+                            streams.push(exchange(
+                                response,
+                                stream,
+                                item.reply,
+                                started,
+                                deadline,
+                                push_timeout,
+                            ));
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "APNs stream not opened");
+                            closed.store(true, Ordering::Relaxed);
+                            sinks.deliver(item.reply, started, Err(Sent::Refused));
+                        }
+                    }
+                }
+                while let Poll::Ready(Some((reply, started, answer))) = streams.poll_next_unpin(cx)
+                {
+                    sinks.deliver(reply, started, answer);
+                    progress = true;
+                }
+                if let Some(p) = ping.as_mut() {
+                    if ping_out && p.poll_pong(cx).is_ready() {
+                        ping_out = false;
+                    }
+                    if ping_timer.as_mut().poll(cx).is_ready() {
+                        if ping_out {
+                            tracing::debug!("APNs connection did not answer PING");
+                            closed.store(true, Ordering::Relaxed);
+                            return Poll::Ready(());
+                        }
+                        ping_out = p.send_ping(h2::Ping::opaque()).is_ok();
+                        ping_timer
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + KEEPALIVE);
+                        progress = true;
+                    }
+                }
+                if conn_done && streams.is_empty() && queue.is_empty() {
+                    return Poll::Ready(());
+                }
+                if jobs_done && streams.is_empty() && queue.is_empty() {
+                    // Every client handle is gone: close the connection.
+                    closed.store(true, Ordering::Relaxed);
+                    return Poll::Ready(());
+                }
+                if !progress {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Waits for one stream's answer (headers, then the error body if any).
+async fn exchange(
+    response: h2::client::ResponseFuture,
+    stream: h2::SendStream<Bytes>,
+    reply: Reply,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    push_timeout: Duration,
+) -> (Reply, Instant, Answer) {
+    let answer = match tokio::time::timeout_at(deadline, read_response(response)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(Sent::Failed(Error::Deadline(push_timeout))),
+    };
+    drop(stream);
+    (reply, started, answer)
+}
+
+async fn read_response(response: h2::client::ResponseFuture) -> Answer {
+    let response = response.await.map_err(stream_error)?;
+    let (parts, mut body) = response.into_parts();
+    let status = parts.status.as_u16();
+    let mut data = Vec::new();
+    if !body.is_end_stream() {
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(stream_error)?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            if data.len() + chunk.len() > MAX_RESPONSE_BODY {
+                return Err(Sent::Failed(Error::InvalidResponse {
+                    status,
+                    what: format!("body (status {status})"),
+                    reason: format!("more than {MAX_RESPONSE_BODY} bytes"),
+                }));
+            }
+            data.extend_from_slice(&chunk);
+        }
+    }
+    parse_response(parts.status, &parts.headers, &data).map_err(Sent::Failed)
+}
+
+/// REFUSED_STREAM, or a GOAWAY that did not cover the stream: the server did not process it.
+fn stream_error(e: h2::Error) -> Sent {
+    if e.reason() == Some(h2::Reason::REFUSED_STREAM) || (e.is_go_away() && e.is_remote()) {
+        Sent::Refused
+    } else {
+        tracing::debug!(error = %e, "APNs stream failed");
+        Sent::Failed(classify_transport(Box::new(e)))
     }
 }
 
@@ -553,21 +1203,28 @@ enum Sent {
     Failed(Error),
 }
 
-/// REFUSED_STREAM, or a GOAWAY that did not cover the stream: the server did not process it.
-fn is_refused(e: &hyper::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(h2e) = err.downcast_ref::<h2::Error>() {
-            return h2e.reason() == Some(h2::Reason::REFUSED_STREAM);
-        }
-        cur = err.source();
-    }
-    false
-}
-
 /// Up to +25% of `d`, derived from the push id (no RNG needed, spreads retries apart).
 fn jitter(d: Duration, id: ApnsId) -> Duration {
     let b = id.0.as_bytes();
     let frac = u32::from(b[15]) + (u32::from(b[14]) << 8);
     d + d.mul_f64(f64::from(frac) / f64::from(u16::MAX) / 4.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_made_ids_are_distinct_v4_uuids() {
+        let ids = IdSource::new();
+        let other = IdSource::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20_000 {
+            let id = ids.next();
+            assert_eq!(id.0.get_version_num(), 4);
+            assert_eq!(id.0.get_variant(), uuid::Variant::RFC4122);
+            assert!(seen.insert(id.0), "duplicate {id}");
+            assert!(seen.insert(other.next().0), "two clients made the same id");
+        }
+    }
 }

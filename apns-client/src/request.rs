@@ -303,15 +303,22 @@ impl MdmPush {
 
     /// The JSON body: `{"mdm":"<PushMagic>"}`.
     pub fn body(&self) -> Vec<u8> {
-        let magic = self.push_magic.as_str();
+        let magic = self.push_magic.as_str().as_bytes();
         let mut out = Vec::with_capacity(magic.len() + 12);
-        out.extend_from_slice(b"{\"mdm\":");
-        // serde_json escapes quotes and backslashes; writing into a Vec cannot fail.
-        if serde_json::to_writer(&mut out, magic).is_err() {
-            out.truncate(7);
-            out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(b"{\"mdm\":\"");
+        // A PushMagic holds no control characters (checked by `PushMagic::new`), so JSON
+        // needs only `"` and `\` escaped; the rest of the UTF-8 is copied as it is.
+        for chunk in magic.split_inclusive(|b| *b == b'"' || *b == b'\\') {
+            match chunk.split_last() {
+                Some((last @ (b'"' | b'\\'), rest)) => {
+                    out.extend_from_slice(rest);
+                    out.push(b'\\');
+                    out.push(*last);
+                }
+                _ => out.extend_from_slice(chunk),
+            }
         }
-        out.push(b'}');
+        out.extend_from_slice(b"\"}");
         out
     }
 
@@ -348,6 +355,29 @@ impl MdmPush {
             self.topic.as_deref().or(default_topic).ok_or_else(|| {
                 Error::input("topic", "the push names no topic and none is known")
             })?;
+        RequestTemplate::new(endpoint, topic)?.request(self, self.apns_id)
+    }
+}
+
+/// What every push to one endpoint on one topic shares (scheme, authority, `apns-topic`),
+/// checked and encoded once, so that building each request costs only its own parts: the
+/// client keeps one per topic. [`MdmPush::to_request`] builds one per call.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestTemplate {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    topic: HeaderValue,
+}
+
+const APNS_TOPIC: http::HeaderName = http::HeaderName::from_static("apns-topic");
+const APNS_PUSH_TYPE: http::HeaderName = http::HeaderName::from_static("apns-push-type");
+const APNS_PRIORITY: http::HeaderName = http::HeaderName::from_static("apns-priority");
+const APNS_EXPIRATION: http::HeaderName = http::HeaderName::from_static("apns-expiration");
+const APNS_ID: http::HeaderName = http::HeaderName::from_static("apns-id");
+
+impl RequestTemplate {
+    /// Checks the topic and the endpoint's authority.
+    pub(crate) fn new(endpoint: &Endpoint, topic: &str) -> Result<Self, Error> {
         if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
             return Err(Error::input(
                 "topic",
@@ -356,30 +386,63 @@ impl MdmPush {
         }
         let topic = HeaderValue::from_str(topic)
             .map_err(|_| Error::input("topic", "not a valid header value"))?;
-        let uri = Uri::builder()
-            .scheme("https")
-            .authority(endpoint.authority())
-            .path_and_query(self.path())
-            .build()
+        let authority = http::uri::Authority::try_from(endpoint.authority())
             .map_err(|e| Error::input("endpoint URL", e.to_string()))?;
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header("apns-topic", topic)
-            .header("apns-push-type", HeaderValue::from_static("mdm"))
-            .header(
-                "apns-priority",
-                HeaderValue::from(u16::from(self.priority.0)),
-            );
-        if let Some(exp) = self.expiration {
-            builder = builder.header("apns-expiration", HeaderValue::from(exp));
+        Ok(RequestTemplate {
+            scheme: http::uri::Scheme::HTTPS,
+            authority,
+            topic,
+        })
+    }
+
+    /// The request for `push` on this template's topic, with `apns_id` if given.
+    ///
+    /// The `apns-id` value is marked sensitive: HPACK then sends it as a literal that is
+    /// never indexed, so that one-off ids do not push the constant headers out of the
+    /// connection's header table.
+    pub(crate) fn request(
+        &self,
+        push: &MdmPush,
+        apns_id: Option<ApnsId>,
+    ) -> Result<Request<Vec<u8>>, Error> {
+        let mut path = String::with_capacity(10 + push.token.as_hex().len());
+        path.push_str("/3/device/");
+        path.push_str(push.token.as_hex());
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(
+            http::uri::PathAndQuery::try_from(path)
+                .map_err(|e| Error::input("device token", e.to_string()))?,
+        );
+        let uri =
+            Uri::from_parts(parts).map_err(|e| Error::input("endpoint URL", e.to_string()))?;
+        let mut request = Request::new(push.body());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(5);
+        headers.insert(APNS_TOPIC, self.topic.clone());
+        headers.insert(APNS_PUSH_TYPE, HeaderValue::from_static("mdm"));
+        let priority = match push.priority.0 {
+            10 => HeaderValue::from_static("10"),
+            5 => HeaderValue::from_static("5"),
+            1 => HeaderValue::from_static("1"),
+            other => HeaderValue::from(u16::from(other)),
+        };
+        headers.insert(APNS_PRIORITY, priority);
+        if let Some(exp) = push.expiration {
+            headers.insert(APNS_EXPIRATION, HeaderValue::from(exp));
         }
-        if let Some(id) = self.apns_id {
-            builder = builder.header("apns-id", id.to_header_string());
+        if let Some(id) = apns_id {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let text = id.0.hyphenated().encode_upper(&mut buf);
+            let mut value = HeaderValue::from_str(text)
+                .map_err(|_| Error::input("apns-id", "not a valid header value"))?;
+            value.set_sensitive(true);
+            headers.insert(APNS_ID, value);
         }
-        builder
-            .body(self.body())
-            .map_err(|e| Error::input("request", e.to_string()))
+        Ok(request)
     }
 }
 
@@ -410,6 +473,24 @@ mod tests {
             PushMagic::new("a\"b\\c").unwrap(),
         );
         assert_eq!(push.body(), br#"{"mdm":"a\"b\\c"}"#);
+        for magic in [
+            "plain",
+            "\"",
+            "\\",
+            "a\"\"b",
+            "\\\"x\\",
+            "é/\u{2028}😀",
+            "end\\",
+        ] {
+            let push = MdmPush::new(
+                DeviceToken::from_hex("00").unwrap(),
+                PushMagic::new(magic).unwrap(),
+            );
+            let mut want = b"{\"mdm\":".to_vec();
+            serde_json::to_writer(&mut want, magic).unwrap();
+            want.push(b'}');
+            assert_eq!(push.body(), want, "{magic:?}");
+        }
         let v: serde_json::Value = serde_json::from_slice(&push.body()).unwrap();
         assert_eq!(v["mdm"], "a\"b\\c");
     }
@@ -440,6 +521,11 @@ mod tests {
             req.headers()["apns-id"],
             "2F0E3B4E-1111-2222-3333-444455556666"
         );
+        // Never indexed by HPACK: one-off values would churn the header table.
+        assert!(req.headers()["apns-id"].is_sensitive());
+        assert!(!req.headers()["apns-topic"].is_sensitive());
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.headers().len(), 4);
         assert!(req.headers().get("apns-expiration").is_none());
         let custom = Endpoint::custom("https://127.0.0.1:8443").unwrap();
         let req = push.to_request(&custom, None).unwrap();

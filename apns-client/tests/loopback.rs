@@ -140,13 +140,19 @@ async fn goaway_mid_batch_reconnects() {
     let mock = MockApns::builder(&pki).start().await.unwrap();
     mock.goaway_after(Some(40));
     let client = builder(&pki, &mock).max_attempts(5).build().unwrap();
-    let results = client.push_batch((0..300).map(push).collect()).await;
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| r.disposition() != Disposition::Delivered)
-        .map(|r| format!("{:?}", r.outcome))
-        .collect();
-    assert!(failed.is_empty(), "{failed:?}");
+    // The whole first batch may be in flight before the GOAWAY arrives (the server then
+    // answers it all on the old connection); the next batch must use a new connection.
+    for round in 0..2 {
+        let results = client
+            .push_batch((0..300).map(|i| push(round * 300 + i)).collect())
+            .await;
+        let failed: Vec<_> = results
+            .iter()
+            .filter(|r| r.disposition() != Disposition::Delivered)
+            .map(|r| format!("{:?}", r.outcome))
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+    }
     let stats = mock.stats();
     assert!(stats.goaways >= 1, "{stats:?}");
     assert!(stats.connections >= 2, "{stats:?}");
@@ -314,4 +320,21 @@ async fn several_certificates_one_per_topic() {
         2,
         "one connection per certificate"
     );
+}
+
+#[tokio::test]
+async fn batch_retries_429_and_keeps_order() {
+    let pki = TestPki::new().unwrap();
+    let mock = MockApns::builder(&pki).start().await.unwrap();
+    let client = builder(&pki, &mock).max_attempts(3).build().unwrap();
+    mock.reply_next(5, MockReply::error(ErrorReason::TooManyRequests));
+    // Several chunks, so that retries run while later chunks are still out.
+    let results = client.push_batch((0..1000).map(push).collect()).await;
+    assert_eq!(results.len(), 1000);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.token, token(i));
+        assert_eq!(r.disposition(), Disposition::Delivered, "{:?}", r.outcome);
+    }
+    assert_eq!(results.iter().filter(|r| r.attempts == 2).count(), 5);
+    assert_eq!(mock.stats().requests, 1005);
 }

@@ -4,6 +4,7 @@
 //! outcome and the pushes per second. Per-push failures are results, not errors: the exit
 //! status is 0 once the pushes were attempted, 1 when the input or certificate is unusable.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -108,28 +109,52 @@ fn load_identity(args: &Args) -> Result<PushIdentity, CliError> {
     }
 }
 
-/// The JSON line for one push.
-fn result_json(r: &PushResult) -> serde_json::Value {
-    let mut line = json!({
-        "token": r.token.as_hex(),
-        "apns_id": r.apns_id.to_string(),
-        "outcome": r.disposition().as_str(),
-        "attempts": r.attempts,
-        "elapsed_ms": (r.elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
-    });
+/// The JSON line for one push (the keys in this order; optional ones only when known).
+#[derive(serde::Serialize)]
+struct ResultLine<'a> {
+    token: &'a str,
+    apns_id: &'a str,
+    outcome: &'static str,
+    attempts: u32,
+    elapsed_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Writes the JSON line for one push.
+fn write_result(out: &mut impl Write, r: &PushResult) -> CliResult {
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let apns_id = r.apns_id.0.hyphenated().encode_upper(&mut id);
+    let mut line = ResultLine {
+        token: r.token.as_hex(),
+        apns_id,
+        outcome: r.disposition().as_str(),
+        attempts: r.attempts,
+        elapsed_ms: (r.elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        status: None,
+        reason: None,
+        timestamp: None,
+        error: None,
+    };
     match &r.outcome {
         Ok(resp) => {
-            line["status"] = resp.status.as_u16().into();
+            line.status = Some(resp.status.as_u16());
             if let Some(e) = &resp.error {
-                line["reason"] = e.reason.as_str().into();
-                if let Some(t) = e.timestamp {
-                    line["timestamp"] = t.into();
-                }
+                line.reason = Some(e.reason.as_str());
+                line.timestamp = e.timestamp;
             }
         }
-        Err(e) => line["error"] = e.to_string().into(),
+        Err(e) => line.error = Some(e.to_string()),
     }
-    line
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")?;
+    Ok(())
 }
 
 /// Counts per outcome.
@@ -227,10 +252,13 @@ pub fn run(args: Args, ca_file: Option<&std::path::Path>) -> CliResult {
         .map_err(|e| format!("push task failed: {e}"))?;
     let elapsed = start.elapsed();
     let mut counts = Counts::default();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     for r in &results {
         counts.add(r.disposition());
-        print_json(&result_json(r))?;
+        write_result(&mut out, r)?;
     }
+    out.flush()?;
+    drop(out);
     print_json(&summary_json(&counts, total, elapsed))
 }
 
@@ -264,6 +292,50 @@ mod tests {
         assert_eq!(endpoint("production-2197").unwrap().port(), 2197);
         assert_eq!(endpoint("https://127.0.0.1:9999").unwrap().port(), 9999);
         assert!(endpoint("http://x").is_err());
+    }
+
+    #[test]
+    fn result_lines() {
+        let token = DeviceToken::from_hex("00ff").unwrap();
+        let mut out = Vec::new();
+        let id = apns_client::ApnsId::parse("2f0e3b4e-1111-2222-3333-444455556666").unwrap();
+        let ok = PushResult::new(
+            token.clone(),
+            None,
+            id,
+            1,
+            Duration::from_micros(1200),
+            Ok(apns_client::parse_response(
+                apns_client::http::StatusCode::OK,
+                &Default::default(),
+                b"",
+            )
+            .unwrap()),
+        );
+        let gone = PushResult::new(
+            token,
+            None,
+            id,
+            2,
+            Duration::ZERO,
+            Ok(apns_client::parse_response(
+                apns_client::http::StatusCode::GONE,
+                &Default::default(),
+                br#"{"reason":"Unregistered","timestamp":17}"#,
+            )
+            .unwrap()),
+        );
+        write_result(&mut out, &ok).unwrap();
+        write_result(&mut out, &gone).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"token":"00ff","apns_id":"2F0E3B4E-1111-2222-3333-444455556666","outcome":"delivered","attempts":1,"elapsed_ms":1.2,"status":200}"#,
+                "\n",
+                r#"{"token":"00ff","apns_id":"2F0E3B4E-1111-2222-3333-444455556666","outcome":"token_dead","attempts":2,"elapsed_ms":0.0,"status":410,"reason":"Unregistered","timestamp":17}"#,
+                "\n"
+            )
+        );
     }
 
     #[test]
