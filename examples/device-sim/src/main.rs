@@ -312,7 +312,14 @@ async fn command_rounds(
 async fn queue_first_rounds(
     args: &Arc<Args>,
     devices: Vec<Device>,
-) -> Result<(Vec<(Device, Result<CommandRun, String>)>, CpuMeter, CpuMeter), String> {
+) -> Result<
+    (
+        Vec<(Device, Result<CommandRun, String>)>,
+        CpuMeter,
+        CpuMeter,
+    ),
+    String,
+> {
     let mut state: Vec<(Device, Result<CommandRun, String>)> = devices
         .into_iter()
         .map(|mut d| {
@@ -330,12 +337,12 @@ async fn queue_first_rounds(
                     let headers = Arc::clone(&headers);
                     async move {
                         let run = match run {
-                            Ok(mut run) => enqueue_for(&mut device, &headers, false)
-                                .await
-                                .map(|t| {
+                            Ok(mut run) => {
+                                enqueue_for(&mut device, &headers, false).await.map(|t| {
                                     run.enqueues.push(t);
                                     run
-                                }),
+                                })
+                            }
                             failed => failed,
                         };
                         (device, run)
@@ -346,23 +353,19 @@ async fn queue_first_rounds(
         state = connect_cpu
             .measure(
                 args.server_pid,
-                run_all(
-                    state,
-                    args.concurrency,
-                    |(mut device, run)| async move {
-                        let run = match run {
-                            Ok(mut run) => {
-                                let started = Instant::now();
-                                connect_once(&mut device, &mut run).await.map(|_| {
-                                    run.round_trips.push(started.elapsed());
-                                    run
-                                })
-                            }
-                            failed => failed,
-                        };
-                        (device, run)
-                    },
-                ),
+                run_all(state, args.concurrency, |(mut device, run)| async move {
+                    let run = match run {
+                        Ok(mut run) => {
+                            let started = Instant::now();
+                            connect_once(&mut device, &mut run).await.map(|_| {
+                                run.round_trips.push(started.elapsed());
+                                run
+                            })
+                        }
+                        failed => failed,
+                    };
+                    (device, run)
+                }),
             )
             .await?;
     }
