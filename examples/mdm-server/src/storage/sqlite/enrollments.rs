@@ -186,6 +186,38 @@ impl EnrollmentStore for SqliteStorage {
         .await
     }
 
+    async fn channel_facts(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(EnrollmentKey, Option<DeviceFacts>)>> {
+        let device_id = device_id.to_owned();
+        self.with(move |c| {
+            // The limit is a literal for the statement cache (see `list_enrollments`).
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT id, device_id, kind, udid, user_short_name, user_long_name, facts \
+                 FROM enrollments WHERE device_id = ?1 ORDER BY id LIMIT {limit}"
+            ))?;
+            let rows = stmt.query_map(params![device_id], |r| {
+                let key = EnrollmentKey {
+                    id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    udid: r.get(3)?,
+                    user_short_name: r.get(4)?,
+                    user_long_name: r.get(5)?,
+                };
+                let facts = r
+                    .get::<_, Option<String>>(6)?
+                    .as_deref()
+                    .and_then(crate::storage::facts::from_json);
+                Ok((key, facts))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn cert_binding(&self, device_id: &str) -> Result<Option<String>> {
         let device_id = device_id.to_owned();
         self.with(move |c| {
