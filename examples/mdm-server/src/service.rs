@@ -848,7 +848,7 @@ impl MdmService {
             Vec::new()
         };
         let previous = match channels.iter().position(|(key, _)| key.id == enrollment.id) {
-            Some(at) => channels.swap_remove(at).1,
+            Some(at) => channels.remove(at).1,
             None => self
                 .storage
                 .enrollment(&enrollment.id)
@@ -865,7 +865,6 @@ impl MdmService {
         if !device_channel {
             return Ok(());
         }
-        channels.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         for (key, stored) in channels {
             let channel = facts::for_channel(facts.clone(), &key.id, &key.device_id, &key.kind);
             if stored.as_ref() != Some(&channel) {
