@@ -290,12 +290,48 @@ pub fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, Error> {
             limit: MAX_INPUT,
         });
     }
+    // Most input (a device's Mdm-Signature) is DER already: then the output is the input,
+    // and the copy below costs one allocation instead of one per constructed element.
+    if canonical(input, 0) == Some(input.len()) {
+        return Ok(input.to_vec());
+    }
     let mut out = Vec::with_capacity(input.len());
     let used = normalise(input, 0, 0, &mut out)?;
     if used != input.len() {
         return Err(Error::malformed("BER input", used, "trailing bytes"));
     }
     Ok(out)
+}
+
+/// How many bytes the element at the start of `data` takes when [`normalise`] would copy it
+/// unchanged: definite lengths in their shortest form, no constructed universal strings, at
+/// most [`MAX_DEPTH`] deep. `None` when it would change it, or fail.
+fn canonical(data: &[u8], depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let (tag, hlen, len) = header(data, 0, "BER input").ok()?;
+    let len = len?;
+    // `write_len`'s form: short below 0x80, else no leading zero byte.
+    let shortest = if len < 0x80 {
+        hlen == 2
+    } else {
+        data.get(2).is_some_and(|&b| b != 0)
+    };
+    if !shortest {
+        return None;
+    }
+    let end = hlen.checked_add(len).filter(|&e| e <= data.len())?;
+    if tag & 0x20 != 0 {
+        if matches!(tag, 0x23 | 0x24 | 0x2c | 0x33 | 0x34 | 0x36 | 0x3e) {
+            return None;
+        }
+        let mut pos = hlen;
+        while pos < end {
+            pos += canonical(&data[pos..end], depth + 1)?;
+        }
+    }
+    Some(end)
 }
 
 /// Normalises one element at the start of `data`; returns how many input bytes it used.
@@ -455,5 +491,78 @@ pub fn alg_id(o: &const_oid::ObjectIdentifier, with_null: bool) -> Vec<u8> {
         seq(&[&oid(o), &null()])
     } else {
         seq(&[&oid(o)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `ber_to_der` without the fast path for input that is DER already.
+    fn slow(input: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let used = normalise(input, 0, 0, &mut out)?;
+        if used != input.len() {
+            return Err(Error::malformed("BER input", used, "trailing bytes"));
+        }
+        Ok(out)
+    }
+
+    /// One BER element: a tag, a length form (0 short/definite when it fits, 1 long with a
+    /// leading zero, 2 indefinite) and either bytes or children.
+    fn element() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = (
+            prop::sample::select(vec![0x02u8, 0x04, 0x05, 0x06, 0x0c, 0x03, 0x80]),
+            0u8..2,
+            prop::collection::vec(any::<u8>(), 0..200),
+        )
+            .prop_map(|(tag, form, value)| encode(tag, form, &value));
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            (
+                prop::sample::select(vec![0x30u8, 0x31, 0xa0, 0x24, 0x23, 0x2c]),
+                0u8..3,
+                prop::collection::vec(inner, 0..6),
+            )
+                .prop_map(|(tag, form, children)| encode(tag, form, &children.concat()))
+        })
+    }
+
+    fn encode(tag: u8, form: u8, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match form {
+            0 => write_len(&mut out, value.len()),
+            1 => {
+                out.push(0x83);
+                out.extend_from_slice(&(value.len() as u32).to_be_bytes()[1..]);
+            }
+            _ => out.push(0x80),
+        }
+        out.extend_from_slice(value);
+        if form == 2 && tag & 0x20 != 0 {
+            out.extend_from_slice(&[0, 0]);
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn the_der_fast_path_gives_what_normalising_gives(input in element()) {
+            let fast = ber_to_der(&input);
+            let slow = slow(&input);
+            match (&fast, &slow) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                _ => prop_assert!(false, "fast {fast:?} slow {slow:?}"),
+            }
+        }
+
+        #[test]
+        fn the_der_fast_path_agrees_on_random_bytes(input in prop::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(ber_to_der(&input).is_ok(), slow(&input).is_ok());
+            if let (Ok(a), Ok(b)) = (ber_to_der(&input), slow(&input)) {
+                prop_assert_eq!(a, b);
+            }
+        }
     }
 }

@@ -33,10 +33,16 @@ pub fn verify_mdm_signature(body: &[u8], header_value: &str) -> Result<Certifica
     if header_value.len() > MAX_HEADER * 2 {
         return Err(bad("Mdm-Signature", "header too large"));
     }
-    let compact: String = header_value
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    // Devices send one line; folded headers keep their whitespace, which is dropped.
+    let compact: std::borrow::Cow<'_, str> = if header_value.chars().any(char::is_whitespace) {
+        header_value
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        header_value.into()
+    };
     let der = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|e| bad("Mdm-Signature", format!("bad base64: {e}")))?;

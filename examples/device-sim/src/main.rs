@@ -8,8 +8,10 @@
 //! Acknowledged. A round trip is that connection, timed from the Idle to the server's empty
 //! answer after the acknowledgement. With `--apns-mock`, devices wake on the pushes the server
 //! sends through a mock APNs in this process instead: commands are queued with a push, and a
-//! round trip is timed from the enqueue to the acknowledged report. The report (JSON on
-//! stdout) gives each phase's rate and latency percentiles.
+//! round trip is timed from the enqueue to the acknowledged report. With `--queue-first`
+//! each round queues every device's command first and then lets every device connect. The
+//! report (JSON on stdout) gives each phase's rate and latency percentiles, and with
+//! `--server-pid` the server's CPU time per phase and per request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,6 +99,73 @@ struct Args {
     /// With `--apns-mock`: how long a device waits for its push before it gives up.
     #[arg(long, default_value_t = 30)]
     push_wait_seconds: u64,
+    /// Queue each round's commands for all devices first, then let all devices connect
+    /// (instead of each device queueing its own command just before it connects), so the
+    /// device requests run apart from the admin API's. Not with `--apns-mock`.
+    #[arg(long, conflicts_with = "apns_mock")]
+    queue_first: bool,
+    /// The server's process ID, when it runs on this machine (Linux): the report then gives
+    /// the server's CPU time (user + system, from `/proc/PID/stat`) per phase and per
+    /// request. With `--queue-first` the device requests (Idle, reports) are counted apart
+    /// from the enqueues.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (Linux).
+fn process_cpu(pid: u32) -> Result<Duration, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // The command name (field 2) may hold spaces: the fields after it start past its `)`.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| format!("/proc/{pid}/stat: no `)`"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<u64, String> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| format!("/proc/{pid}/stat: no field {}", i + 3))
+    };
+    // /proc counts in USER_HZ, 100 per second on Linux.
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// Server CPU time spent while phases ran, summed over the calls to [`CpuMeter::measure`].
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuMeter {
+    total: Duration,
+}
+
+impl CpuMeter {
+    /// Runs `work`, adding the server's CPU time meanwhile (nothing without a PID).
+    async fn measure<T>(
+        &mut self,
+        pid: Option<u32>,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, String> {
+        let before = pid.map(process_cpu).transpose()?;
+        let out = work.await;
+        if let (Some(pid), Some(before)) = (pid, before) {
+            self.total += process_cpu(pid)?.saturating_sub(before);
+        }
+        Ok(out)
+    }
+
+    fn report(&self, requests: usize) -> serde_json::Value {
+        let ms = self.total.as_secs_f64() * 1e3;
+        serde_json::json!({
+            "cpu_ms": ms,
+            "requests": requests,
+            "cpu_ms_per_request": if requests > 0 {
+                (ms / requests as f64 * 1e4).round() / 1e4
+            } else {
+                0.0
+            },
+        })
+    }
 }
 
 fn command_plist(uuid: &str) -> Vec<u8> {
@@ -148,38 +217,71 @@ struct CommandRun {
     stats: device_sim::SessionStats,
 }
 
+fn admin_headers(args: &Args) -> Vec<(&'static str, String)> {
+    args.api_key
+        .iter()
+        .map(|key| {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{key}"));
+            ("authorization", format!("Basic {basic}"))
+        })
+        .collect()
+}
+
+/// Queues one DeviceInformation command for `device` (with a push when `push`).
+async fn enqueue_for(
+    device: &mut Device,
+    headers: &[(&str, String)],
+    push: bool,
+) -> Result<Duration, String> {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let url = if push {
+        format!("/v1/enqueue/{}", device.info.udid)
+    } else {
+        format!("/v1/enqueue/{}?nopush=1", device.info.udid)
+    };
+    let enqueued = Instant::now();
+    let answer = device
+        .request(Method::PUT, &url, headers, command_plist(&uuid))
+        .await
+        .map_err(|e| format!("enqueue: {e}"))?;
+    let elapsed = enqueued.elapsed();
+    if !(200..300).contains(&answer.status) {
+        return Err(format!(
+            "enqueue: HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        ));
+    }
+    Ok(elapsed)
+}
+
+/// One connection of `device`: Idle, the commands, the reports.
+async fn connect_once(device: &mut Device, run: &mut CommandRun) -> Result<u32, String> {
+    let stats = device
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    run.stats.commands += stats.commands;
+    run.stats.acknowledged += stats.acknowledged;
+    run.stats.not_now += stats.not_now;
+    run.stats.errors += stats.errors;
+    Ok(stats.commands)
+}
+
 async fn command_rounds(
     args: &Args,
     device: &mut Device,
     waker: Option<&PushWaker>,
 ) -> Result<CommandRun, String> {
-    let auth = args.api_key.as_ref().map(|key| {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("device-sim:{key}"));
-        ("authorization", format!("Basic {basic}"))
-    });
-    let headers: Vec<_> = auth.iter().cloned().collect();
+    let headers = admin_headers(args);
     let mut run = CommandRun::default();
     device.timings.clear();
     let push_wait = Duration::from_secs(args.push_wait_seconds);
     for _ in 0..args.rounds {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let url = match waker {
-            Some(_) => format!("/v1/enqueue/{}", device.info.udid),
-            None => format!("/v1/enqueue/{}?nopush=1", device.info.udid),
-        };
         let enqueued = Instant::now();
-        let answer = device
-            .request(Method::PUT, &url, &headers, command_plist(&uuid))
-            .await
-            .map_err(|e| format!("enqueue: {e}"))?;
-        run.enqueues.push(enqueued.elapsed());
-        if !(200..300).contains(&answer.status) {
-            return Err(format!(
-                "enqueue: HTTP {}: {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body)
-            ));
-        }
+        run.enqueues
+            .push(enqueue_for(device, &headers, waker.is_some()).await?);
         let started = match waker {
             Some(_) => enqueued,
             None => Instant::now(),
@@ -193,15 +295,8 @@ async fn command_rounds(
                     .await
                     .map_err(|e| format!("push: {e}"))?;
             }
-            let stats = device
-                .connect()
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            run.stats.commands += stats.commands;
-            run.stats.acknowledged += stats.acknowledged;
-            run.stats.not_now += stats.not_now;
-            run.stats.errors += stats.errors;
-            if waker.is_none() || stats.commands > 0 {
+            let commands = connect_once(device, &mut run).await?;
+            if waker.is_none() || commands > 0 {
                 break;
             }
         }
@@ -209,6 +304,77 @@ async fn command_rounds(
     }
     run.requests = std::mem::take(&mut device.timings);
     Ok(run)
+}
+
+/// The command phase of `--queue-first`: per round, every device's command queued, then
+/// every device connecting. Returns the devices with what each measured, and the server's
+/// CPU time during the enqueues and during the connections.
+async fn queue_first_rounds(
+    args: &Arc<Args>,
+    devices: Vec<Device>,
+) -> Result<
+    (
+        Vec<(Device, Result<CommandRun, String>)>,
+        CpuMeter,
+        CpuMeter,
+    ),
+    String,
+> {
+    let mut state: Vec<(Device, Result<CommandRun, String>)> = devices
+        .into_iter()
+        .map(|mut d| {
+            d.timings.clear();
+            (d, Ok(CommandRun::default()))
+        })
+        .collect();
+    let (mut enqueue_cpu, mut connect_cpu) = (CpuMeter::default(), CpuMeter::default());
+    for _ in 0..args.rounds {
+        let headers = Arc::new(admin_headers(args));
+        state = enqueue_cpu
+            .measure(
+                args.server_pid,
+                run_all(state, args.concurrency, move |(mut device, run)| {
+                    let headers = Arc::clone(&headers);
+                    async move {
+                        let run = match run {
+                            Ok(mut run) => {
+                                enqueue_for(&mut device, &headers, false).await.map(|t| {
+                                    run.enqueues.push(t);
+                                    run
+                                })
+                            }
+                            failed => failed,
+                        };
+                        (device, run)
+                    }
+                }),
+            )
+            .await?;
+        state = connect_cpu
+            .measure(
+                args.server_pid,
+                run_all(state, args.concurrency, |(mut device, run)| async move {
+                    let run = match run {
+                        Ok(mut run) => {
+                            let started = Instant::now();
+                            connect_once(&mut device, &mut run).await.map(|_| {
+                                run.round_trips.push(started.elapsed());
+                                run
+                            })
+                        }
+                        failed => failed,
+                    };
+                    (device, run)
+                }),
+            )
+            .await?;
+    }
+    for (device, run) in &mut state {
+        if let Ok(run) = run {
+            run.requests = std::mem::take(&mut device.timings);
+        }
+    }
+    Ok((state, enqueue_cpu, connect_cpu))
 }
 
 /// Starts the mock APNs of `--apns-mock`, writes its CA for the server, waits until the
@@ -432,15 +598,27 @@ async fn main() {
     // Phase 1: enrollment.
     let started = Instant::now();
     let numbers: Vec<u64> = (args.first..args.first + args.devices).collect();
+    let mut enroll_cpu = CpuMeter::default();
     let enrolled = {
-        let args = Arc::clone(&args);
-        run_all(numbers, args.concurrency, move |n| {
-            let args = Arc::clone(&args);
-            let options = Arc::clone(&options);
-            let http = http.clone();
-            async move { enroll_device(&args, n, &options, &http).await }
-        })
-        .await
+        let args2 = Arc::clone(&args);
+        enroll_cpu
+            .measure(
+                args.server_pid,
+                run_all(numbers, args.concurrency, move |n| {
+                    let args = Arc::clone(&args2);
+                    let options = Arc::clone(&options);
+                    let http = http.clone();
+                    async move { enroll_device(&args, n, &options, &http).await }
+                }),
+            )
+            .await
+    };
+    let enrolled = match enrolled {
+        Ok(enrolled) => enrolled,
+        Err(e) => {
+            eprintln!("device-sim: --server-pid: {e}");
+            std::process::exit(2);
+        }
     };
     let enroll_elapsed = started.elapsed();
     let mut devices = Vec::new();
@@ -455,22 +633,52 @@ async fn main() {
         }
     }
     let enrolled_count = devices.len();
+    // A marker for scripts that profile the command phase only (scripts/bench.sh).
+    eprintln!(
+        "device-sim: {enrolled_count} devices enrolled in {:.1} s; command phase next",
+        enroll_elapsed.as_secs_f64()
+    );
 
     // Phase 2: command round trips.
     let started = Instant::now();
-    let results = {
-        let args = Arc::clone(&args);
-        run_all(devices, args.concurrency, move |mut device| {
-            let args = Arc::clone(&args);
-            let waker = router
-                .as_ref()
-                .map(|r| r.register(&device.push_token_hex()));
-            async move {
-                let run = command_rounds(&args, &mut device, waker.as_ref()).await;
-                (device, run)
+    let mut command_cpu = CpuMeter::default();
+    let mut split_cpu = None;
+    let results = if args.queue_first {
+        match queue_first_rounds(&args, devices).await {
+            Ok((results, enqueue_cpu, connect_cpu)) => {
+                command_cpu.total = enqueue_cpu.total + connect_cpu.total;
+                split_cpu = Some((enqueue_cpu, connect_cpu));
+                results
             }
-        })
-        .await
+            Err(e) => {
+                eprintln!("device-sim: --server-pid: {e}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        let args2 = Arc::clone(&args);
+        let measured = command_cpu
+            .measure(
+                args.server_pid,
+                run_all(devices, args.concurrency, move |mut device| {
+                    let args = Arc::clone(&args2);
+                    let waker = router
+                        .as_ref()
+                        .map(|r| r.register(&device.push_token_hex()));
+                    async move {
+                        let run = command_rounds(&args, &mut device, waker.as_ref()).await;
+                        (device, run)
+                    }
+                }),
+            )
+            .await;
+        match measured {
+            Ok(results) => results,
+            Err(e) => {
+                eprintln!("device-sim: --server-pid: {e}");
+                std::process::exit(2);
+            }
+        }
     };
     let command_elapsed = started.elapsed();
     let mut round_trips = Vec::new();
@@ -520,6 +728,24 @@ async fn main() {
         });
     }
 
+    // Server CPU: enrollment per device (each makes several requests), the command phase
+    // per device request (Idle and reports; without --queue-first the enqueues run in the
+    // same time and are counted too), and with --queue-first the two apart.
+    let server_cpu = match args.server_pid {
+        None => serde_json::Value::Null,
+        Some(pid) => {
+            let mut v = serde_json::json!({
+                "pid": pid,
+                "enrollment_per_device": enroll_cpu.report(enrolled_count),
+                "commands_per_device_request": command_cpu.report(requests.len()),
+            });
+            if let Some((enqueue_cpu, connect_cpu)) = split_cpu {
+                v["enqueues_only"] = enqueue_cpu.report(enqueues.len());
+                v["device_requests_only"] = connect_cpu.report(requests.len());
+            }
+            v
+        }
+    };
     let summary = serde_json::json!({
         "server": args.server,
         "devices": args.devices,
@@ -546,6 +772,7 @@ async fn main() {
             "errors": totals.errors,
         },
         "check_out": check_out,
+        "server_cpu": server_cpu,
         "failed": failures.len(),
         "first_failure": failures.first(),
     });

@@ -83,6 +83,33 @@ pub struct Pki {
     ca: Ca,
     ca_der: Vec<u8>,
     challenge: String,
+    issued: IssuedCache,
+}
+
+/// Most certificates [`Pki::issued_here`] remembers (32 bytes each); when full it forgets
+/// them all and starts again.
+pub const ISSUED_CACHE_MAX: usize = 100_000;
+
+/// The SHA-256 digests of certificates whose issuer name and signature [`Pki::issued_here`]
+/// found to be this CA's. Both depend on nothing but the certificate's bytes and the CA (fixed
+/// for a `Pki`), so a certificate with a digest in here would pass them again; its validity
+/// dates, which depend on the time, are checked on every call.
+#[derive(Debug, Default)]
+struct IssuedCache(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
+
+impl IssuedCache {
+    fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(digest))
+    }
+
+    fn insert(&self, digest: [u8; 32]) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= ISSUED_CACHE_MAX {
+                set.clear();
+            }
+            set.insert(digest);
+        }
+    }
 }
 
 /// What a certificate issued over SCEP replaced (a renewal signed by the old certificate).
@@ -356,6 +383,7 @@ impl Pki {
             ca: Ca::new(cert, key),
             ca_der,
             challenge,
+            issued: IssuedCache::default(),
         })
     }
 
@@ -560,23 +588,34 @@ impl Pki {
 
     /// Checks that `cert` was issued by this CA (issuer name and signature) and is valid
     /// now; returns its DER.
+    ///
+    /// The issuer name and signature of a certificate that passed once are not checked
+    /// again (they depend only on its bytes, remembered by SHA-256 digest, up to
+    /// [`ISSUED_CACHE_MAX`]); the validity dates are checked every time.
     pub fn issued_here(&self, cert: &Certificate) -> Result<Vec<u8>, String> {
-        use scep_proto::mdm_pki::validate::{Validation, validate_issued_by};
+        use scep_proto::mdm_pki::validate::{Validation, validate_dates, validate_issued_by};
         let der = mdm_proto::signature::certificate_der(cert).map_err(|e| e.to_string())?;
         if der == self.ca_der {
             return Err("the certificate is the server's CA itself".into());
         }
-        validate_issued_by(cert, self.ca.certificate(), &Validation::at(now())).map_err(
-            |e| match e {
-                scep_proto::mdm_pki::Error::Mismatch(_) => {
-                    "the certificate was not issued by this server's CA".to_owned()
-                }
-                scep_proto::mdm_pki::Error::BadSignature(_) => {
-                    "the certificate's signature is not this server's CA's".to_owned()
-                }
-                other => format!("the certificate is not valid: {other}"),
-            },
-        )?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&der).into();
+        let when = Validation::at(now());
+        let checked = if self.issued.contains(&digest) {
+            validate_dates(cert, &when)
+        } else {
+            validate_issued_by(cert, self.ca.certificate(), &when).inspect(|()| {
+                self.issued.insert(digest);
+            })
+        };
+        checked.map_err(|e| match e {
+            scep_proto::mdm_pki::Error::Mismatch(_) => {
+                "the certificate was not issued by this server's CA".to_owned()
+            }
+            scep_proto::mdm_pki::Error::BadSignature(_) => {
+                "the certificate's signature is not this server's CA's".to_owned()
+            }
+            other => format!("the certificate is not valid: {other}"),
+        })?;
         Ok(der)
     }
 

@@ -838,11 +838,23 @@ impl MdmService {
         let Some(answer) = answer.query_responses else {
             return Ok(());
         };
-        let previous = self
-            .storage
-            .enrollment(&enrollment.id)
-            .await?
-            .and_then(|r| r.facts);
+        // A device channel reads its own facts and its user channels' in one query.
+        let device_channel = enrollment.id == enrollment.device_id;
+        let mut channels = if device_channel {
+            self.storage
+                .channel_facts(&enrollment.device_id, MAX_USER_CHANNELS)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let previous = match channels.iter().position(|(key, _)| key.id == enrollment.id) {
+            Some(at) => channels.remove(at).1,
+            None => self
+                .storage
+                .enrollment(&enrollment.id)
+                .await?
+                .and_then(|r| r.facts),
+        };
         let Some(facts) = facts::from_device_information(&answer, enrollment, previous.as_ref())
         else {
             return Ok(());
@@ -850,23 +862,13 @@ impl MdmService {
         if previous.as_ref() != Some(&facts) {
             self.set_facts(&enrollment.id, &facts).await?;
         }
-        if enrollment.id != enrollment.device_id {
+        if !device_channel {
             return Ok(());
         }
-        let mut filter = storage::EnrollmentFilter {
-            device_id: Some(enrollment.device_id.clone()),
-            limit: MAX_USER_CHANNELS,
-            ..storage::EnrollmentFilter::default()
-        };
-        filter.enrolled = None;
-        for user in self.storage.list_enrollments(&filter).await? {
-            if user.key.id == enrollment.id {
-                continue;
-            }
-            let key = &user.key;
+        for (key, stored) in channels {
             let channel = facts::for_channel(facts.clone(), &key.id, &key.device_id, &key.kind);
-            if user.facts.as_ref() != Some(&channel) {
-                self.set_facts(&user.key.id, &channel).await?;
+            if stored.as_ref() != Some(&channel) {
+                self.set_facts(&key.id, &channel).await?;
             }
         }
         Ok(())

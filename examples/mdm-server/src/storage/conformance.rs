@@ -210,6 +210,15 @@ async fn listing_and_paging(s: &dyn Storage) {
     f.enrolled = None;
     f.kind = Some("Device".into());
     assert_eq!(s.list_enrollments(&f).await.unwrap().len(), 1);
+
+    // The facts of a device's channels: the same enrollments as listing them.
+    let channels = s.channel_facts(&device, 100).await.unwrap();
+    let got: Vec<_> = channels.iter().map(|(k, _)| k.id.clone()).collect();
+    assert_eq!(got, ids, "sorted by ID, checked out or not");
+    assert_eq!(channels[1].0, key(&ids[1]));
+    assert!(channels.iter().all(|(_, facts)| facts.is_none()));
+    assert_eq!(s.channel_facts(&device, 2).await.unwrap().len(), 2);
+    assert!(s.channel_facts("nobody", 10).await.unwrap().is_empty());
 }
 
 async fn fifo_and_reports(s: &dyn Storage) {

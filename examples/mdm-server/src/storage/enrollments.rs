@@ -97,6 +97,35 @@ pub trait EnrollmentStore: Send + Sync {
     /// Enrollments matching a filter, in ID order.
     async fn list_enrollments(&self, filter: &EnrollmentFilter) -> Result<Vec<EnrollmentRecord>>;
 
+    /// The key and stored facts of every enrollment on device `device_id` (its device
+    /// channel and its user channels, checked out or not), in ID order, at most `limit`:
+    /// what [`EnrollmentStore::list_enrollments`] gives for that device, without the rest
+    /// of the records. A backend may read only these columns (one query per device
+    /// report, where the full records carry the stored check-ins).
+    async fn channel_facts(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<
+        Vec<(
+            EnrollmentKey,
+            Option<mdm_commands::applicability::DeviceFacts>,
+        )>,
+    > {
+        let mut filter = EnrollmentFilter {
+            device_id: Some(device_id.to_owned()),
+            limit,
+            ..EnrollmentFilter::default()
+        };
+        filter.enrolled = None;
+        Ok(self
+            .list_enrollments(&filter)
+            .await?
+            .into_iter()
+            .map(|r| (r.key, r.facts))
+            .collect())
+    }
+
     /// The SHA-256 fingerprint (hex) of the identity certificate bound to a device channel.
     async fn cert_binding(&self, device_id: &str) -> Result<Option<String>>;
 

@@ -96,20 +96,15 @@ impl EnrollmentStore for SqliteStorage {
         let id = id.to_owned();
         self.with(move |c| {
             let last: Option<i64> = c
-                .query_row(
-                    "SELECT last_seen_at FROM enrollments WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT last_seen_at FROM enrollments WHERE id = ?1")?
+                .query_row(params![id], |r| r.get(0))
                 .optional()?;
             let Some(last) = last else {
                 return Ok(false);
             };
             if last <= now - crate::storage::TOUCH_GRANULARITY {
-                c.execute(
-                    "UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1",
-                    params![id, now],
-                )?;
+                c.prepare_cached("UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1")?
+                    .execute(params![id, now])?;
             }
             Ok(true)
         })
@@ -139,11 +134,9 @@ impl EnrollmentStore for SqliteStorage {
     async fn set_facts(&self, id: &str, facts: &DeviceFacts) -> Result<()> {
         let (id, json) = (id.to_owned(), crate::storage::facts::to_json(facts));
         self.with(move |c| {
-            c.execute(
-                "UPDATE enrollments SET facts = ?2 WHERE id = ?1",
-                params![id, json],
-            )
-            .map(drop)
+            c.prepare_cached("UPDATE enrollments SET facts = ?2 WHERE id = ?1")?
+                .execute(params![id, json])
+                .map(drop)
         })
         .await
     }
@@ -151,11 +144,10 @@ impl EnrollmentStore for SqliteStorage {
     async fn enrollment(&self, id: &str) -> Result<Option<EnrollmentRecord>> {
         let id = id.to_owned();
         self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE id = ?1"),
-                params![id],
-                enrollment_from_row,
-            )
+            c.prepare_cached(&format!(
+                "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE id = ?1"
+            ))?
+            .query_row(params![id], enrollment_from_row)
             .optional()
         })
         .await
@@ -183,10 +175,44 @@ impl EnrollmentStore for SqliteStorage {
                 args.push(Value::Text(a));
                 sql.push_str(&format!(" AND id > ?{}", args.len()));
             }
-            args.push(Value::Integer(i64::from(filter.limit)));
-            sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
-            let mut stmt = c.prepare(&sql)?;
+            // The limit is written into the statement, not bound: SQLite plans with a bound
+            // LIMIT's value, so binding one makes it parse the statement again at every
+            // run, and a literal lets the cached statement be reused.
+            sql.push_str(&format!(" ORDER BY id LIMIT {}", filter.limit));
+            let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(args), enrollment_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn channel_facts(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(EnrollmentKey, Option<DeviceFacts>)>> {
+        let device_id = device_id.to_owned();
+        self.with(move |c| {
+            // The limit is a literal for the statement cache (see `list_enrollments`).
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT id, device_id, kind, udid, user_short_name, user_long_name, facts \
+                 FROM enrollments WHERE device_id = ?1 ORDER BY id LIMIT {limit}"
+            ))?;
+            let rows = stmt.query_map(params![device_id], |r| {
+                let key = EnrollmentKey {
+                    id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    udid: r.get(3)?,
+                    user_short_name: r.get(4)?,
+                    user_long_name: r.get(5)?,
+                };
+                let facts = r
+                    .get::<_, Option<String>>(6)?
+                    .as_deref()
+                    .and_then(crate::storage::facts::from_json);
+                Ok((key, facts))
+            })?;
             rows.collect()
         })
         .await
@@ -195,12 +221,9 @@ impl EnrollmentStore for SqliteStorage {
     async fn cert_binding(&self, device_id: &str) -> Result<Option<String>> {
         let device_id = device_id.to_owned();
         self.with(move |c| {
-            c.query_row(
-                "SELECT fingerprint FROM cert_bindings WHERE device_id = ?1",
-                params![device_id],
-                |r| r.get(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT fingerprint FROM cert_bindings WHERE device_id = ?1")?
+                .query_row(params![device_id], |r| r.get(0))
+                .optional()
         })
         .await
     }
