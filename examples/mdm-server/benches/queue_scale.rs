@@ -73,7 +73,12 @@ fn cpu_time() -> Duration {
             .map(|(_, after)| after.split_whitespace().collect())
             .unwrap_or_default();
         // Fields after the command: state(0) ... utime(11) stime(12).
-        let get = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let get = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         get(11) + get(12)
     }
     let mut total = std::fs::read_to_string("/proc/self/stat")

@@ -158,7 +158,7 @@ impl QueueStore for PostgresStorage {
                  WHERE q.first_sent_at IS NOT NULL AND q.first_sent_at <= $1 \
                  AND (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > $1) \
-                 ORDER BY q.first_sent_at, q.seq LIMIT $2",
+                 ORDER BY q.first_sent_at, q.command LIMIT $2",
                 &[&before, &i64::from(limit)],
             )
             .await
@@ -376,7 +376,7 @@ impl QueueStore for PostgresStorage {
                  WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
                  AND (q.status IS NULL OR q.status = 'NotNow') \
                  AND (c.expires_at IS NULL OR c.expires_at > $2) \
-                 ORDER BY q.priority DESC, q.ready_at, q.seq LIMIT $3"
+                 ORDER BY q.priority DESC, q.ready_at, q.command LIMIT $3"
             ))
             .await
             .map_err(backend)?;
