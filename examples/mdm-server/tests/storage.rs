@@ -31,6 +31,18 @@ async fn next_at(s: &dyn Storage, id: &str, _idle: bool, now: i64) -> Option<Str
         .map(|c| c.uuid)
 }
 
+/// Every command the device is sent from now on, in order, each acknowledged.
+async fn drain(s: &dyn Storage, id: &str, now: i64) -> Vec<String> {
+    let mut order = Vec::new();
+    while let Some(u) = next_at(s, id, true, now).await {
+        s.record_report(id, &u, "Acknowledged", b"ok", now)
+            .await
+            .unwrap();
+        order.push(u);
+    }
+    order
+}
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -256,13 +268,7 @@ async fn sqlite_keeps_old_rows_through_the_queue_migrations() {
     s.enqueue(&cmd("NEW"), &["D".into()], NOW + 10)
         .await
         .unwrap();
-    let mut order = Vec::new();
-    while let Some(u) = next_at(&*s, "D", true, NOW + 20).await {
-        s.record_report("D", &u, "Acknowledged", b"ok", NOW + 20)
-            .await
-            .unwrap();
-        order.push(u);
-    }
+    let order = drain(&*s, "D", NOW + 20).await;
     assert_eq!(order, ["OLD-SENT", "OLD-NOTNOW", "OLD-NEW", "NEW"]);
 }
 
@@ -390,13 +396,7 @@ async fn postgres_keeps_old_rows_through_the_compact_queue_migration() {
     s.enqueue(&cmd("NEW"), &["D".into()], NOW + 10)
         .await
         .unwrap();
-    let mut order = Vec::new();
-    while let Some(u) = next_at(&*s, "D", true, NOW + 20).await {
-        s.record_report("D", &u, "Acknowledged", b"ok", NOW + 20)
-            .await
-            .unwrap();
-        order.push(u);
-    }
+    let order = drain(&*s, "D", NOW + 20).await;
     assert_eq!(
         order,
         ["OLD-URGENT", "OLD-SENT", "OLD-NEW", "OLD-NOTNOW", "NEW"]

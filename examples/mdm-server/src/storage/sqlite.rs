@@ -413,6 +413,19 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(backend)
 }
 
+/// The enrollment key in columns 0 to 5 (`id, device_id, kind, udid, user_short_name,
+/// user_long_name`).
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentKey> {
+    Ok(EnrollmentKey {
+        id: r.get(0)?,
+        device_id: r.get(1)?,
+        kind: r.get(2)?,
+        udid: r.get(3)?,
+        user_short_name: r.get(4)?,
+        user_long_name: r.get(5)?,
+    })
+}
+
 fn enrollment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRecord> {
     let token: Option<Vec<u8>> = r.get(7)?;
     let push_magic: Option<String> = r.get(8)?;
@@ -426,14 +439,7 @@ fn enrollment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentReco
         _ => None,
     };
     Ok(EnrollmentRecord {
-        key: EnrollmentKey {
-            id: r.get(0)?,
-            device_id: r.get(1)?,
-            kind: r.get(2)?,
-            udid: r.get(3)?,
-            user_short_name: r.get(4)?,
-            user_long_name: r.get(5)?,
-        },
+        key: key_from_row(r)?,
         enrolled: r.get(6)?,
         push,
         unlock_token: r.get(10)?,

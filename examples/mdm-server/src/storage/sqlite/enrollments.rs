@@ -199,14 +199,7 @@ impl EnrollmentStore for SqliteStorage {
                  FROM enrollments WHERE device_id = ?1 ORDER BY id LIMIT {limit}"
             ))?;
             let rows = stmt.query_map(params![device_id], |r| {
-                let key = EnrollmentKey {
-                    id: r.get(0)?,
-                    device_id: r.get(1)?,
-                    kind: r.get(2)?,
-                    udid: r.get(3)?,
-                    user_short_name: r.get(4)?,
-                    user_long_name: r.get(5)?,
-                };
+                let key = key_from_row(r)?;
                 let facts = r
                     .get::<_, Option<String>>(6)?
                     .as_deref()
