@@ -154,15 +154,20 @@ pub fn pick<'a>(
     now: Timestamp,
     policy: &Policy,
 ) -> Option<&'a QueueEntry> {
-    entries.iter().find(|e| match state(e, now, policy) {
+    entries.get(pick_index(entries, now, policy)?)
+}
+
+/// Where [`pick`]'s choice is in `entries`.
+pub fn pick_index(entries: &[QueueEntry], now: Timestamp, policy: &Policy) -> Option<usize> {
+    entries.iter().position(|e| match state(e, now, policy) {
         State::Ready | State::InFlight => true,
         State::BackedOff { .. } | State::Stalled | State::Expired => false,
     })
 }
 
-/// Picks the next command of an enrollment and hands it over ([`crate::storage::QueueStore::take`]). A
-/// target that stopped waiting between the two (answered, cancelled elsewhere) is passed
-/// over for the next one.
+/// Picks the next command of an enrollment and hands it over, in one storage call
+/// ([`crate::storage::QueueStore::take_next`] with [`pick`]). A target that stopped waiting
+/// between the two (answered, cancelled elsewhere) is passed over for the next one.
 pub async fn next(
     storage: &dyn Storage,
     id: &str,
@@ -171,37 +176,22 @@ pub async fn next(
 ) -> storage::Result<Option<QueuedCommand>> {
     // The head first: a device with a long queue costs a few rows per request, not its
     // whole queue. Only when nothing in a full head can be sent is the lookahead read.
-    let head = storage.queue(id, now, HEAD).await?;
-    if let Some(command) = take_first(storage, id, &head, now, policy).await? {
-        return Ok(Some(command));
+    let head = storage
+        .take_next(id, now, HEAD, chooser(now, policy))
+        .await?;
+    if head.command.is_some() || head.read < HEAD as usize {
+        return Ok(head.command);
     }
-    if head.len() < HEAD as usize {
-        return Ok(None);
-    }
-    let entries = storage.queue(id, now, LOOKAHEAD).await?;
-    take_first(storage, id, &entries, now, policy).await
+    Ok(storage
+        .take_next(id, now, LOOKAHEAD, chooser(now, policy))
+        .await?
+        .command)
 }
 
-/// Hands over the first of `entries` [`pick`] chooses that is still waiting.
-async fn take_first(
-    storage: &dyn Storage,
-    id: &str,
-    entries: &[QueueEntry],
-    now: Timestamp,
-    policy: &Policy,
-) -> storage::Result<Option<QueuedCommand>> {
-    let mut rest = entries;
-    while let Some(entry) = pick(rest, now, policy) {
-        if let Some(command) = storage.take(id, &entry.uuid, now).await? {
-            return Ok(Some(command));
-        }
-        let at = rest
-            .iter()
-            .position(|e| e.uuid == entry.uuid)
-            .map_or(rest.len(), |i| i + 1);
-        rest = rest.get(at..).unwrap_or_default();
-    }
-    Ok(None)
+/// [`pick_index`] at `now`, for [`crate::storage::QueueStore::take_next`].
+pub fn chooser(now: Timestamp, policy: &Policy) -> storage::Chooser {
+    let policy = *policy;
+    Box::new(move |entries| pick_index(entries, now, &policy))
 }
 
 /// Records the back-off of a target the device answered `NotNow`: ready again after

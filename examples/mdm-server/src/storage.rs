@@ -25,7 +25,7 @@ pub mod conformance;
 mod enrollments;
 pub use enrollments::EnrollmentStore;
 mod queue;
-pub use queue::QueueStore;
+pub use queue::{Chooser, QueueStore, TakenNext};
 mod pushes;
 pub use pushes::PushStore;
 mod ddm;

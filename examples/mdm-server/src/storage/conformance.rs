@@ -446,6 +446,81 @@ async fn queue_primitives(s: &dyn Storage) {
     assert!(s.take(&e, &old.uuid, NOW).await.unwrap().is_some());
 }
 
+/// `take_next`: the head read in queue order, the chosen target handed over (as `take`),
+/// the count of targets read, nothing taken when nothing is chosen.
+async fn take_next_primitive(s: &dyn Storage) {
+    let e = unique("TN");
+    let uuids: Vec<_> = (0..3).map(|i| unique(&format!("TN{i}"))).collect();
+    for u in &uuids {
+        s.enqueue(&cmd(u), std::slice::from_ref(&e), NOW)
+            .await
+            .unwrap();
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let chooser: storage::Chooser = Box::new(move |entries| {
+        log.lock()
+            .unwrap()
+            .push(entries.iter().map(|q| q.uuid.clone()).collect::<Vec<_>>());
+        None
+    });
+    let none = s.take_next(&e, NOW, 2, chooser).await.unwrap();
+    assert_eq!((none.command, none.read), (None, 2));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [uuids[..2].to_vec()],
+        "the head, in order"
+    );
+    assert!(
+        s.waiting_target(&e, &uuids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .sent_at
+            .is_none()
+    );
+
+    // The chosen one (the second) is handed over: sent, in flight, its body returned.
+    let second = s
+        .take_next(&e, NOW + 1, 100, Box::new(|_| Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(second.read, 3);
+    let command = second.command.unwrap();
+    assert_eq!(command.uuid, uuids[1]);
+    assert_eq!(command.request_type, "DeviceInformation");
+    assert_eq!(
+        command.body,
+        format!("<plist>{}</plist>", uuids[1]).into_bytes()
+    );
+    let t = s.waiting_target(&e, &uuids[1]).await.unwrap().unwrap();
+    assert_eq!((t.first_sent_at, t.sent_at), (Some(NOW + 1), Some(NOW + 1)));
+    // Taken again later: first_sent_at stays.
+    s.take_next(&e, NOW + 2, 100, Box::new(|_| Some(1)))
+        .await
+        .unwrap()
+        .command
+        .unwrap();
+    let t = s.waiting_target(&e, &uuids[1]).await.unwrap().unwrap();
+    assert_eq!((t.first_sent_at, t.sent_at), (Some(NOW + 1), Some(NOW + 2)));
+    // A choice past the end takes nothing; answered targets are not read.
+    let past = s
+        .take_next(&e, NOW, 100, Box::new(|_| Some(7)))
+        .await
+        .unwrap();
+    assert_eq!((past.command, past.read), (None, 3));
+    for u in &uuids {
+        s.record_report(&e, u, "Acknowledged", b"ok", NOW)
+            .await
+            .unwrap();
+    }
+    let empty = s
+        .take_next(&e, NOW, 100, Box::new(|_| Some(0)))
+        .await
+        .unwrap();
+    assert_eq!((empty.command, empty.read), (None, 0));
+}
+
 async fn expiry_and_cancel(s: &dyn Storage) {
     let e = unique("EX");
     let (x, y, z) = (unique("X"), unique("Y"), unique("Z"));
@@ -839,6 +914,7 @@ pub async fn run_suite(open: Opener) {
     fifo_and_reports(&*s).await;
     not_now_does_not_starve_or_loop(&*s).await;
     queue_primitives(&*s).await;
+    take_next_primitive(&*s).await;
     expiry_and_cancel(&*s).await;
     bad_reports_and_push_certs(&*s).await;
     bindings_renewals_and_declarations(&*s).await;

@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// Chooses, from waiting targets in queue order, the one to hand over next (its index), or
+/// `None`: the queue rules' [`crate::queue::pick`], given to [`QueueStore::take_next`].
+pub type Chooser = Box<dyn FnMut(&[QueueEntry]) -> Option<usize> + Send>;
+
+/// What [`QueueStore::take_next`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TakenNext {
+    /// The command handed over, if any.
+    pub command: Option<QueuedCommand>,
+    /// How many waiting targets were read (at most the call's `limit`).
+    pub read: usize,
+}
+
+impl TakenNext {
+    /// The outcome of a [`QueueStore::take_next`] that read `read` targets.
+    pub fn new(command: Option<QueuedCommand>, read: usize) -> Self {
+        TakenNext { command, read }
+    }
+}
+
 /// The command queue: the storage primitives the queue rules of [`crate::queue`] are written over (enqueue, take, defer, requeue, reports, cancel, retention).
 #[async_trait]
 pub trait QueueStore: Send + Sync {
@@ -13,6 +34,32 @@ pub trait QueueStore: Send + Sync {
     /// already in flight) and returns the command, or `None` when the target is no longer
     /// waiting (answered, cancelled) or the command has expired.
     async fn take(&self, id: &str, uuid: &str, now: Timestamp) -> Result<Option<QueuedCommand>>;
+
+    /// Reads the first `limit` waiting targets of an enrollment (as [`QueueStore::queue`])
+    /// and hands over (as [`QueueStore::take`]) the one `choose` picks; when that one can no
+    /// longer be taken, `choose` picks again among the targets after it, until it picks
+    /// none. A backend may do it all in one call (one round trip, one transaction); the
+    /// default is [`QueueStore::queue`] and then [`QueueStore::take`].
+    async fn take_next(
+        &self,
+        id: &str,
+        now: Timestamp,
+        limit: u32,
+        mut choose: Chooser,
+    ) -> Result<TakenNext> {
+        let entries = self.queue(id, now, limit).await?;
+        let mut rest = entries.as_slice();
+        while let Some(at) = choose(rest) {
+            let Some(entry) = rest.get(at) else {
+                break;
+            };
+            if let Some(command) = self.take(id, &entry.uuid, now).await? {
+                return Ok(TakenNext::new(Some(command), entries.len()));
+            }
+            rest = rest.get(at + 1..).unwrap_or_default();
+        }
+        Ok(TakenNext::new(None, entries.len()))
+    }
 
     /// Moves a target answered `NotNow` back in the queue: ready again at `ready_at`, no
     /// longer in flight, its `NotNow` count one higher. Returns false when it is not waiting.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::storage::prelude::*;
+use crate::storage::{Chooser, TakenNext};
 
 #[async_trait]
 impl QueueStore for SqliteStorage {
@@ -93,6 +94,68 @@ impl QueueStore for SqliteStorage {
             };
             tx.commit()?;
             Ok(found)
+        })
+        .await
+    }
+
+    async fn take_next(
+        &self,
+        id: &str,
+        now: Timestamp,
+        limit: u32,
+        mut choose: Chooser,
+    ) -> Result<TakenNext> {
+        let id = id.to_owned();
+        // One job on the connection's thread: the head read, then the chosen row updated by
+        // its key (re-checking it still waits, as `take` does) and its body read.
+        self.with(move |c| {
+            let mut head = Vec::new();
+            let mut keys = Vec::new();
+            {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {ENTRY_COLUMNS}, q.seq, q.command \
+                     FROM queue q JOIN commands c ON c.seq = q.command \
+                     WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                     AND (q.status IS NULL OR q.status = 'NotNow') \
+                     AND (c.expires_at IS NULL OR c.expires_at > ?2) \
+                     ORDER BY q.priority DESC, q.ready_at, q.seq LIMIT ?3"
+                ))?;
+                let mut rows = stmt.query(params![id, now, limit])?;
+                while let Some(r) = rows.next()? {
+                    head.push(entry_from_row(r)?);
+                    keys.push((r.get::<_, i64>(10)?, r.get::<_, i64>(11)?));
+                }
+            }
+            let mut from = 0;
+            while let Some(at) = head.get(from..).and_then(&mut choose) {
+                let at = from + at;
+                let (Some(entry), Some(&(seq, command))) = (head.get(at), keys.get(at)) else {
+                    break;
+                };
+                let changed = c
+                    .prepare_cached(
+                        "UPDATE queue SET sent_at = ?2, \
+                         first_sent_at = COALESCE(first_sent_at, ?2) \
+                         WHERE seq = ?1 AND (status IS NULL OR status = 'NotNow')",
+                    )?
+                    .execute(params![seq, now])?;
+                if changed > 0 {
+                    let body = c
+                        .prepare_cached("SELECT body FROM commands WHERE seq = ?1")?
+                        .query_row(params![command], |r| r.get(0))
+                        .optional()?;
+                    if let Some(body) = body {
+                        let command = QueuedCommand {
+                            uuid: entry.uuid.clone(),
+                            request_type: entry.request_type.clone(),
+                            body,
+                        };
+                        return Ok(TakenNext::new(Some(command), head.len()));
+                    }
+                }
+                from = at + 1;
+            }
+            Ok(TakenNext::new(None, head.len()))
         })
         .await
     }
