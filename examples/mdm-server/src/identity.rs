@@ -77,6 +77,24 @@ pub trait IdentityVerifier: Send + Sync + std::fmt::Debug + 'static {
         enrollment: &Enrollment,
         message: Option<&CheckinMessage>,
     ) -> Result<(), IdentityError>;
+
+    /// [`IdentityVerifier::verify`] for a request whose enrollment the caller then notes as
+    /// seen ([`crate::storage::EnrollmentStore::touch`] at `now`). A verifier that reads
+    /// storage may do both in one call and say so: `Some(known)` (whether the enrollment
+    /// exists) when it touched, `None` when the caller must. The default verifies and
+    /// returns `None`.
+    async fn verify_and_touch(
+        &self,
+        request: &DeviceRequest,
+        enrollment: &Enrollment,
+        message: Option<&CheckinMessage>,
+        now: storage::Timestamp,
+    ) -> Result<Option<bool>, IdentityError> {
+        let _ = now;
+        self.verify(request, enrollment, message)
+            .await
+            .map(|()| None)
+    }
 }
 
 /// Accepts every request: for development, or behind a proxy that already checked the
@@ -192,12 +210,15 @@ impl CertificateVerifier {
         }
     }
 
+    /// The check; with `touch_at`, the enrollment is touched in the same storage call as
+    /// the binding is read when the certificate is the one bound (`Some(known)`).
     async fn check(
         &self,
         request: &DeviceRequest,
         enrollment: &Enrollment,
         message: Option<&CheckinMessage>,
-    ) -> Result<(), IdentityError> {
+        touch_at: Option<storage::Timestamp>,
+    ) -> Result<Option<bool>, IdentityError> {
         let cert = if let Some(header) = &request.client_cert {
             mdm_proto::signature::client_certificate_from_header(header)
                 .map_err(|e| IdentityError::unauthenticated(e.to_string()))?
@@ -215,13 +236,26 @@ impl CertificateVerifier {
             .map_err(IdentityError::unauthenticated)?;
         let presented = fingerprint(&der);
         let device = enrollment.device_id.as_str();
-        let bound = self
-            .storage
-            .cert_binding(device)
-            .await
-            .map_err(storage_error)?;
+        let bound = match touch_at {
+            Some(now) => {
+                let (bound, known) = self
+                    .storage
+                    .touch_if_bound(&enrollment.id, device, &presented, now)
+                    .await
+                    .map_err(storage_error)?;
+                if known.is_some() {
+                    return Ok(known);
+                }
+                bound
+            }
+            None => self
+                .storage
+                .cert_binding(device)
+                .await
+                .map_err(storage_error)?,
+        };
         if bound.as_deref() == Some(presented.as_str()) {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(owner) = self
             .storage
@@ -246,7 +280,8 @@ impl CertificateVerifier {
                     Some(old) if &old == b => {
                         return self
                             .rebind(device, bound.clone(), &presented, "renewal", None)
-                            .await;
+                            .await
+                            .map(|()| None);
                     }
                     Some(old) => current = old,
                     None => break,
@@ -295,7 +330,8 @@ impl CertificateVerifier {
             if self.open_enrollment && !exists {
                 return self
                     .rebind(device, None, &presented, "new enrollment (open)", None)
-                    .await;
+                    .await
+                    .map(|()| None);
             }
             return Err(IdentityError::forbidden(if exists {
                 format!(
@@ -335,10 +371,12 @@ impl CertificateVerifier {
             }
             return self
                 .rebind(device, bound, &presented, "re-enrollment", Some(token.id))
-                .await;
+                .await
+                .map(|()| None);
         }
         self.rebind(device, None, &presented, "new enrollment", Some(token.id))
             .await
+            .map(|()| None)
     }
 }
 
@@ -350,12 +388,28 @@ impl IdentityVerifier for CertificateVerifier {
         enrollment: &Enrollment,
         message: Option<&CheckinMessage>,
     ) -> Result<(), IdentityError> {
-        self.check(request, enrollment, message)
+        self.check(request, enrollment, message, None)
             .await
-            .inspect_err(|e| {
-                tracing::warn!(enrollment = %enrollment.id,
-                    message_type = message.map(|m| m.message_type().as_str().to_owned()),
-                    reason = %e.reason, forbidden = e.forbidden, "device identity refused");
-            })
+            .map(drop)
+            .inspect_err(|e| refused(enrollment, message, e))
     }
+
+    async fn verify_and_touch(
+        &self,
+        request: &DeviceRequest,
+        enrollment: &Enrollment,
+        message: Option<&CheckinMessage>,
+        now: storage::Timestamp,
+    ) -> Result<Option<bool>, IdentityError> {
+        self.check(request, enrollment, message, Some(now))
+            .await
+            .inspect_err(|e| refused(enrollment, message, e))
+    }
+}
+
+/// Logs a refusal.
+fn refused(enrollment: &Enrollment, message: Option<&CheckinMessage>, e: &IdentityError) {
+    tracing::warn!(enrollment = %enrollment.id,
+        message_type = message.map(|m| m.message_type().as_str().to_owned()),
+        reason = %e.reason, forbidden = e.forbidden, "device identity refused");
 }

@@ -188,6 +188,71 @@ pub async fn next(
         .command)
 }
 
+/// Records a device's report (not `NotNow`: see [`not_now`]) and then picks and hands over
+/// the next command as [`next`] does, the first part in one storage call
+/// ([`crate::storage::QueueStore::record_report_and_take_next`]).
+pub async fn record_and_next(
+    storage: &dyn Storage,
+    report: &Report<'_>,
+    now: Timestamp,
+    policy: &Policy,
+) -> storage::Result<(storage::ReportOutcome, Option<QueuedCommand>)> {
+    let (outcome, head) = storage
+        .record_report_and_take_next(
+            report.id,
+            report.uuid,
+            report.status,
+            report.body,
+            now,
+            report.events,
+            HEAD,
+            chooser(now, policy),
+        )
+        .await?;
+    if head.command.is_some() || head.read < HEAD as usize {
+        return Ok((outcome, head.command));
+    }
+    let rest = storage
+        .take_next(report.id, now, LOOKAHEAD, chooser(now, policy))
+        .await?;
+    Ok((outcome, rest.command))
+}
+
+/// A device's report on a command, as [`record_and_next`] records it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Report<'a> {
+    /// The enrollment.
+    pub id: &'a str,
+    /// `CommandUUID`.
+    pub uuid: &'a str,
+    /// The status reported.
+    pub status: &'a str,
+    /// The raw report.
+    pub body: &'a [u8],
+    /// Events to store with it.
+    pub events: &'a [crate::events::Event],
+}
+
+impl<'a> Report<'a> {
+    /// A report of `id` on `uuid`, with no events.
+    pub fn new(id: &'a str, uuid: &'a str, status: &'a str, body: &'a [u8]) -> Self {
+        Report {
+            id,
+            uuid,
+            status,
+            body,
+            events: &[],
+        }
+    }
+
+    /// This report with events to store with it.
+    pub fn with_events(mut self, events: &'a [crate::events::Event]) -> Self {
+        self.events = events;
+        self
+    }
+}
+
 /// [`pick_index`] at `now`, for [`crate::storage::QueueStore::take_next`].
 pub fn chooser(now: Timestamp, policy: &Policy) -> storage::Chooser {
     let policy = *policy;

@@ -587,6 +587,33 @@ fn plist_reply(dict: Dictionary) -> Result<Reply, ServiceError> {
         .map_err(|e| ServiceError::BadRequest(e.to_string()))
 }
 
+/// A refused identity as the service's error: `403` when the sender proved who it is, else
+/// `401`.
+fn identity_refused(e: crate::identity::IdentityError) -> ServiceError {
+    if e.forbidden {
+        ServiceError::Forbidden(e.to_string())
+    } else {
+        ServiceError::Unauthorized(e.to_string())
+    }
+}
+
+/// The answer that hands `command` (if any) to enrollment `id`.
+fn sending(id: &str, command: Option<storage::QueuedCommand>) -> Reply {
+    match command {
+        Some(command) => {
+            tracing::debug!(enrollment = id, uuid = %command.uuid,
+                request_type = %command.request_type, "sending command");
+            Reply::Plist(command.body)
+        }
+        None => Reply::Empty,
+    }
+}
+
+/// The refusal of a request naming an enrollment that does not exist.
+fn unknown_enrollment(enrollment: &Enrollment) -> ServiceError {
+    ServiceError::Forbidden(format!("unknown enrollment `{}`", enrollment.id))
+}
+
 fn truncated(body: &[u8]) -> Vec<u8> {
     truncated_to(body, BAD_BODY_KEPT)
 }
@@ -730,28 +757,20 @@ impl MdmService {
         self.verifier
             .verify(request, enrollment, message)
             .await
-            .map_err(|e| {
-                if e.forbidden {
-                    ServiceError::Forbidden(e.to_string())
-                } else {
-                    ServiceError::Unauthorized(e.to_string())
-                }
-            })
+            .map_err(identity_refused)
     }
 
     /// Refuses unknown enrollments, and notes that a known one was seen.
     async fn known(&self, enrollment: &Enrollment) -> Result<(), ServiceError> {
         match self.storage.touch(&enrollment.id, storage::now()).await? {
             true => Ok(()),
-            false => Err(ServiceError::Forbidden(format!(
-                "unknown enrollment `{}`",
-                enrollment.id
-            ))),
+            false => Err(unknown_enrollment(enrollment)),
         }
     }
 
     /// Records a non-idle report, and keeps the device facts a `DeviceInformation` answer
-    /// tells.
+    /// tells. Returns the answer when it picked the next command with the report (in one
+    /// storage call: every status but `NotNow`, whose back-off comes first).
     async fn record(
         &self,
         request: &DeviceRequest,
@@ -759,7 +778,7 @@ impl MdmService {
         enrollment: &Enrollment,
         status: &CommandStatus,
         now: storage::Timestamp,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<Reply>, ServiceError> {
         let id = enrollment.id.as_str();
         let Some(uuid) = &report.command_uuid else {
             self.bad_report(&BadReport::new(
@@ -770,15 +789,26 @@ impl MdmService {
                 now,
             ))
             .await?;
-            return Ok(());
+            return Ok(None);
         };
         let events = self.events(|| {
             crate::events::connect(enrollment, status.as_str(), Some(uuid), &request.body, now)
         });
-        let outcome = self
-            .storage
-            .record_report_with_events(id, uuid, status.as_str(), &request.body, now, &events)
-            .await?;
+        let (outcome, next) = if *status == CommandStatus::NotNow {
+            let outcome = self
+                .storage
+                .record_report_with_events(id, uuid, status.as_str(), &request.body, now, &events)
+                .await?;
+            (outcome, None)
+        } else {
+            // The next command is in flight from here: should what follows fail, it is sent
+            // again at the device's next request.
+            let recorded =
+                queue::Report::new(id, uuid, status.as_str(), &request.body).with_events(&events);
+            let (outcome, next) =
+                queue::record_and_next(self.storage.as_ref(), &recorded, now, &self.policy).await?;
+            (outcome, Some(next))
+        };
         self.wake_outbox(&events);
         tracing::info!(enrollment = id, uuid = %uuid,
             status = status.as_str(), ?outcome, "command report");
@@ -816,7 +846,7 @@ impl MdmService {
             }
             _ => {}
         }
-        Ok(())
+        Ok(next.map(|command| sending(id, command)))
     }
 
     /// Keeps the facts of an acknowledged `DeviceInformation` answer (the one command whose
@@ -1061,16 +1091,8 @@ impl MdmService {
 
     async fn next(&self, id: &str) -> Result<Reply, ServiceError> {
         let now = storage::now();
-        Ok(
-            match queue::next(self.storage.as_ref(), id, now, &self.policy).await? {
-                Some(command) => {
-                    tracing::debug!(enrollment = id, uuid = %command.uuid,
-                        request_type = %command.request_type, "sending command");
-                    Reply::Plist(command.body)
-                }
-                None => Reply::Empty,
-            },
-        )
+        let command = queue::next(self.storage.as_ref(), id, now, &self.policy).await?;
+        Ok(sending(id, command))
     }
 }
 
@@ -1321,13 +1343,22 @@ impl Service for MdmService {
         let enrollment = report
             .enrollment()
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-        self.verify(request, &enrollment, None).await?;
+        // The identity check and the touch in one storage call when the verifier can.
+        let touched = self
+            .verifier
+            .verify_and_touch(request, &enrollment, None, storage::now())
+            .await
+            .map_err(identity_refused)?;
         let span = tracing::Span::current();
         span.record("enrollment", tracing::field::display(&enrollment.id));
         if let Some(uuid) = &report.command_uuid {
             span.record("command_uuid", tracing::field::display(uuid));
         }
-        self.known(&enrollment).await?;
+        match touched {
+            Some(true) => {}
+            Some(false) => return Err(unknown_enrollment(&enrollment)),
+            None => self.known(&enrollment).await?,
+        }
         let now = storage::now();
         let id = enrollment.id.as_str();
         if report.status == CommandStatus::Idle {
@@ -1341,9 +1372,11 @@ impl Service for MdmService {
                 )
             });
             self.append(events).await?;
-        } else {
-            self.record(request, report, &enrollment, &report.status, now)
-                .await?;
+        } else if let Some(reply) = self
+            .record(request, report, &enrollment, &report.status, now)
+            .await?
+        {
+            return Ok(reply);
         }
         self.next(id).await
     }

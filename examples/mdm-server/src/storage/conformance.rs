@@ -519,6 +519,30 @@ async fn take_next_primitive(s: &dyn Storage) {
         .await
         .unwrap();
     assert_eq!((empty.command, empty.read), (None, 0));
+
+    // record_report_and_take_next: the report recorded, then the next one handed over.
+    let (a, b) = (unique("RA"), unique("RB"));
+    for u in [&a, &b] {
+        s.enqueue(&cmd(u), std::slice::from_ref(&e), NOW)
+            .await
+            .unwrap();
+    }
+    let (outcome, next) = s
+        .record_report_and_take_next(&e, &a, "Acknowledged", b"ack", NOW, &[], 8, {
+            Box::new(|entries| entries.iter().position(|q| q.sent_at.is_none()))
+        })
+        .await
+        .unwrap();
+    assert_eq!((outcome, next.read), (ReportOutcome::Recorded, 1));
+    assert_eq!(next.command.unwrap().uuid, b);
+    let rec = s.command(&a, NOW).await.unwrap().unwrap();
+    assert_eq!(rec.targets[0].status, "Acknowledged");
+    assert_eq!(rec.targets[0].report.as_deref(), Some(&b"ack"[..]));
+    let (outcome, next) = s
+        .record_report_and_take_next(&e, &a, "Error", b"late", NOW, &[], 8, Box::new(|_| None))
+        .await
+        .unwrap();
+    assert_eq!((outcome, next.command), (ReportOutcome::Repeated, None));
 }
 
 async fn expiry_and_cancel(s: &dyn Storage) {
@@ -643,6 +667,42 @@ async fn bindings_renewals_and_declarations(s: &dyn Storage) {
         Some(device.as_str())
     );
     assert_eq!(s.cert_owner(&fp1).await.unwrap(), None);
+    // touch_if_bound: the binding, and the touch only when it is the one presented.
+    s.authenticate(&key(&device), b"auth", NOW).await.unwrap();
+    let later = NOW + 2 * storage::TOUCH_GRANULARITY;
+    assert_eq!(
+        s.touch_if_bound(&device, &device, &fp1, later)
+            .await
+            .unwrap(),
+        (Some(fp2.clone()), None)
+    );
+    assert_eq!(
+        s.enrollment(&device).await.unwrap().unwrap().last_seen_at,
+        NOW,
+        "not touched with another certificate"
+    );
+    assert_eq!(
+        s.touch_if_bound(&device, &device, &fp2, later)
+            .await
+            .unwrap(),
+        (Some(fp2.clone()), Some(true))
+    );
+    assert_eq!(
+        s.enrollment(&device).await.unwrap().unwrap().last_seen_at,
+        later
+    );
+    let user = format!("{device}:user");
+    assert_eq!(
+        s.touch_if_bound(&user, &device, &fp2, later).await.unwrap(),
+        (Some(fp2.clone()), Some(false)),
+        "bound, but no such enrollment"
+    );
+    assert_eq!(
+        s.touch_if_bound(&device, &unique("UNBOUND"), &fp2, later)
+            .await
+            .unwrap(),
+        (None, None)
+    );
     // A certificate bound to one device is never bound to another.
     let other = unique("OTHER");
     assert_eq!(

@@ -129,6 +129,25 @@ pub trait EnrollmentStore: Send + Sync {
     /// The SHA-256 fingerprint (hex) of the identity certificate bound to a device channel.
     async fn cert_binding(&self, device_id: &str) -> Result<Option<String>>;
 
+    /// [`EnrollmentStore::cert_binding`] of `device_id` and, only when it is `fingerprint`,
+    /// [`EnrollmentStore::touch`] of `id`: the binding, and whether `id` exists (`None`
+    /// when the binding is not `fingerprint` and nothing was touched). A backend may do
+    /// both in one call; the default calls one, then the other.
+    async fn touch_if_bound(
+        &self,
+        id: &str,
+        device_id: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<(Option<String>, Option<bool>)> {
+        let bound = self.cert_binding(device_id).await?;
+        if bound.as_deref() != Some(fingerprint) {
+            return Ok((bound, None));
+        }
+        let known = self.touch(id, now).await?;
+        Ok((bound, Some(known)))
+    }
+
     /// The device channel a certificate (SHA-256 fingerprint, hex) is bound to, if any.
     async fn cert_owner(&self, fingerprint: &str) -> Result<Option<String>>;
 

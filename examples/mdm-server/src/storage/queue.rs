@@ -92,6 +92,31 @@ pub trait QueueStore: Send + Sync {
         events: &[Event],
     ) -> Result<ReportOutcome>;
 
+    /// [`QueueStore::record_report_with_events`] and then [`QueueStore::take_next`] for the
+    /// same enrollment, in one call (one round trip and one transaction for a backend that
+    /// can; the default calls one, then the other). Not for a `NotNow` report: its back-off
+    /// is recorded before the next command is picked.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the two calls' arguments, which share `id` and `now`"
+    )]
+    async fn record_report_and_take_next(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &str,
+        report: &[u8],
+        now: Timestamp,
+        events: &[Event],
+        limit: u32,
+        choose: Chooser,
+    ) -> Result<(ReportOutcome, TakenNext)> {
+        let outcome = self
+            .record_report_with_events(id, uuid, status, report, now, events)
+            .await?;
+        Ok((outcome, self.take_next(id, now, limit, choose).await?))
+    }
+
     /// [`QueueStore::record_report_with_events`] without events.
     async fn record_report(
         &self,

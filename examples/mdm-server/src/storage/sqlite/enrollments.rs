@@ -94,21 +94,7 @@ impl EnrollmentStore for SqliteStorage {
 
     async fn touch(&self, id: &str, now: Timestamp) -> Result<bool> {
         let id = id.to_owned();
-        self.with(move |c| {
-            let last: Option<i64> = c
-                .prepare_cached("SELECT last_seen_at FROM enrollments WHERE id = ?1")?
-                .query_row(params![id], |r| r.get(0))
-                .optional()?;
-            let Some(last) = last else {
-                return Ok(false);
-            };
-            if last <= now - crate::storage::TOUCH_GRANULARITY {
-                c.prepare_cached("UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1")?
-                    .execute(params![id, now])?;
-            }
-            Ok(true)
-        })
-        .await
+        self.with(move |c| touch_on(c, &id, now)).await
     }
 
     async fn set_bootstrap_token_with_events(
@@ -217,6 +203,28 @@ impl EnrollmentStore for SqliteStorage {
             c.prepare_cached("SELECT fingerprint FROM cert_bindings WHERE device_id = ?1")?
                 .query_row(params![device_id], |r| r.get(0))
                 .optional()
+        })
+        .await
+    }
+
+    async fn touch_if_bound(
+        &self,
+        id: &str,
+        device_id: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<(Option<String>, Option<bool>)> {
+        let (id, device_id, fingerprint) =
+            (id.to_owned(), device_id.to_owned(), fingerprint.to_owned());
+        self.with(move |c| {
+            let bound: Option<String> = c
+                .prepare_cached("SELECT fingerprint FROM cert_bindings WHERE device_id = ?1")?
+                .query_row(params![device_id], |r| r.get(0))
+                .optional()?;
+            if bound.as_deref() != Some(fingerprint.as_str()) {
+                return Ok((bound, None));
+            }
+            Ok((bound, Some(touch_on(c, &id, now)?)))
         })
         .await
     }
@@ -542,4 +550,20 @@ impl EnrollmentStore for SqliteStorage {
         })
         .await
     }
+}
+
+/// [`EnrollmentStore::touch`] on the connection.
+fn touch_on(c: &Connection, id: &str, now: Timestamp) -> rusqlite::Result<bool> {
+    let last: Option<i64> = c
+        .prepare_cached("SELECT last_seen_at FROM enrollments WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))
+        .optional()?;
+    let Some(last) = last else {
+        return Ok(false);
+    };
+    if last <= now - crate::storage::TOUCH_GRANULARITY {
+        c.prepare_cached("UPDATE enrollments SET last_seen_at = ?2 WHERE id = ?1")?
+            .execute(params![id, now])?;
+    }
+    Ok(true)
 }

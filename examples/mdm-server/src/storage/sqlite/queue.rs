@@ -106,58 +106,9 @@ impl QueueStore for SqliteStorage {
         mut choose: Chooser,
     ) -> Result<TakenNext> {
         let id = id.to_owned();
-        // One job on the connection's thread: the head read, then the chosen row updated by
-        // its key (re-checking it still waits, as `take` does) and its body read.
-        self.with(move |c| {
-            let mut head = Vec::new();
-            let mut keys = Vec::new();
-            {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {ENTRY_COLUMNS}, q.seq, q.command \
-                     FROM queue q JOIN commands c ON c.seq = q.command \
-                     WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
-                     AND (q.status IS NULL OR q.status = 'NotNow') \
-                     AND (c.expires_at IS NULL OR c.expires_at > ?2) \
-                     ORDER BY q.priority DESC, q.ready_at, q.seq LIMIT ?3"
-                ))?;
-                let mut rows = stmt.query(params![id, now, limit])?;
-                while let Some(r) = rows.next()? {
-                    head.push(entry_from_row(r)?);
-                    keys.push((r.get::<_, i64>(10)?, r.get::<_, i64>(11)?));
-                }
-            }
-            let mut from = 0;
-            while let Some(at) = head.get(from..).and_then(&mut choose) {
-                let at = from + at;
-                let (Some(entry), Some(&(seq, command))) = (head.get(at), keys.get(at)) else {
-                    break;
-                };
-                let changed = c
-                    .prepare_cached(
-                        "UPDATE queue SET sent_at = ?2, \
-                         first_sent_at = COALESCE(first_sent_at, ?2) \
-                         WHERE seq = ?1 AND (status IS NULL OR status = 'NotNow')",
-                    )?
-                    .execute(params![seq, now])?;
-                if changed > 0 {
-                    let body = c
-                        .prepare_cached("SELECT body FROM commands WHERE seq = ?1")?
-                        .query_row(params![command], |r| r.get(0))
-                        .optional()?;
-                    if let Some(body) = body {
-                        let command = QueuedCommand {
-                            uuid: entry.uuid.clone(),
-                            request_type: entry.request_type.clone(),
-                            body,
-                        };
-                        return Ok(TakenNext::new(Some(command), head.len()));
-                    }
-                }
-                from = at + 1;
-            }
-            Ok(TakenNext::new(None, head.len()))
-        })
-        .await
+        // One job on the connection's thread.
+        self.with(move |c| take_next_on(c, &id, now, limit, &mut choose))
+            .await
     }
 
     async fn defer(&self, id: &str, uuid: &str, ready_at: Timestamp) -> Result<bool> {
@@ -265,36 +216,38 @@ impl QueueStore for SqliteStorage {
         );
         self.with(move |c| {
             let tx = c.transaction()?;
-            let takes_cancelled = status != crate::storage::STATUS_NOT_NOW;
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE queue SET status = ?3, report = ?4, updated_at = ?5 \
-                     WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
-                     AND command = (SELECT seq FROM commands WHERE uuid = ?2) \
-                     AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND ?6))",
-                )?
-                .execute(params![id, uuid, status, report, now, takes_cancelled])?;
-            let outcome = if changed > 0 {
-                ReportOutcome::Recorded
-            } else {
-                let exists = tx
-                    .query_row(
-                        "SELECT 1 FROM queue \
-                         WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
-                         AND command = (SELECT seq FROM commands WHERE uuid = ?2)",
-                        params![id, uuid],
-                        |_| Ok(()),
-                    )
-                    .optional()?;
-                if exists.is_some() {
-                    ReportOutcome::Repeated
-                } else {
-                    ReportOutcome::UnknownCommand
-                }
-            };
-            insert_events(&tx, &events)?;
+            let outcome = record_on(&tx, &id, &uuid, &status, &report, now, &events)?;
             tx.commit()?;
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn record_report_and_take_next(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &str,
+        report: &[u8],
+        now: Timestamp,
+        events: &[Event],
+        limit: u32,
+        mut choose: Chooser,
+    ) -> Result<(ReportOutcome, TakenNext)> {
+        let (id, uuid, status, report, events) = (
+            id.to_owned(),
+            uuid.to_owned(),
+            status.to_owned(),
+            report.to_vec(),
+            events.to_vec(),
+        );
+        // One job, one transaction: the report's write and the next command's commit once.
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let outcome = record_on(&tx, &id, &uuid, &status, &report, now, &events)?;
+            let next = take_next_on(&tx, &id, now, limit, &mut choose)?;
+            tx.commit()?;
+            Ok((outcome, next))
         })
         .await
     }
@@ -500,4 +453,103 @@ impl QueueStore for SqliteStorage {
         })
         .await
     }
+}
+
+/// [`QueueStore::take_next`] on the connection: the head read, then the chosen row updated
+/// by its key (re-checking that it still waits, as `take` does) and its body read.
+fn take_next_on(
+    c: &Connection,
+    id: &str,
+    now: Timestamp,
+    limit: u32,
+    choose: &mut Chooser,
+) -> rusqlite::Result<TakenNext> {
+    let mut head = Vec::new();
+    let mut keys = Vec::new();
+    {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS}, q.seq, q.command \
+             FROM queue q JOIN commands c ON c.seq = q.command \
+             WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+             AND (q.status IS NULL OR q.status = 'NotNow') \
+             AND (c.expires_at IS NULL OR c.expires_at > ?2) \
+             ORDER BY q.priority DESC, q.ready_at, q.seq LIMIT ?3"
+        ))?;
+        let mut rows = stmt.query(params![id, now, limit])?;
+        while let Some(r) = rows.next()? {
+            head.push(entry_from_row(r)?);
+            keys.push((r.get::<_, i64>(10)?, r.get::<_, i64>(11)?));
+        }
+    }
+    let mut from = 0;
+    while let Some(at) = head.get(from..).and_then(&mut *choose) {
+        let at = from + at;
+        let (Some(entry), Some(&(seq, command))) = (head.get(at), keys.get(at)) else {
+            break;
+        };
+        let changed = c
+            .prepare_cached(
+                "UPDATE queue SET sent_at = ?2, \
+                 first_sent_at = COALESCE(first_sent_at, ?2) \
+                 WHERE seq = ?1 AND (status IS NULL OR status = 'NotNow')",
+            )?
+            .execute(params![seq, now])?;
+        if changed > 0 {
+            let body = c
+                .prepare_cached("SELECT body FROM commands WHERE seq = ?1")?
+                .query_row(params![command], |r| r.get(0))
+                .optional()?;
+            if let Some(body) = body {
+                let command = QueuedCommand {
+                    uuid: entry.uuid.clone(),
+                    request_type: entry.request_type.clone(),
+                    body,
+                };
+                return Ok(TakenNext::new(Some(command), head.len()));
+            }
+        }
+        from = at + 1;
+    }
+    Ok(TakenNext::new(None, head.len()))
+}
+
+/// [`QueueStore::record_report_with_events`] in the caller's transaction.
+fn record_on(
+    tx: &Connection,
+    id: &str,
+    uuid: &str,
+    status: &str,
+    report: &[u8],
+    now: Timestamp,
+    events: &[Event],
+) -> rusqlite::Result<ReportOutcome> {
+    let takes_cancelled = status != crate::storage::STATUS_NOT_NOW;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE queue SET status = ?3, report = ?4, updated_at = ?5 \
+             WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+             AND command = (SELECT seq FROM commands WHERE uuid = ?2) \
+             AND (status IS NULL OR status = 'NotNow' OR (status = 'Cancelled' AND ?6))",
+        )?
+        .execute(params![id, uuid, status, report, now, takes_cancelled])?;
+    let outcome = if changed > 0 {
+        ReportOutcome::Recorded
+    } else {
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM queue \
+                 WHERE target = (SELECT ref FROM queue_targets WHERE enrollment_id = ?1) \
+                 AND command = (SELECT seq FROM commands WHERE uuid = ?2)",
+                params![id, uuid],
+                |_| Ok(()),
+            )
+            .optional()?;
+        if exists.is_some() {
+            ReportOutcome::Repeated
+        } else {
+            ReportOutcome::UnknownCommand
+        }
+    };
+    insert_events(tx, events)?;
+    Ok(outcome)
 }
