@@ -18,7 +18,9 @@
 //!
 //! Environment: `QS_ENROLLMENTS` (10000), `QS_POINTS` (`0,100000,1000000`), `QS_SAMPLES`
 //! (500 connections per size), `QS_RATE_ROWS` (20000), `QS_ANSWERED` (1000), `QS_TASKS` (4
-//! enqueuing tasks).
+//! enqueuing tasks), `QS_STATEMENTS` (on PostgreSQL with `pg_stat_statements` loaded: `1`
+//! prints, after each size's connections, the statements they ran with their calls, mean
+//! time and shared blocks hit / read / dirtied per call).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mdm_server::app::{Config, Server};
@@ -183,6 +185,51 @@ async fn bytes_per_row(url: &str) -> (f64, f64) {
     }
 }
 
+/// With `QS_STATEMENTS=1` on PostgreSQL: `pg_stat_statements` is emptied (`reset`) or the
+/// statements run since are printed, most total time first. Nothing when the extension is
+/// not loaded.
+async fn statements(url: &str, reset: bool) {
+    if url.starts_with("sqlite:") || env("QS_STATEMENTS", "0") != "1" {
+        return;
+    }
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    if reset {
+        if let Err(e) = c.batch_execute("SELECT pg_stat_statements_reset()").await {
+            eprintln!("QS_STATEMENTS: {e}");
+        }
+        return;
+    }
+    let Ok(rows) = c
+        .query(
+            "SELECT calls, mean_exec_time, shared_blks_hit::float8 / calls, \
+             shared_blks_read::float8 / calls, shared_blks_dirtied::float8 / calls, \
+             shared_blks_written::float8 / calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM pg_stat_statements WHERE calls > 0 AND query NOT LIKE '%pg_stat_statements%' \
+             ORDER BY total_exec_time DESC LIMIT 8",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    eprintln!("| calls | mean ms | hit/call | read/call | dirtied/call | written/call | statement |");
+    for r in rows {
+        eprintln!(
+            "| {} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} | `{}` |",
+            r.get::<_, i64>(0),
+            r.get::<_, f64>(1),
+            r.get::<_, f64>(2),
+            r.get::<_, f64>(3),
+            r.get::<_, f64>(4),
+            r.get::<_, f64>(5),
+            r.get::<_, String>(6),
+        );
+    }
+}
+
 /// One command to every enrollment; rows/s.
 async fn bulk(s: &Arc<dyn Storage>, enrollments: usize, n: usize, now: i64) -> f64 {
     let targets: Vec<String> = (0..enrollments).map(udid).collect();
@@ -335,6 +382,7 @@ async fn main() {
         let bulk_rate = bulk(&s, enrollments, n, now).await;
         queued = below + rate_rows + enrollments;
         let (bytes, with_targets) = bytes_per_row(&url).await;
+        statements(&url, true).await;
         let mut idle = Vec::with_capacity(samples);
         let mut ack = Vec::with_capacity(samples);
         for k in 0..samples {
@@ -343,6 +391,7 @@ async fn main() {
             idle.push(i);
             ack.push(a);
         }
+        statements(&url, false).await;
         idle.sort();
         ack.sort();
         println!(
