@@ -196,24 +196,47 @@ async fn statements(url: &str, reset: bool) {
         .await
         .unwrap();
     tokio::spawn(conn);
-    if reset {
-        if let Err(e) = c.batch_execute("SELECT pg_stat_statements_reset()").await {
-            eprintln!("QS_STATEMENTS: {e}");
-        }
-        return;
-    }
-    let Ok(rows) = c
-        .query(
-            "SELECT calls, mean_exec_time, shared_blks_hit::float8 / calls, \
-             shared_blks_read::float8 / calls, shared_blks_dirtied::float8 / calls, \
-             shared_blks_written::float8 / calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
-             FROM pg_stat_statements WHERE calls > 0 AND query NOT LIKE '%pg_stat_statements%' \
-             ORDER BY total_exec_time DESC LIMIT 8",
+    // The extension's schema is not on the bench's search path.
+    let schema: Option<String> = c
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'",
             &[],
         )
         .await
-    else {
+        .ok()
+        .flatten()
+        .map(|r| r.get(0));
+    let Some(schema) = schema else {
+        eprintln!("QS_STATEMENTS: no pg_stat_statements extension in this database");
         return;
+    };
+    if reset {
+        let reset = format!("SELECT \"{schema}\".pg_stat_statements_reset()");
+        if let Err(e) = c.batch_execute(&reset).await {
+            eprintln!("QS_STATEMENTS: {e:?}");
+        }
+        return;
+    }
+    let rows = c
+        .query(
+            &format!(
+                "SELECT calls, mean_exec_time, shared_blks_hit::float8 / calls, \
+             shared_blks_read::float8 / calls, shared_blks_dirtied::float8 / calls, \
+             shared_blks_written::float8 / calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM \"{schema}\".pg_stat_statements \
+             WHERE calls > 0 AND query NOT LIKE '%pg_stat_statements%' \
+             ORDER BY total_exec_time DESC LIMIT 8"
+            ),
+            &[],
+        )
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("QS_STATEMENTS: {e:?}");
+            return;
+        }
     };
     eprintln!("| calls | mean ms | hit/call | read/call | dirtied/call | written/call | statement |");
     for r in rows {
@@ -383,6 +406,8 @@ async fn main() {
         queued = below + rate_rows + enrollments;
         let (bytes, with_targets) = bytes_per_row(&url).await;
         statements(&url, true).await;
+        let cpu = cpu_time();
+        let started = Instant::now();
         let mut idle = Vec::with_capacity(samples);
         let mut ack = Vec::with_capacity(samples);
         for k in 0..samples {
@@ -391,6 +416,12 @@ async fn main() {
             idle.push(i);
             ack.push(a);
         }
+        let wall_us = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+        let cpu_us = (cpu_time() - cpu).as_secs_f64() * 1e6 / samples as f64;
+        eprintln!(
+            "{queued} rows: per connection (Idle + Acknowledged) {wall_us:.0} µs wall, \
+             {cpu_us:.0} µs CPU (this process and PostgreSQL's)"
+        );
         statements(&url, false).await;
         idle.sort();
         ack.sort();
