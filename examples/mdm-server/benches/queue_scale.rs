@@ -66,32 +66,58 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
-/// CPU time (user + system) of this process and of every PostgreSQL process on the
-/// machine, from /proc (Linux; zero elsewhere): the storage's work whichever store it is.
+/// The PostgreSQL server's main process when it runs on this machine (the parent of a
+/// backend of ours), so [`cpu_time`] counts that server's processes only, not another
+/// cluster's on the same machine.
+static POSTMASTER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// A field of /proc/PID/stat after the command: state(0), ppid(1) ... utime(11) stime(12).
+fn stat_field(stat: &str, i: usize) -> u64 {
+    stat.rsplit_once(')')
+        .and_then(|(_, after)| after.split_whitespace().nth(i))
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Notes the server's main process (see [`POSTMASTER`]).
+async fn find_postmaster(url: &str) {
+    let Ok((c, conn)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await else {
+        return;
+    };
+    tokio::spawn(conn);
+    let Ok(row) = c.query_one("SELECT pg_backend_pid()", &[]).await else {
+        return;
+    };
+    let backend: i32 = row.get(0);
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{backend}/stat")) {
+        let _ = POSTMASTER.set(stat_field(&stat, 1));
+    }
+}
+
+/// CPU time (user + system) of this process and of the PostgreSQL server's processes (those
+/// of [`POSTMASTER`] when known, else every PostgreSQL process on the machine), from /proc
+/// (Linux; zero elsewhere): the storage's work whichever store it is.
 fn cpu_time() -> Duration {
     fn ticks(stat: &str) -> u64 {
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, after)| after.split_whitespace().collect())
-            .unwrap_or_default();
-        // Fields after the command: state(0) ... utime(11) stime(12).
-        let get = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        get(11) + get(12)
+        stat_field(stat, 11) + stat_field(stat, 12)
     }
+    let postmaster = POSTMASTER.get().copied();
     let mut total = std::fs::read_to_string("/proc/self/stat")
         .map(|s| ticks(&s))
         .unwrap_or(0);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         if comm.starts_with("postgres") {
-            total += std::fs::read_to_string(entry.path().join("stat"))
-                .map(|s| ticks(&s))
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let pid = entry
+                .file_name()
+                .to_string_lossy()
+                .parse::<u64>()
                 .unwrap_or(0);
+            let ours = postmaster.is_none_or(|p| p == pid || p == stat_field(&stat, 1));
+            if ours {
+                total += ticks(&stat);
+            }
         }
     }
     Duration::from_millis(total * 10)
@@ -238,7 +264,9 @@ async fn statements(url: &str, reset: bool) {
             return;
         }
     };
-    eprintln!("| calls | mean ms | hit/call | read/call | dirtied/call | written/call | statement |");
+    eprintln!(
+        "| calls | mean ms | hit/call | read/call | dirtied/call | written/call | statement |"
+    );
     for r in rows {
         eprintln!(
             "| {} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} | `{}` |",
@@ -363,6 +391,9 @@ async fn main() {
         (target.clone(), "PostgreSQL")
     };
     let s = storage::open(&url).await.unwrap();
+    if !url.starts_with("sqlite:") {
+        find_postmaster(&url).await;
+    }
     let started = Instant::now();
     for n in 0..enrollments {
         let id = udid(n);
@@ -406,7 +437,7 @@ async fn main() {
         queued = below + rate_rows + enrollments;
         let (bytes, with_targets) = bytes_per_row(&url).await;
         statements(&url, true).await;
-        let cpu = cpu_time();
+        let conn_cpu = cpu_time();
         let started = Instant::now();
         let mut idle = Vec::with_capacity(samples);
         let mut ack = Vec::with_capacity(samples);
@@ -417,10 +448,10 @@ async fn main() {
             ack.push(a);
         }
         let wall_us = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
-        let cpu_us = (cpu_time() - cpu).as_secs_f64() * 1e6 / samples as f64;
+        let conn_cpu_us = (cpu_time() - conn_cpu).as_secs_f64() * 1e6 / samples as f64;
         eprintln!(
             "{queued} rows: per connection (Idle + Acknowledged) {wall_us:.0} µs wall, \
-             {cpu_us:.0} µs CPU (this process and PostgreSQL's)"
+             {conn_cpu_us:.0} µs CPU (this process and PostgreSQL's)"
         );
         statements(&url, false).await;
         idle.sort();
