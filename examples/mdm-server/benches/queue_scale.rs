@@ -18,7 +18,9 @@
 //!
 //! Environment: `QS_ENROLLMENTS` (10000), `QS_POINTS` (`0,100000,1000000`), `QS_SAMPLES`
 //! (500 connections per size), `QS_RATE_ROWS` (20000), `QS_ANSWERED` (1000), `QS_TASKS` (4
-//! enqueuing tasks).
+//! enqueuing tasks), `QS_STATEMENTS` (on PostgreSQL with `pg_stat_statements` loaded: `1`
+//! prints, after each size's connections, the statements they ran with their calls, mean
+//! time and shared blocks hit / read / dirtied per call).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mdm_server::app::{Config, Server};
@@ -64,32 +66,58 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
-/// CPU time (user + system) of this process and of every PostgreSQL process on the
-/// machine, from /proc (Linux; zero elsewhere): the storage's work whichever store it is.
+/// The PostgreSQL server's main process when it runs on this machine (the parent of a
+/// backend of ours), so [`cpu_time`] counts that server's processes only, not another
+/// cluster's on the same machine.
+static POSTMASTER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// A field of /proc/PID/stat after the command: state(0), ppid(1) ... utime(11) stime(12).
+fn stat_field(stat: &str, i: usize) -> u64 {
+    stat.rsplit_once(')')
+        .and_then(|(_, after)| after.split_whitespace().nth(i))
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Notes the server's main process (see [`POSTMASTER`]).
+async fn find_postmaster(url: &str) {
+    let Ok((c, conn)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await else {
+        return;
+    };
+    tokio::spawn(conn);
+    let Ok(row) = c.query_one("SELECT pg_backend_pid()", &[]).await else {
+        return;
+    };
+    let backend: i32 = row.get(0);
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{backend}/stat")) {
+        let _ = POSTMASTER.set(stat_field(&stat, 1));
+    }
+}
+
+/// CPU time (user + system) of this process and of the PostgreSQL server's processes (those
+/// of [`POSTMASTER`] when known, else every PostgreSQL process on the machine), from /proc
+/// (Linux; zero elsewhere): the storage's work whichever store it is.
 fn cpu_time() -> Duration {
     fn ticks(stat: &str) -> u64 {
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, after)| after.split_whitespace().collect())
-            .unwrap_or_default();
-        // Fields after the command: state(0) ... utime(11) stime(12).
-        let get = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        get(11) + get(12)
+        stat_field(stat, 11) + stat_field(stat, 12)
     }
+    let postmaster = POSTMASTER.get().copied();
     let mut total = std::fs::read_to_string("/proc/self/stat")
         .map(|s| ticks(&s))
         .unwrap_or(0);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         if comm.starts_with("postgres") {
-            total += std::fs::read_to_string(entry.path().join("stat"))
-                .map(|s| ticks(&s))
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let pid = entry
+                .file_name()
+                .to_string_lossy()
+                .parse::<u64>()
                 .unwrap_or(0);
+            let ours = postmaster.is_none_or(|p| p == pid || p == stat_field(&stat, 1));
+            if ours {
+                total += ticks(&stat);
+            }
         }
     }
     Duration::from_millis(total * 10)
@@ -180,6 +208,76 @@ async fn bytes_per_row(url: &str) -> (f64, f64) {
         let rows = rows.max(1) as f64;
         let queue = size("queue").await;
         (queue / rows, (queue + size("queue_targets").await) / rows)
+    }
+}
+
+/// With `QS_STATEMENTS=1` on PostgreSQL: `pg_stat_statements` is emptied (`reset`) or the
+/// statements run since are printed, most total time first. Nothing when the extension is
+/// not loaded.
+async fn statements(url: &str, reset: bool) {
+    if url.starts_with("sqlite:") || env("QS_STATEMENTS", "0") != "1" {
+        return;
+    }
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // The extension's schema is not on the bench's search path.
+    let schema: Option<String> = c
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'",
+            &[],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.get(0));
+    let Some(schema) = schema else {
+        eprintln!("QS_STATEMENTS: no pg_stat_statements extension in this database");
+        return;
+    };
+    if reset {
+        let reset = format!("SELECT \"{schema}\".pg_stat_statements_reset()");
+        if let Err(e) = c.batch_execute(&reset).await {
+            eprintln!("QS_STATEMENTS: {e:?}");
+        }
+        return;
+    }
+    let rows = c
+        .query(
+            &format!(
+                "SELECT calls, mean_exec_time, shared_blks_hit::float8 / calls, \
+             shared_blks_read::float8 / calls, shared_blks_dirtied::float8 / calls, \
+             shared_blks_written::float8 / calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM \"{schema}\".pg_stat_statements \
+             WHERE calls > 0 AND query NOT LIKE '%pg_stat_statements%' \
+             ORDER BY total_exec_time DESC LIMIT 8"
+            ),
+            &[],
+        )
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("QS_STATEMENTS: {e:?}");
+            return;
+        }
+    };
+    eprintln!(
+        "| calls | mean ms | hit/call | read/call | dirtied/call | written/call | statement |"
+    );
+    for r in rows {
+        eprintln!(
+            "| {} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} | `{}` |",
+            r.get::<_, i64>(0),
+            r.get::<_, f64>(1),
+            r.get::<_, f64>(2),
+            r.get::<_, f64>(3),
+            r.get::<_, f64>(4),
+            r.get::<_, f64>(5),
+            r.get::<_, String>(6),
+        );
     }
 }
 
@@ -293,6 +391,9 @@ async fn main() {
         (target.clone(), "PostgreSQL")
     };
     let s = storage::open(&url).await.unwrap();
+    if !url.starts_with("sqlite:") {
+        find_postmaster(&url).await;
+    }
     let started = Instant::now();
     for n in 0..enrollments {
         let id = udid(n);
@@ -335,6 +436,9 @@ async fn main() {
         let bulk_rate = bulk(&s, enrollments, n, now).await;
         queued = below + rate_rows + enrollments;
         let (bytes, with_targets) = bytes_per_row(&url).await;
+        statements(&url, true).await;
+        let conn_cpu = cpu_time();
+        let started = Instant::now();
         let mut idle = Vec::with_capacity(samples);
         let mut ack = Vec::with_capacity(samples);
         for k in 0..samples {
@@ -343,6 +447,13 @@ async fn main() {
             idle.push(i);
             ack.push(a);
         }
+        let wall_us = started.elapsed().as_secs_f64() * 1e6 / samples as f64;
+        let conn_cpu_us = (cpu_time() - conn_cpu).as_secs_f64() * 1e6 / samples as f64;
+        eprintln!(
+            "{queued} rows: per connection (Idle + Acknowledged) {wall_us:.0} µs wall, \
+             {conn_cpu_us:.0} µs CPU (this process and PostgreSQL's)"
+        );
+        statements(&url, false).await;
         idle.sort();
         ack.sort();
         println!(
