@@ -10,11 +10,12 @@
 //!
 //! This thread runs the same checkpoint (`PASSIVE`: it never blocks the connection, readers
 //! or the writer) on a connection of its own, as soon as there are pages to copy, and again
-//! while there are. The connection's own checkpoint stays as a backstop at
-//! [`WRITER_CHECKPOINT_PAGES`]: the log can only start again from its beginning once a
-//! checkpoint has copied all of it before the next write, which a busy writer rarely leaves
-//! time for; by then this thread has copied nearly all of it, so the commit that crosses the
-//! limit copies few pages.
+//! while there are. The log only starts again from its beginning when a checkpoint has
+//! copied all of it before the next write, which a busy writer rarely leaves time for: once
+//! the log passes [`RESTART_PAGES`], the thread runs a `RESTART` checkpoint, which waits for
+//! the writer's transaction, holds the next one back while it copies the few pages the
+//! passive one left, and lets the next write start the log again. The connection's own
+//! checkpoint stays as a backstop at [`WRITER_CHECKPOINT_PAGES`], should this thread stop.
 
 use rusqlite::Connection;
 use std::path::PathBuf;
@@ -22,8 +23,14 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Pages in the log at which the connection checkpoints itself (the backstop; SQLite's
-/// default is 1,000). At 4 KiB a page the `-wal` file stays under about 32 MiB.
+/// default is 1,000).
 pub(super) const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
+
+/// Pages in the log from which the thread starts the log again (8 MiB at 4 KiB a page).
+const RESTART_PAGES: i64 = 2_000;
+
+/// How long a `RESTART` checkpoint waits for the writer and readers before giving up.
+const RESTART_WAIT: Duration = Duration::from_secs(1);
 
 /// How long the thread waits after a checkpoint that copied pages.
 const BUSY_PAUSE: Duration = Duration::from_millis(20);
@@ -75,10 +82,18 @@ fn run(path: &std::path::Path, stop: &Stop) {
     let Ok(conn) = Connection::open(path) else {
         return;
     };
+    if conn.busy_timeout(RESTART_WAIT).is_err() {
+        return;
+    }
     // The log's (frames, frames copied) at the last round: any change means writes.
     let mut last = (0, 0);
     loop {
-        let pause = match checkpoint(&conn) {
+        let pause = match checkpoint(&conn, "PASSIVE") {
+            Ok((log, _)) if log >= RESTART_PAGES => {
+                // A failure (busy past RESTART_WAIT) is tried again next round.
+                last = checkpoint(&conn, "RESTART").unwrap_or_default();
+                BUSY_PAUSE
+            }
             Ok(now) if now != last => {
                 last = now;
                 BUSY_PAUSE
@@ -99,9 +114,10 @@ fn run(path: &std::path::Path, stop: &Stop) {
     }
 }
 
-/// One passive checkpoint: (frames in the log, frames copied into the database so far).
-fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+/// One checkpoint in `mode` (`PASSIVE` or `RESTART`): (frames in the log, frames copied
+/// into the database so far).
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
         Ok((r.get(1)?, r.get(2)?))
     })
 }
