@@ -100,46 +100,6 @@ async fn sqlite_reopens_with_migrations_applied() {
     assert!(storage::open("sqlite:").await.is_err());
 }
 
-/// The write-ahead log reaches the database file without waiting for the connection's own
-/// checkpoint (which runs only at thousands of pages): the checkpoint thread copies it.
-#[tokio::test]
-async fn sqlite_copies_the_log_into_the_database_off_the_connection() {
-    let dir = TempDir::new();
-    let path = dir.path().join("log.sqlite");
-    let s = storage::open(&format!("sqlite:{}", path.display()))
-        .await
-        .unwrap();
-    let size = || std::fs::metadata(&path).unwrap().len();
-    let before = size();
-    // 100 commands of 8 KiB: about 600 pages of log, below even SQLite's default checkpoint.
-    for i in 0..100 {
-        let uuid = format!("log-{i}");
-        let body = vec![b'x'; 8 * 1024];
-        let c = NewCommand::new(&uuid, "DeviceInformation", body);
-        s.enqueue(&c, &["D".into()], NOW).await.unwrap();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while size() < before + 100 * 8 * 1024 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        size() >= before + 100 * 8 * 1024,
-        "the database file grew from {before} to {} bytes only",
-        size()
-    );
-    assert_eq!(next(&*s, "D", true).await.as_deref(), Some("log-0"));
-    // A writer that never pauses: the log starts again from its beginning (the thread's
-    // RESTART checkpoint at 2,000 pages), so its file stays far below the 80 MiB written.
-    let wal = path.with_extension("sqlite-wal");
-    for i in 0..10_000 {
-        let uuid = format!("busy-{i}");
-        let c = NewCommand::new(&uuid, "DeviceInformation", vec![b'y'; 8 * 1024]);
-        s.enqueue(&c, &["D".into()], NOW).await.unwrap();
-    }
-    let wal_size = std::fs::metadata(&wal).unwrap().len();
-    assert!(wal_size < 24 << 20, "the log grew to {wal_size} bytes");
-}
-
 /// The TLS-enabled PostgreSQL (`.ci/run` starts one on port 5433), or `None` after SKIP.
 fn tls_url(test: &str) -> Option<String> {
     match std::env::var("MDM_TEST_POSTGRES_TLS_URL") {

@@ -3,7 +3,6 @@
 //! rusqlite is synchronous: each call runs on the one thread that owns the one connection
 //! (`worker`), which SQLite serialises anyway (one writer at a time).
 
-mod checkpointer;
 mod ddm;
 mod enrollments;
 mod events;
@@ -337,8 +336,6 @@ const ENROLLMENT_COLUMNS: &str = "id, device_id, kind, udid, user_short_name, us
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
     conn: worker::Worker,
-    /// The log's checkpoints, off the connection's thread (none in memory).
-    _checkpointer: Option<std::sync::Arc<checkpointer::Checkpointer>>,
 }
 
 fn backend(e: rusqlite::Error) -> StorageError {
@@ -349,12 +346,10 @@ impl SqliteStorage {
     /// Opens (creating when missing) the database file and runs pending migrations.
     pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref().to_owned();
-        let on_disk = !path.as_os_str().is_empty() && path.as_os_str() != ":memory:";
-        let file = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
             // database file's mode.
-            if on_disk {
+            if !path.as_os_str().is_empty() && path.as_os_str() != ":memory:" {
                 crate::secrets::create_private_file(&path).map_err(|e| {
                     StorageError::Config(format!("creating {}: {e}", path.display()))
                 })?;
@@ -366,13 +361,6 @@ impl SqliteStorage {
                 .map_err(backend)?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(backend)?;
-            // The checkpoints run on their own thread (`checkpointer`); this is the backstop.
-            conn.pragma_update(
-                None,
-                "wal_autocheckpoint",
-                checkpointer::WRITER_CHECKPOINT_PAGES,
-            )
-            .map_err(backend)?;
             conn.pragma_update(None, "foreign_keys", "ON")
                 .map_err(backend)?;
             // Up to 64 MiB of pages cached (SQLite's default is 2 MiB): at a million queued
@@ -395,17 +383,8 @@ impl SqliteStorage {
         })
         .await
         .map_err(StorageError::backend)??;
-        let checkpointer = if on_disk {
-            let started = checkpointer::Checkpointer::start(file).map_err(|e| {
-                StorageError::Config(format!("starting the SQLite checkpoint thread: {e}"))
-            })?;
-            Some(std::sync::Arc::new(started))
-        } else {
-            None
-        };
         Ok(SqliteStorage {
             conn: worker::Worker::start(conn)?,
-            _checkpointer: checkpointer,
         })
     }
 
