@@ -286,12 +286,14 @@ async fn postgres_keeps_old_rows_through_the_compact_queue_migration() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let version: i64 = client
+    // The compact queue is migration 12; the ones after it run again over the old rows.
+    let version: i64 = 12;
+    let newest: i64 = client
         .query_one("SELECT MAX(version) FROM schema_migrations", &[])
         .await
         .unwrap()
         .get(0);
-    assert!(version >= 12, "{version}");
+    assert!(newest >= version, "{newest}");
     client
         .batch_execute(
             "DROP TABLE queue; DROP TABLE queue_targets; ALTER TABLE commands DROP COLUMN seq;
@@ -311,7 +313,7 @@ async fn postgres_keeps_old_rows_through_the_compact_queue_migration() {
         .unwrap();
     client
         .execute(
-            "DELETE FROM schema_migrations WHERE version = $1",
+            "DELETE FROM schema_migrations WHERE version >= $1",
             &[&version],
         )
         .await

@@ -264,6 +264,27 @@ CREATE INDEX queue_waiting ON queue (target, priority DESC, ready_at, command)
     WHERE status IS NULL OR status = 'NotNow';
 CREATE INDEX queue_in_flight ON queue (first_sent_at) WHERE first_sent_at IS NOT NULL;
 "#,
+    // The head of an enrollment's queue, read in `queue_waiting` order whatever the table's
+    // statistics (issue 15): planned with sorts disabled, so the plan walks the index and stops
+    // at the limit. A plain statement lets the planner pick a bitmap scan of every waiting row
+    // of the device and a sort whenever it estimates the device's queue small, which it always
+    // does on a table never analyzed (3,000 rows read for 8 in the test, 30.8 ms against
+    // 0.45 ms at 70 waiting rows a device).
+    r#"
+CREATE OR REPLACE FUNCTION queue_head(p_id TEXT, p_now BIGINT, p_limit BIGINT)
+RETURNS TABLE (uuid TEXT, request_type TEXT, status TEXT, created_at BIGINT, expires_at BIGINT,
+    sent_at BIGINT, priority INTEGER, ready_at BIGINT, first_sent_at BIGINT, not_now_count INTEGER)
+LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+BEGIN
+    RETURN QUERY SELECT c.uuid, c.request_type, q.status, c.created_at, c.expires_at, q.sent_at,
+        q.priority, q.ready_at, q.first_sent_at, q.not_now_count
+    FROM queue q JOIN commands c ON c.seq = q.command
+    WHERE q.target = (SELECT t.ref FROM queue_targets t WHERE t.enrollment_id = p_id)
+    AND (q.status IS NULL OR q.status = 'NotNow')
+    AND (c.expires_at IS NULL OR c.expires_at > p_now)
+    ORDER BY q.priority DESC, q.ready_at, q.command LIMIT p_limit;
+END $$;
+"#,
 ];
 
 /// Writes `events` to the outbox inside the caller's transaction.

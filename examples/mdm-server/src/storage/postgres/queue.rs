@@ -3,6 +3,11 @@
 use super::*;
 use crate::storage::prelude::*;
 
+/// The head of an enrollment's queue (`$1` its ID, `$2` now, `$3` how many entries), in
+/// queue order, expired commands skipped: the `queue_head` function of the migrations, whose
+/// plan walks `queue_waiting` and stops at the limit whatever the statistics say.
+const HEAD_READ: &str = "SELECT * FROM queue_head($1, $2, $3)";
+
 #[async_trait]
 impl QueueStore for PostgresStorage {
     async fn enqueue(
@@ -370,16 +375,7 @@ impl QueueStore for PostgresStorage {
 
     async fn queue(&self, id: &str, now: Timestamp, limit: u32) -> Result<Vec<QueueEntry>> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM queue q JOIN commands c ON c.seq = q.command \
-                 WHERE q.target = (SELECT ref FROM queue_targets WHERE enrollment_id = $1) \
-                 AND (q.status IS NULL OR q.status = 'NotNow') \
-                 AND (c.expires_at IS NULL OR c.expires_at > $2) \
-                 ORDER BY q.priority DESC, q.ready_at, q.command LIMIT $3"
-            ))
-            .await
-            .map_err(backend)?;
+        let statement = client.prepare_cached(HEAD_READ).await.map_err(backend)?;
         let rows = client
             .query(&statement, &[&id, &now, &i64::from(limit)])
             .await
@@ -450,5 +446,67 @@ impl QueueStore for PostgresStorage {
             .await
             .map(to_u64)
             .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use mdm_test_support::postgres::PgSchema;
+
+    /// A device with 3,000 waiting commands among 100,000 in a table never analyzed (as on a server whose
+    /// autovacuum has not run yet): the head read fetches the head of the device's queue and
+    /// not the rest, in the prepared statement's custom plans (the first five runs) and after.
+    #[tokio::test]
+    async fn head_read_stops_at_the_head_of_a_long_queue() {
+        let test = "head_read_stops_at_the_head_of_a_long_queue";
+        let Some(schema) = PgSchema::create(test, "head_read").await else {
+            return;
+        };
+        let storage = PostgresStorage::connect(&schema.url).await.unwrap();
+        let mut client = storage.client().await.unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO queue_targets (enrollment_id) \
+                     SELECT 'dev-' || i FROM generate_series(1, 5000) i; \
+                 INSERT INTO commands (uuid, request_type, body, created_at) \
+                     SELECT 'cmd-' || i, 'DeviceInformation', '\\x00'::bytea, i \
+                     FROM generate_series(1, 100000) i; \
+                 INSERT INTO queue (command, updated_at, target) \
+                     SELECT i, i, CASE WHEN i <= 3000 THEN 1 ELSE 2 + i % 4999 END \
+                     FROM generate_series(1, 100000) i;",
+            )
+            .await
+            .unwrap();
+        let fetched = "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'queue'";
+        for run in 1..=7 {
+            let tx = client.transaction().await.unwrap();
+            let before: i64 = tx.query_one(fetched, &[]).await.unwrap().get(0);
+            let rows = tx
+                .query(HEAD_READ, &[&"dev-1", &0_i64, &8_i64])
+                .await
+                .unwrap();
+            let after: i64 = tx.query_one(fetched, &[]).await.unwrap().get(0);
+            tx.commit().await.unwrap();
+            assert_eq!(rows.len(), 8, "run {run}");
+            let read = after - before;
+            assert!(
+                read <= 8,
+                "run {run}: the head read fetched {read} queue rows of the device's 3,000"
+            );
+        }
+        let head = storage.queue("dev-1", 0, 8).await.unwrap();
+        let uuids: Vec<&str> = head.iter().map(|e| e.uuid.as_str()).collect();
+        assert_eq!(
+            uuids,
+            [
+                "cmd-1", "cmd-2", "cmd-3", "cmd-4", "cmd-5", "cmd-6", "cmd-7", "cmd-8"
+            ]
+        );
+        drop(client);
+        schema.drop_schema().await;
     }
 }
