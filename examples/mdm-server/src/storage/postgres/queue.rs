@@ -456,9 +456,10 @@ mod tests {
     use super::*;
     use mdm_test_support::postgres::PgSchema;
 
-    /// A device with 3,000 waiting commands among 100,000 in a table never analyzed (as on a server whose
-    /// autovacuum has not run yet): the head read fetches the head of the device's queue and
-    /// not the rest, in the prepared statement's custom plans (the first five runs) and after.
+    /// A device with 3,000 waiting commands among 100,000, in a table never analyzed (as on a
+    /// server whose autovacuum has not run yet): the head read fetches the head of the
+    /// device's queue and not the rest, in the prepared statement's custom plans (the first
+    /// five runs) and after.
     #[tokio::test]
     async fn head_read_stops_at_the_head_of_a_long_queue() {
         let test = "head_read_stops_at_the_head_of_a_long_queue";
