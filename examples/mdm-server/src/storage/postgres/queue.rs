@@ -494,8 +494,9 @@ mod tests {
             tx.commit().await.unwrap();
             assert_eq!(rows.len(), 8, "run {run}");
             let read = after - before;
+            // At least one: a count that stays 0 (statistics off) would prove nothing.
             assert!(
-                read <= 8,
+                (1..=8).contains(&read),
                 "run {run}: the head read fetched {read} queue rows of the device's 3,000"
             );
         }
